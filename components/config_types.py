@@ -1,0 +1,110 @@
+"""Shared building blocks for the typed stack config: a strict base model, CIDR and region types, and errors that
+name the key to fix."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Iterable
+from typing import Annotated, NoReturn
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
+
+# Google Cloud regions (cloud.google.com/about/locations), checked before anything is created.
+REGIONS = frozenset(
+    (
+        "africa-south1",
+        "asia-east1",
+        "asia-east2",
+        "asia-northeast1",
+        "asia-northeast2",
+        "asia-northeast3",
+        "asia-south1",
+        "asia-south2",
+        "asia-southeast1",
+        "asia-southeast2",
+        "asia-southeast3",
+        "australia-southeast1",
+        "australia-southeast2",
+        "europe-central2",
+        "europe-north1",
+        "europe-north2",
+        "europe-southwest1",
+        "europe-west1",
+        "europe-west2",
+        "europe-west3",
+        "europe-west4",
+        "europe-west6",
+        "europe-west8",
+        "europe-west9",
+        "europe-west10",
+        "europe-west12",
+        "me-central1",
+        "me-central2",
+        "me-west1",
+        "northamerica-northeast1",
+        "northamerica-northeast2",
+        "northamerica-south1",
+        "southamerica-east1",
+        "southamerica-west1",
+        "us-central1",
+        "us-east1",
+        "us-east4",
+        "us-east5",
+        "us-south1",
+        "us-west1",
+        "us-west2",
+        "us-west3",
+        "us-west4",
+    )
+)
+
+_PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
+
+
+class Model(BaseModel):
+    """Stack config: immutable, and an unknown key (a typo) is an error rather than silently ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def invalid(key: str, message: str) -> NoReturn:
+    """Reject a value from a model validator, naming the key (relative to the model) that must change."""
+    raise PydanticCustomError("invalid_value", message, {"key": key})
+
+
+def _region(value: str) -> str:
+    if value not in REGIONS:
+        near = difflib.get_close_matches(value, sorted(REGIONS), n=1)
+        hint = f"did you mean '{near[0]}'?" if near else "see cloud.google.com/about/locations"
+        raise ValueError(f"'{value}' is not a Google Cloud region; {hint}")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a CIDR range; write it like 10.0.0.0/20") from None
+    if str(network) != value:
+        raise ValueError(f"'{value}' has host bits set; did you mean '{network}'?")
+    if network.version != 4 or not any(network.subnet_of(p) for p in _PRIVATE):  # type: ignore[arg-type]
+        raise ValueError(f"'{value}' is not a private IPv4 range; use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+def first_overlap(ranges: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], tuple[str, str]] | None:
+    """The first pair of (key, cidr) whose ranges overlap, if any."""
+    seen: list[tuple[str, str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+    for key, cidr in ranges:
+        network = ipaddress.ip_network(cidr)
+        for other_key, other_cidr, other in seen:
+            if network.overlaps(other):
+                return (other_key, other_cidr), (key, cidr)
+        seen.append((key, cidr, network))
+    return None

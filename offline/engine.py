@@ -1,0 +1,249 @@
+"""A recording mock engine: runs the program (or one component) in-process and keeps what the engine would receive.
+
+Everything a reviewer reads in a preview is kept per resource: type, logical name, parent, inputs (camelCase, as the
+engine sees them), explicit and implicit dependencies, and options such as protect and ignore_changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import runpy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.mocks import PlatformMocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "platform"
+SECRET_PLACEHOLDER = "offline-secret-value"
+
+
+@dataclass(frozen=True)
+class Resource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    dependencies: tuple[str, ...]
+    protect: bool
+    ignore_changes: tuple[str, ...]
+    aliases: tuple[str, ...]
+    delete_before_replace: bool
+    retain_on_delete: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "dependencies": list(self.dependencies),
+            "options": {
+                "protect": self.protect,
+                "ignoreChanges": list(self.ignore_changes),
+                "aliases": list(self.aliases),
+                "deleteBeforeReplace": self.delete_before_replace,
+                "retainOnDelete": self.retain_on_delete,
+            },
+        }
+
+
+@dataclass
+class Recording:
+    """What one run registered, in registration order, with the stack outputs once the run has finished."""
+
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of(self, type_: str, **inputs: Any) -> list[Resource]:
+        """Resources of a type whose inputs contain every given key with the given value."""
+        return [r for r in self.resources if r.type == type_ and all(r.inputs.get(k) == v for k, v in inputs.items())]
+
+    def one(self, type_: str, **inputs: Any) -> Resource:
+        found = self.of(type_, **inputs)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_} with {inputs}, found {len(found)}: {[r.name for r in found]}")
+        return found[0]
+
+    def named(self, name: str) -> Resource:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def by_urn(self, urn: str) -> Resource:
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        raise KeyError(urn)
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def depends_on(self, resource: Resource, other: Resource) -> bool:
+        """Whether `resource` waits for `other`, directly or through any chain of dependencies."""
+        seen: set[str] = set()
+        stack = list(resource.dependencies)
+        while stack:
+            urn = stack.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            stack.extend(self.by_urn(urn).dependencies)
+        return False
+
+    def walk(self) -> Iterator[tuple[int, Resource]]:
+        """Depth-first over the component tree, with the depth of each resource."""
+        by_parent: dict[str | None, list[Resource]] = {}
+        known = {r.urn for r in self.resources}
+        for r in self.resources:
+            by_parent.setdefault(r.parent if r.parent in known else None, []).append(r)
+
+        def visit(parent: str | None, depth: int) -> Iterator[tuple[int, Resource]]:
+            for r in by_parent.get(parent, []):
+                yield depth, r
+                yield from visit(r.urn, depth + 1)
+
+        yield from visit(None, 0)
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
+    def __init__(self, mocks: pulumi_mocks.Mocks, recording: Recording) -> None:
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        state = self.resources[response.urn].state
+        self.recording.resources.append(
+            Resource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=bool(request.custom),
+                inputs=_plain(pulumi.runtime.rpc.deserialize_properties(request.object, keep_unknowns=True)),
+                outputs=_plain(state),
+                dependencies=tuple(dict.fromkeys(request.dependencies)),
+                protect=bool(request.protect),
+                ignore_changes=tuple(request.ignoreChanges),
+                aliases=tuple(str(a) for a in request.aliases),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                retain_on_delete=bool(request.retainOnDelete),
+            )
+        )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-friendly data: resource references become their URN, unknowns a marker."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.Resource):
+        return {"$ref": str(getattr(value, "_name", ""))}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire format has only doubles; ports and priorities read better as integers
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def stack_config(stack: str) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config as the engine hands it to the program: JSON strings, secure values masked."""
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        stacks = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+        raise pulumi.RunError(f"no stack file {path.name}; known stacks: {', '.join(stacks)}")
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        else:
+            config[key] = value if isinstance(value, str) else json.dumps(value)
+    return config, secret_keys
+
+
+def run(
+    fn: Callable[[], Any],
+    *,
+    stack: str = "dev",
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    project_id: str = "acme-platform-dev",
+    region: str = "europe-west1",
+    into: Recording | None = None,
+) -> Recording:
+    """Run `fn` (a program or a few components) on a fresh mock engine and event loop; return what it registered.
+
+    Pass `into` to keep what was registered even when `fn` raises.
+    """
+    recording = into if into is not None else Recording()
+
+    def body() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        mocks = PlatformMocks(project_id=project_id, region=region)
+        pulumi.runtime.set_mocks(
+            mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks, recording)
+        )
+        pulumi.runtime.set_all_config(config or {}, secret_keys or [])
+        try:
+            _sync_await(run_pulumi_func(fn))
+            _collect_outputs(recording)
+        finally:
+            asyncio.get_event_loop().close()
+
+    # A fresh context per run: the SDK keeps its settings, root stack and config in context variables.
+    contextvars.Context().run(body)
+    return recording
+
+
+def _collect_outputs(recording: Recording) -> None:
+    root = pulumi.runtime.settings.get_root_resource()
+    exported: dict[str, Any] = getattr(root, "outputs", {}) or {}
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        recording.outputs[key] = _plain(_sync_await(output.future()))
+        if _sync_await(output.is_secret()):
+            recording.secret_outputs.add(key)
+
+
+def run_program(stack: str, *, config: dict[str, str] | None = None, into: Recording | None = None) -> Recording:
+    """Run `__main__.py` for a stack as `pulumi up` would, against the mock engine (optionally with other config)."""
+    stack_values, secret_keys = stack_config(stack)
+    config = stack_values if config is None else config
+    gcp = json.loads(config.get(f"{PROJECT}:gcp", "{}"))
+    main = str(ROOT / "__main__.py")
+    return run(
+        lambda: runpy.run_path(main, run_name="__main__"),
+        stack=stack,
+        config=config,
+        secret_keys=secret_keys,
+        project_id=gcp.get("project", "unknown-project"),
+        region=gcp.get("region", "unknown-region"),
+        into=into,
+    )

@@ -1,0 +1,28 @@
+"""The mock engine's answers: realistic outputs per resource type (from offline.catalog) and provider functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi.runtime import mocks as pulumi_mocks
+
+from offline.catalog import MOCK_OUTPUTS, MockContext
+
+
+class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
+    def __init__(self, project_id: str, region: str) -> None:
+        self.ctx = MockContext(project_id, region)
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-provider-id", dict(args.inputs)
+        outputs = MOCK_OUTPUTS.get(args.typ)
+        computed = outputs(self.ctx, args.name, args.inputs) if outputs else {}
+        state = {**args.inputs, **computed}
+        return str(computed.get("id") or args.inputs.get("name") or f"{args.name}-id"), state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            ctx = self.ctx
+            return {"projectId": ctx.project, "number": ctx.project_number, "name": ctx.project}, None
+        return {}, None

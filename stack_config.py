@@ -1,0 +1,138 @@
+"""The stack config, parsed once into typed models before any resource is registered.
+
+Every difference between dev, staging and prod lives in the stack files; this module only knows their shape. A
+mistake in a stack file stops the program with one line that names the key and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from typing import Annotated, Any, Union
+
+import pulumi
+from pydantic import BaseModel, StringConstraints, ValidationError
+
+from components.config_types import Model, Region
+from components.naming import Naming
+from components.network import NetworkArgs
+
+NAMESPACE = "platform"
+
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
+
+
+class GcpArgs(Model):
+    project: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    region: Region
+
+
+class ProtectionArgs(Model):
+    deletion_protection: bool = True  # the cloud-side flag on databases, instances, buckets
+    protect: bool = False  # Pulumi's protect: `pulumi destroy` refuses until it is lifted
+
+
+class StackConfig(Model):
+    gcp: GcpArgs
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,11}$")]
+    cost_center: LabelValue
+    labels: dict[LabelKey, LabelValue] = {}
+    protection: ProtectionArgs = ProtectionArgs()
+    network: NetworkArgs
+
+    def naming(self, environment: str) -> Naming:
+        labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
+        return Naming(prefix=self.prefix, environment=environment, labels=labels)
+
+
+# Keys read outside the model, as Pulumi secrets (never validated as plain data, never printed).
+SECRET_KEYS: frozenset[str] = frozenset()
+
+
+def load() -> StackConfig:
+    """Read and validate the `platform:*` stack config, or stop the program with one clear line."""
+    config = pulumi.Config(NAMESPACE)
+    present = _present_keys()
+    raw: dict[str, Any] = {}
+    for key in sorted(present - SECRET_KEYS):
+        value = config.get(key) or ""
+        try:  # structured values arrive as JSON; plain strings stay strings
+            raw[key] = json.loads(value)
+        except ValueError:
+            raw[key] = value
+    return parse(raw, stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+
+
+def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
+    """Validate config values (keys without the `platform:` namespace); a mistake becomes a one-line RunError."""
+    try:
+        return StackConfig.model_validate(raw)
+    except ValidationError as err:
+        raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
+
+
+def _present_keys() -> set[str]:
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:")}
+
+
+def describe(err: ValidationError, *, stack_file: str) -> str:
+    """One line for the first problems pydantic found, each naming the key path and how to fix it."""
+    problems = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        if "key" in (e.get("ctx") or {}):
+            loc.append(str(e["ctx"]["key"]))
+        path = ".".join(loc) or "(top level)"
+        kind = e["type"]
+        if kind == "missing":
+            problems.append(f"{path} is required; add it to {stack_file}")
+        elif kind == "extra_forbidden":
+            allowed = _allowed_keys(e["loc"][:-1])
+            problems.append(f"{path} is not a known key; check its spelling (allowed here: {allowed})")
+        else:
+            message = e["msg"].removeprefix("Value error, ")
+            if kind not in ("value_error", "invalid_value"):
+                message = f"{message[0].lower()}{message[1:]} (got {e['input']!r})"
+            problems.append(f"{path}: {message}")
+    return f"invalid stack config in {stack_file}: " + "; ".join(problems)
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> str:
+    """The keys the model accepts at `loc`, walking StackConfig's fields (and skipping dict keys)."""
+    model: Any = StackConfig
+    for part in loc:
+        annotation = _model_or_mapping(model, part)
+        if annotation is None:
+            return "see the README"
+        model = annotation
+    return ", ".join(model.model_fields) if _is_model(model) else "see the README"
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _model_or_mapping(current: Any, part: int | str) -> Any:
+    if _is_model(current):
+        field = current.model_fields.get(str(part))
+        return _unwrap(field.annotation) if field else None
+    if typing.get_origin(current) is dict:  # a name-keyed map: the part is a key, step into the value type
+        return _unwrap(typing.get_args(current)[1])
+    return None
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Optional/Annotated down to the model or dict type inside."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is not type(None):
+                return _unwrap(arg)
+    return tp

@@ -1,0 +1,24 @@
+"""Each stack's whole program runs on the mock engine and produces the stack outputs app deploys rely on."""
+
+from __future__ import annotations
+
+import time
+
+from offline.engine import Recording, run_program
+
+
+def test_every_stack_runs_and_exports_network_outputs(program: Recording) -> None:
+    for key in ("network_id", "network_self_link", "subnets", "psa_range", "nat_ips"):
+        assert key in program.outputs, key
+    assert program.outputs["network_id"].endswith("-vpc")
+
+
+def test_every_resource_has_a_parent_component(program: Recording) -> None:
+    loose = [r.name for r in program.resources if r.parent is None and not r.type.startswith("pulumi:providers:")]
+    assert all(r.type.startswith("platform:components:") for r in program.resources if r.name in loose), loose
+
+
+def test_the_offline_plan_of_a_stack_takes_seconds() -> None:
+    started = time.monotonic()
+    run_program("prod")
+    assert time.monotonic() - started < 10
