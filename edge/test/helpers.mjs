@@ -40,6 +40,14 @@ export async function startWorker(bindings) {
     /** dispatchFetch with a path relative to the public site. */
     fetch: (path, init = {}) => mf.dispatchFetch(new URL(path, PUBLIC_ORIGIN), init),
     logs: () => output.join(""),
+    /** Resolves once the Worker's console output contains `text` (it arrives asynchronously). */
+    async waitForLog(text, timeoutMs = 2000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!output.join("").includes(text)) {
+        if (Date.now() > deadline) throw new Error(`no log line containing ${JSON.stringify(text)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     dispose: () => mf.dispose(),
   };
 }
