@@ -4,6 +4,9 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { answer, closedOriginUrl, neverAnswer, startOrigin, startWorker } from "./helpers.mjs";
 
 const TIMEOUT_MS = 300;
+// Tests that wait on an origin timeout get their own limit, so a Worker that
+// never times out fails them quickly instead of hanging the run.
+const WAITS = { timeout: 5000 };
 
 // Each failure mode is the nearest origin of one country; the default "ok" is
 // always next in the failover order, so a failover lands on it.
@@ -68,7 +71,7 @@ describe("failover", () => {
     assert.equal(origins.ok.requests.length, 1);
   });
 
-  test("fails over when the nearest origin times out", async () => {
+  test("fails over when the nearest origin times out", WAITS, async () => {
     const { res, ms } = await send(HANGING);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("x-edge-origin"), "ok");
@@ -109,7 +112,7 @@ describe("failover", () => {
     assert.equal(origins.ok.requests.length, 0);
   });
 
-  test("POST is not re-sent after a timeout: clean 502", async () => {
+  test("POST is not re-sent after a timeout: clean 502", WAITS, async () => {
     const { res, body } = await send(HANGING, { method: "POST", body: "x" });
     assert.equal(res.status, 502);
     assert.equal(res.headers.get("cache-control"), "no-store");
