@@ -20,20 +20,35 @@
  *     "default":    "<key>"                          required
  *   }
  *   - <key>: 1-32 chars of [a-z0-9_-]; it is what X-Edge-Origin reports.
- *   - <base URL>: absolute http(s) URL with no user info, path, query or fragment,
- *     e.g. "https://eu.origin.example.com". The request path and query are
- *     appended to it unchanged.
+ *   - <base URL>: absolute http(s) URL with no user info, path, query or fragment
+ *     (a trailing "/" is fine), e.g. "https://eu.origin.example.com". The request
+ *     path and query are appended to it unchanged. Use hostnames: Cloudflare
+ *     refuses Worker fetches to bare IP addresses in production.
  *   - <continent>: a Cloudflare request.cf.continent code: AF AN AS EU NA OC SA.
  *   - <country>: a two-letter request.cf.country code, upper case (e.g. "GB").
  *   - every key referenced by continents, countries and default must exist in origins.
  *   Example:
  *     {"origins": {"na": "https://us.origin.example.com",
- *                  "eu": "https://eu.origin.example.com"},
- *      "continents": {"NA": "na", "SA": "na", "EU": "eu", "AF": "eu"},
+ *                  "eu": "https://eu.origin.example.com",
+ *                  "as": "https://asia.origin.example.com"},
+ *      "continents": {"NA": "na", "SA": "na", "AN": "na", "EU": "eu", "AF": "eu",
+ *                     "AS": "as", "OC": "as"},
  *      "countries": {"GB": "eu"},
  *      "default": "na"}
  *   A malformed ORIGINS (or a missing ORIGIN_TOKEN) fails closed: every proxied
  *   request and /healthz get a generic 500; the reason goes to the Worker log only.
+ *
+ * Requests, in order of precedence:
+ *   /healthz       200 {"status":"ok"} from the edge, never proxied, also during
+ *                  maintenance; 500 {"status":"error"} if the config is broken.
+ *   maintenance    503 HTML page with Retry-After for everything else (needs no
+ *                  valid ORIGINS, so it can cover a broken config too).
+ *   anything else  proxied. Bodies over MAX_BODY_BYTES get 413. The origin gets
+ *                  X-Origin-Auth (client copies are dropped), X-Forwarded-Host,
+ *                  X-Forwarded-Proto and X-Forwarded-For (client value, if any,
+ *                  then CF-Connecting-IP). Origin redirects are not followed; a
+ *                  Location pointing at the origin's own base URL is rewritten to
+ *                  the public host. X-Edge-Origin names the origin key that answered.
  *
  * Origin selection and failover order:
  *   nearest = countries[cf.country] ?? continents[cf.continent] ?? default.
@@ -53,7 +68,8 @@
  *   If every attempt fails, the client gets a generic 502 with no detail.
  *
  * Everything the Worker returns, proxied or generated here, carries the
- * security headers below; origin Server / X-Powered-By headers are removed.
+ * security headers below, replacing any the origin set (the edge owns the
+ * policy); origin Server / X-Powered-By headers are removed.
  */
 
 const DEFAULT_CSP =
@@ -77,7 +93,7 @@ const SECURITY_HEADERS = {
   "Referrer-Policy": "strict-origin-when-cross-origin",
   "Permissions-Policy":
     "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), " +
-    "microphone=(), payment=(), usb=(), interest-cohort=()",
+    "microphone=(), payment=(), usb=()",
 };
 const STRIPPED_RESPONSE_HEADERS = ["Server", "X-Powered-By"];
 

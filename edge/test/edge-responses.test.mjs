@@ -210,6 +210,25 @@ describe("malformed configuration fails closed", () => {
     await worker.waitForLog("ORIGIN_TOKEN is not set");
   });
 
+  test("the example documented in worker.js is accepted", async () => {
+    const documented = {
+      origins: {
+        na: "https://us.origin.example.com",
+        eu: "https://eu.origin.example.com",
+        as: "https://asia.origin.example.com",
+      },
+      continents: { NA: "na", SA: "na", AN: "na", EU: "eu", AF: "eu", AS: "as", OC: "as" },
+      countries: { GB: "eu" },
+      default: "na",
+    };
+    const worker = await startWorker({ ORIGINS: JSON.stringify(documented) });
+    workers.push(worker);
+    // /healthz is 200 only when the configuration is valid; nothing is proxied.
+    const res = await worker.fetch("/healthz", { cf: EU });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: "ok" });
+  });
+
   test("the valid baseline of these cases is accepted", async () => {
     origin.reset();
     const worker = await startWorker({ ORIGINS: JSON.stringify(good()) });
