@@ -326,7 +326,7 @@ async function proxy(request, env, config) {
     method,
     headers: originRequestHeaders(request, url, env),
     body,
-    redirect: "manual", // origin redirects go back to the client untouched
+    redirect: "manual", // origin redirects go back to the client (see rewriteLocation)
   };
   const timeoutMs = positiveInt(env.ORIGIN_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
 
@@ -367,40 +367,51 @@ function rewriteLocation(headers, base, publicUrl) {
 
 export default {
   async fetch(request, env, ctx) {
-    const url = new URL(request.url);
-
-    let config;
-    let configError = null;
     try {
-      if (!env.ORIGIN_TOKEN) throw new ConfigError("ORIGIN_TOKEN is not set");
-      config = getConfig(env);
+      return await handle(request, env);
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      configError = err.message;
-    }
-
-    if (url.pathname === "/healthz") {
-      // Answered here, never proxied. Reports a broken edge configuration so a
-      // monitor catches a bad deploy; maintenance mode does not make it fail.
-      if (configError) {
-        console.error(`edge misconfigured: ${configError}`);
-        return jsonResponse(env, 500, { status: "error" });
-      }
-      return jsonResponse(env, 200, { status: "ok" });
-    }
-
-    // Maintenance wins over a broken config: the page needs no origin.
-    if (String(env.MAINTENANCE ?? "").trim().toLowerCase() === "true") {
-      const retryAfter = positiveInt(env.MAINTENANCE_RETRY_AFTER, DEFAULT_RETRY_AFTER_S);
-      return edgeResponse(env, 503, MAINTENANCE_PAGE, "text/html; charset=utf-8", {
-        "Retry-After": String(retryAfter),
-      });
-    }
-
-    if (configError) {
-      console.error(`edge misconfigured: ${configError}`);
+      // Without this the platform would answer with its own error page, which
+      // lacks the security headers. The detail stays in the log.
+      console.error(`unexpected error: ${err?.stack ?? err}`);
       return textResponse(env, 500, "Internal Server Error");
     }
-    return proxy(request, env, config);
   },
 };
+
+async function handle(request, env) {
+  const url = new URL(request.url);
+
+  let config;
+  let configError = null;
+  try {
+    if (!env.ORIGIN_TOKEN) throw new ConfigError("ORIGIN_TOKEN is not set");
+    config = getConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    configError = err.message;
+  }
+
+  if (url.pathname === "/healthz") {
+    // Answered here, never proxied. Reports a broken edge configuration so a
+    // monitor catches a bad deploy; maintenance mode does not make it fail.
+    if (configError) {
+      console.error(`edge misconfigured: ${configError}`);
+      return jsonResponse(env, 500, { status: "error" });
+    }
+    return jsonResponse(env, 200, { status: "ok" });
+  }
+
+  // Maintenance wins over a broken config: the page needs no origin.
+  if (String(env.MAINTENANCE ?? "").trim().toLowerCase() === "true") {
+    const retryAfter = positiveInt(env.MAINTENANCE_RETRY_AFTER, DEFAULT_RETRY_AFTER_S);
+    return edgeResponse(env, 503, MAINTENANCE_PAGE, "text/html; charset=utf-8", {
+      "Retry-After": String(retryAfter),
+    });
+  }
+
+  if (configError) {
+    console.error(`edge misconfigured: ${configError}`);
+    return textResponse(env, 500, "Internal Server Error");
+  }
+  return proxy(request, env, config);
+}

@@ -121,6 +121,14 @@ describe("maintenance bindings", () => {
     assert.equal(res.headers.get("retry-after"), "300");
   });
 
+  test("maintenance page is served even when ORIGINS is broken", async () => {
+    const w = await worker({ MAINTENANCE: "true", ORIGINS: "{broken" });
+    const res = await w.fetch("/", { cf: EU });
+    await res.arrayBuffer();
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), "300");
+  });
+
   test('MAINTENANCE "false" proxies normally', async () => {
     const w = await worker({ MAINTENANCE: "false" });
     const res = await w.fetch("/", { cf: EU });
