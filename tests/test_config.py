@@ -142,3 +142,10 @@ def test_offline_plan_prints_one_clean_line_for_bad_config() -> None:
         "error: invalid stack config in Pulumi.brokenexample.yaml: gcp.region: 'mars-1' is not a Google Cloud region;"
         " see cloud.google.com/about/locations"
     ]
+
+
+def test_the_readme_error_example_is_what_the_program_prints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    (example,) = [line for line in readme.splitlines() if line.startswith("error: invalid stack config")]
+    message = _error(lambda raw: raw["network"]["private_services"].update(cidr="10.10.0.0/16"))
+    assert example == f"error: {message}"
