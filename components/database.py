@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from components.config_types import WEEKDAYS, Hour, Model, Region, Weekday, invalid
 from components.naming import Naming
@@ -50,12 +50,16 @@ MAX_LOG_RETENTION_DAYS = {"ENTERPRISE": 7, "ENTERPRISE_PLUS": 35}
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 ReplicaKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
-ServiceAccountEmail = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$"
-    ),
-]
+_SERVICE_ACCOUNT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$")
+
+
+def _service_account(value: str) -> str:
+    if not _SERVICE_ACCOUNT.match(value):
+        raise ValueError(f"'{value}' is not a service account email; write NAME@PROJECT.iam.gserviceaccount.com")
+    return value
+
+
+ServiceAccountEmail = Annotated[str, AfterValidator(_service_account)]
 Member = Annotated[str, StringConstraints(pattern=r"^(serviceAccount|group|user):[^@\s]+@[^@\s]+$")]
 Tier = Annotated[str, StringConstraints(pattern=r"^db-[a-zA-Z0-9-]+$")]
 
@@ -153,10 +157,15 @@ class DatabaseArgs(Model):
     @model_validator(mode="after")
     def _consistent(self) -> DatabaseArgs:
         if not TIERS[self.edition].match(self.tier):
-            invalid("tier", f"'{self.tier}' is not a {self.edition} machine type; {_tier_hint(self.edition)}")
+            invalid(
+                "tier", f"'{self.tier}' is not a machine type of edition {self.edition}; {_tier_hint(self.edition)}"
+            )
         for key, replica in self.replicas.items():
             if not TIERS[self.edition].match(replica.tier):
-                invalid(f"replicas.{key}.tier", f"'{replica.tier}' is not a {self.edition} machine type")
+                invalid(
+                    f"replicas.{key}.tier",
+                    f"'{replica.tier}' is not a machine type of edition {self.edition}; {_tier_hint(self.edition)}",
+                )
         limit = MAX_LOG_RETENTION_DAYS[self.edition]
         if self.backups.transaction_log_retention_days > limit:
             invalid(
