@@ -229,7 +229,7 @@ def test_application_users_and_iam_users_come_from_config() -> None:
     program = program_with(
         "dev",
         database={
-            "databases": {"app": {"user": "app_rw"}, "billing": {}},
+            "databases": {"app": {"user": "app_rw", "secret_accessors": ["group:dba@example.com"]}, "billing": {}},
             "iam_service_accounts": ["migrator@acme-platform-dev.iam.gserviceaccount.com"],
         },
     )
@@ -239,6 +239,9 @@ def test_application_users_and_iam_users_come_from_config() -> None:
     assert "password" not in iam.inputs
     assert program.outputs["database_users"] == {"app": "app_rw", "billing": "billing"}
     assert set(program.outputs["database_password_secret_ids"]) == {"app", "billing"}
+    (grant,) = program.of("gcp:secretmanager/secretIamMember:SecretIamMember")
+    assert grant.inputs["member"] == "group:dba@example.com"
+    assert grant.inputs["secretId"] == program.outputs["database_password_secret_ids"]["app"]
 
 
 def test_database_outputs_name_the_connection_ip_users_and_secrets(

@@ -153,9 +153,11 @@ def _sql_instance_summary(i: Inputs) -> str:
         parts.append(f"backups {backups.get('startTime')} UTC keep {kept}, {pitr}, in {where}")
     elif not replica_of:
         parts.append("backups OFF")
-    pools = s.get("connectionPoolConfigs") or []
-    if pools:
+    flags = {f["name"]: f["value"] for f in s.get("databaseFlags") or []}
+    if s.get("connectionPoolConfigs"):
         parts.append("managed pooling")
+    elif "max_connections" in flags:
+        parts.append(f"max_connections {flags['max_connections']}")
     parts.append(f"disk {s.get('diskSizeGb', s.get('diskSize'))}-{s.get('diskAutoresizeLimit')} GB")
     parts.append(f"deletion protection {_on(i.get('deletionProtection') and s.get('deletionProtectionEnabled'))}")
     return ", ".join(parts)
