@@ -216,6 +216,7 @@ class Database(pulumi.ComponentResource):
     private_ip: pulumi.Output[str]
     users: dict[str, pulumi.Output[str]]
     password_secrets: dict[str, Secret]
+    password_secret_ids: dict[str, pulumi.Output[str]]
     replica_connection_names: dict[str, pulumi.Output[str]]
 
     def __init__(
@@ -307,6 +308,7 @@ class Database(pulumi.ComponentResource):
         self.connection_name = self.instance.connection_name
         self.private_ip = self.instance.private_ip_address
         self.database_names = list(args.databases)
+        self.password_secret_ids = {db: secret.id for db, secret in self.password_secrets.items()}
         self.replica_connection_names = {key: r.connection_name for key, r in self.replicas.items()}
         self.register_outputs(
             {
@@ -314,7 +316,7 @@ class Database(pulumi.ComponentResource):
                 "private_ip": self.private_ip,
                 "databases": self.database_names,
                 "users": self.users,
-                "password_secret_ids": {db: s.id for db, s in self.password_secrets.items()},
+                "password_secret_ids": self.password_secret_ids,
                 "replica_connection_names": self.replica_connection_names,
             }
         )
