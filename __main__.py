@@ -4,8 +4,10 @@ import pulumi
 import pulumi_gcp as gcp
 
 import stack_config
+from components.database import Database
 from components.network import Network
 from components.project_services import ProjectServices
+from components.redis import Redis
 
 config = stack_config.load()
 naming = config.naming(pulumi.get_stack())
@@ -15,13 +17,54 @@ on_gcp = pulumi.ResourceOptions(providers=[provider])
 
 apis = ProjectServices(
     "apis",
-    ["compute.googleapis.com", "servicenetworking.googleapis.com"],
+    [
+        "compute.googleapis.com",
+        "servicenetworking.googleapis.com",
+        "sqladmin.googleapis.com",
+        "redis.googleapis.com",
+        "secretmanager.googleapis.com",
+    ],
     opts=on_gcp,
 )
 network = Network("network", config.network, naming=naming, region=config.gcp.region, apis=apis, opts=on_gcp)
+database = Database(
+    "database",
+    config.database,
+    naming=naming,
+    region=config.gcp.region,
+    network=network,
+    apis=apis,
+    secrets=config.secrets,
+    deletion_protection=config.protection.deletion_protection,
+    protect=config.protection.protect,
+    opts=on_gcp,
+)
+redis = Redis(
+    "redis",
+    config.redis,
+    naming=naming,
+    region=config.gcp.region,
+    network=network,
+    apis=apis,
+    secrets=config.secrets,
+    deletion_protection=config.protection.deletion_protection,
+    protect=config.protection.protect,
+    opts=on_gcp,
+)
 
 pulumi.export("network_id", network.network_id)
 pulumi.export("network_self_link", network.self_link)
 pulumi.export("subnets", network.subnet_self_links)
 pulumi.export("psa_range", network.psa_range.name)
 pulumi.export("nat_ips", network.nat_ips)
+pulumi.export("database_connection_name", database.connection_name)
+pulumi.export("database_private_ip", database.private_ip)
+pulumi.export("database_names", database.database_names)
+pulumi.export("database_users", database.users)
+pulumi.export("database_password_secret_ids", database.password_secret_ids)
+pulumi.export("database_replica_connection_names", database.replica_connection_names)
+pulumi.export("redis_host", redis.host)
+pulumi.export("redis_port", redis.port)
+pulumi.export("redis_read_endpoint", redis.read_endpoint)
+pulumi.export("redis_auth_secret_id", redis.auth_secret.id)
+pulumi.export("redis_ca_certificate", redis.ca_certificate)

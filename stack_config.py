@@ -12,11 +12,14 @@ import typing
 from typing import Annotated, Any, Union
 
 import pulumi
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
 
 from components.config_types import Model, Region
+from components.database import DatabaseArgs
 from components.naming import Naming
 from components.network import NetworkArgs
+from components.redis import RedisArgs
+from components.secret import SecretsArgs
 
 NAMESPACE = "platform"
 
@@ -41,6 +44,14 @@ class StackConfig(Model):
     labels: dict[LabelKey, LabelValue] = {}
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
+    secrets: SecretsArgs = SecretsArgs()
+    database: DatabaseArgs
+    redis: RedisArgs = RedisArgs()
+
+    @model_validator(mode="after")
+    def _database_in_region(self) -> StackConfig:
+        self.database.check_region(self.gcp.region, key="database")
+        return self
 
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Iterable
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 # Google Cloud regions (cloud.google.com/about/locations), checked before anything is created.
@@ -96,6 +96,11 @@ def _cidr(value: str) -> str:
 
 Region = Annotated[str, AfterValidator(_region)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+
+# Maintenance windows: a day of the week by name and an hour of the day in UTC.
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+Weekday = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+Hour = Annotated[int, Field(ge=0, le=23)]
 
 
 def first_overlap(ranges: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], tuple[str, str]] | None:

@@ -26,6 +26,7 @@ from offline.mocks import PlatformMocks
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
 SECRET_PLACEHOLDER = "offline-secret-value"
+SECRET_MASK = "[secret]"  # what the recording keeps of a value that reached the engine as a Pulumi secret
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
 
 
 def _plain(value: Any) -> Any:
-    """Inputs as JSON-friendly data: resource references become their URN, unknowns a marker."""
+    """Inputs as JSON-friendly data: resource references become their URN, unknowns a marker, secrets a mask."""
+    if pulumi.runtime.rpc.is_rpc_secret(value):
+        return SECRET_MASK
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 
-from offline.catalog import MOCK_OUTPUTS, MockContext
+from offline.catalog import MOCK_OUTPUTS, MockContext, named
 
 
 class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
@@ -19,6 +19,7 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
         outputs = MOCK_OUTPUTS.get(args.typ)
         computed = outputs(self.ctx, args.name, args.inputs) if outputs else {}
         state = {**args.inputs, **computed}
+        self.ctx.created[(args.typ, named(state, args.name))] = state
         return str(computed.get("id") or args.inputs.get("name") or f"{args.name}-id"), state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

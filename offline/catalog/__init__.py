@@ -25,6 +25,9 @@ class MockContext:
         self.project = project_id
         self.region = region
         self.project_number = str(int(hashlib.sha256(project_id.encode()).hexdigest(), 16))[:12]
+        # (type token, physical name) -> state of what the run created so far, for outputs that depend on another
+        # resource (e.g. a private IP inside the reserved range named in the inputs).
+        self.created: dict[tuple[str, str], Inputs] = {}
 
     def fake_ip(self, seed: str, network: str = "10.0.0.0/8") -> str:
         net = ipaddress.ip_network(network)

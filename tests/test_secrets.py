@@ -1,0 +1,103 @@
+"""Secret Manager secrets: where they are replicated, who may read them, and that no secret value leaks anywhere."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import stack_config
+from components.project_services import ProjectServices
+from components.secret import ACCESSOR_ROLE, Secret, SecretsArgs
+from offline.engine import Recording, run
+from offline.plan import render, to_json
+from tests.conftest import STACKS, program_of
+
+SECRET = "gcp:secretmanager/secret:Secret"
+PLAINTEXT = "plain-value-that-must-not-leak"
+
+
+def secrets(program: Recording) -> list[str]:
+    return [r.inputs["secretId"] for r in program.of(SECRET)]
+
+
+def test_every_database_password_and_the_redis_auth_string_have_a_secret(
+    stack: str, program: Recording, config: stack_config.StackConfig
+) -> None:
+    prefix = f"{config.prefix}-{stack}"
+    wanted = {f"{prefix}-db-{db}-password" for db in config.database.databases} | {f"{prefix}-redis-auth"}
+    assert set(secrets(program)) == wanted
+
+
+def test_secrets_replicate_where_config_says(program: Recording, config: stack_config.StackConfig) -> None:
+    for secret in program.of(SECRET):
+        replication = secret.inputs["replication"]
+        if config.secrets.replicas:
+            assert replication == {"userManaged": {"replicas": [{"location": r} for r in config.secrets.replicas]}}
+        else:
+            assert replication == {"auto": {}}
+    assert program_of("prod").of(SECRET)[0].inputs["replication"]["userManaged"]
+
+
+def test_secrets_carry_labels_deletion_protection_and_protect_from_config(
+    program: Recording, config: stack_config.StackConfig
+) -> None:
+    for secret in program.of(SECRET):
+        assert secret.inputs["labels"]["cost-center"] == config.cost_center
+        assert secret.inputs["labels"]["component"] in ("database", "redis")
+        assert secret.inputs["deletionProtection"] is config.protection.deletion_protection
+        assert secret.protect is config.protection.protect
+        assert program.depends_on(secret, program.named("apis-secretmanager"))
+
+
+def test_secret_versions_are_protected_in_prod() -> None:
+    versions = program_of("prod").of("gcp:secretmanager/secretVersion:SecretVersion")
+    assert versions
+    assert all(v.protect for v in versions)
+
+
+def _one_secret() -> None:
+    apis = ProjectServices("apis", ["secretmanager.googleapis.com"])
+    secret = Secret(
+        "token",
+        secret_id="acme-dev-token",
+        data=PLAINTEXT,
+        args=SecretsArgs(replicas=["europe-west1"]),
+        labels={"component": "test"},
+        deletion_protection=True,
+        protect=False,
+        apis=apis,
+        accessors={"ops": "group:ops@example.com"},
+    )
+    secret.grant_access("api", "serviceAccount:api@acme-platform-dev.iam.gserviceaccount.com")
+
+
+def test_readers_are_granted_secret_accessor_on_their_own_secret_only() -> None:
+    recording = run(_one_secret)
+    grants = recording.of("gcp:secretmanager/secretIamMember:SecretIamMember")
+    assert {g.inputs["member"] for g in grants} == {
+        "group:ops@example.com",
+        "serviceAccount:api@acme-platform-dev.iam.gserviceaccount.com",
+    }
+    for grant in grants:
+        assert grant.inputs["role"] == ACCESSOR_ROLE
+        assert grant.inputs["secretId"] == "projects/acme-platform-dev/secrets/acme-dev-token"
+    assert not recording.of("gcp:projects/iAMMember:IAMMember")  # never project-wide
+
+
+def test_a_plain_value_becomes_a_secret_before_it_reaches_the_engine() -> None:
+    recording = run(_one_secret)
+    assert recording.named("token-version").inputs["secretData"] == "[secret]"
+    assert PLAINTEXT not in json.dumps([r.to_json() for r in recording.resources])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_generated_password_or_auth_string_appears_in_the_plan(stack: str) -> None:
+    program = program_of(stack)
+    values = [r.outputs["result"] for r in program.of("random:index/randomPassword:RandomPassword")]
+    values += [r.outputs["authString"] for r in program.of("gcp:redis/instance:Instance")]
+    assert values
+    assert all(len(v) >= 16 for v in values)
+    plan = json.dumps(to_json(stack, program)) + render(stack, program)
+    for value in values:
+        assert value not in plan
