@@ -4,6 +4,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 import stack_config
+from components.cloud_armor import SecurityPolicy
+from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.project_services import ProjectServices
 
@@ -15,7 +17,7 @@ on_gcp = pulumi.ResourceOptions(providers=[provider])
 
 apis = ProjectServices(
     "apis",
-    ["compute.googleapis.com", "servicenetworking.googleapis.com"],
+    ["compute.googleapis.com", "servicenetworking.googleapis.com", "storage.googleapis.com"],
     opts=on_gcp,
 )
 network = Network("network", config.network, naming=naming, region=config.gcp.region, apis=apis, opts=on_gcp)
@@ -25,3 +27,24 @@ pulumi.export("network_self_link", network.self_link)
 pulumi.export("subnets", network.subnet_self_links)
 pulumi.export("psa_range", network.psa_range.name)
 pulumi.export("nat_ips", network.nat_ips)
+
+if config.load_balancer.enabled:
+    armor = SecurityPolicy("armor", config.load_balancer.security, naming=naming, apis=apis, opts=on_gcp)
+    load_balancer = LoadBalancer(
+        "lb",
+        config.load_balancer,
+        # The Cloud Run services are named naming.physical(service) in the stack's region.
+        backends={
+            service: ServerlessBackend(cloud_run_service_name=naming.physical(service), region=config.gcp.region)
+            for service in config.load_balancer.services
+        },
+        security_policy=armor.self_link,
+        naming=naming,
+        apis=apis,
+        deletion_protection=config.protection.deletion_protection,
+        protect=config.protection.protect,
+        opts=on_gcp,
+    )
+    pulumi.export("load_balancer_ip", load_balancer.ip_address)
+    pulumi.export("load_balancer_domains", load_balancer.domains)
+    pulumi.export("security_policy", armor.policy_name)

@@ -15,6 +15,7 @@ import pulumi
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from components.config_types import Model, Region
+from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
 
@@ -41,6 +42,7 @@ class StackConfig(Model):
     labels: dict[LabelKey, LabelValue] = {}
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
+    load_balancer: LoadBalancerArgs = LoadBalancerArgs()
 
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
