@@ -17,7 +17,12 @@ on_gcp = pulumi.ResourceOptions(providers=[provider])
 
 apis = ProjectServices(
     "apis",
-    ["compute.googleapis.com", "servicenetworking.googleapis.com", "storage.googleapis.com"],
+    [
+        "certificatemanager.googleapis.com",
+        "compute.googleapis.com",
+        "servicenetworking.googleapis.com",
+        "storage.googleapis.com",
+    ],
     opts=on_gcp,
 )
 network = Network("network", config.network, naming=naming, region=config.gcp.region, apis=apis, opts=on_gcp)

@@ -8,7 +8,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 import pulumi_gcp as gcp
@@ -19,8 +19,9 @@ from components.config_types import Model, invalid
 from components.naming import Naming
 from components.project_services import ProjectServices
 
-# A target HTTPS proxy takes at most 15 certificates; beyond that, Certificate Manager certificate maps are the way.
+# A target HTTPS proxy takes at most 15 certificates directly; a Certificate Manager map holds many more.
 MAX_CERTIFICATES = 15
+CERTIFICATE_MANAGER = "certificatemanager.googleapis.com"
 CDN = "cdn"  # the routing target that stands for the static-assets backend bucket
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -100,6 +101,9 @@ class CdnArgs(Model):
 class LoadBalancerArgs(Model):
     enabled: bool = False  # a forwarding rule and Cloud Armor cost ~18 USD a month; dev can do without
     domains: list[Hostname] = []  # one Google-managed certificate each
+    # How Google proves control of the domains before issuing: `load_balancer` needs them to resolve to this load
+    # balancer; `dns` (Certificate Manager) needs a CNAME per domain and works behind a proxy such as Cloudflare.
+    certificate_authorization: Literal["load_balancer", "dns"] = "load_balancer"
     services: list[Key] = []  # the Cloud Run services behind the load balancer, one serverless NEG each
     default_service: Key | None = None  # takes every request no route matches
     routes: dict[Key, RouteArgs] = {}
@@ -114,8 +118,18 @@ class LoadBalancerArgs(Model):
             return self
         if not self.domains:
             invalid("domains", "list at least one domain the load balancer serves (it gets a managed certificate)")
-        if len(self.domains) > MAX_CERTIFICATES:
-            invalid("domains", f"at most {MAX_CERTIFICATES} domains (one certificate each on the HTTPS proxy)")
+        if self.certificate_authorization == "load_balancer" and len(self.domains) > MAX_CERTIFICATES:
+            invalid(
+                "domains",
+                f"at most {MAX_CERTIFICATES} domains with certificate_authorization: load_balancer "
+                "(one certificate each on the HTTPS proxy); use certificate_authorization: dns for more",
+            )
+        if self.security.cloudflare_only and self.certificate_authorization == "load_balancer":
+            invalid(
+                "certificate_authorization",
+                "behind Cloudflare the domains resolve to Cloudflare, so load balancer authorization never completes; "
+                "use certificate_authorization: dns (and publish the CNAME records it asks for)",
+            )
         for key, values in (("domains", self.domains), ("services", self.services)):
             duplicates = sorted({v for v in values if values.count(v) > 1})
             if duplicates:
@@ -214,9 +228,10 @@ class LoadBalancer(pulumi.ComponentResource):
     """Global external Application Load Balancer (EXTERNAL_MANAGED) for serverless backends, each backend service
     carrying the Cloud Armor policy `security_policy` (a self link).
 
-    Certificates: one Google-managed certificate per domain, keyed by the domain. Adding a domain creates a
-    certificate and adds it to the proxy; removing one drops only that certificate, so a domain change never
-    replaces the certificate the other domains are served with.
+    Certificates: one Google-managed certificate per domain, keyed by the domain (classic certificates on the proxy,
+    or Certificate Manager certificates in a map when authorized by DNS). Adding a domain creates a certificate;
+    removing one drops only that certificate, so a domain change never replaces the certificate the other domains
+    are served with, and never leaves them on a certificate that is still provisioning.
     """
 
     ip_address: pulumi.Output[str]
@@ -243,6 +258,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self._name = name
         self._naming = naming
         compute = pulumi.ResourceOptions(parent=self, depends_on=apis.require("compute.googleapis.com"))
+        self._compute = compute
         child = pulumi.ResourceOptions(parent=self)
         labels = naming.labels_for("load-balancer")
 
@@ -297,15 +313,14 @@ class LoadBalancer(pulumi.ComponentResource):
             path_matchers=[self._path_matcher(m) for m in matchers],
             opts=child,
         )
-        self.certificates = {
-            domain: gcp.compute.ManagedSslCertificate(
-                f"{name}-cert-{domain}",
-                name=certificate_name(naming, domain),
-                managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=[domain]),
-                opts=compute,
-            )
-            for domain in args.domains
-        }
+        certificates: dict[str, gcp.compute.ManagedSslCertificate] = {}
+        certificate_map: pulumi.Output[str] | None = None
+        # Per domain, the DNS records Certificate Manager asks for (certificate_authorization: dns), for the edge's DNS.
+        self.dns_authorization_records: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input({})
+        if args.certificate_authorization == "dns":
+            certificate_map, self.dns_authorization_records = self._certificate_map(args, apis)
+        else:
+            certificates = self._managed_certificates(args)
         self.ssl_policy = gcp.compute.SSLPolicy(
             f"{name}-tls",
             name=naming.physical("tls"),
@@ -318,7 +333,8 @@ class LoadBalancer(pulumi.ComponentResource):
             f"{name}-https",
             name=naming.physical("https"),
             url_map=self.url_map.id,
-            ssl_certificates=[c.id for c in self.certificates.values()],
+            ssl_certificates=[c.id for c in certificates.values()] or None,
+            certificate_map=certificate_map,
             ssl_policy=self.ssl_policy.id,
             opts=child,
         )
@@ -351,7 +367,76 @@ class LoadBalancer(pulumi.ComponentResource):
 
         self.ip_address = self.address.address
         self.domains = list(args.domains)
-        self.register_outputs({"ip_address": self.ip_address, "domains": self.domains})
+        self.register_outputs(
+            {
+                "ip_address": self.ip_address,
+                "domains": self.domains,
+                "dns_authorization_records": self.dns_authorization_records,
+            }
+        )
+
+    def _managed_certificates(self, args: LoadBalancerArgs) -> dict[str, gcp.compute.ManagedSslCertificate]:
+        """Classic Google-managed certificates, authorized by the domains resolving to this load balancer."""
+        return {
+            domain: gcp.compute.ManagedSslCertificate(
+                f"{self._name}-cert-{domain}",
+                name=certificate_name(self._naming, domain),
+                managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=[domain]),
+                opts=self._compute,
+            )
+            for domain in args.domains
+        }
+
+    def _certificate_map(
+        self, args: LoadBalancerArgs, apis: ProjectServices
+    ) -> tuple[pulumi.Output[str], pulumi.Output[dict[str, Any]]]:
+        """Certificate Manager: per domain a DNS authorization, a Google-managed certificate and a map entry.
+        Returns the map's reference for the proxy and, per domain, the CNAME records to publish."""
+        opts = pulumi.ResourceOptions(parent=self, depends_on=apis.require(CERTIFICATE_MANAGER))
+        labels = self._naming.labels_for("load-balancer")
+        certificate_map = gcp.certificatemanager.CertificateMap(
+            f"{self._name}-certs",
+            name=self._naming.physical("certs"),
+            description="Certificates of the load balancer's domains, chosen by SNI",
+            labels=labels,
+            opts=opts,
+        )
+        records: dict[str, pulumi.Output[list[dict[str, str]]]] = {}
+        for domain in args.domains:
+            physical = certificate_name(self._naming, domain)
+            authorization = gcp.certificatemanager.DnsAuthorization(
+                f"{self._name}-dns-auth-{domain}",
+                name=physical,
+                domain=domain,
+                location="global",
+                labels=labels,
+                opts=opts,
+            )
+            certificate = gcp.certificatemanager.Certificate(
+                f"{self._name}-cert-{domain}",
+                name=physical,
+                location="global",
+                scope="DEFAULT",
+                managed=gcp.certificatemanager.CertificateManagedArgs(
+                    domains=[domain], dns_authorizations=[authorization.id]
+                ),
+                labels=labels,
+                opts=opts,
+            )
+            gcp.certificatemanager.CertificateMapEntry(
+                f"{self._name}-cert-entry-{domain}",
+                name=physical,
+                map=certificate_map.name,
+                hostname=domain,
+                certificates=[certificate.id],
+                labels=labels,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            records[domain] = authorization.dns_resource_records.apply(
+                lambda rs: [{"name": r.name or "", "type": r.type or "", "data": r.data or ""} for r in rs or []]
+            )
+        reference = certificate_map.id.apply(lambda map_id: f"//{CERTIFICATE_MANAGER}/{map_id}")
+        return reference, pulumi.Output.all(**records)
 
     def _target(self, target: str) -> pulumi.Output[str]:
         if target == CDN and self.backend_bucket is not None:

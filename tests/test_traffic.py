@@ -34,6 +34,10 @@ NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
 URL_MAP = "gcp:compute/uRLMap:URLMap"
 CERT = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
 RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
+CM_AUTH = "gcp:certificatemanager/dnsAuthorization:DnsAuthorization"
+CM_CERT = "gcp:certificatemanager/certificate:Certificate"
+CM_MAP = "gcp:certificatemanager/certificateMap:CertificateMap"
+CM_ENTRY = "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry"
 WAF_NAMES = ("sqli", "xss", "lfi", "rfi", "rce", "scannerdetection", "protocolattack", "sessionfixation", "cve-canary")
 
 
@@ -148,15 +152,35 @@ def test_prod_api_host_goes_to_the_api_and_api_paths_do_on_every_host() -> None:
         assert {"paths": ["/api/*"], "service": api} in matcher["pathRules"]
 
 
-@pytest.mark.parametrize("stack", ENABLED)
-def test_each_domain_has_its_own_google_managed_certificate_on_the_https_proxy(stack: str) -> None:
-    program = program_of(stack)
+def test_staging_serves_one_classic_google_managed_certificate_per_domain_from_the_proxy() -> None:
+    program = program_of("staging")
+    assert lb("staging").certificate_authorization == "load_balancer"
     certs = program.of(CERT)
-    assert sorted(d for c in certs for d in c.inputs["managed"]["domains"]) == sorted(lb(stack).domains)
+    assert sorted(d for c in certs for d in c.inputs["managed"]["domains"]) == sorted(lb("staging").domains)
     assert all(len(c.inputs["managed"]["domains"]) == 1 for c in certs)
     proxy = program.named("lb-https").inputs
     assert sorted(proxy["sslCertificates"]) == sorted(c.outputs["id"] for c in certs)
+    assert "certificateMap" not in proxy
     assert proxy["urlMap"] == program.named("lb-urls").outputs["id"]
+
+
+def test_prod_behind_cloudflare_proves_its_domains_by_dns_and_serves_them_from_a_certificate_map() -> None:
+    program = program_of("prod")
+    assert lb("prod").certificate_authorization == "dns"
+    assert not program.of(CERT)
+    api = program.named("apis-certificatemanager")
+    certificate_map = program.one(CM_MAP)
+    for domain in lb("prod").domains:
+        authorization = program.one(CM_AUTH, domain=domain)
+        (certificate,) = [c for c in program.of(CM_CERT) if c.inputs["managed"]["domains"] == [domain]]
+        assert certificate.inputs["managed"]["dnsAuthorizations"] == [authorization.outputs["id"]]
+        entry = program.one(CM_ENTRY, hostname=domain)
+        assert entry.inputs["certificates"] == [certificate.outputs["id"]]
+        assert entry.inputs["map"] == certificate_map.inputs["name"]
+        assert program.depends_on(certificate, api)
+    proxy = program.named("lb-https").inputs
+    assert proxy["certificateMap"] == f"//certificatemanager.googleapis.com/{certificate_map.outputs['id']}"
+    assert "sslCertificates" not in proxy
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -375,8 +399,8 @@ def build(args: LoadBalancerArgs, backends: dict[str, ServerlessBackend] | None 
     }
 
     def program() -> None:
-        apis = ProjectServices("apis", ["compute.googleapis.com", "storage.googleapis.com"])
-        LoadBalancer(
+        apis = ProjectServices("apis", ["certificatemanager.googleapis.com", "compute.googleapis.com"])
+        balancer = LoadBalancer(
             "lb",
             args,
             backends=fakes,
@@ -386,20 +410,37 @@ def build(args: LoadBalancerArgs, backends: dict[str, ServerlessBackend] | None 
             deletion_protection=True,
             protect=False,
         )
+        pulumi.export("dns_authorization_records", balancer.dns_authorization_records)
 
     return run(program, stack="test")
 
 
 def certificates(recording: Recording) -> dict[str, Resource]:
-    return {r.name: r for r in recording.of(CERT)}
+    return {r.name: r for r in recording.of(CERT) + recording.of(CM_CERT) + recording.of(CM_AUTH)}
 
 
-def test_reordering_or_adding_domains_keeps_each_certificate() -> None:
-    before = certificates(build(component_args()))
-    after = certificates(build(component_args(domains=["a.example.com", "c.example.com", "b.example.com"])))
+@pytest.mark.parametrize("authorization", ["load_balancer", "dns"])
+def test_reordering_or_adding_domains_keeps_each_certificate(authorization: str) -> None:
+    before = certificates(build(component_args(certificate_authorization=authorization)))
+    domains = ["a.example.com", "c.example.com", "b.example.com"]
+    after = certificates(build(component_args(certificate_authorization=authorization, domains=domains)))
+    assert before
     for name, cert in before.items():
         assert after[name].inputs == cert.inputs
-    assert len(after) == len(before) + 1
+    assert len(after) > len(before)
+
+
+def test_dns_authorization_hands_out_the_cname_records_to_publish_per_domain() -> None:
+    records = build(component_args(certificate_authorization="dns")).outputs["dns_authorization_records"]
+    assert sorted(records) == ["a.example.com", "b.example.com"]
+    for domain, (record,) in records.items():
+        assert record["name"] == f"_acme-challenge.{domain}."
+        assert record["type"] == "CNAME"
+        assert record["data"].endswith(".authorize.certificatemanager.goog.")
+
+
+def test_classic_certificates_have_no_dns_records_to_publish() -> None:
+    assert build(component_args()).outputs["dns_authorization_records"] == {}
 
 
 def test_certificate_names_differ_where_domain_slugs_collide() -> None:
@@ -432,7 +473,7 @@ def test_no_cdn_means_no_bucket() -> None:
         ({"domains": []}, r"load_balancer\.domains: list at least one domain"),
         ({"domains": ["API.Example.com"]}, r"load_balancer\.domains\.0: 'API\.Example\.com' is not a hostname"),
         ({"domains": ["*.acme.example"]}, r"not a hostname.*wildcards"),
-        ({"domains": [f"d{i}.acme.example" for i in range(16)]}, r"load_balancer\.domains: at most 15 domains"),
+        ({"domains": [f"d{i}.acme.example" for i in range(16)]}, r"load_balancer\.domains: at most 15 domains with"),
         ({"services": ["web", "web"]}, r"load_balancer\.services: web listed twice"),
         ({"default_service": "admin"}, r"load_balancer\.default_service: 'admin' is not one of services: web, api"),
         ({"routes__api-path__service": "admin"}, r"load_balancer\.routes\.api-path\.service: 'admin' is not one of"),
@@ -469,10 +510,20 @@ def test_bad_staging_load_balancer_config_is_one_line_naming_the_key(changes: di
             r"load_balancer\.security\.rate_limit\.ban_threshold\.requests: the ban threshold is a lower rate",
         ),
         ({"default_service": None}, r"load_balancer\.default_service: name the service"),
+        (
+            {"certificate_authorization": "load_balancer"},
+            r"load_balancer\.certificate_authorization: behind Cloudflare the domains resolve to Cloudflare",
+        ),
     ],
 )
 def test_bad_prod_load_balancer_config_is_one_line_naming_the_key(changes: dict[str, Any], match: str) -> None:
     rejects(bad("prod", **changes), match)
+
+
+def test_dns_authorized_certificates_are_not_limited_to_15_domains() -> None:
+    many = [*lb("prod").domains, *(f"d{i}.acme.example" for i in range(20))]
+    parsed = stack_config.parse(bad("prod", domains=many), stack_file="Pulumi.prod.yaml")
+    assert parsed.load_balancer.domains == many
 
 
 def test_a_disabled_load_balancer_needs_no_other_settings() -> None:

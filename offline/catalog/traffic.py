@@ -45,7 +45,33 @@ def _bucket(c: MockContext, name: str, i: Inputs) -> Inputs:
     }
 
 
+def _certificate_manager(kind: str) -> MockOutputs:
+    def outputs(c: MockContext, name: str, i: Inputs) -> Inputs:
+        path = f"projects/{c.project}/locations/{i.get('location') or 'global'}/{kind}/{named(i, name)}"
+        return {"id": path, "name": named(i, name)}
+
+    return outputs
+
+
+def _dns_authorization(c: MockContext, name: str, i: Inputs) -> Inputs:
+    token = hashlib.sha256(f"{c.project}/{i.get('domain')}".encode()).hexdigest()
+    record = {
+        "name": f"_acme-challenge.{i.get('domain')}.",
+        "type": "CNAME",
+        "data": f"{token[:8]}-{token[8:12]}-{token[12:16]}.{int(token[16], 16)}.authorize.certificatemanager.goog.",
+    }
+    return {**_certificate_manager("dnsAuthorizations")(c, name, i), "dnsResourceRecords": [record]}
+
+
 MOCK_OUTPUTS: dict[str, MockOutputs] = {
+    "gcp:certificatemanager/dnsAuthorization:DnsAuthorization": _dns_authorization,
+    "gcp:certificatemanager/certificate:Certificate": _certificate_manager("certificates"),
+    "gcp:certificatemanager/certificateMap:CertificateMap": _certificate_manager("certificateMaps"),
+    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": lambda c, name, i: {
+        "id": f"projects/{c.project}/locations/global/certificateMaps/{i.get('map')}/"
+        f"certificateMapEntries/{named(i, name)}",
+        "name": named(i, name),
+    },
     "gcp:compute/securityPolicy:SecurityPolicy": _fingerprinted("securityPolicies"),
     "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup": _resource(
         "networkEndpointGroups", regional=True
@@ -114,6 +140,13 @@ def _bucket_summary(i: Inputs) -> str:
 
 
 SUMMARIES: dict[str, Summary] = {
+    "gcp:certificatemanager/dnsAuthorization:DnsAuthorization": lambda i: f"DNS authorization for {i.get('domain')}",
+    "gcp:certificatemanager/certificate:Certificate": lambda i: (
+        f"Google-managed for {', '.join((i.get('managed') or {}).get('domains', []))}, DNS-authorized"
+    ),
+    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": lambda i: (
+        f"{i.get('hostname')} -> its certificate"
+    ),
     "gcp:compute/securityPolicy:SecurityPolicy": _security_policy,
     "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup": lambda i: (
         f"{i.get('networkEndpointType')} in {i.get('region')} -> Cloud Run {(i.get('cloudRun') or {}).get('service')}"
@@ -126,7 +159,8 @@ SUMMARIES: dict[str, Summary] = {
     ),
     "gcp:compute/sSLPolicy:SSLPolicy": lambda i: f"{i.get('profile')} profile, min {i.get('minTlsVersion')}",
     "gcp:compute/targetHttpsProxy:TargetHttpsProxy": lambda i: (
-        f"{len(i.get('sslCertificates') or [])} certificates, SSL policy {'set' if i.get('sslPolicy') else 'DEFAULT'}"
+        ("certificate map" if i.get("certificateMap") else f"{len(i.get('sslCertificates') or [])} certificates")
+        + f", SSL policy {'set' if i.get('sslPolicy') else 'DEFAULT'}"
     ),
     "gcp:compute/globalForwardingRule:GlobalForwardingRule": lambda i: (
         f"{i.get('loadBalancingScheme')} {i.get('ipProtocol')}:{i.get('portRange')} on the reserved IP"
