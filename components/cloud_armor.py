@@ -254,6 +254,7 @@ class SecurityPolicy(pulumi.ComponentResource):
             name=naming.physical("armor"),
             description="WAF, rate limiting and adaptive protection for the load balancer's backends",
             type="CLOUD_ARMOR",
+            labels=naming.labels_for("cloud-armor"),
             rules=[_rule_args(rule, args.rate_limit) for rule in self.rules],
             adaptive_protection_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigArgs(
                 layer7_ddos_defense_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigLayer7DdosDefenseConfigArgs(

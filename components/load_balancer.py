@@ -324,7 +324,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.ssl_policy = gcp.compute.SSLPolicy(
             f"{name}-tls",
             name=naming.physical("tls"),
-            description="TLS 1.2 or newer with forward-secret AEAD ciphers only",
+            description=f"{args.ssl_policy.min_tls_version} or newer, {args.ssl_policy.profile} cipher profile",
             profile=args.ssl_policy.profile,
             min_tls_version=args.ssl_policy.min_tls_version,
             opts=compute,
