@@ -210,13 +210,21 @@ def plan_routing(args: LoadBalancerArgs) -> list[PathMatcher]:
         )
         matchers.append(
             PathMatcher(
-                name=f"routes-{'-'.join(own)}" if own else "default",
+                name=_matcher_name(own),
                 hosts=tuple(sorted(hosts)),
                 default=whole[0] if whole else args.default_service,
                 rules=rules,
             )
         )
     return matchers
+
+
+def _matcher_name(routes: tuple[str, ...]) -> str:
+    """`default`, or `routes-<names>` (cut and given a digest beyond the API's 63 characters)."""
+    if not routes:
+        return "default"
+    name = f"routes-{'-'.join(routes)}"
+    return name if len(name) <= 63 else f"{name[:56]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def certificate_name(naming: Naming, domain: str) -> str:

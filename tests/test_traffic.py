@@ -21,7 +21,13 @@ from components.cloud_armor import (
     cloudflare_groups,
     plan_rules,
 )
-from components.load_balancer import LoadBalancer, LoadBalancerArgs, ServerlessBackend, certificate_name
+from components.load_balancer import (
+    LoadBalancer,
+    LoadBalancerArgs,
+    ServerlessBackend,
+    certificate_name,
+    plan_routing,
+)
 from components.naming import Naming
 from components.project_services import ProjectServices
 from offline.engine import Recording, Resource, run
@@ -441,6 +447,15 @@ def test_dns_authorization_hands_out_the_cname_records_to_publish_per_domain() -
 
 def test_classic_certificates_have_no_dns_records_to_publish() -> None:
     assert build(component_args()).outputs["dns_authorization_records"] == {}
+
+
+def test_path_matcher_names_follow_their_routes_and_stay_within_63_characters() -> None:
+    long = {f"route-{c * 20}": {"hosts": ["a.example.com"], "paths": [f"/{c}/*"], "service": "api"} for c in "xyz"}
+    matchers = {m.hosts: m.name for m in plan_routing(component_args(routes=long))}
+    assert matchers[("b.example.com",)] == "default"
+    assert matchers[("a.example.com",)].startswith("routes-route-xxxx")
+    assert len(matchers[("a.example.com",)]) == 63
+    assert [m.name for m in plan_routing(component_args())] == ["default"]
 
 
 def test_certificate_names_differ_where_domain_slugs_collide() -> None:
