@@ -5,6 +5,7 @@ Cloudflare's edge when Cloudflare fronts the load balancer."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -163,22 +164,20 @@ def waf_expression(rule: str, ruleset: str, sensitivity: int) -> str:
     return f"evaluatePreconfiguredWaf('{name}', {{'sensitivity': {sensitivity}}})"
 
 
-def cloudflare_groups() -> dict[str, tuple[str, ...]]:
-    """Cloudflare's ranges in groups of at most MAX_SRC_IP_RANGES, each named after its first range (a name that
-    follows the content, not a position)."""
-    groups: dict[str, tuple[str, ...]] = {}
-    for family, ranges in (("ipv4", CLOUDFLARE_IPV4), ("ipv6", CLOUDFLARE_IPV6)):
-        ordered = sorted(ranges, key=ipaddress.ip_network)
-        for start in range(0, len(ordered), MAX_SRC_IP_RANGES):
-            chunk = tuple(ordered[start : start + MAX_SRC_IP_RANGES])
-            first = str(ipaddress.ip_network(chunk[0]).network_address).replace(".", "-").replace(":", "-")
-            groups[f"cloudflare-{family}-{first.strip('-')}"] = chunk
-    return groups
-
-
 def _chunks(items: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:
     for start in range(0, len(items), size):
         yield tuple(items[start : start + size])
+
+
+def cloudflare_groups() -> dict[str, tuple[str, ...]]:
+    """Cloudflare's ranges in groups of at most MAX_SRC_IP_RANGES, each named after its lowest range (a name that
+    follows the content, not a position)."""
+    groups: dict[str, tuple[str, ...]] = {}
+    for family, ranges in (("ipv4", CLOUDFLARE_IPV4), ("ipv6", CLOUDFLARE_IPV6)):
+        for chunk in _chunks(sorted(ranges, key=ipaddress.ip_network), MAX_SRC_IP_RANGES):
+            first = re.sub(r"[.:]+", "-", str(ipaddress.ip_network(chunk[0]).network_address)).strip("-")
+            groups[f"cloudflare-{family}-{first}"] = chunk
+    return groups
 
 
 def plan_rules(args: SecurityArgs) -> list[Rule]:
