@@ -4,7 +4,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 import stack_config
+from components.cloud_armor import SecurityPolicy
 from components.database import Database
+from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.project_services import ProjectServices
 from components.redis import Redis
@@ -18,11 +20,13 @@ on_gcp = pulumi.ResourceOptions(providers=[provider])
 apis = ProjectServices(
     "apis",
     [
+        "certificatemanager.googleapis.com",
         "compute.googleapis.com",
-        "servicenetworking.googleapis.com",
-        "sqladmin.googleapis.com",
         "redis.googleapis.com",
         "secretmanager.googleapis.com",
+        "servicenetworking.googleapis.com",
+        "sqladmin.googleapis.com",
+        "storage.googleapis.com",
     ],
     opts=on_gcp,
 )
@@ -68,3 +72,24 @@ pulumi.export("redis_port", redis.port)
 pulumi.export("redis_read_endpoint", redis.read_endpoint)
 pulumi.export("redis_auth_secret_id", redis.auth_secret.id)
 pulumi.export("redis_ca_certificate", redis.ca_certificate)
+
+if config.load_balancer.enabled:
+    armor = SecurityPolicy("armor", config.load_balancer.security, naming=naming, apis=apis, opts=on_gcp)
+    load_balancer = LoadBalancer(
+        "lb",
+        config.load_balancer,
+        # The Cloud Run services are named naming.physical(service) in the stack's region.
+        backends={
+            service: ServerlessBackend(cloud_run_service_name=naming.physical(service), region=config.gcp.region)
+            for service in config.load_balancer.services
+        },
+        security_policy=armor.self_link,
+        naming=naming,
+        apis=apis,
+        deletion_protection=config.protection.deletion_protection,
+        protect=config.protection.protect,
+        opts=on_gcp,
+    )
+    pulumi.export("load_balancer_ip", load_balancer.ip_address)
+    pulumi.export("load_balancer_domains", load_balancer.domains)
+    pulumi.export("security_policy", armor.policy_name)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, StringConstraints, ValidationError, model_valida
 
 from components.config_types import Model, Region
 from components.database import DatabaseArgs
+from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
 from components.redis import RedisArgs
@@ -47,6 +48,7 @@ class StackConfig(Model):
     secrets: SecretsArgs = SecretsArgs()
     database: DatabaseArgs
     redis: RedisArgs = RedisArgs()
+    load_balancer: LoadBalancerArgs = LoadBalancerArgs()
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:

@@ -189,7 +189,8 @@ def test_consumers_of_private_services_network_wait_for_the_peering() -> None:
 
 def test_exports_network_outputs(program: Recording, config: stack_config.StackConfig) -> None:
     assert set(program.outputs["subnets"]) == set(config.network.subnets)
-    assert program.outputs["psa_range"] == program.one("gcp:compute/globalAddress:GlobalAddress").inputs["name"]
+    psa = program.one("gcp:compute/globalAddress:GlobalAddress", purpose="VPC_PEERING")
+    assert program.outputs["psa_range"] == psa.inputs["name"]
     assert program.outputs["network_self_link"].startswith("https://www.googleapis.com/compute/v1/projects/")
 
 

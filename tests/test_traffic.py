@@ -1,0 +1,551 @@
+"""The load balancer chain and its Cloud Armor policy, as the engine would receive them, for every stack."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from typing import Any
+
+import pulumi
+import pytest
+
+import stack_config
+from components.cloud_armor import (
+    CLOUDFLARE_IPV4,
+    CLOUDFLARE_IPV6,
+    DEFAULT_RULE_PRIORITY,
+    MAX_SRC_IP_RANGES,
+    MAX_SUBEXPRESSIONS,
+    WAF_RULES,
+    SecurityArgs,
+    cloudflare_groups,
+    plan_rules,
+)
+from components.load_balancer import (
+    LoadBalancer,
+    LoadBalancerArgs,
+    ServerlessBackend,
+    certificate_name,
+    plan_routing,
+)
+from components.naming import Naming
+from components.project_services import ProjectServices
+from offline.engine import Recording, Resource, run
+from tests.conftest import config_of, program_of, raw_config
+
+ENABLED = ("staging", "prod")
+POLICY = "gcp:compute/securityPolicy:SecurityPolicy"
+BACKEND = "gcp:compute/backendService:BackendService"
+NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
+URL_MAP = "gcp:compute/uRLMap:URLMap"
+CERT = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
+RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
+CM_AUTH = "gcp:certificatemanager/dnsAuthorization:DnsAuthorization"
+CM_CERT = "gcp:certificatemanager/certificate:Certificate"
+CM_MAP = "gcp:certificatemanager/certificateMap:CertificateMap"
+CM_ENTRY = "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry"
+WAF_NAMES = ("sqli", "xss", "lfi", "rfi", "rce", "scannerdetection", "protocolattack", "sessionfixation", "cve-canary")
+
+
+def lb(stack: str) -> LoadBalancerArgs:
+    return config_of(stack).load_balancer
+
+
+def rules(program: Recording) -> dict[str, dict[str, Any]]:
+    """The Cloud Armor rules by their stable name (the description)."""
+    return {r["description"]: r for r in program.one(POLICY).inputs["rules"]}
+
+
+def expression(rule: dict[str, Any]) -> str:
+    return str(rule["match"].get("expr", {}).get("expression", ""))
+
+
+def bad(stack: str, **changes: Any) -> dict[str, Any]:
+    """The stack's raw config with `load_balancer` keys replaced (dotted paths into nested dicts)."""
+    raw = copy.deepcopy(raw_config(stack))
+    section: dict[str, Any] = raw["load_balancer"]  # type: ignore[assignment]
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        target = section
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[leaf] = value
+    return raw
+
+
+def rejects(raw: dict[str, Any], match: str) -> None:
+    with pytest.raises(pulumi.RunError, match=match):
+        stack_config.parse(raw, stack_file="Pulumi.test.yaml")
+
+
+# --- which stacks have it -------------------------------------------------------------------------------------------
+
+
+def test_only_stacks_whose_config_enables_it_get_a_load_balancer(program: Recording, stack: str) -> None:
+    enabled = lb(stack).enabled
+    assert enabled == (stack in ENABLED)
+    assert len(program.of(RULE)) == (2 if enabled else 0)
+    assert len(program.of(POLICY)) == (1 if enabled else 0)
+    for key in ("load_balancer_ip", "load_balancer_domains", "security_policy"):
+        assert (key in program.outputs) == enabled, key
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_outputs_name_the_reserved_ip_the_domains_and_the_policy(stack: str) -> None:
+    program = program_of(stack)
+    ipaddress.ip_address(program.outputs["load_balancer_ip"])
+    assert program.outputs["load_balancer_domains"] == lb(stack).domains
+    assert program.outputs["security_policy"] == program.one(POLICY).inputs["name"]
+
+
+# --- the load balancer chain ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_each_service_gets_a_serverless_neg_for_its_cloud_run_service(stack: str) -> None:
+    program, config = program_of(stack), config_of(stack)
+    naming = config.naming(stack)
+    negs = program.of(NEG)
+    assert sorted(n.inputs["cloudRun"]["service"] for n in negs) == sorted(
+        naming.physical(s) for s in lb(stack).services
+    )
+    for neg in negs:
+        assert neg.inputs["networkEndpointType"] == "SERVERLESS"
+        assert neg.inputs["region"] == config.gcp.region
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_every_backend_service_is_external_managed_https_logged_and_behind_cloud_armor(stack: str) -> None:
+    program = program_of(stack)
+    policy = program.one(POLICY)
+    backends = program.of(BACKEND)
+    assert len(backends) == len(lb(stack).services)
+    for backend in backends:
+        assert backend.inputs["loadBalancingScheme"] == "EXTERNAL_MANAGED"
+        assert backend.inputs["protocol"] == "HTTPS"
+        assert backend.inputs["logConfig"] == {"enable": True, "sampleRate": lb(stack).log_sample_rate}
+        assert backend.inputs["securityPolicy"] == policy.outputs["selfLink"]
+        assert program.depends_on(backend, policy)
+        (group,) = backend.inputs["backends"]
+        assert group["group"] in {n.outputs["id"] for n in program.of(NEG)}
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_url_map_sends_hosts_and_paths_to_the_services_config_names(stack: str) -> None:
+    program, config = program_of(stack), lb(stack)
+    backend = {s: program.named(f"lb-{s}").outputs["id"] for s in config.services}
+    url_map = program.named("lb-urls").inputs
+    assert url_map["defaultService"] == backend[config.default_service or ""]
+    matcher_of = {h: rule["pathMatcher"] for rule in url_map["hostRules"] for h in rule["hosts"]}
+    assert sorted(matcher_of) == sorted(config.domains)  # every domain is routed, none twice
+    matchers = {m["name"]: m for m in url_map["pathMatchers"]}
+    for route in config.routes.values():
+        for host in route.hosts or config.domains:
+            matcher = matchers[matcher_of[host]]
+            if route.paths:
+                assert {"paths": route.paths, "service": backend[route.service]} in matcher["pathRules"]
+            else:
+                assert matcher["defaultService"] == backend[route.service]
+
+
+def test_prod_api_host_goes_to_the_api_and_api_paths_do_on_every_host() -> None:
+    url_map = program_of("prod").named("lb-urls").inputs
+    api = program_of("prod").named("lb-api").outputs["id"]
+    (api_host,) = [r for r in url_map["hostRules"] if r["hosts"] == ["api.acme.example"]]
+    matchers = {m["name"]: m for m in url_map["pathMatchers"]}
+    assert matchers[api_host["pathMatcher"]]["defaultService"] == api
+    for matcher in matchers.values():
+        assert {"paths": ["/api/*"], "service": api} in matcher["pathRules"]
+
+
+def test_staging_serves_one_classic_google_managed_certificate_per_domain_from_the_proxy() -> None:
+    program = program_of("staging")
+    assert lb("staging").certificate_authorization == "load_balancer"
+    certs = program.of(CERT)
+    assert sorted(d for c in certs for d in c.inputs["managed"]["domains"]) == sorted(lb("staging").domains)
+    assert all(len(c.inputs["managed"]["domains"]) == 1 for c in certs)
+    proxy = program.named("lb-https").inputs
+    assert sorted(proxy["sslCertificates"]) == sorted(c.outputs["id"] for c in certs)
+    assert "certificateMap" not in proxy
+    assert proxy["urlMap"] == program.named("lb-urls").outputs["id"]
+
+
+def test_prod_behind_cloudflare_proves_its_domains_by_dns_and_serves_them_from_a_certificate_map() -> None:
+    program = program_of("prod")
+    assert lb("prod").certificate_authorization == "dns"
+    assert not program.of(CERT)
+    api = program.named("apis-certificatemanager")
+    certificate_map = program.one(CM_MAP)
+    for domain in lb("prod").domains:
+        authorization = program.one(CM_AUTH, domain=domain)
+        (certificate,) = [c for c in program.of(CM_CERT) if c.inputs["managed"]["domains"] == [domain]]
+        assert certificate.inputs["managed"]["dnsAuthorizations"] == [authorization.outputs["id"]]
+        entry = program.one(CM_ENTRY, hostname=domain)
+        assert entry.inputs["certificates"] == [certificate.outputs["id"]]
+        assert entry.inputs["map"] == certificate_map.inputs["name"]
+        assert program.depends_on(certificate, api)
+    proxy = program.named("lb-https").inputs
+    assert proxy["certificateMap"] == f"//certificatemanager.googleapis.com/{certificate_map.outputs['id']}"
+    assert "sslCertificates" not in proxy
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_https_proxy_enforces_an_ssl_policy_of_tls_1_2_or_newer(stack: str) -> None:
+    program = program_of(stack)
+    policy = program.named("lb-tls")
+    assert policy.inputs["profile"] in ("MODERN", "RESTRICTED")
+    assert policy.inputs["minTlsVersion"] in ("TLS_1_2", "TLS_1_3")
+    assert program.named("lb-https").inputs["sslPolicy"] == policy.outputs["id"]
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_port_80_only_redirects_to_https(stack: str) -> None:
+    program = program_of(stack)
+    http = program.named("lb-80").inputs
+    assert http["target"] == program.named("lb-http").outputs["id"]
+    redirect = program.named("lb-redirect")
+    assert program.named("lb-http").inputs["urlMap"] == redirect.outputs["id"]
+    assert redirect.inputs["defaultUrlRedirect"] == {
+        "httpsRedirect": True,
+        "redirectResponseCode": "MOVED_PERMANENTLY_DEFAULT",
+        "stripQuery": False,
+    }
+    assert "defaultService" not in redirect.inputs
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_both_forwarding_rules_listen_on_the_one_reserved_global_ip(stack: str) -> None:
+    program = program_of(stack)
+    address = program.named("lb-ip")
+    assert address.inputs["addressType"] == "EXTERNAL"
+    assert {r.inputs["portRange"] for r in program.of(RULE)} == {"443", "80"}
+    for rule in program.of(RULE):
+        assert rule.inputs["ipAddress"] == address.outputs["id"]
+        assert rule.inputs["loadBalancingScheme"] == "EXTERNAL_MANAGED"
+    assert program.named("lb-443").inputs["target"] == program.named("lb-https").outputs["id"]
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_resources_wait_for_the_apis_they_call(stack: str) -> None:
+    program = program_of(stack)
+    compute, storage = program.named("apis-compute"), program.named("apis-storage")
+    for name in ("lb-ip", "lb-tls", "lb-redirect", *(f"lb-{s}-neg" for s in lb(stack).services)):
+        assert program.depends_on(program.named(name), compute), name
+    assert program.depends_on(program.one(POLICY), compute)
+    assert program.depends_on(program.one("gcp:storage/bucket:Bucket"), storage)
+    # ... and nothing more: the certificates need not wait for the backends.
+    for cert in program.of(CERT):
+        assert not program.depends_on(cert, program.one(POLICY))
+
+
+# --- Cloud CDN for static assets ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_static_assets_come_from_a_private_bucket_through_cloud_cdn(stack: str) -> None:
+    program, config = program_of(stack), config_of(stack)
+    cdn = config.load_balancer.cdn
+    bucket = program.one("gcp:storage/bucket:Bucket")
+    assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    assert bucket.inputs["uniformBucketLevelAccess"] is True
+    assert bucket.protect == config.protection.protect
+    assert bucket.inputs["forceDestroy"] is (not config.protection.deletion_protection)
+    (reader,) = program.of("gcp:storage/bucketIAMMember:BucketIAMMember")
+    assert reader.inputs["role"] == "roles/storage.objectViewer"
+    assert reader.inputs["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
+    backend_bucket = program.one("gcp:compute/backendBucket:BackendBucket")
+    assert backend_bucket.inputs["enableCdn"] is True
+    policy = backend_bucket.inputs["cdnPolicy"]
+    assert (policy["cacheMode"], policy["defaultTtl"], policy["maxTtl"]) == (
+        cdn.cache_mode,
+        cdn.default_ttl,
+        cdn.max_ttl,
+    )
+    for matcher in program.named("lb-urls").inputs["pathMatchers"]:
+        assert {"paths": cdn.paths, "service": backend_bucket.outputs["id"]} in matcher["pathRules"]
+
+
+def test_prod_static_bucket_is_protected_from_destroy() -> None:
+    assert program_of("prod").one("gcp:storage/bucket:Bucket").protect
+
+
+# --- Cloud Armor ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_waf_blocks_owasp_attacks_and_log4j_at_the_configured_sensitivity(stack: str) -> None:
+    security = lb(stack).security
+    waf = {name: r for name, r in rules(program_of(stack)).items() if name.startswith("waf-")}
+    assert len(waf) == len(WAF_NAMES)
+    for base in WAF_NAMES:
+        expected = base if base == "cve-canary" else f"{base}-{security.waf_ruleset}-stable"
+        (rule,) = [r for r in waf.values() if f"'{expected}'" in expression(r)]
+        assert f"{{'sensitivity': {security.waf_sensitivity}}}" in expression(rule)
+        assert rule["action"] == "deny(403)"
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_rules_listed_for_preview_are_logged_not_enforced(stack: str) -> None:
+    preview = {name for name, r in rules(program_of(stack)).items() if r["preview"]}
+    assert preview == {f"waf-{n}" for n in lb(stack).security.preview_rules}
+
+
+def test_staging_previews_the_noisiest_waf_rules_and_prod_enforces_all() -> None:
+    assert lb("staging").security.preview_rules
+    assert not any(r["preview"] for r in rules(program_of("prod")).values())
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_clients_over_the_rate_limit_are_banned(stack: str) -> None:
+    limit = lb(stack).security.rate_limit
+    assert limit is not None
+    banned = [r for r in rules(program_of(stack)).values() if r["action"] == "rate_based_ban"]
+    assert banned
+    for rule in banned:
+        options = rule["rateLimitOptions"]
+        assert options["rateLimitThreshold"] == {
+            "count": limit.requests_per_interval,
+            "intervalSec": limit.interval_sec,
+        }
+        assert options["banDurationSec"] == limit.ban_duration_sec
+        assert options["conformAction"] == "allow"
+        assert options["exceedAction"] == limit.exceed_action
+
+
+def test_staging_counts_clients_by_source_ip_and_prod_by_the_visitor_ip_cloudflare_forwards() -> None:
+    staging = [r for r in rules(program_of("staging")).values() if r["action"] == "rate_based_ban"]
+    assert [r["rateLimitOptions"]["enforceOnKey"] for r in staging] == ["IP"]
+    prod = program_of("prod").one(POLICY).inputs
+    assert {r["rateLimitOptions"]["enforceOnKey"] for r in prod["rules"] if r["action"] == "rate_based_ban"} == {
+        "USER_IP"
+    }
+    assert prod["advancedOptionsConfig"]["userIpRequestHeaders"] == ["CF-Connecting-IP"]
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_adaptive_protection_watches_for_layer7_ddos(stack: str) -> None:
+    config = program_of(stack).one(POLICY).inputs["adaptiveProtectionConfig"]
+    assert config["layer7DdosDefenseConfig"]["enable"] is lb(stack).security.adaptive_protection is True
+
+
+def test_prod_admits_only_cloudflare_ranges_and_denies_everything_else() -> None:
+    by_name = rules(program_of("prod"))
+    assert by_name["default-deny"]["priority"] == DEFAULT_RULE_PRIORITY
+    assert by_name["default-deny"]["action"] == "deny(403)"
+    admitted = [r for r in by_name.values() if r["action"] in ("allow", "rate_based_ban")]
+    ranges = [cidr for r in admitted for cidr in r["match"]["config"]["srcIpRanges"]]
+    assert sorted(ranges) == sorted(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)
+    assert all(len(r["match"]["config"]["srcIpRanges"]) <= MAX_SRC_IP_RANGES for r in admitted)
+    # Deny rules come first: an admission rule ends evaluation for the requests it lets through.
+    assert max(r["priority"] for n, r in by_name.items() if n.startswith("waf-")) < min(r["priority"] for r in admitted)
+
+
+def test_staging_admits_every_source_and_blocks_the_configured_countries() -> None:
+    by_name = rules(program_of("staging"))
+    assert by_name["default-allow"]["action"] == "allow"
+    geo = [r for n, r in by_name.items() if n.startswith("geo-block-")]
+    assert [expression(r) for r in geo] == ["origin.region_code == 'KP'"]
+    assert all(r["action"] == "deny(403)" for r in geo)
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_every_rule_has_its_own_priority(stack: str) -> None:
+    priorities = [r["priority"] for r in rules(program_of(stack)).values()]
+    assert len(priorities) == len(set(priorities))
+
+
+def test_rule_priorities_do_not_shift_when_other_rules_are_added() -> None:
+    before = {r.name: r.priority for r in plan_rules(SecurityArgs())}
+    after = {r.name: r.priority for r in plan_rules(SecurityArgs(geo_block=["KP", "IR"], cloudflare_only=False))}
+    assert all(after[name] == priority for name, priority in before.items())
+
+
+def test_country_blocks_stay_within_the_subexpression_limit() -> None:
+    countries = ["AF", "BY", "CU", "IR", "KP", "RU", "SY"]
+    geo = [r for r in plan_rules(SecurityArgs(geo_block=countries)) if r.name.startswith("geo-block-")]
+    assert all(str(r.expression).count("==") <= MAX_SUBEXPRESSIONS for r in geo)
+    assert sorted(c for r in geo for c in str(r.expression).split("'")[1::2]) == countries
+
+
+def test_cloudflare_groups_are_valid_networks_within_the_per_rule_limit_and_named_by_content() -> None:
+    groups = cloudflare_groups()
+    for ranges in groups.values():
+        assert 0 < len(ranges) <= MAX_SRC_IP_RANGES
+        for cidr in ranges:
+            assert str(ipaddress.ip_network(cidr)) == cidr
+    assert sorted(c for g in groups.values() for c in g) == sorted(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)
+    # Each group is named after its lowest range, so a rule's name follows its content rather than a position.
+    assert set(groups) == {"cloudflare-ipv4-103-21-244-0", "cloudflare-ipv4-173-245-48-0", "cloudflare-ipv6-2400-cb00"}
+
+
+def test_every_waf_rule_has_a_name_preview_rules_accept() -> None:
+    SecurityArgs(preview_rules=list(WAF_RULES))  # type: ignore[arg-type]
+
+
+# --- the component on its own ---------------------------------------------------------------------------------------
+
+NAMING = Naming(prefix="acme", environment="test")
+
+
+def component_args(**overrides: Any) -> LoadBalancerArgs:
+    values: dict[str, Any] = {
+        "enabled": True,
+        "domains": ["b.example.com", "a.example.com"],
+        "services": ["web", "api"],
+        "default_service": "web",
+        "routes": {"api": {"paths": ["/api/*"], "service": "api"}},
+        **overrides,
+    }
+    return LoadBalancerArgs.model_validate(values)
+
+
+def build(args: LoadBalancerArgs, backends: dict[str, ServerlessBackend] | None = None) -> Recording:
+    fakes = backends or {
+        s: ServerlessBackend(cloud_run_service_name=f"fake-{s}", region="europe-west1") for s in args.services
+    }
+
+    def program() -> None:
+        apis = ProjectServices("apis", ["certificatemanager.googleapis.com", "compute.googleapis.com"])
+        balancer = LoadBalancer(
+            "lb",
+            args,
+            backends=fakes,
+            security_policy="projects/p/global/securityPolicies/fake",
+            naming=NAMING,
+            apis=apis,
+            deletion_protection=True,
+            protect=False,
+        )
+        pulumi.export("dns_authorization_records", balancer.dns_authorization_records)
+
+    return run(program, stack="test")
+
+
+def certificates(recording: Recording) -> dict[str, Resource]:
+    return {r.name: r for r in recording.of(CERT) + recording.of(CM_CERT) + recording.of(CM_AUTH)}
+
+
+@pytest.mark.parametrize("authorization", ["load_balancer", "dns"])
+def test_reordering_or_adding_domains_keeps_each_certificate(authorization: str) -> None:
+    before = certificates(build(component_args(certificate_authorization=authorization)))
+    domains = ["a.example.com", "c.example.com", "b.example.com"]
+    after = certificates(build(component_args(certificate_authorization=authorization, domains=domains)))
+    assert before
+    for name, cert in before.items():
+        assert after[name].inputs == cert.inputs
+    assert len(after) > len(before)
+
+
+def test_dns_authorization_hands_out_the_cname_records_to_publish_per_domain() -> None:
+    records = build(component_args(certificate_authorization="dns")).outputs["dns_authorization_records"]
+    assert sorted(records) == ["a.example.com", "b.example.com"]
+    for domain, (record,) in records.items():
+        assert record["name"] == f"_acme-challenge.{domain}."
+        assert record["type"] == "CNAME"
+        assert record["data"].endswith(".authorize.certificatemanager.goog.")
+
+
+def test_classic_certificates_have_no_dns_records_to_publish() -> None:
+    assert build(component_args()).outputs["dns_authorization_records"] == {}
+
+
+def test_path_matcher_names_follow_their_routes_and_stay_within_63_characters() -> None:
+    long = {f"route-{c * 20}": {"hosts": ["a.example.com"], "paths": [f"/{c}/*"], "service": "api"} for c in "xyz"}
+    matchers = {m.hosts: m.name for m in plan_routing(component_args(routes=long))}
+    assert matchers[("b.example.com",)] == "default"
+    assert matchers[("a.example.com",)].startswith("routes-route-xxxx")
+    assert len(matchers[("a.example.com",)]) == 63
+    assert [m.name for m in plan_routing(component_args())] == ["default"]
+
+
+def test_certificate_names_differ_where_domain_slugs_collide() -> None:
+    assert certificate_name(NAMING, "a-b.example.com") != certificate_name(NAMING, "a.b-example.com")
+
+
+def test_the_component_uses_the_backends_it_is_given() -> None:
+    recording = build(component_args())
+    assert sorted(n.inputs["cloudRun"]["service"] for n in recording.of(NEG)) == ["fake-api", "fake-web"]
+    assert {b.inputs["securityPolicy"] for b in recording.of(BACKEND)} == {"projects/p/global/securityPolicies/fake"}
+
+
+def test_a_service_without_a_backend_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="no backend for service"):
+        build(component_args(), {"web": ServerlessBackend(cloud_run_service_name="w", region="europe-west1")})
+
+
+def test_no_cdn_means_no_bucket() -> None:
+    recording = build(component_args())
+    assert not recording.of("gcp:storage/bucket:Bucket")
+    assert not recording.of("gcp:compute/backendBucket:BackendBucket")
+
+
+# --- bad config gives one line naming the key -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"domains": []}, r"load_balancer\.domains: list at least one domain"),
+        ({"domains": ["API.Example.com"]}, r"load_balancer\.domains\.0: 'API\.Example\.com' is not a hostname"),
+        ({"domains": ["*.acme.example"]}, r"not a hostname.*wildcards"),
+        ({"domains": [f"d{i}.acme.example" for i in range(16)]}, r"load_balancer\.domains: at most 15 domains with"),
+        ({"services": ["web", "web"]}, r"load_balancer\.services: web listed twice"),
+        ({"default_service": "admin"}, r"load_balancer\.default_service: 'admin' is not one of services: web, api"),
+        ({"routes__api-path__service": "admin"}, r"load_balancer\.routes\.api-path\.service: 'admin' is not one of"),
+        ({"routes__api-path__paths": ["api/*"]}, r"routes\.api-path\.paths\.0: 'api/\*' is not a URL map path"),
+        ({"routes__api-path__paths": ["/api*"]}, r"routes\.api-path\.paths\.0: '/api\*' puts '\*' after a partial"),
+        ({"routes__api-host__hosts": ["other.example"]}, r"routes\.api-host\.hosts: other\.example not in domains"),
+        ({"routes__api-path__paths": ["/static/*"]}, r"load_balancer\.cdn\.paths: /static/\* on .* already routed by"),
+        ({"routes__empty": {"service": "web"}}, r"routes\.empty\.hosts: a route needs hosts, paths or both"),
+        ({"ssl_policy__profile": "COMPATIBLE"}, r"load_balancer\.ssl_policy\.profile: input should be 'MODERN'"),
+        ({"ssl_policy__min_tls_version": "TLS_1_0"}, r"load_balancer\.ssl_policy\.min_tls_version"),
+        ({"log_sample_rate": 0}, r"load_balancer\.log_sample_rate: input should be greater than 0"),
+        ({"cdn__default_ttl": 999_999}, r"load_balancer\.cdn\.default_ttl: default_ttl \(999999\) is above max_ttl"),
+        ({"security__waf_sensitivity": 5}, r"load_balancer\.security\.waf_sensitivity: input should be less than"),
+        ({"security__preview_rules": ["sqlinjection"]}, r"load_balancer\.security\.preview_rules\.0: input should be"),
+        ({"security__geo_block": ["kp"]}, r"load_balancer\.security\.geo_block\.0: string should match"),
+        ({"security__rate_limit__interval_sec": 45}, r"load_balancer\.security\.rate_limit\.interval_sec"),
+        ({"security__typo": True}, r"load_balancer\.security\.typo is not a known key"),
+    ],
+)
+def test_bad_staging_load_balancer_config_is_one_line_naming_the_key(changes: dict[str, Any], match: str) -> None:
+    rejects(bad("staging", **changes), match)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        (
+            {"security__geo_block": ["KP"]},
+            r"load_balancer\.security\.geo_block: behind Cloudflare the request's country",
+        ),
+        ({"security__preview_rules": ["rate-limit"]}, r"load_balancer\.security\.preview_rules: with cloudflare_only"),
+        (
+            {"security__rate_limit__ban_threshold": {"requests": 10, "interval_sec": 60}},
+            r"load_balancer\.security\.rate_limit\.ban_threshold\.requests: the ban threshold is a lower rate",
+        ),
+        ({"default_service": None}, r"load_balancer\.default_service: name the service"),
+        (
+            {"certificate_authorization": "load_balancer"},
+            r"load_balancer\.certificate_authorization: behind Cloudflare the domains resolve to Cloudflare",
+        ),
+    ],
+)
+def test_bad_prod_load_balancer_config_is_one_line_naming_the_key(changes: dict[str, Any], match: str) -> None:
+    rejects(bad("prod", **changes), match)
+
+
+def test_dns_authorized_certificates_are_not_limited_to_15_domains() -> None:
+    many = [*lb("prod").domains, *(f"d{i}.acme.example" for i in range(20))]
+    parsed = stack_config.parse(bad("prod", domains=many), stack_file="Pulumi.prod.yaml")
+    assert parsed.load_balancer.domains == many
+
+
+def test_a_disabled_load_balancer_needs_no_other_settings() -> None:
+    assert stack_config.parse(bad("dev", enabled=False), stack_file="Pulumi.dev.yaml").load_balancer.domains == []
+
+
+def test_preview_of_rules_that_do_not_exist_is_rejected() -> None:
+    rejects(
+        bad("staging", security__geo_block=[], security__preview_rules=["geo-block"]), r"geo_block lists no countries"
+    )
