@@ -15,8 +15,10 @@ import pulumi
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from components.config_types import Model, Region
+from components.database_schedule import ScheduleArgs
 from components.naming import Naming
 from components.network import NetworkArgs
+from offline.estimate.profile import EstimatesArgs
 
 NAMESPACE = "platform"
 
@@ -41,6 +43,8 @@ class StackConfig(Model):
     labels: dict[LabelKey, LabelValue] = {}
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
+    estimates: EstimatesArgs = EstimatesArgs()
+    schedule: ScheduleArgs = ScheduleArgs()
 
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
