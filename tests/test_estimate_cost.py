@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pulumi
 import pytest
+import yaml
 
 import stack_config
-from offline.engine import Recording
+from offline.engine import ROOT, Recording
 from offline.estimate import cost, prices
 from offline.estimate.profile import EstimatesArgs
 from offline.estimate.report import estimate as stack_estimate
@@ -306,3 +309,34 @@ def test_a_bad_usage_profile_names_the_key(key: str, value: object, message: str
     raw["estimates"] = {**dict(raw.get("estimates") or {}), key: value}  # type: ignore[call-overload]
     with pytest.raises(pulumi.RunError, match=message):
         stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+
+
+def test_the_config_examples_in_the_docs_are_valid() -> None:
+    text = (ROOT / "docs" / "estimates.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)]
+    examples = {k.removeprefix("platform:"): v for block in blocks for k, v in block.items()}
+    assert set(examples) == {"estimates", "schedule"}
+    config = stack_config.parse({**raw_config("dev"), **examples}, stack_file="docs/estimates.md")
+    assert config.estimates.cloudflare_plan == "pro"
+    assert config.schedule.database_office_hours is not None
+
+
+def test_a_small_platform_totals_its_hand_computed_parts() -> None:
+    """A dev-shaped platform: the sum a reviewer can redo by hand from the price table."""
+    b = Builder()
+    b.add(SQL, "db", {"settings": {"tier": "db-f1-micro", "diskSize": 10, "backupConfiguration": {"enabled": True}}})
+    b.add("gcp:redis/instance:Instance", "redis", {"tier": "BASIC", "memorySizeGb": 1})
+    _service(b, "web", minimum=0, cpu="1", memory="512Mi", cpu_idle=True)
+    b.add("gcp:compute/globalForwardingRule:GlobalForwardingRule", "https")
+    b.add("gcp:compute/securityPolicy:SecurityPolicy", "armor", {"rules": [{"priority": p} for p in range(5)]})
+    b.add("gcp:compute/routerNat:RouterNat", "nat")
+    profile = EstimatesArgs(requests_per_month=200_000, egress_gb=2, nat_gb=1, log_gb=5, bucket_gb=5, artifact_gb=2)
+    hours = 730 * 60 / 168
+    estimate = priced(b.recording, profile, database_hours=hours, database_schedule="office hours")
+    database = hours * 0.0115 + 10 * 0.187 + 10 * 0.088
+    redis = 730 * 0.054
+    load_balancer = 730 * 0.025 + 1 * 0.008 + 2 * 0.12
+    armor = 5 + 5 + 0.2 * 0.75
+    nat = 730 * 0.0014 + 1 * 0.045
+    assert estimate.total == pytest.approx(database + redis + load_balancer + armor + nat)
+    assert estimate.total == pytest.approx(74.883, abs=0.001)  # Memorystore alone is more than half of it
