@@ -8,6 +8,7 @@ Cloudflare plan, load balancer traffic) comes from stack-wide functions.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import defaultdict
@@ -30,7 +31,7 @@ class Usage(NamedTuple):
     quantity: float  # units of that price in a month
 
 
-class Unpriced(Exception):  # noqa: N818 (a reason, raised by pricers, not an error of the program)
+class UnpricedError(Exception):
     """A priced type whose inputs the estimator cannot read: the resource is listed as not priced, with the reason."""
 
 
@@ -40,6 +41,20 @@ class Context:
     profile: EstimatesArgs
     region: str
     database_hours: float = HOURS  # hours a month Cloud SQL primaries run (fewer when stopped out of hours)
+
+    @functools.cached_property
+    def owners(self) -> dict[str, str]:
+        """urn -> logical name of the top-level component that owns the resource (itself when it is one)."""
+        by_urn = {r.urn: r for r in self.recording.resources}
+
+        def top(r: Resource) -> Resource:
+            parent = by_urn.get(r.parent or "")
+            return top(parent) if parent is not None else r
+
+        return {r.urn: top(r).name for r in self.recording.resources}
+
+    def component_of(self, resource: Resource) -> str:
+        return self.owners[resource.urn]
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,7 @@ def sql_machine(tier: str) -> tuple[float, float]:
         return float(match[1]), float(match[1]) * 8
     if match := re.fullmatch(r"db-n1-(standard|highmem)-(\d+)", tier):
         return float(match[2]), float(match[2]) * _N1_MEMORY_PER_CPU[match[1]]
-    raise Unpriced(
+    raise UnpricedError(
         f"Cloud SQL tier '{tier}' is not one the estimator reads (db-custom-CPU-MB, db-perf-optimized-N-CPU)"
     )
 
@@ -137,7 +152,7 @@ def memory_gib(value: str | None) -> float:
     """A memory quantity ("512Mi", "1Gi", "2G") in GiB; Cloud Run's default is 512Mi."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]i?)?", str(value or "512Mi"))
     if not match:
-        raise Unpriced(f"memory limit '{value}' is not a quantity like 512Mi or 2Gi")
+        raise UnpricedError(f"memory limit '{value}' is not a quantity like 512Mi or 2Gi")
     return float(match[1]) * _MEMORY_UNITS[match[2]] if match[2] else float(match[1]) / 2**30
 
 
@@ -169,7 +184,9 @@ def _sql_instance(r: Resource, ctx: Context) -> list[Usage]:
     if tier in _SHARED_CORE:
         usages.append(Usage(f"{tier}{ha}, {hours:g} h", f"sql.shared.{tier}", copies * hours))
     else:
-        edition = "enterprise_plus" if settings.get("edition") == "ENTERPRISE_PLUS" else "enterprise"
+        # Only Enterprise Plus has db-perf-optimized tiers, so an instance without `edition` is priced by its tier.
+        plus = settings.get("edition") == "ENTERPRISE_PLUS" or tier.startswith("db-perf-optimized")
+        edition = "enterprise_plus" if plus else "enterprise"
         cpus, memory = sql_machine(tier)
         usages.append(Usage(f"{cpus:g} vCPU{ha}, {hours:g} h", f"sql.{edition}.vcpu", copies * cpus * hours))
         usages.append(Usage(f"{memory:g} GB memory{ha}, {hours:g} h", f"sql.{edition}.memory", copies * memory * hours))
@@ -358,7 +375,7 @@ def _load_balancer_traffic(ctx: Context) -> list[tuple[str, str, Usage]]:
     rule = _first(ctx, "gcp:compute/globalForwardingRule:GlobalForwardingRule")
     if rule is None:
         return []
-    where = (component_of(rule, ctx.recording), rule.name)
+    where = (ctx.component_of(rule), rule.name)
     return [
         (*where, Usage(f"{ctx.profile.ingress_gb:g} GB processed", "lb.data_processed", ctx.profile.ingress_gb)),
         (
@@ -374,7 +391,7 @@ def _secret_accesses(ctx: Context) -> list[tuple[str, str, Usage]]:
         return []
     accesses = ctx.profile.secret_accesses_per_month
     usage = Usage(f"{accesses:,} access operations", "secrets.access", accesses / 10_000)
-    return [(component_of(secret, ctx.recording), secret.name, usage)]
+    return [(ctx.component_of(secret), secret.name, usage)]
 
 
 def _logging(ctx: Context) -> list[tuple[str, str, Usage]]:
@@ -396,11 +413,11 @@ def _cloudflare(ctx: Context) -> list[tuple[str, str, Usage]]:
         (subscription.inputs.get("ratePlan") or {}).get("id") if subscription else None
     ) or ctx.profile.cloudflare_plan
     owner = subscription or edge[0]
-    where = (component_of(owner, ctx.recording), owner.name)
+    where = (ctx.component_of(owner), owner.name)
     usages = [(*where, Usage(f"Cloudflare {plan} plan", f"cloudflare.plan.{plan}", 1))]
     workers = [r for r in edge if r.type == "cloudflare:index/workersScript:WorkersScript"]
     if workers and ctx.profile.requests_per_month > 100_000 * 30:  # above the free plan's 100,000 a day
-        worker = (component_of(workers[0], ctx.recording), workers[0].name)
+        worker = (ctx.component_of(workers[0]), workers[0].name)
         usages.append((*worker, Usage("Workers Paid", "cloudflare.workers_paid", 1)))
         usages.append(
             (
@@ -417,15 +434,6 @@ STACK_USAGE: tuple[StackUsage, ...] = (_load_balancer_traffic, _secret_accesses,
 
 
 # --- The estimate -----------------------------------------------------------------------------------------------
-
-
-def component_of(resource: Resource, recording: Recording) -> str:
-    """The logical name of the top-level component that owns `resource` (itself when it is one)."""
-    by_urn = {r.urn: r for r in recording.resources}
-    current = resource
-    while current.parent in by_urn:
-        current = by_urn[current.parent]
-    return current.name
 
 
 def budget_of(recording: Recording, profile: EstimatesArgs) -> float | None:
@@ -475,17 +483,17 @@ def _priced(recording: Recording, prices: PriceTable, profile: EstimatesArgs, da
         try:
             usages = pricer(r, ctx)
             prices.check(u.price for u in usages)
-        except (Unpriced, MissingPriceError) as reason:
+        except (UnpricedError, MissingPriceError) as reason:
             unpriced.append((r.name, str(reason)))
             continue
-        component = component_of(r, recording)
+        component = ctx.component_of(r)
         lines += [Line(component, r.name, *u) for u in usages]
     for usage in STACK_USAGE:
         lines += [Line(component, name, *u) for component, name, u in usage(ctx)]
     return CostEstimate(
         region=prices.region,
         lines=tuple(_apply_prices(lines, prices)),
-        unpriced=tuple(unpriced),
+        unpriced=tuple(sorted(unpriced)),
         budget_usd=budget_of(recording, profile),
     )
 

@@ -93,11 +93,14 @@ def estimate(recording: Recording) -> DeployTime:
     finish: dict[str, float] = {}
     before: dict[str, str | None] = {}
 
+    def rank(urn: str) -> tuple[float, str]:  # ties go to the name, so the path is the same on every run
+        return visit(urn), by_urn[urn].name
+
     def visit(urn: str) -> float:
         if urn not in finish:
             finish[urn] = 0.0  # a cycle cannot be registered; this only guards the recursion
             deps = graph.get(urn, [])
-            slowest = max(deps, key=visit, default=None)
+            slowest = max(deps, key=rank, default=None)
             before[urn] = slowest
             finish[urn] = create_seconds(by_urn[urn]) + (finish[slowest] if slowest else 0.0)
         return finish[urn]
@@ -106,7 +109,7 @@ def estimate(recording: Recording) -> DeployTime:
         visit(urn)
     if not finish:
         return DeployTime(0.0, ())
-    end = max(finish, key=lambda u: finish[u])
+    end = max(finish, key=rank)
     total, last = finish[end], before.get(end)
     path = [by_urn[end].name]
     while last is not None:
