@@ -68,7 +68,8 @@ def test_the_mermaid_and_dot_pictures_hold_every_node_and_edge() -> None:
     picture = _platform()
     mermaid, dot = picture.mermaid(), picture.dot()
     assert mermaid.startswith("flowchart LR\n")
-    assert '  database["<b>Database database</b><br/>Cloud SQL PostgreSQL 15, REGIONAL, db-custom-2-7680"]' in mermaid
+    assert '  lb["<b>LoadBalancer lb</b><br/>global HTTPS load balancer<br/>Cloud Armor"]' in mermaid
+    assert '  database["<b>Database</b><br/>Cloud SQL PostgreSQL 15, REGIONAL, db-custom-2-7680"]' in mermaid
     assert "  edge --> lb" in mermaid
     assert "  edge -> lb;" in dot
     assert dot.startswith('digraph "test" {')

@@ -113,10 +113,7 @@ def build(stack: str, recording: Recording) -> Diagram:
             members[owner[r.urn]].append(r)
     shown = {c.urn: c for c in top if not _plumbing(members[c.urn])}
 
-    nodes = tuple(
-        Node(_node_id(c.name), f"{c.type.rsplit(':', 1)[-1]} {c.name}", _details(members[c.urn]))
-        for c in shown.values()
-    )
+    nodes = tuple(Node(_node_id(c.name), _title(c), _details(members[c.urn])) for c in shown.values())
     edges: dict[tuple[str, str], None] = {}
     for r in recording.resources:
         for dep in r.dependencies:
@@ -127,6 +124,12 @@ def build(stack: str, recording: Recording) -> Diagram:
     if edge and balancer and edge != balancer:
         edges[(edge, balancer)] = None
     return Diagram(stack, nodes, tuple(sorted(edges)))
+
+
+def _title(component: Resource) -> str:
+    """`Database`, or `LoadBalancer lb` when the logical name says more than the type."""
+    kind = component.type.rsplit(":", 1)[-1]
+    return kind if component.name.replace("-", "") == kind.lower() else f"{kind} {component.name}"
 
 
 def _details(customs: list[Resource]) -> tuple[str, ...]:
