@@ -22,7 +22,7 @@ from offline.estimate.profile import EstimatesArgs
 
 HOURS = 730  # hours in a billing month, as Google's calculator counts them
 SECONDS = HOURS * 3600
-STACK_WIDE = "(stack-wide usage)"
+STACK_WIDE = "logging (stack-wide)"  # usage no component owns
 
 
 class Usage(NamedTuple):
