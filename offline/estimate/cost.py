@@ -332,6 +332,7 @@ PRICERS: dict[str, Pricer] = {
 FREE = (
     "pulumi:providers:",
     "random:",
+    "docker:",  # built and pushed from the deploying machine; stored images are priced per repository
     "gcp:projects/",
     "gcp:serviceaccount/",
     "gcp:compute/network:",
@@ -346,6 +347,12 @@ FREE = (
     "gcp:compute/targetHttpsProxy:",
     "gcp:compute/managedSslCertificate:",
     "gcp:compute/sslPolicy:",
+    "gcp:compute/sslCertificate:",
+    "gcp:compute/healthCheck:",
+    "gcp:compute/backendBucket:",
+    "gcp:compute/globalNetworkEndpointGroup:",
+    "gcp:certificatemanager/",  # the first 100 certificates are free
+    "gcp:storage/bucketObject:",
     "gcp:servicenetworking/",
     "gcp:secretmanager/secret:",  # billed per active version
     "gcp:sql/database:",
