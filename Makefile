@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup plan plans test lint typecheck unit format clean
+.PHONY: setup plan plans diagrams test lint typecheck unit format clean
 
 setup: $(VENV)/.synced
 
@@ -26,6 +26,9 @@ plan: setup ## Offline plan of one stack: make plan STACK=prod
 
 plans: setup ## Offline plan of every stack
 	for stack in dev staging prod; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
+
+diagrams: setup ## Regenerate docs/architecture.md from the prod program
+	$(BIN)/python -m offline.estimate.diagram
 
 test: setup lint typecheck unit ## Every check and test, as CI runs them
 

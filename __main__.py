@@ -6,6 +6,7 @@ import pulumi_gcp as gcp
 import stack_config
 from components.cloud_armor import SecurityPolicy
 from components.database import Database
+from components.database_schedule import DatabaseSchedule
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.project_services import ProjectServices
@@ -21,7 +22,9 @@ apis = ProjectServices(
     "apis",
     [
         "certificatemanager.googleapis.com",
+        "cloudscheduler.googleapis.com",
         "compute.googleapis.com",
+        "iam.googleapis.com",
         "redis.googleapis.com",
         "secretmanager.googleapis.com",
         "servicenetworking.googleapis.com",
@@ -55,6 +58,17 @@ redis = Redis(
     protect=config.protection.protect,
     opts=on_gcp,
 )
+if config.schedule.database_office_hours:
+    DatabaseSchedule(
+        "database-schedule",
+        config.schedule.database_office_hours,
+        naming=naming,
+        project=config.gcp.project,
+        region=config.gcp.region,
+        instance_name=database.instance.name,
+        apis=apis,
+        opts=on_gcp,
+    )
 
 pulumi.export("network_id", network.network_id)
 pulumi.export("network_self_link", network.self_link)

@@ -16,11 +16,13 @@ from pydantic import BaseModel, StringConstraints, ValidationError, model_valida
 
 from components.config_types import Model, Region
 from components.database import DatabaseArgs
+from components.database_schedule import ScheduleArgs
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
 from components.redis import RedisArgs
 from components.secret import SecretsArgs
+from offline.estimate.profile import EstimatesArgs
 
 NAMESPACE = "platform"
 
@@ -49,6 +51,8 @@ class StackConfig(Model):
     database: DatabaseArgs
     redis: RedisArgs = RedisArgs()
     load_balancer: LoadBalancerArgs = LoadBalancerArgs()
+    estimates: EstimatesArgs = EstimatesArgs()
+    schedule: ScheduleArgs = ScheduleArgs()
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:

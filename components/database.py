@@ -242,8 +242,11 @@ class Database(pulumi.ComponentResource):
             labels=naming.labels_for("database"),
             deletion_protection=deletion_protection,
         )
-        # The disk grows by itself; without ignoring its size, the next `pulumi up` would try to shrink it back.
-        stateful = pulumi.ResourceOptions(parent=self, protect=protect, ignore_changes=["settings.diskSize"])
+        # The disk grows by itself and an office-hours schedule may stop the instance: without ignoring both, the next
+        # `pulumi up` would try to shrink the disk back or restart a stopped instance.
+        stateful = pulumi.ResourceOptions(
+            parent=self, protect=protect, ignore_changes=["settings.diskSize", "settings.activationPolicy"]
+        )
         self.instance = gcp.sql.DatabaseInstance(
             f"{name}-primary",
             name=naming.physical("pg"),

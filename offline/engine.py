@@ -119,7 +119,8 @@ class Recording:
             by_parent.setdefault(r.parent if r.parent in known else None, []).append(r)
 
         def visit(parent: str | None, depth: int) -> Iterator[tuple[int, Resource]]:
-            for r in by_parent.get(parent, []):
+            # Registration order varies from run to run (the SDK registers asynchronously): sort for stable output.
+            for r in sorted(by_parent.get(parent, []), key=lambda r: (r.custom, r.name)):
                 yield depth, r
                 yield from visit(r.urn, depth + 1)
 

@@ -3,7 +3,9 @@
 Usage: python -m offline.plan [STACK]   (default: dev)
 
 Prints the component tree with the settings a reviewer checks, a count per resource type and the stack outputs
-(secret ones masked), and writes the same as JSON to build/plan-STACK.json for tools.
+(secret ones masked), then what the stack costs a month (with its breakdown) and how long its first deploy takes.
+Writes the same as JSON to build/plan-STACK.json for tools, and the architecture picture to
+build/architecture-STACK.mmd (Mermaid) and .dot (Graphviz).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pulumi
 
 from offline.catalog import SUMMARIES
 from offline.engine import ROOT, Recording, Resource, run_program
+from offline.estimate import report
 
 MASK = "[secret]"
 
@@ -59,12 +62,13 @@ def masked_outputs(recording: Recording) -> dict[str, Any]:
     return {k: MASK if k in recording.secret_outputs else v for k, v in recording.outputs.items()}
 
 
-def to_json(stack: str, recording: Recording) -> dict[str, Any]:
+def to_json(stack: str, recording: Recording, estimates: report.Estimates) -> dict[str, Any]:
     return {
         "stack": stack,
         "resources": [r.to_json() for r in recording.resources],
         "outputs": masked_outputs(recording),
         "secretOutputs": sorted(recording.secret_outputs),
+        "estimates": estimates.to_json(),
     }
 
 
@@ -73,14 +77,17 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         recording = run_program(stack)
+        estimates = report.estimate(stack, recording, report.config_of(stack))
     except pulumi.RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(render(stack, recording))
+    print(f"\n{report.render(estimates)}")
     out = ROOT / "build" / f"plan-{stack}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(to_json(stack, recording), indent=2, sort_keys=True) + "\n")
-    print(f"\nWrote {out.relative_to(ROOT)} in {time.monotonic() - started:.1f}s")
+    out.write_text(json.dumps(to_json(stack, recording, estimates), indent=2, sort_keys=True) + "\n")
+    written = [out, *report.write_diagrams(estimates)]
+    print(f"\nWrote {', '.join(str(p.relative_to(ROOT)) for p in written)} in {time.monotonic() - started:.1f}s")
     return 0
 
 

@@ -10,6 +10,7 @@ import stack_config
 from components.project_services import ProjectServices
 from components.secret import ACCESSOR_ROLE, Secret, SecretsArgs
 from offline.engine import Recording, run
+from offline.estimate import report
 from offline.plan import render, to_json
 from tests.conftest import STACKS, program_of
 
@@ -98,6 +99,7 @@ def test_no_generated_password_or_auth_string_appears_in_the_plan(stack: str) ->
     values += [r.outputs["authString"] for r in program.of("gcp:redis/instance:Instance")]
     assert values
     assert all(len(v) >= 16 for v in values)
-    plan = json.dumps(to_json(stack, program)) + render(stack, program)
+    estimates = report.estimate(stack, program, report.config_of(stack))
+    plan = json.dumps(to_json(stack, program, estimates)) + render(stack, program) + report.render(estimates)
     for value in values:
         assert value not in plan

@@ -1,0 +1,164 @@
+"""Office hours for a Cloud SQL instance: Cloud Scheduler starts it in the morning and stops it at night, so a dev
+database is billed for its vCPUs and memory only while people work (storage is billed all the time)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zoneinfo
+from typing import Annotated, Literal
+
+import pulumi
+import pulumi_gcp as gcp
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from components.config_types import Model, invalid
+from components.naming import Naming
+from components.project_services import ProjectServices
+
+Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+CRON_DAYS: dict[str, int] = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
+HOURS_PER_WEEK = 7 * 24
+SQLADMIN = "https://sqladmin.googleapis.com/v1"
+# Patching an instance needs this one permission; the grant is further limited to the one instance by a condition.
+PERMISSIONS = ("cloudsql.instances.update",)
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class OfficeHoursArgs(Model):
+    start: Clock = "08:00"
+    stop: Clock = "20:00"
+    days: list[Day] = Field(["MON", "TUE", "WED", "THU", "FRI"], min_length=1)
+    time_zone: str = "Europe/Brussels"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value not in zoneinfo.available_timezones():
+            raise ValueError(f"'{value}' is not an IANA time zone; write it like Europe/Brussels")
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_stop(self) -> OfficeHoursArgs:
+        if _minutes(self.start) >= _minutes(self.stop):
+            invalid("stop", f"stop ({self.stop}) must be later than start ({self.start}) on the same day")
+        if len(set(self.days)) != len(self.days):
+            invalid("days", "each day may appear once")
+        return self
+
+    @property
+    def hours_per_week(self) -> float:
+        return (_minutes(self.stop) - _minutes(self.start)) / 60 * len(self.days)
+
+    @property
+    def running_fraction(self) -> float:
+        """The share of the week the instance runs: what its vCPU and memory charges are multiplied by."""
+        return self.hours_per_week / HOURS_PER_WEEK
+
+    def describe(self) -> str:
+        return f"{','.join(self.days)} {self.start}-{self.stop} {self.time_zone}"
+
+    def cron(self, clock: str) -> str:
+        hours, minutes = clock.split(":")
+        days = ",".join(str(CRON_DAYS[d]) for d in self.days)
+        return f"{int(minutes)} {int(hours)} * * {days}"
+
+
+class ScheduleArgs(Model):
+    """`platform:schedule`: when cost-saving schedules switch things off. Absent: everything runs all the time."""
+
+    database_office_hours: OfficeHoursArgs | None = None
+
+
+class DatabaseSchedule(pulumi.ComponentResource):
+    """Two Cloud Scheduler jobs that set the instance's activation policy to ALWAYS at `start` and NEVER at `stop`,
+    calling the Cloud SQL Admin API as a service account that may update only this instance.
+
+    The Database component should ignore changes to `settings.activationPolicy`, or `pulumi up` at night would start
+    the instance again."""
+
+    service_account_email: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: OfficeHoursArgs,
+        *,
+        naming: Naming,
+        project: str,
+        region: str,
+        instance_name: pulumi.Input[str],
+        apis: ProjectServices,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("platform:components:DatabaseSchedule", name, None, opts)
+        iam = pulumi.ResourceOptions(parent=self, depends_on=apis.require("iam.googleapis.com"))
+        account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=naming.physical("db-hours", max_length=30),
+            display_name="Starts and stops the Cloud SQL instance on its office-hours schedule",
+            project=project,
+            opts=iam,
+        )
+        role = gcp.projects.IAMCustomRole(
+            f"{name}-role",
+            role_id=naming.physical("db-hours").replace("-", "_"),  # role ids allow letters, digits, _ and .
+            title="Cloud SQL activation policy (office hours)",
+            permissions=list(PERMISSIONS),
+            project=project,
+            opts=iam,
+        )
+        instance_path = pulumi.Output.concat("projects/", project, "/instances/", instance_name)
+        self.grant = gcp.projects.IAMMember(
+            f"{name}-grant",
+            project=project,
+            role=role.name,
+            member=account.member,
+            condition=gcp.projects.IAMMemberConditionArgs(
+                title="only-this-instance",
+                description="The schedule may patch only the instance it starts and stops",
+                expression=instance_path.apply(lambda path: f'resource.name == "{path}"'),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        scheduler = pulumi.ResourceOptions(
+            parent=self, depends_on=[*apis.require("cloudscheduler.googleapis.com"), self.grant]
+        )
+        self.jobs = {
+            action: gcp.cloudscheduler.Job(
+                f"{name}-{action}",
+                name=naming.physical("db", action),
+                description=f"{action.capitalize()} the Cloud SQL instance ({args.describe()})",
+                region=region,
+                project=project,
+                schedule=args.cron(clock),
+                time_zone=args.time_zone,
+                attempt_deadline="60s",
+                retry_config=gcp.cloudscheduler.JobRetryConfigArgs(retry_count=3, min_backoff_duration="60s"),
+                http_target=gcp.cloudscheduler.JobHttpTargetArgs(
+                    uri=pulumi.Output.concat(f"{SQLADMIN}/", instance_path),
+                    http_method="PATCH",
+                    headers={"Content-Type": "application/json"},
+                    body=_activation_body(policy),
+                    oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
+                        service_account_email=account.email,
+                        scope="https://www.googleapis.com/auth/sqlservice.admin",
+                    ),
+                ),
+                opts=scheduler,
+            )
+            for action, clock, policy in (("start", args.start, "ALWAYS"), ("stop", args.stop, "NEVER"))
+        }
+        self.service_account_email = account.email
+        self.register_outputs({"service_account_email": self.service_account_email})
+
+
+def _activation_body(policy: str) -> str:
+    """The PATCH body Cloud Scheduler sends, base64-encoded as its API requires."""
+    body = json.dumps({"settings": {"activationPolicy": policy}})
+    return base64.b64encode(body.encode()).decode()

@@ -1,0 +1,113 @@
+"""What `make plan` adds after the resource tree: the monthly cost, its breakdown, the deploy time and the picture."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import stack_config
+from offline.engine import ROOT, Recording
+from offline.engine import stack_config as stack_values
+from offline.estimate import cost, deploy_time, diagram
+from offline.estimate.prices import MissingPriceError, load
+
+TOP_RESOURCES = 10
+
+
+@dataclass(frozen=True)
+class Estimates:
+    stack: str
+    cost: cost.CostEstimate | None
+    cost_error: str  # why there is no cost estimate (a region missing from the price table)
+    deploy: deploy_time.DeployTime
+    diagram: diagram.Diagram
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "monthlyCost": self.cost.to_json() if self.cost else {"error": self.cost_error},
+            "deployTime": self.deploy.to_json(),
+        }
+
+
+def config_of(stack: str) -> stack_config.StackConfig:
+    """The stack file's validated config, read the way the program reads it."""
+    values, _ = stack_values(stack)
+    prefix = f"{stack_config.NAMESPACE}:"
+    raw: dict[str, Any] = {}
+    for key, value in values.items():
+        if key.startswith(prefix) and key.removeprefix(prefix) not in stack_config.SECRET_KEYS:
+            try:
+                raw[key.removeprefix(prefix)] = json.loads(value)
+            except ValueError:
+                raw[key.removeprefix(prefix)] = value
+    return stack_config.parse(raw, stack_file=f"Pulumi.{stack}.yaml")
+
+
+def estimate(stack: str, recording: Recording, config: stack_config.StackConfig) -> Estimates:
+    office_hours = config.schedule.database_office_hours
+    try:
+        monthly: cost.CostEstimate | None = cost.estimate(
+            recording,
+            load(config.gcp.region),
+            config.estimates,
+            database_hours=cost.HOURS * (office_hours.running_fraction if office_hours else 1),
+            database_schedule=office_hours.describe() if office_hours else "",
+        )
+        error = ""
+    except MissingPriceError as err:
+        monthly, error = None, str(err)
+    return Estimates(stack, monthly, error, deploy_time.estimate(recording), diagram.build(stack, recording))
+
+
+def render(estimates: Estimates) -> str:
+    return "\n".join([*_cost_lines(estimates.cost, estimates.cost_error), "", estimates.deploy.line()])
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _cost_lines(estimate: cost.CostEstimate | None, error: str) -> list[str]:
+    if estimate is None:
+        return [f"Estimated monthly cost: unavailable ({error})"]
+    total = estimate.total
+    lines = [
+        f"Estimated monthly cost: ${cost.whole_dollars(total)}"
+        f" ({estimate.region} list prices, no discounts; usage from platform:estimates)"
+    ]
+    if estimate.over_budget:
+        lines.append(
+            f"WARNING: the estimate is {_usd(estimate.over_budget)} over the stack's budget of"
+            f" {_usd(estimate.budget_usd or 0)} a month"
+        )
+    components = estimate.by_component()
+    if components and total:
+        name, usd = components[0]
+        lines.append(f"By component (dominated by {name}: {usd / total:.0%}):")
+        lines += [f"  {name:<32} {_usd(usd):>12} {usd / total:>5.0%}" for name, usd in components]
+    items: dict[str, list[str]] = defaultdict(list)
+    for line in estimate.lines:
+        items[line.resource or line.item].append(line.item)
+    lines.append(f"Top resources (of {len(items)} priced):")
+    for name, usd in estimate.by_resource()[:TOP_RESOURCES]:
+        lines.append(f"  {name:<32} {_usd(usd):>12}  {'; '.join(dict.fromkeys(items[name]))}")
+    if estimate.saving:
+        what, usd = estimate.saving
+        lines.append(f"Saving included: {what} saves {_usd(usd)} a month")
+    if estimate.unpriced:
+        lines.append(f"Not priced ({len(estimate.unpriced)}):")
+        lines += [f"  {name}: {reason}" for name, reason in estimate.unpriced]
+    return lines
+
+
+def write_diagrams(estimates: Estimates, directory: Path = ROOT / "build") -> list[Path]:
+    directory.mkdir(exist_ok=True)
+    written = []
+    for suffix, text in (("mmd", estimates.diagram.mermaid()), ("dot", estimates.diagram.dot())):
+        path = directory / f"architecture-{estimates.stack}.{suffix}"
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,342 @@
+"""The monthly cost estimate: arithmetic pinned on hand-computed configurations, and every stack priced in full."""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pytest
+import yaml
+
+import stack_config
+from offline.engine import ROOT, Recording
+from offline.estimate import cost, prices
+from offline.estimate.profile import EstimatesArgs
+from offline.estimate.report import estimate as stack_estimate
+from tests.conftest import config_of, program_of, raw_config
+from tests.records import Builder
+
+TABLE = prices.load("europe-west1")
+QUIET = EstimatesArgs(
+    requests_per_month=0, ingress_gb=0, egress_gb=0, nat_gb=0, log_gb=0, bucket_gb=0, artifact_gb=0, bigquery_gb=0,
+    secret_accesses_per_month=0,
+)  # fmt: skip
+SQL = "gcp:sql/databaseInstance:DatabaseInstance"
+
+
+def priced(recording: Recording, profile: EstimatesArgs = QUIET, **kwargs: float | str) -> cost.CostEstimate:
+    return cost.estimate(recording, TABLE, profile, **kwargs)  # type: ignore[arg-type]
+
+
+def by_resource(estimate: cost.CostEstimate) -> dict[str, float]:
+    return dict(estimate.by_resource())
+
+
+def test_tiers_apply_free_allowances_and_volume_steps() -> None:
+    rule = TABLE["lb.forwarding_rule"]
+    assert rule.cost(730) == pytest.approx(18.25)
+    assert rule.cost(6 * 730) == pytest.approx(5 * 730 * 0.025 + 730 * 0.010)
+    logs = TABLE["logging.ingestion"]
+    assert logs.cost(50) == 0
+    assert logs.cost(80) == pytest.approx(15.0)
+
+
+def test_every_price_names_its_source_page_and_date() -> None:
+    for price in TABLE.prices.values():
+        assert price.source.startswith("https://"), price.key
+        assert price.date == "2026-11", price.key
+        assert price.unit, price.key
+
+
+def test_a_region_missing_from_the_price_table_is_a_clear_error() -> None:
+    with pytest.raises(prices.MissingPriceError, match=r"no list prices for region us-central1 .*europe-west1"):
+        prices.load("us-central1")
+
+
+def _database(b: Builder) -> None:
+    db = b.component("Database", "database")
+    primary = b.add(
+        SQL,
+        "database-primary",
+        {
+            "databaseVersion": "POSTGRES_15",
+            "region": "europe-west1",
+            "settings": {
+                "tier": "db-custom-2-7680",
+                "edition": "ENTERPRISE",
+                "availabilityType": "REGIONAL",
+                "diskSize": 100,
+                "diskType": "PD_SSD",
+                "backupConfiguration": {"enabled": True, "pointInTimeRecoveryEnabled": True},
+            },
+        },
+        parent=db,
+    )
+    b.add(
+        SQL,
+        "database-replica-a",
+        {
+            "masterInstanceName": "acme-prod-db",
+            "settings": {"tier": "db-custom-2-7680", "diskSize": 100, "availabilityType": "ZONAL"},
+        },
+        parent=db,
+        needs=(primary,),
+    )
+
+
+def test_cloud_sql_prices_vcpu_memory_storage_and_backups_and_ha_doubles_the_instance() -> None:
+    b = Builder()
+    _database(b)
+    lines = by_resource(priced(b.recording))
+    # 2 vCPU and 7.5 GB, doubled for HA, 730 h; 100 GB SSD doubled; 100 GB of backups.
+    assert lines["database-primary"] == pytest.approx(
+        2 * 2 * 730 * 0.0454 + 2 * 7.5 * 730 * 0.0077 + 2 * 100 * 0.187 + 100 * 0.088
+    )
+    assert lines["database-primary"] == pytest.approx(263.083)
+    # A replica is a zonal instance of its own, without backups.
+    assert lines["database-replica-a"] == pytest.approx(2 * 730 * 0.0454 + 7.5 * 730 * 0.0077 + 100 * 0.187)
+
+
+def test_a_shared_core_database_stopped_out_of_hours_shows_its_saving() -> None:
+    b = Builder()
+    b.add(SQL, "db", {"settings": {"tier": "db-f1-micro", "diskSize": 10, "diskType": "PD_HDD"}})
+    always = priced(b.recording)
+    assert always.total == pytest.approx(730 * 0.0115 + 10 * 0.099)
+    assert always.saving is None
+    hours = 730 * 60 / 168  # MON-FRI 08:00-20:00: 60 of the week's 168 hours
+    scheduled = priced(b.recording, database_hours=hours, database_schedule="MON-FRI 08:00-20:00")
+    assert scheduled.total == pytest.approx(hours * 0.0115 + 10 * 0.099)
+    assert scheduled.saving is not None
+    assert scheduled.saving[1] == pytest.approx((730 - hours) * 0.0115)
+    assert "MON-FRI 08:00-20:00" in scheduled.saving[0]
+
+
+def test_the_schedule_does_not_stop_read_replicas() -> None:
+    b = Builder()
+    _database(b)
+    full, scheduled = by_resource(priced(b.recording)), by_resource(priced(b.recording, database_hours=365))
+    assert scheduled["database-replica-a"] == pytest.approx(full["database-replica-a"])
+    assert scheduled["database-primary"] < full["database-primary"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "monthly"),
+    [
+        ({"tier": "BASIC", "memorySizeGb": 1}, 1 * 730 * 0.054),
+        ({"tier": "STANDARD_HA", "memorySizeGb": 5}, 5 * 730 * 0.059),
+        (
+            {"tier": "STANDARD_HA", "memorySizeGb": 5, "readReplicasMode": "READ_REPLICAS_ENABLED", "replicaCount": 2},
+            5 * 730 * 0.059 * 1.5,  # three nodes where the Standard price covers two
+        ),
+        ({"tier": "STANDARD_HA", "memorySizeGb": 40}, 40 * 730 * 0.033),
+    ],
+)
+def test_memorystore_is_priced_per_gb_hour_by_tier_and_capacity(inputs: dict[str, object], monthly: float) -> None:
+    b = Builder()
+    b.add("gcp:redis/instance:Instance", "cache", inputs)
+    assert priced(b.recording).total == pytest.approx(monthly)
+
+
+def _service(b: Builder, name: str, minimum: int, cpu: str, memory: str, cpu_idle: bool) -> None:
+    container = {"image": "x", "resources": {"limits": {"cpu": cpu, "memory": memory}, "cpuIdle": cpu_idle}}
+    template = {"scaling": {"minInstanceCount": minimum}, "containers": [container]}
+    b.add("gcp:cloudrunv2/service:Service", name, {"name": name, "template": template})
+
+
+def test_cloud_run_prices_always_on_minimum_instances_and_request_driven_usage() -> None:
+    b = Builder()
+    _service(b, "api", minimum=1, cpu="1", memory="512Mi", cpu_idle=True)
+    profile = QUIET.model_copy(update={"requests_per_month": 1_000_000, "avg_request_ms": 200})
+    # Idle minimum instance all month at idle rates; 200,000 busy seconds of which the free tier covers 180,000
+    # vCPU-s, all of the 100,000 GiB-s and the million requests.
+    assert priced(b.recording, profile).total == pytest.approx(
+        2_628_000 * 0.0000025 + 0.5 * 2_628_000 * 0.0000025 + 20_000 * 0.000024
+    )
+    assert priced(b.recording, profile).total == pytest.approx(10.335)
+
+
+def test_cloud_run_with_cpu_always_allocated_is_billed_per_instance() -> None:
+    b = Builder()
+    _service(b, "worker", minimum=1, cpu="2", memory="1Gi", cpu_idle=False)
+    profile = QUIET.model_copy(update={"requests_per_month": 1_000_000, "avg_request_ms": 200})
+    cpu = (2 * 2_628_000 + 2 * 200_000 - 240_000) * 0.000018
+    memory = (2_628_000 + 200_000 - 450_000) * 0.000002
+    assert priced(b.recording, profile).total == pytest.approx(cpu + memory)
+
+
+def test_a_service_that_scales_to_zero_costs_nothing_without_traffic() -> None:
+    b = Builder()
+    _service(b, "web", minimum=0, cpu="1", memory="512Mi", cpu_idle=True)
+    assert priced(b.recording).total == 0
+
+
+def test_load_balancer_armor_and_nat_are_priced_from_their_resources_and_the_profile() -> None:
+    b = Builder()
+    lb = b.component("LoadBalancer", "lb")
+    for name in ("https", "http", "a", "b", "c", "d"):
+        b.add("gcp:compute/globalForwardingRule:GlobalForwardingRule", f"lb-{name}", parent=lb)
+    rules = [{"priority": p, "action": "allow"} for p in (1000, 2000, 2147483647)]
+    b.add("gcp:compute/securityPolicy:SecurityPolicy", "lb-armor", {"rules": rules}, parent=lb)
+    b.add("gcp:compute/routerNat:RouterNat", "network-nat")
+    profile = QUIET.model_copy(
+        update={"requests_per_month": 10_000_000, "ingress_gb": 10, "egress_gb": 100, "nat_instances": 2, "nat_gb": 100}
+    )
+    estimate = priced(b.recording, profile)
+    components = dict(estimate.by_component())
+    forwarding = 5 * 730 * 0.025 + 730 * 0.010  # the sixth rule is on the cheaper tier
+    armor = 5 + 3 * 1 + 10 * 0.75
+    traffic = 10 * 0.008 + 100 * 0.12
+    assert components["lb"] == pytest.approx(forwarding + armor + traffic)
+    assert by_resource(estimate)["network-nat"] == pytest.approx(2 * 730 * 0.0014 + 100 * 0.045)
+
+
+def test_storage_services_are_priced_by_class_location_and_free_allowance() -> None:
+    b = Builder()
+    secret = b.add(
+        "gcp:secretmanager/secret:Secret",
+        "db-password",
+        {"replication": {"userManaged": {"replicas": [{"location": "europe-west1"}, {"location": "europe-west4"}]}}},
+    )
+    for version in ("v1", "v2", "v3", "v4"):
+        b.add("gcp:secretmanager/secretVersion:SecretVersion", f"db-password-{version}", needs=(secret,))
+    b.add("gcp:artifactregistry/repository:Repository", "images")
+    b.add("gcp:storage/bucket:Bucket", "backups", {"location": "EUROPE-WEST1", "storageClass": "STANDARD"})
+    b.add("gcp:storage/bucket:Bucket", "archive", {"location": "EU", "storageClass": "NEARLINE"})
+    b.add("gcp:bigquery/dataset:Dataset", "logs")
+    profile = QUIET.model_copy(
+        update={"secret_accesses_per_month": 100_000, "artifact_gb": 2, "bucket_gb": 100, "bigquery_gb": 25}
+    )
+    lines = by_resource(priced(b.recording, profile))
+    versions = sum(usd for name, usd in lines.items() if name.startswith("db-password-"))
+    assert versions == pytest.approx((4 * 2 - 6) * 0.06)  # 8 version-locations, 6 free
+    assert lines["db-password"] == pytest.approx((10 - 1) * 0.03)  # accesses per 10,000, the first 10,000 free
+    assert lines["images"] == pytest.approx((2 - 0.5) * 0.10)
+    assert lines["backups"] == pytest.approx(100 * 0.020)
+    assert lines["archive"] == pytest.approx(100 * 0.015)
+    assert lines["logs"] == pytest.approx((25 - 10) * 0.02)
+
+
+def test_a_bucket_in_a_location_without_prices_is_listed_as_not_priced() -> None:
+    b = Builder()
+    b.add("gcp:storage/bucket:Bucket", "far", {"location": "ASIA", "storageClass": "STANDARD"})
+    estimate = priced(b.recording)
+    assert [name for name, _ in estimate.unpriced] == ["far"]
+    assert "storage.ASIA.STANDARD" in estimate.unpriced[0][1]
+
+
+def test_uptime_checks_logging_and_scheduler_jobs_after_their_free_allowances() -> None:
+    b = Builder()
+    for name in ("a", "b", "c", "d", "e"):
+        b.add("gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig", f"uptime-{name}", {"period": "60s"})
+    b.add("gcp:cloudscheduler/job:Job", "start")
+    b.add("gcp:cloudscheduler/job:Job", "stop")
+    estimate = priced(b.recording, QUIET.model_copy(update={"log_gb": 80}))
+    executions = 5 * 2_628_000 / 60 * 6  # six checker locations by default
+    lines = by_resource(estimate)
+    assert sum(usd for name, usd in lines.items() if name.startswith("uptime-")) == pytest.approx(
+        (executions / 1000 - 1000) * 0.30
+    )
+    assert lines["cloud-logging"] == pytest.approx(15.0)
+    assert lines["start"] == lines["stop"] == 0  # three jobs a month are free
+
+
+def test_the_cloudflare_plan_and_workers_are_priced_when_the_stack_has_an_edge() -> None:
+    b = Builder()
+    edge = b.component("Edge", "edge")
+    b.add("cloudflare:index/zoneSubscription:ZoneSubscription", "edge-plan", {"ratePlan": {"id": "pro"}}, parent=edge)
+    b.add("cloudflare:index/workersScript:WorkersScript", "edge-worker", parent=edge)
+    estimate = priced(b.recording, QUIET.model_copy(update={"requests_per_month": 20_000_000}))
+    assert dict(estimate.by_component())["edge"] == pytest.approx(20 + 5 + (20 - 10) * 0.30)
+    assert not priced(Builder().recording, QUIET.model_copy(update={"cloudflare_plan": "business"})).total
+
+
+def test_unknown_types_are_reported_and_free_types_are_not() -> None:
+    b = Builder()
+    b.add("gcp:compute/instance:Instance", "vm")
+    b.add("gcp:compute/firewall:Firewall", "deny-all")
+    b.add("gcp:projects/iAMMember:IAMMember", "grant")
+    assert priced(b.recording).unpriced == (("vm", "no price model for gcp:compute/instance:Instance"),)
+
+
+def test_the_estimate_warns_above_the_budget_the_program_creates() -> None:
+    b = Builder()
+    b.add("gcp:redis/instance:Instance", "cache", {"tier": "BASIC", "memorySizeGb": 1})
+    assert priced(b.recording).over_budget == 0
+    b.add("gcp:billing/budget:Budget", "budget", {"amount": {"specifiedAmount": {"units": "30"}}})
+    estimate = priced(b.recording, QUIET.model_copy(update={"budget_usd": 1000}))
+    assert estimate.budget_usd == 30  # the stack's own billing budget wins over the profile's fallback
+    assert estimate.over_budget == pytest.approx(730 * 0.054 - 30)
+
+
+def test_the_breakdown_ranks_components_and_names_what_dominates() -> None:
+    b = Builder()
+    _database(b)
+    b.add("gcp:redis/instance:Instance", "cache", {"tier": "BASIC", "memorySizeGb": 1})
+    ranked = priced(b.recording).by_component()
+    assert [name for name, _ in ranked][:2] == ["database", "cache"]
+    assert sum(usd for _, usd in ranked) == pytest.approx(priced(b.recording).total)
+
+
+def test_every_resource_of_every_stack_is_priced_or_known_to_be_free(program: Recording, stack: str) -> None:
+    estimate = stack_estimate(stack, program, config_of(stack)).cost
+    assert estimate is not None
+    assert estimate.unpriced == ()
+
+
+def test_dev_costs_at_most_about_60_dollars_a_month() -> None:
+    estimate = stack_estimate("dev", program_of("dev"), config_of("dev")).cost
+    assert estimate is not None
+    assert estimate.total <= 60, estimate.by_component()
+
+
+def test_dev_stops_its_database_out_of_hours() -> None:
+    office_hours = config_of("dev").schedule.database_office_hours
+    assert office_hours is not None
+    assert office_hours.running_fraction < 0.5
+    assert config_of("prod").schedule.database_office_hours is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("requests_per_month", -1, r"estimates\.requests_per_month"),
+        ("cloudflare_plan", "gold", r"estimates\.cloudflare_plan"),
+        ("traffic", 1, r"estimates\.traffic is not a known key"),
+    ],
+)
+def test_a_bad_usage_profile_names_the_key(key: str, value: object, message: str) -> None:
+    raw = raw_config("dev")
+    raw["estimates"] = {**dict(raw.get("estimates") or {}), key: value}  # type: ignore[call-overload]
+    with pytest.raises(pulumi.RunError, match=message):
+        stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+
+
+def test_the_config_examples_in_the_docs_are_valid() -> None:
+    text = (ROOT / "docs" / "estimates.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)]
+    examples = {k.removeprefix("platform:"): v for block in blocks for k, v in block.items()}
+    assert set(examples) == {"estimates", "schedule"}
+    config = stack_config.parse({**raw_config("dev"), **examples}, stack_file="docs/estimates.md")
+    assert config.estimates.cloudflare_plan == "pro"
+    assert config.schedule.database_office_hours is not None
+
+
+def test_a_small_platform_totals_its_hand_computed_parts() -> None:
+    """A dev-shaped platform: the sum a reviewer can redo by hand from the price table."""
+    b = Builder()
+    b.add(SQL, "db", {"settings": {"tier": "db-f1-micro", "diskSize": 10, "backupConfiguration": {"enabled": True}}})
+    b.add("gcp:redis/instance:Instance", "redis", {"tier": "BASIC", "memorySizeGb": 1})
+    _service(b, "web", minimum=0, cpu="1", memory="512Mi", cpu_idle=True)
+    b.add("gcp:compute/globalForwardingRule:GlobalForwardingRule", "https")
+    b.add("gcp:compute/securityPolicy:SecurityPolicy", "armor", {"rules": [{"priority": p} for p in range(5)]})
+    b.add("gcp:compute/routerNat:RouterNat", "nat")
+    profile = EstimatesArgs(requests_per_month=200_000, egress_gb=2, nat_gb=1, log_gb=5, bucket_gb=5, artifact_gb=2)
+    hours = 730 * 60 / 168
+    estimate = priced(b.recording, profile, database_hours=hours, database_schedule="office hours")
+    database = hours * 0.0115 + 10 * 0.187 + 10 * 0.088
+    redis = 730 * 0.054
+    load_balancer = 730 * 0.025 + 1 * 0.008 + 2 * 0.12
+    armor = 5 + 5 + 0.2 * 0.75
+    nat = 730 * 0.0014 + 1 * 0.045
+    assert estimate.total == pytest.approx(database + redis + load_balancer + armor + nat)
+    assert estimate.total == pytest.approx(74.883, abs=0.001)  # Memorystore alone is more than half of it
