@@ -12,11 +12,14 @@ import typing
 from typing import Annotated, Any, Union
 
 import pulumi
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
 
-from components.config_types import Model, Region
+from components import observability
+from components.backup import BackupArgs
+from components.config_types import Model, Region, invalid
 from components.naming import Naming
 from components.network import NetworkArgs
+from components.observability import ObservabilityArgs
 
 NAMESPACE = "platform"
 
@@ -41,6 +44,18 @@ class StackConfig(Model):
     labels: dict[LabelKey, LabelValue] = {}
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
+    observability: ObservabilityArgs
+    backup: BackupArgs
+
+    @model_validator(mode="after")
+    def _backup_outside_the_region(self) -> StackConfig:
+        if self.backup.location == self.gcp.region:
+            invalid(
+                "backup.location",
+                f"'{self.backup.location}' is the stack's region (gcp.region); backups must survive its loss: "
+                "use another region or a dual-region",
+            )
+        return self
 
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
@@ -48,7 +63,9 @@ class StackConfig(Model):
 
 
 # Keys read outside the model, as Pulumi secrets (never validated as plain data, never printed).
-SECRET_KEYS: frozenset[str] = frozenset()
+SECRET_KEYS: frozenset[str] = frozenset(
+    (observability.SLACK_TOKEN_KEY, observability.PAGERDUTY_KEY, observability.WEBHOOK_URL_KEY)
+)
 
 
 def load() -> StackConfig:

@@ -21,8 +21,8 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
         state = {**args.inputs, **computed}
         return str(computed.get("id") or args.inputs.get("name") or f"{args.name}-id"), state
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "gcp:organizations/getProject:getProject":
             ctx = self.ctx
-            return {"projectId": ctx.project, "number": ctx.project_number, "name": ctx.project}, None
-        return {}, None
+            return {"projectId": ctx.project, "number": ctx.project_number, "name": ctx.project}, []
+        return {}, []  # an empty list of check failures (None breaks the SDK mock monitor)
