@@ -84,8 +84,9 @@ def load() -> StackConfig:
 
 def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
     """Validate config values (keys without the `platform:` namespace); a mistake becomes a one-line RunError."""
+    values = {key: value for key, value in raw.items() if key not in SECRET_KEYS}  # secrets are read separately
     try:
-        return StackConfig.model_validate(raw)
+        return StackConfig.model_validate(values)
     except ValidationError as err:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 

@@ -520,7 +520,7 @@ class Observability(pulumi.ComponentResource):
             )
         )
         self._alert(
-            f"{key}-uptime",
+            f"{key}-uptime-failing",
             f"Uptime check {key} failing",
             [
                 gcp.monitoring.AlertPolicyConditionArgs(
