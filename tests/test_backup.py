@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 import stack_config
 from components.backup import (
@@ -27,6 +28,7 @@ from components.backup import (
 )
 from components.project_services import ProjectServices
 from offline.engine import Recording, run
+from offline.plan import render
 from tests.conftest import STACKS, config_of, program_of, raw_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,3 +330,17 @@ def test_the_verification_script_is_valid_bash_that_stops_on_errors() -> None:
     bash = shutil.which("bash")
     assert bash is not None
     subprocess.run([bash, "-n", str(SCRIPT)], check=True)
+
+
+def test_the_runbook_config_example_is_valid_config() -> None:
+    block = re.search(r"```yaml\n(.*?)```", RUNBOOK.read_text(), flags=re.DOTALL)
+    assert block is not None
+    example = yaml.safe_load(block.group(1))["platform:backup"]
+    assert BackupArgs.model_validate(example).vault is not None
+
+
+def test_the_plan_lists_backup_schedules_with_their_targets() -> None:
+    text = render("prod", wired("prod"))
+    assert "'20 2 * * *' Etc/UTC: POST https://sqladmin.googleapis.com/" in text
+    assert "-> gs://acme-prod-backups-acme-platform-prod/cloudsql/acme-db/orders.sql.gz" in text
+    assert "europe-west4 STANDARD, versioning on, soft delete 90d, retention none" in text

@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 import stack_config
 from components.observability import (
@@ -20,10 +21,12 @@ from components.observability import (
     MonitoredRedis,
     MonitoredService,
     Observability,
+    ObservabilityArgs,
     dashboard_document,
 )
 from components.project_services import ProjectServices
 from offline.engine import Recording, run
+from offline.plan import render
 from tests.conftest import STACKS, config_of, program_of, raw_config
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -424,3 +427,22 @@ def test_an_error_ratio_outside_zero_and_one_names_the_key() -> None:
     raw["observability"]["alerts"]["cloud_run"]["error_ratio"] = 5  # type: ignore[index]
     with pytest.raises(pulumi.RunError, match=r"observability\.alerts\.cloud_run\.error_ratio"):
         stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+
+
+def test_the_docs_config_example_is_valid_config() -> None:
+    block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "observability.md").read_text(), flags=re.DOTALL)
+    assert block is not None
+    example = yaml.safe_load(block.group(1))["platform:observability"]
+    assert ObservabilityArgs.model_validate(example).slo.availability_goal == 0.999
+
+
+def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets() -> None:
+    text = render("prod", wired("prod"))
+    for line in (
+        "CRITICAL: run.googleapis.com/request_count ratio > 0.01 for 5 min",
+        "GET https://api.acme.example/healthz every 60s from EUROPE, USA_VIRGINIA, ASIA_PACIFIC, expects 200",
+        "availability goal 99.90% over 28 days",
+        "select_slo_burn_rate 3600s > 14.4",
+        "5000 EUR at 50%, 90%, 100%, 100% forecasted -> 4 channels + Pub/Sub",
+    ):
+        assert line in text, line
