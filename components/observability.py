@@ -153,6 +153,12 @@ class MonitoredService:
     expected_status: int = 200
     expected_content: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.public and self.url is None:
+            raise ValueError("a public MonitoredService needs its url: uptime checks call it")
+        if not self.health_path.startswith("/"):
+            raise ValueError(f"health_path '{self.health_path}' must start with '/'")
+
 
 @dataclass(frozen=True)
 class MonitoredDatabase:

@@ -446,3 +446,8 @@ def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets(
         "5000 EUR at 50%, 90%, 100%, 100% forecasted -> 4 channels + Pub/Sub",
     ):
         assert line in text, line
+
+
+def test_a_public_service_without_a_url_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="a public MonitoredService needs its url"):
+        MonitoredService(service_name="api", max_instances=1, latency_p99_ms=100, public=True)
