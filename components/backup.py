@@ -147,6 +147,7 @@ class Backup(pulumi.ComponentResource):
         self.bucket = self._bucket(args, deletion_protection, protect, apis)
         self.bucket_name = self.bucket.name
         self.jobs: dict[str, gcp.cloudscheduler.Job] = {}
+        self.exporter_roles: dict[str, gcp.projects.IAMCustomRole] = {}
         if database is not None or redis is not None:
             self._exports(args.exports, apis, database, redis)
         self.vault = self._vault(args.vault, deletion_protection, protect, apis) if args.vault else None
@@ -194,35 +195,25 @@ class Backup(pulumi.ComponentResource):
         database: DatabaseExportTarget | None,
         redis: RedisExportTarget | None,
     ) -> None:
-        child = pulumi.ResourceOptions(parent=self)
         self.scheduler_account = gcp.serviceaccount.Account(
             f"{self._name}-exporter",
             account_id=self._naming.physical("exporter", max_length=30),
             display_name="Scheduled backup exports (Cloud SQL and Memorystore export only)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=apis.require("iam.googleapis.com")),
         )
-        kinds = [k for k, target in (("database", database), ("redis", redis)) if target is not None]
-        # A custom role with exactly the export permissions: roles/cloudsql.editor or roles/redis.admin would also
-        # let the scheduler's identity change or delete the instances.
-        self.exporter_role = gcp.projects.IAMCustomRole(
-            f"{self._name}-exporter-role",
-            role_id=self._naming.physical("backup-exporter").replace("-", "_"),
-            title="Backup exporter",
-            description="Start Cloud SQL and Memorystore exports; nothing else",
-            permissions=sorted(EXPORT_PERMISSIONS[k] for k in kinds),
-            project=self._project,
-            opts=child,
-        )
-        gcp.projects.IAMMember(
-            f"{self._name}-exporter-role-binding",
-            project=self._project,
-            role=self.exporter_role.name,
-            member=self.scheduler_account.member,
-            opts=child,
-        )
         scheduler = pulumi.ResourceOptions(parent=self, depends_on=apis.require("cloudscheduler.googleapis.com"))
         slot = 0
         if database is not None:
+            # Cloud SQL honours IAM conditions on the instance's resource name: export this instance only.
+            self._grant_exporter(
+                "database",
+                pulumi.Output.from_input(database.instance).apply(
+                    lambda i: (
+                        f"resource.name == 'projects/{self._project}/instances/{i}'"
+                        " && resource.type == 'sqladmin.googleapis.com/Instance'"
+                    )
+                ),
+            )
             self._grant_writer("database", pulumi.Output.concat("serviceAccount:", database.service_account_email))
             for db in sorted(database.databases):
                 self._job(
@@ -240,6 +231,7 @@ class Backup(pulumi.ComponentResource):
                 )
                 slot += 1
         if redis is not None:
+            self._grant_exporter("redis", None)
             self._grant_writer("redis", redis.persistence_identity)
             self._job(
                 "redis",
@@ -257,6 +249,32 @@ class Backup(pulumi.ComponentResource):
                 description="Daily export of the Redis instance to the backup bucket",
                 opts=scheduler,
             )
+
+    def _grant_exporter(self, kind: str, condition: pulumi.Input[str] | None) -> None:
+        """A custom role with exactly the export permission, for the scheduler's account: roles/cloudsql.viewer
+        cannot export, and roles/cloudsql.editor or roles/redis.admin would also let it change or delete instances."""
+        role = gcp.projects.IAMCustomRole(
+            f"{self._name}-{kind}-exporter-role",
+            role_id=self._naming.physical("export", kind).replace("-", "_"),
+            title=f"Backup exporter ({kind})",
+            description=f"{EXPORT_PERMISSIONS[kind]} only, for scheduled backup exports",
+            permissions=[EXPORT_PERMISSIONS[kind]],
+            project=self._project,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.exporter_roles[kind] = role
+        gcp.projects.IAMMember(
+            f"{self._name}-{kind}-exporter",
+            project=self._project,
+            role=role.name,
+            member=self.scheduler_account.member,
+            condition=gcp.projects.IAMMemberConditionArgs(
+                title=f"only the platform's {kind} instance", expression=condition
+            )
+            if condition is not None
+            else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _grant_writer(self, key: str, member: pulumi.Input[str]) -> None:
         """The instance's own service identity writes the export; objectAdmin because each export overwrites."""

@@ -235,10 +235,27 @@ def test_exports_run_as_a_dedicated_account_that_may_only_export(stack: str) -> 
             "serviceAccountEmail": account.outputs["email"],
             "scope": "https://www.googleapis.com/auth/cloud-platform",
         }
-    role = recording.one("gcp:projects/iAMCustomRole:IAMCustomRole")
-    assert role.inputs["permissions"] == ["cloudsql.instances.export", "redis.instances.export"]
-    (binding,) = recording.of("gcp:projects/iAMMember:IAMMember")
-    assert (binding.inputs["role"], binding.inputs["member"]) == (role.outputs["name"], account.outputs["member"])
+    roles = {r.name: r for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")}
+    assert {n: r.inputs["permissions"] for n, r in roles.items()} == {
+        "backup-database-exporter-role": ["cloudsql.instances.export"],
+        "backup-redis-exporter-role": ["redis.instances.export"],
+    }
+    bindings = {b.name: b.inputs for b in recording.of("gcp:projects/iAMMember:IAMMember")}
+    assert set(bindings) == {"backup-database-exporter", "backup-redis-exporter"}
+    for kind in ("database", "redis"):
+        binding = bindings[f"backup-{kind}-exporter"]
+        assert binding["role"] == roles[f"backup-{kind}-exporter-role"].outputs["name"]
+        assert binding["member"] == account.outputs["member"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_scheduler_may_export_only_the_platform_database_instance(stack: str) -> None:
+    project = config_of(stack).gcp.project
+    condition = wired(stack).named("backup-database-exporter").inputs["condition"]
+    assert condition["expression"] == (
+        f"resource.name == 'projects/{project}/instances/acme-db'"
+        " && resource.type == 'sqladmin.googleapis.com/Instance'"
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
