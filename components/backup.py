@@ -149,6 +149,11 @@ class Backup(pulumi.ComponentResource):
         self.jobs: dict[str, gcp.cloudscheduler.Job] = {}
         self.exporter_roles: dict[str, gcp.projects.IAMCustomRole] = {}
         if database is not None or redis is not None:
+            if args.retention_policy is not None:
+                raise pulumi.RunError(
+                    "backup.retention_policy: the daily exports replace their objects, which a retention policy "
+                    "refuses; remove it (versioning and soft delete keep the history) or use backup.vault"
+                )
             self._exports(args.exports, apis, database, redis)
         self.vault = self._vault(args.vault, deletion_protection, protect, apis) if args.vault else None
         self.recovery_objectives = recovery_objectives(

@@ -132,14 +132,40 @@ def test_backups_move_to_nearline_coldline_then_archive_and_old_days_expire(stac
     assert delete["daysSinceNoncurrentTime"] == lifecycle.delete_noncurrent_after_days
 
 
-def test_a_retention_policy_is_locked_only_when_config_says_so() -> None:
+def retention_args(locked: bool) -> BackupArgs:
     base = config_of("dev").backup.model_dump()
+    return BackupArgs.model_validate({**base, "versioning": False, "retention_policy": {"days": 30, "locked": locked}})
+
+
+def bucket_only(stack: str, args: BackupArgs) -> Recording:
+    """The component with nothing to export (a bucket that holds copies made elsewhere)."""
+    config = config_of(stack)
+    return run(
+        lambda: Backup(
+            "backup",
+            args,
+            naming=config.naming(stack),
+            project=config.gcp.project,
+            region=config.gcp.region,
+            deletion_protection=True,
+            protect=False,
+            apis=ProjectServices("apis", APIS),
+        ),
+        stack=stack,
+        project_id=config.gcp.project,
+    )
+
+
+def test_a_retention_policy_is_locked_only_when_config_says_so() -> None:
     for locked in (False, True):
-        retention = {"days": 30, "locked": locked}
-        args = BackupArgs.model_validate({**base, "versioning": False, "retention_policy": retention})
-        bucket = wired("dev", args).one(BUCKET).inputs
+        bucket = bucket_only("dev", retention_args(locked)).one(BUCKET).inputs
         assert bucket["retentionPolicy"] == {"retentionPeriod": str(30 * 86400), "isLocked": locked}
     assert "retentionPolicy" not in program_of("prod").one(BUCKET).inputs
+
+
+def test_a_retention_policy_with_daily_exports_is_refused() -> None:
+    with pytest.raises(pulumi.RunError, match=r"backup\.retention_policy: the daily exports replace their objects"):
+        wired("dev", retention_args(False))
 
 
 def test_the_backup_bucket_in_the_stack_region_names_the_key() -> None:
