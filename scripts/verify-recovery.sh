@@ -42,7 +42,9 @@ granted_sa=""
 
 cleanup() {
   local status=$?
-  [[ -n "${proxy_pid}" ]] && kill "${proxy_pid}" 2>/dev/null || true
+  if [[ -n "${proxy_pid}" ]]; then
+    kill "${proxy_pid}" 2>/dev/null || true
+  fi
   if [[ -n "${granted_sa}" ]]; then
     gcloud storage buckets remove-iam-policy-binding "gs://${bucket}" \
       --member "serviceAccount:${granted_sa}" --role roles/storage.objectViewer >/dev/null || true

@@ -373,6 +373,9 @@ def test_the_verification_script_is_valid_bash_that_stops_on_errors() -> None:
     bash = shutil.which("bash")
     assert bash is not None
     subprocess.run([bash, "-n", str(SCRIPT)], check=True)
+    shellcheck = shutil.which("shellcheck")  # stricter where it is installed (CI images, most laptops)
+    if shellcheck:
+        subprocess.run([shellcheck, str(SCRIPT)], check=True)
 
 
 def test_the_runbook_config_example_is_valid_config() -> None:
