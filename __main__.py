@@ -4,11 +4,13 @@ import pulumi
 import pulumi_gcp as gcp
 
 import stack_config
+from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
 from components.cloud_armor import SecurityPolicy
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
+from components.observability import ChannelSecrets, MonitoredDatabase, MonitoredRedis, Observability
 from components.project_services import ProjectServices
 from components.redis import Redis
 
@@ -30,6 +32,12 @@ apis = ProjectServices(
         "servicenetworking.googleapis.com",
         "sqladmin.googleapis.com",
         "storage.googleapis.com",
+        "monitoring.googleapis.com",
+        "logging.googleapis.com",
+        "bigquery.googleapis.com",
+        "billingbudgets.googleapis.com",
+        "pubsub.googleapis.com",
+        "backupdr.googleapis.com",
     ],
     opts=on_gcp,
 )
@@ -70,6 +78,49 @@ if config.schedule.database_office_hours:
         opts=on_gcp,
     )
 
+observability = Observability(
+    "observability",
+    config.observability,
+    naming=naming,
+    project=config.gcp.project,
+    region=config.gcp.region,
+    apis=apis,
+    secrets=ChannelSecrets.from_config(pulumi.Config(stack_config.NAMESPACE)),
+    deletion_protection=config.protection.deletion_protection,
+    protect=config.protection.protect,
+    services={},
+    database=MonitoredDatabase(
+        instance=database.instance.name,
+        max_connections=config.database.max_connections,
+        replicas={key: replica.name for key, replica in database.replicas.items()},
+    ),
+    redis=MonitoredRedis(instance_id=redis.instance.id),
+    opts=on_gcp,
+)
+backup = Backup(
+    "backup",
+    config.backup,
+    naming=naming,
+    project=config.gcp.project,
+    region=config.gcp.region,
+    deletion_protection=config.protection.deletion_protection,
+    protect=config.protection.protect,
+    apis=apis,
+    database=DatabaseExportTarget(
+        instance=database.instance.name,
+        databases=database.database_names,
+        service_account_email=database.instance.service_account_email_address,
+        point_in_time_recovery=config.database.backups.point_in_time_recovery,
+        cross_region_replica=any(r.region != config.gcp.region for r in config.database.replicas.values()),
+    ),
+    redis=RedisExportTarget(
+        instance=redis.instance.name,
+        region=config.gcp.region,
+        persistence_identity=redis.instance.persistence_iam_identity,
+    ),
+    opts=on_gcp,
+)
+
 pulumi.export("network_id", network.network_id)
 pulumi.export("network_self_link", network.self_link)
 pulumi.export("subnets", network.subnet_self_links)
@@ -107,3 +158,8 @@ if config.load_balancer.enabled:
     pulumi.export("load_balancer_ip", load_balancer.ip_address)
     pulumi.export("load_balancer_domains", load_balancer.domains)
     pulumi.export("security_policy", armor.policy_name)
+pulumi.export("dashboard_id", observability.dashboard_id)
+pulumi.export("notification_channel_ids", observability.notification_channel_ids)
+pulumi.export("budget", observability.budget_status)
+pulumi.export("backup_bucket", backup.bucket_name)
+pulumi.export("recovery_objectives", backup.recovery_objectives)

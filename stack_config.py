@@ -14,12 +14,15 @@ from typing import Annotated, Any, Union
 import pulumi
 from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
 
-from components.config_types import Model, Region
+from components import observability
+from components.backup import BackupArgs
+from components.config_types import Model, Region, invalid
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
+from components.observability import ObservabilityArgs
 from components.redis import RedisArgs
 from components.secret import SecretsArgs
 from offline.estimate.profile import EstimatesArgs
@@ -53,10 +56,22 @@ class StackConfig(Model):
     load_balancer: LoadBalancerArgs = LoadBalancerArgs()
     estimates: EstimatesArgs = EstimatesArgs()
     schedule: ScheduleArgs = ScheduleArgs()
+    observability: ObservabilityArgs
+    backup: BackupArgs
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
         self.database.check_region(self.gcp.region, key="database")
+        return self
+
+    @model_validator(mode="after")
+    def _backup_outside_the_region(self) -> StackConfig:
+        if self.backup.location == self.gcp.region:
+            invalid(
+                "backup.location",
+                f"'{self.backup.location}' is the stack's region (gcp.region); backups must survive its loss: "
+                "use another region or a dual-region",
+            )
         return self
 
     def naming(self, environment: str) -> Naming:
@@ -65,7 +80,9 @@ class StackConfig(Model):
 
 
 # Keys read outside the model, as Pulumi secrets (never validated as plain data, never printed).
-SECRET_KEYS: frozenset[str] = frozenset()
+SECRET_KEYS: frozenset[str] = frozenset(
+    (observability.SLACK_TOKEN_KEY, observability.PAGERDUTY_KEY, observability.WEBHOOK_URL_KEY)
+)
 
 
 def load() -> StackConfig:
@@ -84,8 +101,9 @@ def load() -> StackConfig:
 
 def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
     """Validate config values (keys without the `platform:` namespace); a mistake becomes a one-line RunError."""
+    values = {key: value for key, value in raw.items() if key not in SECRET_KEYS}  # secrets are read separately
     try:
-        return StackConfig.model_validate(raw)
+        return StackConfig.model_validate(values)
     except ValidationError as err:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 

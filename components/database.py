@@ -147,7 +147,7 @@ class DatabaseArgs(Model):
     maintenance: MaintenanceArgs = MaintenanceArgs()
     insights: InsightsArgs = InsightsArgs()
     pgaudit: bool = False  # session audit logging (run CREATE EXTENSION pgaudit in each database)
-    max_connections: int | None = Field(None, ge=14, le=262143)
+    max_connections: int = Field(ge=14, le=262143)  # explicit: pool sizes and the connections alert derive from it
     connection_pooling: ConnectionPoolingArgs = ConnectionPoolingArgs()
     flags: dict[str, str] = {}  # any other PostgreSQL flags; they win over the defaults above
     databases: dict[Identifier, DatabaseUserArgs] = Field(min_length=1)
@@ -429,8 +429,7 @@ def _flags(args: DatabaseArgs) -> list[gcp.sql.DatabaseInstanceSettingsDatabaseF
     flags = {**CIS_FLAGS, IAM_AUTHENTICATION_FLAG: "on"}
     if args.pgaudit:
         flags.update(PGAUDIT_FLAGS)
-    if args.max_connections is not None:
-        flags["max_connections"] = str(args.max_connections)
+    flags["max_connections"] = str(args.max_connections)
     flags.update(args.flags)
     return [gcp.sql.DatabaseInstanceSettingsDatabaseFlagArgs(name=k, value=v) for k, v in sorted(flags.items())]
 

@@ -26,4 +26,4 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
         if args.token == "gcp:organizations/getProject:getProject":
             ctx = self.ctx
             return {"projectId": ctx.project, "number": ctx.project_number, "name": ctx.project}, []
-        return {}, []
+        return {}, []  # an empty list of check failures (None breaks the SDK mock monitor)

@@ -43,7 +43,7 @@ def test_postgres_version_comes_from_config_and_defaults_to_15(
     program: Recording, config: stack_config.StackConfig
 ) -> None:
     assert all(r.inputs["databaseVersion"] == config.database.version for r in program.of(SQL))
-    assert DatabaseArgs(databases={"app": {}}).version == "POSTGRES_15"  # type: ignore[dict-item]
+    assert DatabaseArgs.model_validate({"databases": {"app": {}}, "max_connections": 50}).version == "POSTGRES_15"
 
 
 def test_dev_database_is_zonal_on_the_cheapest_enterprise_tier() -> None:

@@ -44,25 +44,31 @@ def test_stack_labels_include_environment_owner_and_cost_center(config: stack_co
         assert labels[key] == value
 
 
-def _accepts_labels(type_token: str) -> bool:
+def _label_field(type_token: str) -> str | None:
+    """Where a type keeps its resource labels: `userLabels` where the provider has it (in monitoring, `labels` is the
+    channel's configuration), Cloud SQL's `settings.userLabels`, else `labels`; None for types without labels."""
     package, module, name = type_token.split(":")
     if package != "gcp":
-        return False
+        return None
+    if type_token == "gcp:sql/databaseInstance:DatabaseInstance":
+        return "settings.userLabels"
     cls = getattr(importlib.import_module(f"pulumi_gcp.{module.split('/')[0]}"), name)
-    return "labels" in inspect.signature(cls._internal_init).parameters
+    parameters = inspect.signature(cls._internal_init).parameters
+    return "userLabels" if "user_labels" in parameters else "labels" if "labels" in parameters else None
 
 
-def _labels(resource_type: str, inputs: dict[str, Any]) -> dict[str, str]:
-    if resource_type == "gcp:sql/databaseInstance:DatabaseInstance":
-        return dict(inputs.get("settings", {}).get("userLabels", {}))
-    return dict(inputs.get("labels", {}))
+def _labels(field: str, inputs: dict[str, Any]) -> dict[str, str]:
+    for part in field.split("."):
+        inputs = inputs.get(part) or {}
+    return dict(inputs)
 
 
 def test_every_resource_that_takes_labels_has_the_stack_labels(program: Recording, stack: str) -> None:
     checked = 0
     for resource in program.resources:
-        if resource.custom and _accepts_labels(resource.type):
-            labels = _labels(resource.type, resource.inputs)
+        field = _label_field(resource.type) if resource.custom else None
+        if field:
+            labels = _labels(field, resource.inputs)
             missing = [k for k in REQUIRED_LABELS if k not in labels]
             assert not missing, f"{resource.name} ({resource.type}) lacks labels {missing}"
             assert labels["environment"] == stack
@@ -70,6 +76,14 @@ def test_every_resource_that_takes_labels_has_the_stack_labels(program: Recordin
     assert checked > 0
 
 
-@pytest.mark.parametrize("token", ["gcp:compute/globalAddress:GlobalAddress", "gcp:compute/network:Network"])
-def test_label_detection_reads_the_provider_schema(token: str) -> None:
-    assert _accepts_labels(token) == token.endswith("GlobalAddress")
+@pytest.mark.parametrize(
+    ("token", "field"),
+    [
+        ("gcp:compute/globalAddress:GlobalAddress", "labels"),
+        ("gcp:compute/network:Network", None),
+        ("gcp:monitoring/notificationChannel:NotificationChannel", "userLabels"),
+        ("gcp:sql/databaseInstance:DatabaseInstance", "settings.userLabels"),
+    ],
+)
+def test_label_detection_reads_the_provider_schema(token: str, field: str | None) -> None:
+    assert _label_field(token) == field

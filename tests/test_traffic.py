@@ -232,7 +232,7 @@ def test_resources_wait_for_the_apis_they_call(stack: str) -> None:
     for name in ("lb-ip", "lb-tls", "lb-redirect", *(f"lb-{s}-neg" for s in lb(stack).services)):
         assert program.depends_on(program.named(name), compute), name
     assert program.depends_on(program.one(POLICY), compute)
-    assert program.depends_on(program.one("gcp:storage/bucket:Bucket"), storage)
+    assert program.depends_on(program.named("lb-static"), storage)
     # ... and nothing more: the certificates need not wait for the backends.
     for cert in program.of(CERT):
         assert not program.depends_on(cert, program.one(POLICY))
@@ -245,12 +245,12 @@ def test_resources_wait_for_the_apis_they_call(stack: str) -> None:
 def test_static_assets_come_from_a_private_bucket_through_cloud_cdn(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     cdn = config.load_balancer.cdn
-    bucket = program.one("gcp:storage/bucket:Bucket")
+    bucket = program.named("lb-static")
     assert bucket.inputs["publicAccessPrevention"] == "enforced"
     assert bucket.inputs["uniformBucketLevelAccess"] is True
     assert bucket.protect == config.protection.protect
     assert bucket.inputs["forceDestroy"] is (not config.protection.deletion_protection)
-    (reader,) = program.of("gcp:storage/bucketIAMMember:BucketIAMMember")
+    (reader,) = [g for g in program.of("gcp:storage/bucketIAMMember:BucketIAMMember") if g.parent == bucket.parent]
     assert reader.inputs["role"] == "roles/storage.objectViewer"
     assert reader.inputs["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
     backend_bucket = program.one("gcp:compute/backendBucket:BackendBucket")
@@ -266,7 +266,7 @@ def test_static_assets_come_from_a_private_bucket_through_cloud_cdn(stack: str) 
 
 
 def test_prod_static_bucket_is_protected_from_destroy() -> None:
-    assert program_of("prod").one("gcp:storage/bucket:Bucket").protect
+    assert program_of("prod").named("lb-static").protect
 
 
 # --- Cloud Armor ----------------------------------------------------------------------------------------------------

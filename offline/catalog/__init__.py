@@ -49,8 +49,14 @@ def _load() -> tuple[dict[str, MockOutputs], dict[str, Summary]]:
     summaries: dict[str, Summary] = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        outputs.update(getattr(module, "MOCK_OUTPUTS", {}))
-        summaries.update(getattr(module, "SUMMARIES", {}))
+        for table, found in (
+            (outputs, getattr(module, "MOCK_OUTPUTS", {})),
+            (summaries, getattr(module, "SUMMARIES", {})),
+        ):
+            twice = table.keys() & found.keys()
+            if twice:  # one owner per type, or the last module loaded would silently win
+                raise ValueError(f"offline.catalog.{info.name} redefines {', '.join(sorted(twice))}; keep one")
+            table.update(found)
     return outputs, summaries
 
 

@@ -35,16 +35,6 @@ def _forwarding_rule(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {**_resource("forwardingRules")(c, name, i), "pscConnectionStatus": ""}
 
 
-def _bucket(c: MockContext, name: str, i: Inputs) -> Inputs:
-    bucket = named(i, name)
-    return {
-        "id": bucket,
-        "name": bucket,
-        "url": f"gs://{bucket}",
-        "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}",
-    }
-
-
 def _certificate_manager(kind: str) -> MockOutputs:
     def outputs(c: MockContext, name: str, i: Inputs) -> Inputs:
         path = f"projects/{c.project}/locations/{i.get('location') or 'global'}/{kind}/{named(i, name)}"
@@ -84,11 +74,6 @@ MOCK_OUTPUTS: dict[str, MockOutputs] = {
     "gcp:compute/targetHttpsProxy:TargetHttpsProxy": _resource("targetHttpsProxies"),
     "gcp:compute/targetHttpProxy:TargetHttpProxy": _resource("targetHttpProxies"),
     "gcp:compute/globalForwardingRule:GlobalForwardingRule": _forwarding_rule,
-    "gcp:storage/bucket:Bucket": _bucket,
-    "gcp:storage/bucketIAMMember:BucketIAMMember": lambda c, name, i: {
-        "id": f"b/{i.get('bucket')}/{i.get('role')}/{i.get('member')}",
-        "etag": "BwYfake=",
-    },
 }
 
 
@@ -134,11 +119,6 @@ def _cdn(i: Inputs) -> str:
     return ", ".join(p for p in (f"CDN {'on' if i.get('enableCdn') else 'OFF'}", policy.get("cacheMode"), ttls) if p)
 
 
-def _bucket_summary(i: Inputs) -> str:
-    uniform = "uniform access" if i.get("uniformBucketLevelAccess") else "ACLs"
-    return f"{i.get('location')}, {uniform}, public access prevention {i.get('publicAccessPrevention', 'inherited')}"
-
-
 SUMMARIES: dict[str, Summary] = {
     "gcp:certificatemanager/dnsAuthorization:DnsAuthorization": lambda i: f"DNS authorization for {i.get('domain')}",
     "gcp:certificatemanager/certificate:Certificate": lambda i: (
@@ -165,6 +145,4 @@ SUMMARIES: dict[str, Summary] = {
     "gcp:compute/globalForwardingRule:GlobalForwardingRule": lambda i: (
         f"{i.get('loadBalancingScheme')} {i.get('ipProtocol')}:{i.get('portRange')} on the reserved IP"
     ),
-    "gcp:storage/bucket:Bucket": _bucket_summary,
-    "gcp:storage/bucketIAMMember:BucketIAMMember": lambda i: f"{i.get('role')} for {i.get('member')}",
 }

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
+from components.config_types import REGIONS
 from offline.engine import Recording, Resource
 from offline.estimate.prices import MissingPriceError, PriceTable
 from offline.estimate.profile import EstimatesArgs
@@ -278,7 +279,9 @@ def _dependencies(r: Resource, recording: Recording) -> list[Resource]:
 def _bucket(r: Resource, ctx: Context) -> list[Usage]:
     storage_class = str(r.inputs.get("storageClass") or "STANDARD").upper()
     location = str(r.inputs.get("location") or "US").upper()
-    where = "regional" if location == ctx.region.upper() else location
+    # Single regions share one list price in the table (EU and US regions differ by cents); multi- and dual-regions
+    # have their own.
+    where = "regional" if location.lower() in REGIONS else location
     return [
         Usage(
             f"{ctx.profile.bucket_gb:g} GB {storage_class} in {location}",
@@ -360,6 +363,8 @@ FREE = (
     "gcp:monitoring/",
     "gcp:logging/",  # ingestion is priced stack-wide from the usage profile
     "gcp:billing/",
+    "gcp:backupdisasterrecovery/backupVault:",  # billed per GiB it protects; no backup plan feeds it here yet
+    "gcp:pubsub/",  # budget notifications: a few messages a month, far inside the free 10 GiB
     "gcp:cloudrunv2/job:",  # runs for seconds per deploy
     "cloudflare:",  # the plan and Workers are priced stack-wide
 )

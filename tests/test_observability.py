@@ -1,0 +1,446 @@
+"""Observability: what on-call is told, when, and where; checked on the inputs the engine receives, per stack."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+import stack_config
+from components.observability import (
+    AUDITED_SERVICES,
+    BUDGET_SKIPPED,
+    RUNBOOK,
+    ChannelSecrets,
+    MonitoredDatabase,
+    MonitoredRedis,
+    MonitoredService,
+    Observability,
+    ObservabilityArgs,
+    dashboard_document,
+)
+from components.project_services import ProjectServices
+from offline.engine import SECRET_MASK, Recording, run
+from offline.plan import render
+from tests.conftest import STACKS, config_of, program_of, raw_config
+
+ROOT = Path(__file__).resolve().parent.parent
+ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
+API_SERVICE = "acme-api"
+DB_INSTANCE = "acme-db"
+REDIS_ID = "projects/p/locations/europe-west1/instances/acme-cache"
+APIS = (
+    "monitoring.googleapis.com",
+    "logging.googleapis.com",
+    "bigquery.googleapis.com",
+    "billingbudgets.googleapis.com",
+    "pubsub.googleapis.com",
+)
+
+_recordings: dict[str, Recording] = {}
+
+
+def wired(stack: str, secrets: ChannelSecrets | None = None) -> Recording:
+    """The component with a public and a private service, a database with a replica and Redis (as the lead wires)."""
+    if secrets is None and stack in _recordings:
+        return _recordings[stack]
+    config = config_of(stack)
+
+    def build() -> None:
+        apis = ProjectServices("apis", APIS)
+        Observability(
+            "observability",
+            config.observability,
+            naming=config.naming(stack),
+            project=config.gcp.project,
+            region=config.gcp.region,
+            apis=apis,
+            secrets=secrets
+            or ChannelSecrets(
+                slack_token=pulumi.Output.secret("xoxb-token"),
+                pagerduty_service_key=pulumi.Output.secret("pd-key"),
+                webhook_url=pulumi.Output.secret("https://hooks.example/abc"),
+            ),
+            deletion_protection=config.protection.deletion_protection,
+            protect=config.protection.protect,
+            services={
+                "api": MonitoredService(
+                    service_name=pulumi.Output.from_input(API_SERVICE),
+                    max_instances=20,
+                    latency_p99_ms=800,
+                    public=True,
+                    url=pulumi.Output.from_input("https://api.acme.example"),
+                    health_path="/healthz",
+                    expected_content="ok",
+                ),
+                "worker": MonitoredService(
+                    service_name=pulumi.Output.from_input("acme-worker"), max_instances=5, latency_p99_ms=5000
+                ),
+            },
+            database=MonitoredDatabase(
+                instance=pulumi.Output.from_input(DB_INSTANCE),
+                max_connections=200,
+                replicas={"read": pulumi.Output.from_input("acme-db-read")},
+            ),
+            redis=MonitoredRedis(instance_id=pulumi.Output.from_input(REDIS_ID)),
+        )
+
+    recording = run(build, stack=stack, project_id=config.gcp.project, region=config.gcp.region)
+    if secrets is None:
+        _recordings[stack] = recording
+    return recording
+
+
+def alert(recording: Recording, key: str) -> dict[str, Any]:
+    return recording.named(f"observability-{key}").inputs
+
+
+def threshold_of(policy: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    return dict(policy["conditions"][index]["conditionThreshold"])
+
+
+# Notification channels -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_email_channel_exists_per_configured_address(stack: str) -> None:
+    emails = config_of(stack).observability.channels.emails
+    channels = wired(stack).of("gcp:monitoring/notificationChannel:NotificationChannel", type="email")
+    assert sorted(c.inputs["labels"]["email_address"] for c in channels) == sorted(emails.values())
+
+
+def test_prod_pages_through_slack_and_pagerduty_with_secret_tokens() -> None:
+    recording = wired("prod")
+    slack = recording.one("gcp:monitoring/notificationChannel:NotificationChannel", type="slack")
+    assert slack.inputs["labels"] == {"channel_name": "#platform-alerts"}
+    assert slack.inputs["sensitiveLabels"] == SECRET_MASK  # reaches the engine as a Pulumi secret only
+    pagerduty = recording.one("gcp:monitoring/notificationChannel:NotificationChannel", type="pagerduty")
+    assert pagerduty.inputs["sensitiveLabels"] == SECRET_MASK
+    assert not wired("dev").of("gcp:monitoring/notificationChannel:NotificationChannel", type="slack")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alert_notifies_every_channel(stack: str) -> None:
+    recording = wired(stack)
+    channels = {c.name for c in recording.of("gcp:monitoring/notificationChannel:NotificationChannel")}
+    for policy in recording.of(ALERT):
+        assert len(policy.inputs["notificationChannels"]) == len(channels), policy.name
+
+
+def test_a_channel_without_its_secret_stops_the_program_naming_the_key() -> None:
+    with pytest.raises(pulumi.RunError, match=r"slack_channel needs the secret platform:observability_slack_token"):
+        wired("prod", secrets=ChannelSecrets())
+
+
+def test_channel_secrets_are_declared_so_the_unknown_key_check_accepts_them() -> None:
+    assert "observability_slack_token" in stack_config.SECRET_KEYS
+    assert "observability_pagerduty_service_key" in stack_config.SECRET_KEYS
+
+
+# Uptime checks ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_public_services_get_an_uptime_check_every_minute_from_three_regions(stack: str) -> None:
+    (check,) = wired(stack).of("gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig")
+    assert check.name == "observability-api-uptime"  # the private worker has none
+    assert check.inputs["period"] == "60s"
+    assert len(set(check.inputs["selectedRegions"])) >= 3
+    assert check.inputs["httpCheck"]["path"] == "/healthz"
+    assert check.inputs["httpCheck"]["useSsl"] is True
+    assert check.inputs["httpCheck"]["acceptedResponseStatusCodes"] == [{"statusValue": 200}]
+    assert check.inputs["contentMatchers"] == [{"content": "ok", "matcher": "CONTAINS"}]
+    assert check.inputs["monitoredResource"]["labels"]["host"] == "api.acme.example"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_failing_uptime_check_alerts(stack: str) -> None:
+    recording = wired(stack)
+    check = recording.named("observability-api-uptime")
+    condition = threshold_of(alert(recording, "api-uptime-failing"))
+    assert f'metric.label.check_id="{check.outputs["uptimeCheckId"]}"' in condition["filter"]
+    assert condition["aggregations"][0]["crossSeriesReducer"] == "REDUCE_COUNT_FALSE"
+
+
+def test_uptime_checks_need_three_regions() -> None:
+    raw = raw_config("dev")
+    raw["observability"]["uptime"] = {"regions": ["EUROPE", "USA"]}  # type: ignore[index]
+    with pytest.raises(pulumi.RunError, match=r"observability\.uptime\.regions: uptime checks need at least 3"):
+        stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+
+
+# Alert policies ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cloud_run_5xx_ratio_alerts_above_the_configured_ratio_for_five_minutes(stack: str) -> None:
+    ratio = config_of(stack).observability.alerts.cloud_run.error_ratio
+    condition = threshold_of(alert(wired(stack), "api-5xx-ratio"))
+    assert condition["thresholdValue"] == ratio
+    assert condition["duration"] == "300s"
+    assert 'response_code_class="5xx"' in condition["filter"]
+    assert f'service_name="{API_SERVICE}"' in condition["denominatorFilter"]
+    assert "5xx" not in condition["denominatorFilter"]
+
+
+def test_prod_alerts_on_one_percent_of_5xx() -> None:
+    assert threshold_of(alert(wired("prod"), "api-5xx-ratio"))["thresholdValue"] == 0.01
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cloud_run_latency_cpu_and_max_instances_alert_on_their_targets(stack: str) -> None:
+    recording = wired(stack)
+    latency = threshold_of(alert(recording, "api-latency-p99"))
+    assert (latency["thresholdValue"], latency["aggregations"][0]["perSeriesAligner"]) == (800, "ALIGN_PERCENTILE_99")
+    cpu = threshold_of(alert(recording, "api-cpu"))
+    assert cpu["thresholdValue"] == 0.8
+    assert cpu["duration"] == "300s"
+    assert "container/cpu/utilizations" in cpu["filter"]
+    instances = threshold_of(alert(recording, "worker-instances-at-max"))
+    assert (instances["thresholdValue"], instances["comparison"]) == (5, "COMPARISON_GE")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cloud_sql_alerts_on_cpu_memory_disk_connections_and_replica_lag(stack: str) -> None:
+    recording = wired(stack)
+    t = config_of(stack).observability.alerts.cloud_sql
+    database_id = f'database_id="{config_of(stack).gcp.project}:{DB_INSTANCE}"'
+    expected = {"cpu": t.cpu_utilization, "memory": t.memory_utilization, "disk": t.disk_utilization}
+    for key, value in expected.items():
+        condition = threshold_of(alert(recording, f"database-{key}"))
+        assert condition["thresholdValue"] == value, key
+        assert database_id in condition["filter"], key
+    assert threshold_of(alert(recording, "database-connections"))["thresholdValue"] == int(200 * t.connections_ratio)
+    lag = threshold_of(alert(recording, "database-replica-lag"))
+    assert lag["thresholdValue"] == t.replica_lag_seconds
+    assert "acme-db-read" in lag["filter"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_redis_alerts_above_eighty_percent_memory(stack: str) -> None:
+    condition = threshold_of(alert(wired(stack), "redis-memory"))
+    assert condition["thresholdValue"] == 0.8
+    assert f'instance_id="{REDIS_ID}"' in condition["filter"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_failed_backup_or_export_alerts_from_the_logs(stack: str) -> None:
+    policy = alert(program_of(stack), "backup-failure")
+    log_filter = policy["conditions"][0]["conditionMatchedLog"]["filter"]
+    assert "cloudsql.instances.export" in log_filter
+    assert "cloud_scheduler_job" in log_filter
+    assert "ExportInstance" in log_filter
+    assert policy["alertStrategy"]["notificationRateLimit"]["period"] == "3600s"  # log-based alerts require one
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alert_says_what_it_means_and_links_its_runbook(stack: str) -> None:
+    policies = wired(stack).of(ALERT)
+    assert len(policies) >= 12
+    for policy in policies:
+        doc = policy.inputs["documentation"]
+        assert "What it means:" in doc["content"], policy.name
+        assert "First steps:" in doc["content"], policy.name
+        (link,) = doc["links"]
+        assert link["url"].startswith("https://github.com/acme/platform/blob/main/docs/"), policy.name
+
+
+def test_every_runbook_link_points_at_a_section_that_exists() -> None:
+    for key, entry in RUNBOOK.items():
+        text = (ROOT / "docs" / entry.page).read_text()
+        anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)}
+        assert entry.anchor in anchors, f"{key}: #{entry.anchor} not in docs/{entry.page}"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+
+
+# SLOs ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_public_services_have_availability_and_latency_slos_over_28_days(stack: str) -> None:
+    slo = config_of(stack).observability.slo
+    recording = wired(stack)
+    availability = recording.named("observability-api-availability").inputs
+    assert (availability["goal"], availability["rollingPeriodDays"]) == (slo.availability_goal, 28)
+    ratio = availability["requestBasedSli"]["goodTotalRatio"]
+    assert 'response_code_class="5xx"' in ratio["badServiceFilter"]
+    latency = recording.named("observability-api-latency").inputs
+    assert latency["goal"] == slo.latency_goal
+    assert latency["requestBasedSli"]["distributionCut"]["range"]["max"] == 800
+    assert not [r for r in recording.of("gcp:monitoring/slo:Slo") if "worker" in r.name]
+
+
+def test_prod_promises_three_nines() -> None:
+    assert wired("prod").named("observability-api-availability").inputs["goal"] == 0.999
+
+
+def test_prod_slos_have_fast_and_slow_multi_window_burn_rate_alerts() -> None:
+    recording = wired("prod")
+    slo_name = recording.named("observability-api-availability").outputs["name"]
+    fast = alert(recording, "api-availability-fast-burn")
+    assert fast["combiner"] == "AND"
+    assert [c["conditionThreshold"]["filter"] for c in fast["conditions"]] == [
+        f'select_slo_burn_rate("{slo_name}", "3600s")',
+        f'select_slo_burn_rate("{slo_name}", "300s")',
+    ]
+    assert {c["conditionThreshold"]["thresholdValue"] for c in fast["conditions"]} == {14.4}
+    slow = alert(recording, "api-availability-slow-burn")
+    assert 'select_slo_burn_rate("' in slow["conditions"][0]["conditionThreshold"]["filter"]
+    assert '"21600s")' in slow["conditions"][0]["conditionThreshold"]["filter"]
+    assert {c["conditionThreshold"]["thresholdValue"] for c in slow["conditions"]} == {6}
+    assert alert(recording, "api-latency-fast-burn")
+
+
+def test_dev_has_slos_without_burn_rate_pages() -> None:
+    recording = wired("dev")
+    assert recording.of("gcp:monitoring/slo:Slo")
+    assert not [r for r in recording.of(ALERT) if r.name.endswith("-burn")]
+
+
+# Dashboard ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_dashboard_is_valid_json_with_charts_per_service_database_and_redis(stack: str) -> None:
+    document = json.loads(wired(stack).named("observability-dashboard").inputs["dashboardJson"])
+    titles = [t["widget"]["title"] for t in document["mosaicLayout"]["tiles"]]
+    for service in ("api", "worker"):
+        for chart in ("requests/s", "5xx/s", "p99 latency", "instances"):
+            assert f"{service}: {chart}" in titles
+    assert {"Cloud SQL: CPU", "Cloud SQL: connections", "Redis: memory usage ratio"} <= set(titles)
+    for tile in document["mosaicLayout"]["tiles"]:
+        assert tile["xPos"] + tile["width"] <= document["mosaicLayout"]["columns"]
+        assert tile["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+
+
+def test_the_dashboard_without_a_data_tier_has_no_database_charts() -> None:
+    document = dashboard_document("d", services={}, database_id=None, redis_instance_id=None, error_metric="m")
+    titles = [t["widget"]["title"] for t in document["mosaicLayout"]["tiles"]]
+    assert titles == ["Application errors (logs)"]
+    assert json.loads(json.dumps(document)) == document
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_program_exports_the_dashboard_and_channels(stack: str) -> None:
+    outputs = program_of(stack).outputs
+    assert "/dashboards/" in outputs["dashboard_id"]
+    assert (
+        len(outputs["notification_channel_ids"])
+        == len(config_of(stack).observability.channels.emails) + (stack == "prod") * 2
+    )
+
+
+# Logs, audit, budget ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_application_errors_are_counted_per_service(stack: str) -> None:
+    metric = program_of(stack).one("gcp:logging/metric:Metric")
+    assert "severity>=ERROR" in metric.inputs["filter"]
+    assert metric.inputs["labelExtractors"] == {"service_name": "EXTRACT(resource.labels.service_name)"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_logs_go_to_partitioned_bigquery_tables_the_sink_may_write(stack: str) -> None:
+    recording = program_of(stack)
+    sink = recording.one("gcp:logging/projectSink:ProjectSink")
+    dataset = recording.one("gcp:bigquery/dataset:Dataset")
+    assert sink.inputs["destination"] == f"bigquery.googleapis.com/{dataset.outputs['id']}"
+    assert sink.inputs["bigqueryOptions"] == {"usePartitionedTables": True}
+    assert sink.inputs["uniqueWriterIdentity"] is True
+    grant = recording.one("gcp:bigquery/datasetIamMember:DatasetIamMember")
+    assert grant.inputs["member"] == sink.outputs["writerIdentity"]
+    assert grant.inputs["role"] == "roles/bigquery.dataEditor"
+    assert grant.inputs["datasetId"] == dataset.inputs["datasetId"]
+    assert dataset.protect is config_of(stack).protection.protect
+    assert dataset.inputs["deleteContentsOnDestroy"] is False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_log_retention_comes_from_config(stack: str) -> None:
+    bucket = program_of(stack).one("gcp:logging/projectBucketConfig:ProjectBucketConfig")
+    assert bucket.inputs["bucketId"] == "_Default"
+    assert bucket.inputs["retentionDays"] == config_of(stack).observability.logs.retention_days
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_data_access_audit_logs_cover_every_service_holding_data(stack: str) -> None:
+    configs = program_of(stack).of("gcp:projects/iAMAuditConfig:IAMAuditConfig")
+    assert sorted(c.inputs["service"] for c in configs) == sorted(AUDITED_SERVICES)
+    for c in configs:
+        assert {x["logType"] for x in c.inputs["auditLogConfigs"]} == {"ADMIN_READ", "DATA_READ", "DATA_WRITE"}
+
+
+def test_prod_budget_alerts_at_50_90_100_and_forecasted_100_to_channels_and_pubsub() -> None:
+    recording = program_of("prod")
+    budget = recording.one("gcp:billing/budget:Budget")
+    assert budget.inputs["billingAccount"] == config_of("prod").observability.budget.billing_account
+    assert budget.inputs["amount"]["specifiedAmount"] == {"currencyCode": "EUR", "units": "5000"}
+    assert [(r["thresholdPercent"], r["spendBasis"]) for r in budget.inputs["thresholdRules"]] == [
+        (0.5, "CURRENT_SPEND"),
+        (0.9, "CURRENT_SPEND"),
+        (1, "CURRENT_SPEND"),
+        (1, "FORECASTED_SPEND"),
+    ]
+    updates = budget.inputs["allUpdatesRule"]
+    topic = recording.one("gcp:pubsub/topic:Topic")
+    assert updates["pubsubTopic"] == topic.outputs["id"]
+    assert topic.inputs["labels"]["component"] == "observability"
+    assert len(updates["monitoringNotificationChannels"]) == 4
+    assert budget.inputs["budgetFilter"]["projects"][0].startswith("projects/")
+    assert recording.outputs["budget"].startswith("5000 EUR on billingAccounts/")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_without_a_billing_account_the_budget_is_skipped_and_the_plan_says_so(stack: str) -> None:
+    recording = program_of(stack)
+    assert not recording.of("gcp:billing/budget:Budget")
+    assert not recording.of("gcp:pubsub/topic:Topic")
+    assert recording.outputs["budget"] == BUDGET_SKIPPED
+
+
+def test_a_malformed_billing_account_names_the_key() -> None:
+    raw = raw_config("dev")
+    raw["observability"]["budget"]["billing_account"] = "0123-4567"  # type: ignore[index]
+    with pytest.raises(pulumi.RunError, match=r"observability\.budget\.billing_account: string should match"):
+        stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+
+
+def test_an_error_ratio_outside_zero_and_one_names_the_key() -> None:
+    raw = raw_config("dev")
+    raw["observability"]["alerts"]["cloud_run"]["error_ratio"] = 5  # type: ignore[index]
+    with pytest.raises(pulumi.RunError, match=r"observability\.alerts\.cloud_run\.error_ratio"):
+        stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+
+
+def test_the_docs_config_example_is_valid_config() -> None:
+    block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "observability.md").read_text(), flags=re.DOTALL)
+    assert block is not None
+    example = yaml.safe_load(block.group(1))["platform:observability"]
+    assert ObservabilityArgs.model_validate(example).slo.availability_goal == 0.999
+
+
+def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets() -> None:
+    text = render("prod", wired("prod"))
+    for line in (
+        "CRITICAL: run.googleapis.com/request_count ratio > 0.01 for 5 min",
+        "GET https://api.acme.example/healthz every 60s from EUROPE, USA_VIRGINIA, ASIA_PACIFIC, expects 200",
+        "availability goal 99.90% over 28 days",
+        "select_slo_burn_rate 3600s > 14.4",
+        "5000 EUR at 50%, 90%, 100%, 100% forecasted -> 4 channels + Pub/Sub",
+    ):
+        assert line in text, line
+
+
+def test_a_public_service_without_a_url_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="a public MonitoredService needs its url"):
+        MonitoredService(service_name="api", max_instances=1, latency_p99_ms=100, public=True)
