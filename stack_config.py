@@ -15,6 +15,7 @@ import pulumi
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from components.config_types import Model, Region
+from components.edge_worker import EdgeArgs
 from components.naming import Naming
 from components.network import NetworkArgs
 
@@ -41,6 +42,7 @@ class StackConfig(Model):
     labels: dict[LabelKey, LabelValue] = {}
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
+    edge: EdgeArgs | None = None  # the Cloudflare edge; a stack without it has none
 
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
@@ -48,7 +50,7 @@ class StackConfig(Model):
 
 
 # Keys read outside the model, as Pulumi secrets (never validated as plain data, never printed).
-SECRET_KEYS: frozenset[str] = frozenset()
+SECRET_KEYS: frozenset[str] = frozenset({"cloudflare_api_token", "origin_token"})
 
 
 def load() -> StackConfig:
@@ -66,9 +68,12 @@ def load() -> StackConfig:
 
 
 def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
-    """Validate config values (keys without the `platform:` namespace); a mistake becomes a one-line RunError."""
+    """Validate config values (keys without the `platform:` namespace); a mistake becomes a one-line RunError.
+
+    Secret keys are skipped: they are read as Pulumi secrets where they are used, never as plain data.
+    """
     try:
-        return StackConfig.model_validate(raw)
+        return StackConfig.model_validate({k: v for k, v in raw.items() if k not in SECRET_KEYS})
     except ValidationError as err:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 
