@@ -85,9 +85,11 @@ def _record_summary(i: Inputs) -> str:
 
 
 def _rule(rule: Inputs) -> str:
+    text = f"{rule.get('ref')} {rule.get('action')}"
     limit = rule.get("ratelimit")
-    detail = f" {limit['requestsPerPeriod']}/{limit['period']} s per IP, {limit['mitigationTimeout']} s" if limit else ""
-    return f"{rule.get('ref')} {rule.get('action')}{detail}"
+    if limit:
+        text += f" {limit['requestsPerPeriod']} per {limit['period']} s per IP for {limit['mitigationTimeout']} s"
+    return text
 
 
 def _ruleset(i: Inputs) -> str:
