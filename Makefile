@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup plan plans test lint typecheck unit format clean
+.PHONY: setup plan plans test lint typecheck unit edge format clean
 
 setup: $(VENV)/.synced
 
@@ -27,7 +27,7 @@ plan: setup ## Offline plan of one stack: make plan STACK=prod
 plans: setup ## Offline plan of every stack
 	for stack in dev staging prod; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
 
-test: setup lint typecheck unit ## Every check and test, as CI runs them
+test: setup lint typecheck unit edge ## Every check and test, as CI runs them
 
 lint: setup
 	$(BIN)/ruff check .
@@ -39,9 +39,17 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest
 
+# The stamp lives in node_modules, so a missing node_modules or a newer lockfile reinstalls.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+edge: node_modules/.installed ## The edge Worker's tests, in workerd via miniflare
+	npm test
+
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) build node_modules .pytest_cache .mypy_cache .ruff_cache
