@@ -29,23 +29,34 @@ RATE_LIMIT_SECONDS = frozenset(
 CONTINENTS = ("AF", "AN", "AS", "EU", "NA", "OC", "SA")  # request.cf.continent codes
 
 
+# The rule phases this component manages, each with the config key that feeds it.
+PHASES = {
+    "http_request_firewall_custom": "waf",
+    "http_ratelimit": "rate_limits",
+    "http_request_cache_settings": "cache",
+    "http_request_dynamic_redirect": "redirects",
+}
+
+
 @dataclass(frozen=True)
 class PlanLimits:
-    """What a Cloudflare plan allows per zone (developers.cloudflare.com/waf, /rules; checked 2026)."""
+    """What a Cloudflare plan allows per zone (developers.cloudflare.com/waf and /rules, checked in 2026)."""
 
-    custom_rules: int
-    rate_limit_rules: int
+    rules: dict[str, int]  # per phase
     max_rate_limit_period: int
     max_mitigation_timeout: int
-    cache_rules: int
-    redirect_rules: int
+
+
+def _plan(waf: int, rate_limits: int, cache: int, redirects: int, *, period: int, timeout: int) -> PlanLimits:
+    counts = dict(zip(PHASES, (waf, rate_limits, cache, redirects), strict=True))
+    return PlanLimits(rules=counts, max_rate_limit_period=period, max_mitigation_timeout=timeout)
 
 
 PLAN_LIMITS = {
-    "free": PlanLimits(5, 1, 10, 10, 10, 10),
-    "pro": PlanLimits(20, 2, 60, 3600, 25, 25),
-    "business": PlanLimits(100, 5, 600, 86400, 50, 50),
-    "enterprise": PlanLimits(1000, 100, 65535, 86400, 300, 300),
+    "free": _plan(5, 1, 10, 10, period=10, timeout=10),
+    "pro": _plan(20, 2, 25, 25, period=60, timeout=3600),
+    "business": _plan(100, 5, 50, 50, period=600, timeout=86400),
+    "enterprise": _plan(1000, 100, 300, 300, period=65535, timeout=86400),
 }
 
 HexId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -250,8 +261,9 @@ class EdgeArgs(Model):
 
     def _check_plan(self) -> None:
         limits = PLAN_LIMITS[self.plan]
-        if len(self.rate_limits) > limits.rate_limit_rules:
-            invalid("rate_limits", f"the {self.plan} plan allows {limits.rate_limit_rules} rate limiting rule(s)")
+        for phase, rules in phase_rules(self).items():
+            if len(rules) > limits.rules[phase]:
+                invalid(PHASES[phase], f"{len(rules)} {phase} rules; the {self.plan} plan allows {limits.rules[phase]}")
         for key, limit in self.rate_limits.items():
             if limit.period > limits.max_rate_limit_period:
                 invalid(
@@ -263,8 +275,6 @@ class EdgeArgs(Model):
                     f"rate_limits.{key}.timeout",
                     f"the {self.plan} plan allows timeouts up to {limits.max_mitigation_timeout} s",
                 )
-        if len(self.redirects) > limits.redirect_rules:
-            invalid("redirects", f"the {self.plan} plan allows {limits.redirect_rules} redirect rules")
 
 
 def _path_match(paths: list[str]) -> str:
@@ -399,6 +409,16 @@ def redirect_rules(redirects: dict[str, RedirectArgs]) -> list[cloudflare.Rulese
     ]
 
 
+def phase_rules(args: EdgeArgs) -> dict[str, list[cloudflare.RulesetRuleArgs]]:
+    """The rules of each phase, from config; the plan check and the component use the same list."""
+    return {
+        "http_request_firewall_custom": waf_rules(args.waf),
+        "http_ratelimit": rate_limit_rules(args.rate_limits),
+        "http_request_cache_settings": cache_rules(args.cache) if args.cache else [],
+        "http_request_dynamic_redirect": redirect_rules(args.redirects),
+    }
+
+
 def zone_settings(hsts: HstsArgs) -> dict[str, Any]:
     """TLS everywhere, strict origin certificates, HSTS. security_header takes snake_case keys: camelCase ones
     are accepted but read back differently, so every preview would show a diff."""
@@ -438,7 +458,6 @@ class EdgeWorker(pulumi.ComponentResource):
         naming: Naming,
         origin_token: pulumi.Input[str],
         origin_ip: pulumi.Input[str] | None = None,
-        script: Path = WORKER_SCRIPT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:EdgeWorker", name, None, opts)
@@ -460,7 +479,7 @@ class EdgeWorker(pulumi.ComponentResource):
             f"{name}-worker",
             account_id=args.account_id,
             script_name=naming.physical("edge"),
-            content=script.read_text(),
+            content=WORKER_SCRIPT.read_text(),
             main_module=MAIN_MODULE,
             compatibility_date=COMPATIBILITY_DATE,
             bindings=self._bindings(args.worker, origin_token),
@@ -542,24 +561,17 @@ class EdgeWorker(pulumi.ComponentResource):
 
     def _rulesets(self, naming: Naming) -> dict[str, cloudflare.Ruleset]:
         """Exactly one entry-point ruleset per phase: a second one for the same (zone, phase) would be rejected."""
-        args = self._args
-        phases = {
-            "http_request_firewall_custom": ("waf", waf_rules(args.waf)),
-            "http_ratelimit": ("ratelimit", rate_limit_rules(args.rate_limits)),
-            "http_request_cache_settings": ("cache", cache_rules(args.cache) if args.cache else []),
-            "http_request_dynamic_redirect": ("redirects", redirect_rules(args.redirects)),
-        }
         return {
             phase: cloudflare.Ruleset(
-                f"{self._name}-{short}",
-                zone_id=args.zone_id,
+                f"{self._name}-{PHASES[phase].replace('_', '-')}",
+                zone_id=self._args.zone_id,
                 kind="zone",
                 phase=phase,
-                name=naming.physical("edge", short),
-                description=f"Platform edge {short} rules (managed by Pulumi)",
+                name=naming.physical("edge", PHASES[phase]),
+                description=f"Platform edge {PHASES[phase].replace('_', ' ')} (managed by Pulumi)",
                 rules=rules,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for phase, (short, rules) in phases.items()
+            for phase, rules in phase_rules(self._args).items()
             if rules
         }

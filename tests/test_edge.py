@@ -465,7 +465,10 @@ def test_a_redirect_must_start_from_a_configured_hostname() -> None:
 
 def test_the_free_plan_allows_one_rate_limiting_rule_with_a_10_second_period() -> None:
     login = {"paths": ["/login"], "requests": 5, "period": 10, "timeout": 10}
-    fails(bad_edge(rate_limits={"a": login, "b": login}), r"edge\.rate_limits: the free plan allows 1 rate limiting")
+    fails(
+        bad_edge(rate_limits={"a": login, "b": login}),
+        r"edge\.rate_limits: 2 http_ratelimit rules; the free plan allows 1",
+    )
     fails(
         bad_edge(rate_limits={"a": {**login, "period": 60}}),
         r"edge\.rate_limits\.a\.period: the free plan allows periods up to 10 s",
@@ -518,3 +521,14 @@ def test_reordering_hostnames_in_the_stack_file_changes_no_resource() -> None:
     assert "edge-dns-api.example.com" in original
     assert "edge-domain-example.com" in original
     assert resources(hostnames_reversed=True) == original
+
+
+def test_the_free_plan_allows_ten_redirect_rules() -> None:
+    hosts = {f"old{n}.example.org": {"mode": "redirect"} for n in range(11)}
+    redirects = {f"old{n}": {"from_host": host, "to_host": "example.org"} for n, host in enumerate(hosts)}
+    raw = bad_edge(hostnames={"example.org": {"mode": "worker_custom_domain"}, **hosts}, redirects=redirects)
+    fails(raw, r"edge\.redirects: 11 http_request_dynamic_redirect rules; the free plan allows 10")
+    fewer = bad_edge(hostnames={"example.org": {"mode": "worker_custom_domain"}, **hosts}, redirects=redirects)
+    assert isinstance(fewer["edge"], dict)
+    fewer["edge"]["plan"] = "pro"
+    assert stack_config.parse(fewer, stack_file="Pulumi.dev.yaml").edge is not None
