@@ -11,6 +11,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 import stack_config
 from components.edge_worker import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
@@ -532,3 +533,13 @@ def test_the_free_plan_allows_ten_redirect_rules() -> None:
     assert isinstance(fewer["edge"], dict)
     fewer["edge"]["plan"] = "pro"
     assert stack_config.parse(fewer, stack_file="Pulumi.dev.yaml").edge is not None
+
+
+def test_the_example_config_in_the_edge_docs_is_valid() -> None:
+    text = (ROOT / "docs" / "edge.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    (example,) = [b for b in blocks if b.startswith("platform:edge:")]
+    raw = {**raw_config("dev"), "edge": yaml.safe_load(example)["platform:edge"]}
+    config = stack_config.parse(raw, stack_file="docs/edge.md")
+    assert config.edge is not None
+    assert config.edge.plan == "free"
