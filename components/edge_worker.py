@@ -45,18 +45,21 @@ class PlanLimits:
     rules: dict[str, int]  # per phase
     max_rate_limit_period: int
     max_mitigation_timeout: int
+    min_edge_ttl: int
 
 
-def _plan(waf: int, rate_limits: int, cache: int, redirects: int, *, period: int, timeout: int) -> PlanLimits:
+def _plan(
+    waf: int, rate_limits: int, cache: int, redirects: int, *, period: int, timeout: int, edge_ttl: int
+) -> PlanLimits:
     counts = dict(zip(PHASES, (waf, rate_limits, cache, redirects), strict=True))
-    return PlanLimits(rules=counts, max_rate_limit_period=period, max_mitigation_timeout=timeout)
+    return PlanLimits(counts, max_rate_limit_period=period, max_mitigation_timeout=timeout, min_edge_ttl=edge_ttl)
 
 
 PLAN_LIMITS = {
-    "free": _plan(5, 1, 10, 10, period=10, timeout=10),
-    "pro": _plan(20, 2, 25, 25, period=60, timeout=3600),
-    "business": _plan(100, 5, 50, 50, period=600, timeout=86400),
-    "enterprise": _plan(1000, 100, 300, 300, period=65535, timeout=86400),
+    "free": _plan(5, 1, 10, 10, period=10, timeout=10, edge_ttl=7200),
+    "pro": _plan(20, 2, 25, 25, period=60, timeout=3600, edge_ttl=3600),
+    "business": _plan(100, 5, 50, 50, period=600, timeout=86400, edge_ttl=1),
+    "enterprise": _plan(1000, 100, 300, 300, period=65535, timeout=86400, edge_ttl=1),
 }
 
 HexId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -275,6 +278,8 @@ class EdgeArgs(Model):
                     f"rate_limits.{key}.timeout",
                     f"the {self.plan} plan allows timeouts up to {limits.max_mitigation_timeout} s",
                 )
+        if self.cache and self.cache.edge_ttl < limits.min_edge_ttl:
+            invalid("cache.edge_ttl", f"the {self.plan} plan allows edge TTLs from {limits.min_edge_ttl} s")
 
 
 def _path_match(paths: list[str]) -> str:

@@ -543,3 +543,8 @@ def test_the_example_config_in_the_edge_docs_is_valid() -> None:
     config = stack_config.parse(raw, stack_file="docs/edge.md")
     assert config.edge is not None
     assert config.edge.plan == "free"
+
+
+def test_the_free_plan_keeps_static_assets_at_the_edge_for_at_least_two_hours() -> None:
+    cache = {"static_extensions": ["css"], "edge_ttl": 3600}
+    fails(bad_edge(cache=cache), r"edge\.cache\.edge_ttl: the free plan allows edge TTLs from 7200 s")
