@@ -26,7 +26,6 @@ RATE_LIMIT_CHARACTERISTICS = ("ip.src", "cf.colo.id")  # per client IP; the API 
 RATE_LIMIT_SECONDS = frozenset(
     (10, 15, 20, 30, 40, 45, 60, 90, 120, 180, 240, 300, 480, 600, 900, 1200, 1800, 2400, 3600, 65535, 86400)
 )
-CONTINENTS = ("AF", "AN", "AS", "EU", "NA", "OC", "SA")  # request.cf.continent codes
 
 
 # The rule phases this component manages, each with the config key that feeds it.

@@ -548,3 +548,8 @@ def test_the_example_config_in_the_edge_docs_is_valid() -> None:
 def test_the_free_plan_keeps_static_assets_at_the_edge_for_at_least_two_hours() -> None:
     cache = {"static_extensions": ["css"], "edge_ttl": 3600}
     fails(bad_edge(cache=cache), r"edge\.cache\.edge_ttl: the free plan allows edge TTLs from 7200 s")
+
+
+def test_an_origin_under_a_wildcard_worker_route_is_refused() -> None:
+    raw = bad_edge(worker=worker(routes={"all": "*.example.org/*"}))
+    fails(raw, r"edge\.worker\.origins\.eu: 'https://origin\.example\.org' is served by this Worker")
