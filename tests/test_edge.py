@@ -553,3 +553,10 @@ def test_the_free_plan_keeps_static_assets_at_the_edge_for_at_least_two_hours() 
 def test_an_origin_under_a_wildcard_worker_route_is_refused() -> None:
     raw = bad_edge(worker=worker(routes={"all": "*.example.org/*"}))
     fails(raw, r"edge\.worker\.origins\.eu: 'https://origin\.example\.org' is served by this Worker")
+
+
+@pytest.mark.parametrize("key", ["platform:cloudflare_api_token", "platform:origin_token"])
+def test_an_edge_without_its_secrets_stops_with_the_command_that_sets_them(key: str) -> None:
+    values, _ = stack_values("dev")
+    with pytest.raises(pulumi.RunError, match=f"pulumi config set --secret {key}"):
+        run_program("dev", config={k: v for k, v in values.items() if k != key})
