@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup plan plans diagrams test lint typecheck unit format clean
+.PHONY: setup plan plans diagrams test lint typecheck unit edge format clean
 
 setup: $(VENV)/.synced
 
@@ -30,7 +30,7 @@ plans: setup ## Offline plan of every stack
 diagrams: setup ## Regenerate docs/architecture.md from the prod program
 	$(BIN)/python -m offline.estimate.diagram
 
-test: setup lint typecheck unit ## Every check and test, as CI runs them
+test: setup lint typecheck unit edge ## Every check and test, as CI runs them
 
 lint: setup
 	$(BIN)/ruff check .
@@ -42,9 +42,17 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest
 
+# The stamp lives in node_modules, so a missing node_modules or a newer lockfile reinstalls.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+edge: node_modules/.installed ## The edge Worker's tests, in workerd via miniflare
+	npm test
+
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) build node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """The platform: one stack per environment, every difference between them in the stack files."""
 
 import pulumi
+import pulumi_cloudflare as cloudflare
 import pulumi_gcp as gcp
 
 import stack_config
@@ -8,6 +9,7 @@ from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
 from components.cloud_armor import SecurityPolicy
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
+from components.edge_worker import EdgeWorker
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.observability import ChannelSecrets, MonitoredDatabase, MonitoredRedis, Observability
@@ -138,6 +140,7 @@ pulumi.export("redis_read_endpoint", redis.read_endpoint)
 pulumi.export("redis_auth_secret_id", redis.auth_secret.id)
 pulumi.export("redis_ca_certificate", redis.ca_certificate)
 
+load_balancer: LoadBalancer | None = None
 if config.load_balancer.enabled:
     armor = SecurityPolicy("armor", config.load_balancer.security, naming=naming, apis=apis, opts=on_gcp)
     load_balancer = LoadBalancer(
@@ -163,3 +166,18 @@ pulumi.export("notification_channel_ids", observability.notification_channel_ids
 pulumi.export("budget", observability.budget_status)
 pulumi.export("backup_bucket", backup.bucket_name)
 pulumi.export("recovery_objectives", backup.recovery_objectives)
+
+if config.edge:
+    secrets = pulumi.Config(stack_config.NAMESPACE)
+    cloudflare_provider = cloudflare.Provider("cloudflare", api_token=secrets.require_secret("cloudflare_api_token"))
+    edge = EdgeWorker(
+        "edge",
+        config.edge,
+        naming=naming,
+        origin_token=secrets.require_secret("origin_token"),
+        # Without a load balancer (dev), `dns` hostnames get no record and the Worker's custom domains serve alone.
+        origin_ip=load_balancer.ip_address if load_balancer else None,
+        opts=pulumi.ResourceOptions(providers=[cloudflare_provider]),
+    )
+    pulumi.export("edge_hostnames", edge.hostnames)
+    pulumi.export("edge_worker_name", edge.worker_name)

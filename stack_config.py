@@ -19,6 +19,7 @@ from components.backup import BackupArgs
 from components.config_types import Model, Region, invalid
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
+from components.edge_worker import EdgeArgs
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
@@ -58,6 +59,7 @@ class StackConfig(Model):
     schedule: ScheduleArgs = ScheduleArgs()
     observability: ObservabilityArgs
     backup: BackupArgs
+    edge: EdgeArgs | None = None  # the Cloudflare edge; a stack without it has none
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
@@ -81,7 +83,13 @@ class StackConfig(Model):
 
 # Keys read outside the model, as Pulumi secrets (never validated as plain data, never printed).
 SECRET_KEYS: frozenset[str] = frozenset(
-    (observability.SLACK_TOKEN_KEY, observability.PAGERDUTY_KEY, observability.WEBHOOK_URL_KEY)
+    (
+        observability.SLACK_TOKEN_KEY,
+        observability.PAGERDUTY_KEY,
+        observability.WEBHOOK_URL_KEY,
+        "cloudflare_api_token",
+        "origin_token",
+    )
 )
 
 
@@ -100,10 +108,12 @@ def load() -> StackConfig:
 
 
 def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
-    """Validate config values (keys without the `platform:` namespace); a mistake becomes a one-line RunError."""
-    values = {key: value for key, value in raw.items() if key not in SECRET_KEYS}  # secrets are read separately
+    """Validate config values (keys without the `platform:` namespace); a mistake becomes a one-line RunError.
+
+    Secret keys are skipped: they are read as Pulumi secrets where they are used, never as plain data.
+    """
     try:
-        return StackConfig.model_validate(values)
+        return StackConfig.model_validate({k: v for k, v in raw.items() if k not in SECRET_KEYS})
     except ValidationError as err:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 

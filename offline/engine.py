@@ -36,7 +36,8 @@ class Resource:
     name: str
     parent: str | None
     custom: bool
-    inputs: dict[str, Any]
+    inputs: dict[str, Any]  # secrets masked: what a preview shows and the plan prints
+    revealed_inputs: dict[str, Any]  # secrets inside their envelope: for tests only, never printed or written
     outputs: dict[str, Any]
     dependencies: tuple[str, ...]
     protect: bool
@@ -137,6 +138,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
         if request.type == "pulumi:pulumi:Stack":
             return response
         state = self.resources[response.urn].state
+        inputs = pulumi.runtime.rpc.deserialize_properties(request.object, keep_unknowns=True)
         self.recording.resources.append(
             Resource(
                 urn=response.urn,
@@ -144,7 +146,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
                 name=request.name,
                 parent=request.parent or None,
                 custom=bool(request.custom),
-                inputs=_plain(pulumi.runtime.rpc.deserialize_properties(request.object, keep_unknowns=True)),
+                inputs=_plain(inputs),
+                revealed_inputs=_plain(inputs, reveal=True),
                 outputs=_plain(state),
                 dependencies=tuple(dict.fromkeys(request.dependencies)),
                 protect=bool(request.protect),
@@ -157,14 +160,17 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
         return response
 
 
-def _plain(value: Any) -> Any:
-    """Inputs as JSON-friendly data: resource references become their URN, unknowns a marker, secrets a mask."""
+def _plain(value: Any, *, reveal: bool = False) -> Any:
+    """Inputs as JSON-friendly data: resource references become their URN, unknowns a marker, secrets a mask (or, with
+    `reveal`, the engine's secret envelope around the value, for tests that check what a secret carries)."""
     if pulumi.runtime.rpc.is_rpc_secret(value):
-        return SECRET_MASK
+        if not reveal:
+            return SECRET_MASK
+        return {**value, "value": _plain(value["value"], reveal=True)}
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, reveal=reveal) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, reveal=reveal) for v in value]
     if isinstance(value, pulumi.Resource):
         return {"$ref": str(getattr(value, "_name", ""))}
     if isinstance(value, float) and value.is_integer():

@@ -47,6 +47,7 @@ class Builder:
             parent=parent.urn if parent else STACK_URN,
             custom=custom,
             inputs=inputs,
+            revealed_inputs=inputs,
             outputs={},
             dependencies=tuple(r.urn for r in needs),
             protect=False,

@@ -1,0 +1,572 @@
+"""The Cloudflare edge as the engine would receive it: zone hardening, the Worker upload, DNS, rulesets, and the
+config rules that stop a bad edge config at plan time instead of at the edge."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections import Counter
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+import stack_config
+from components.edge_worker import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
+from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, run, run_program
+from offline.engine import stack_config as stack_values
+from tests.conftest import config_of, program_of, raw_config
+
+ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+SCRIPT = "cloudflare:index/workersScript:WorkersScript"
+RULESET = "cloudflare:index/ruleset:Ruleset"
+RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+CUSTOM_DOMAIN = "cloudflare:index/workersCustomDomain:WorkersCustomDomain"
+ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+FAKE_LB_IP = "203.0.113.10"
+EDGE_STACKS = ("dev", "prod")
+
+
+def secret(value: Any) -> Any:
+    """The value inside the engine's secret envelope; fails if the value was not sent as a secret."""
+    assert isinstance(value, dict), f"not a secret: {value!r}"
+    assert SECRET_SIG in value, f"not a secret: {value!r}"
+    return value["value"]
+
+
+def bindings(program: Recording) -> dict[str, dict[str, Any]]:
+    script = program.one(SCRIPT)
+    return {b["name"]: b for b in secret(script.revealed_inputs["bindings"])}
+
+
+def build(config: stack_config.StackConfig, stack: str, origin_ip: str | None = None) -> Recording:
+    """The stack's edge on its own, exporting the component's outputs; with an origin IP it is built as __main__
+    will build it once the load balancer is wired."""
+    edge = config.edge
+    assert edge is not None
+
+    def program() -> None:
+        component = EdgeWorker(
+            "edge", edge, naming=config.naming(stack), origin_token=pulumi.Output.secret("token"), origin_ip=origin_ip
+        )
+        pulumi.export("hostnames", component.hostnames)
+        pulumi.export("worker_name", component.worker_name)
+
+    return run(program, stack=stack)
+
+
+def edge_with_lb_ip(stack: str) -> Recording:
+    return build(config_of(stack), stack, origin_ip=FAKE_LB_IP)
+
+
+def bad_edge(stack: str = "dev", **changes: Any) -> dict[str, Any]:
+    """The stack's edge config with top-level keys replaced, as parse() input."""
+    raw = copy.deepcopy(raw_config(stack))
+    edge = raw["edge"]
+    assert isinstance(edge, dict)
+    edge.update(changes)
+    return raw
+
+
+def worker(stack: str = "dev", **changes: Any) -> dict[str, Any]:
+    edge = raw_config(stack)["edge"]
+    assert isinstance(edge, dict)
+    return {**copy.deepcopy(edge["worker"]), **changes}
+
+
+def fails(raw: dict[str, Any], match: str) -> None:
+    with pytest.raises(pulumi.RunError, match=match):
+        stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+
+
+# --- Zone settings -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_each_zone_setting_is_its_own_resource_with_the_hardened_value(stack: str) -> None:
+    program = program_of(stack)
+    settings = {r.inputs["settingId"]: r.inputs for r in program.of(ZONE_SETTING)}
+    assert {k: v["value"] for k, v in settings.items() if k != "security_header"} == {
+        "ssl": "strict",
+        "min_tls_version": "1.2",
+        "tls_1_3": "on",
+        "always_use_https": "on",
+        "automatic_https_rewrites": "on",
+    }
+    config = config_of(stack).edge
+    assert config is not None
+    assert {v["zoneId"] for v in settings.values()} == {config.zone_id}
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_hsts_goes_through_security_header_with_snake_case_keys(stack: str) -> None:
+    value = program_of(stack).one(ZONE_SETTING, settingId="security_header").inputs["value"]
+    hsts = value["strict_transport_security"]
+    assert list(value) == ["strict_transport_security"]
+    assert set(hsts) == {"enabled", "max_age", "include_subdomains", "preload", "nosniff"}
+    assert hsts["enabled"] is True
+    assert hsts["nosniff"] is True
+    assert hsts["max_age"] >= 31536000
+
+
+def test_prod_preloads_hsts_and_dev_does_not() -> None:
+    def preload(stack: str) -> bool:
+        value = program_of(stack).one(ZONE_SETTING, settingId="security_header").inputs["value"]
+        return bool(value["strict_transport_security"]["preload"])
+
+    assert preload("prod")
+    assert not preload("dev")
+
+
+# --- The Worker ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_worker_uploads_the_repo_script_as_an_es_module(stack: str) -> None:
+    script = program_of(stack).one(SCRIPT)
+    assert script.inputs["mainModule"] == MAIN_MODULE == "worker.js"
+    assert script.inputs["content"] == (ROOT / "edge" / "worker.js").read_text()
+    assert WORKER_SCRIPT == ROOT / "edge" / "worker.js"
+    assert "export default" in script.inputs["content"]
+    assert "bodyPart" not in script.inputs  # body_part would make it a service worker
+
+
+def test_worker_compatibility_date_is_the_one_the_workerd_tests_use() -> None:
+    helpers = (ROOT / "edge" / "test" / "helpers.mjs").read_text()
+    tested = re.search(r'COMPATIBILITY_DATE = "([0-9-]+)"', helpers)
+    assert tested is not None
+    assert program_of("prod").one(SCRIPT).inputs["compatibilityDate"] == tested.group(1) == COMPATIBILITY_DATE
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_worker_bindings_carry_the_origins_as_text_and_the_token_as_a_secret(stack: str) -> None:
+    program = program_of(stack)
+    config = config_of(stack).edge
+    assert config is not None
+    found = bindings(program)
+    assert found["ORIGINS"]["type"] == "plain_text"
+    assert found["ORIGINS"]["text"] == config.worker.origins_json()
+    assert found["ORIGIN_TOKEN"]["type"] == "secret_text"
+    assert found["ORIGIN_TOKEN"]["text"] == SECRET_PLACEHOLDER  # read from the stack's secure value
+    assert found["MAINTENANCE"] == {"name": "MAINTENANCE", "type": "plain_text", "text": "false"}
+    assert found["ORIGIN_TIMEOUT_MS"]["text"] == str(config.worker.origin_timeout_ms)
+    assert found["MAINTENANCE_RETRY_AFTER"]["text"] == str(config.worker.maintenance_retry_after)
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_origins_binding_follows_the_worker_schema(stack: str) -> None:
+    document = json.loads(bindings(program_of(stack))["ORIGINS"]["text"])
+    assert set(document) <= {"origins", "continents", "countries", "default"}
+    origins = document["origins"]
+    assert origins
+    assert all(re.fullmatch(r"[a-z0-9_-]{1,32}", key) for key in origins)
+    assert all(re.fullmatch(r"https://[a-z0-9.-]+", url) for url in origins.values())
+    referenced = [document["default"], *document["continents"].values(), *document["countries"].values()]
+    assert set(referenced) <= set(origins)
+
+
+def test_prod_steers_the_americas_to_the_us_origin_and_the_rest_to_europe() -> None:
+    document = json.loads(bindings(program_of("prod"))["ORIGINS"]["text"])
+    assert document["continents"]["NA"] == document["continents"]["SA"] == "us"
+    assert document["continents"]["EU"] == document["default"] == "eu"
+    assert len(document["origins"]) == 2  # a second origin to fail over to
+
+
+def test_origins_binding_does_not_depend_on_the_order_of_the_stack_file() -> None:
+    config = config_of("prod").edge
+    assert config is not None
+    raw = worker("prod")
+    raw["origins"] = dict(reversed(list(raw["origins"].items())))
+    raw["continents"] = dict(reversed(list(raw["continents"].items())))
+    reordered = bad_edge("prod", worker=raw)
+    parsed = stack_config.parse(reordered, stack_file="Pulumi.prod.yaml").edge
+    assert parsed is not None
+    assert parsed.worker.origins_json() == config.worker.origins_json()
+
+
+def test_csp_binding_is_sent_only_when_configured() -> None:
+    assert "CSP" not in bindings(program_of("dev"))
+    raw = bad_edge(worker=worker(csp="default-src 'self'"))
+    config = stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+    recording = build(config, "dev")
+    assert bindings(recording)["CSP"] == {"name": "CSP", "type": "plain_text", "text": "default-src 'self'"}
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_worker_observability_is_on(stack: str) -> None:
+    observability = program_of(stack).one(SCRIPT).inputs["observability"]
+    assert observability["enabled"] is True
+    assert observability["logs"]["enabled"] is True
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_worker_custom_domains_cover_the_hostnames_the_worker_owns(stack: str) -> None:
+    program = program_of(stack)
+    config = config_of(stack).edge
+    assert config is not None
+    script_name = program.one(SCRIPT).inputs["scriptName"]
+    domains = program.of(CUSTOM_DOMAIN)
+    assert sorted(d.inputs["hostname"] for d in domains) == sorted(config.mode_of("worker_custom_domain"))
+    assert all(d.inputs["service"] == script_name for d in domains)
+    assert all(d.inputs["zoneId"] == config.zone_id for d in domains)
+
+
+def test_prod_runs_the_worker_on_the_api_route() -> None:
+    route = program_of("prod").one(ROUTE)
+    assert route.inputs["pattern"] == "api.example.com/*"
+    assert route.inputs["script"] == "acme-prod-edge"
+    assert program_of("dev").of(ROUTE) == []
+
+
+# --- DNS -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_dns_hostnames_get_proxied_a_records_to_the_load_balancer_with_ttl_1(stack: str) -> None:
+    config = config_of(stack).edge
+    assert config is not None
+    records = {r.inputs["name"]: r.inputs for r in edge_with_lb_ip(stack).of(RECORD)}
+    for host in config.mode_of("dns"):
+        assert records[host]["type"] == "A"
+        assert records[host]["content"] == FAKE_LB_IP
+    assert all(r["proxied"] is True and r["ttl"] == 1 for r in records.values())
+    assert all(r["zoneId"] == config.zone_id for r in records.values())
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_worker_custom_domains_get_no_dns_record_of_ours(stack: str) -> None:
+    config = config_of(stack).edge
+    assert config is not None
+    names = {r.inputs["name"] for r in edge_with_lb_ip(stack).of(RECORD)}
+    assert names.isdisjoint(config.mode_of("worker_custom_domain"))
+    assert names == set(config.mode_of("dns")) | set(config.mode_of("redirect"))
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_redirect_only_hostnames_point_at_the_discard_prefix(stack: str) -> None:
+    edge = config_of(stack).edge
+    assert edge is not None
+    program = program_of(stack)
+    for host in edge.mode_of("redirect"):
+        record = program.one(RECORD, name=host)
+        assert (record.inputs["type"], record.inputs["content"], record.inputs["proxied"]) == ("AAAA", "100::", True)
+        assert record.inputs["ttl"] == 1
+    assert edge.mode_of("redirect")
+
+
+def test_without_a_load_balancer_dns_hostnames_are_neither_created_nor_exported() -> None:
+    program = program_of("dev")
+    assert "load_balancer_ip" not in program.outputs
+    assert {r.inputs["name"] for r in program.of(RECORD)} == {"www.example.org"}
+    assert program.outputs["edge_hostnames"] == ["example.org", "www.example.org"]
+
+
+def test_prod_dns_hostnames_are_proxied_records_to_the_load_balancer_ip() -> None:
+    program = program_of("prod")
+    records = {r.inputs["name"]: r.inputs for r in program.of(RECORD) if r.inputs["type"] == "A"}
+    assert set(records) == {"api.example.com", "origin.example.com"}
+    for record in records.values():
+        assert (record["content"], record["proxied"], record["ttl"]) == (program.outputs["load_balancer_ip"], True, 1)
+
+
+def test_edge_hostnames_lists_every_hostname_served_once_the_load_balancer_is_wired() -> None:
+    recording = edge_with_lb_ip("prod")
+    assert recording.outputs["hostnames"] == ["api.example.com", "example.com", "origin.example.com", "www.example.com"]
+    assert recording.outputs["worker_name"] == "acme-prod-edge"
+
+
+# --- Rulesets --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_one_ruleset_per_zone_and_phase_and_every_rule_has_a_stable_unique_ref(stack: str) -> None:
+    rulesets = program_of(stack).of(RULESET)
+    phases = Counter((r.inputs["zoneId"], r.inputs["phase"]) for r in rulesets)
+    assert all(count == 1 for count in phases.values()), phases
+    assert {phase for _, phase in phases} == {
+        "http_request_firewall_custom",
+        "http_ratelimit",
+        "http_request_cache_settings",
+        "http_request_dynamic_redirect",
+    }
+    for ruleset in rulesets:
+        assert ruleset.inputs["kind"] == "zone"
+        refs = [rule.get("ref") for rule in ruleset.inputs["rules"]]
+        assert all(refs), ruleset.name
+        assert len(set(refs)) == len(refs), refs
+
+
+def rules_of(stack: str, phase: str) -> dict[str, dict[str, Any]]:
+    ruleset = program_of(stack).one(RULESET, phase=phase)
+    return {rule["ref"]: rule for rule in ruleset.inputs["rules"]}
+
+
+def test_prod_blocks_admin_paths_outside_the_allowed_networks_and_dev_challenges_them() -> None:
+    prod = rules_of("prod", "http_request_firewall_custom")["protect-admin"]
+    assert prod["action"] == "block"
+    assert 'starts_with(http.request.uri.path, "/admin")' in prod["expression"]
+    assert "not ip.src in {203.0.113.0/24}" in prod["expression"]
+    dev = rules_of("dev", "http_request_firewall_custom")["protect-admin"]
+    assert dev["action"] == "managed_challenge"
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_waf_blocks_probes_and_challenges_suspicious_clients_but_not_verified_bots(stack: str) -> None:
+    rules = rules_of(stack, "http_request_firewall_custom")
+    assert rules["block-probes"]["action"] == "block"
+    assert '"/.env"' in rules["block-probes"]["expression"]
+    assert rules["challenge-suspicious"]["action"] == "managed_challenge"
+    assert rules["challenge-suspicious"]["expression"].endswith("and not cf.client.bot")
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_rate_limits_count_per_client_ip_and_block(stack: str) -> None:
+    config = config_of(stack).edge
+    assert config is not None
+    rules = rules_of(stack, "http_ratelimit")
+    assert set(rules) == {f"ratelimit-{key}" for key in config.rate_limits}
+    for key, limit in config.rate_limits.items():
+        rule = rules[f"ratelimit-{key}"]
+        assert rule["action"] == "block"
+        assert rule["ratelimit"] == {
+            "characteristics": ["ip.src", "cf.colo.id"],
+            "period": limit.period,
+            "requestsPerPeriod": limit.requests,
+            "mitigationTimeout": limit.timeout,
+        }
+        assert "http.request.uri.path" in rule["expression"]
+
+
+def test_dev_rate_limit_fits_the_free_plan() -> None:
+    (rule,) = rules_of("dev", "http_ratelimit").values()
+    assert rule["ratelimit"]["period"] == 10
+    assert rule["ratelimit"]["mitigationTimeout"] == 10
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_static_assets_are_cached_and_dynamic_paths_bypass_the_cache_last(stack: str) -> None:
+    ruleset = program_of(stack).one(RULESET, phase="http_request_cache_settings")
+    static, bypass = ruleset.inputs["rules"]
+    assert static["ref"] == "cache-static-assets"
+    assert '"css"' in static["expression"]
+    assert "http.request.uri.path.extension in" in static["expression"]
+    assert static["actionParameters"]["cache"] is True
+    assert static["actionParameters"]["edgeTtl"]["mode"] == "override_origin"
+    assert bypass["ref"] == "cache-bypass-dynamic"
+    assert bypass["actionParameters"] == {"cache": False}
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_www_redirects_permanently_to_the_apex_keeping_path_and_query(stack: str) -> None:
+    edge = config_of(stack).edge
+    assert edge is not None
+    zone = edge.zone
+    rule = rules_of(stack, "http_request_dynamic_redirect")["redirect-www-to-apex"]
+    assert rule["action"] == "redirect"
+    assert rule["expression"] == f'(http.host eq "www.{zone}")'
+    assert rule["actionParameters"]["fromValue"] == {
+        "statusCode": 301,
+        "preserveQueryString": True,
+        "targetUrl": {"expression": f'concat("https://{zone}", http.request.uri.path)'},
+    }
+
+
+# --- Provider, exports, stacks without an edge -----------------------------------------------------------------
+
+
+def test_cloudflare_provider_takes_the_api_token_as_a_secret(program: Recording) -> None:
+    (provider,) = [r for r in program.resources if r.type == "pulumi:providers:cloudflare"]
+    assert provider.inputs["apiToken"] == SECRET_MASK
+    assert secret(provider.revealed_inputs["apiToken"]) == SECRET_PLACEHOLDER
+
+
+def test_every_stack_exports_the_edge_outputs(program: Recording, stack: str) -> None:
+    assert program.outputs["edge_worker_name"] == f"acme-{stack}-edge"
+    assert program.outputs["edge_hostnames"]
+    assert "edge_worker_name" not in program.secret_outputs
+
+
+def test_every_cloudflare_resource_belongs_to_the_edge_component(program: Recording) -> None:
+    (edge,) = program.of("platform:components:EdgeWorker")
+    cloudflare = [r for r in program.resources if r.type.startswith("cloudflare:")]
+    assert cloudflare
+    assert all(r.parent == edge.urn for r in cloudflare)
+
+
+def test_a_stack_without_an_edge_section_has_no_edge_layer() -> None:
+    values, _ = stack_values("dev")
+    values = {k: v for k, v in values.items() if k != "platform:edge"}
+    program = run_program("dev", config=values)
+    assert not [r for r in program.resources if r.type.startswith(("cloudflare:", "pulumi:providers:cloudflare"))]
+    assert "edge_worker_name" not in program.outputs
+
+
+# --- Config rules ----------------------------------------------------------------------------------------------
+
+
+def test_secret_keys_are_never_parsed_as_plain_config() -> None:
+    raw = raw_config("dev")
+    assert raw["cloudflare_api_token"] == SECRET_PLACEHOLDER
+    assert stack_config.parse(raw, stack_file="Pulumi.dev.yaml").edge is not None
+
+
+@pytest.mark.parametrize(
+    ("origin", "message"),
+    [
+        ("https://203.0.113.7", "Cloudflare refuses Worker fetches to bare IPs"),
+        ("http://origin.example.org", "must use https"),
+        ("https://origin.example.org/app", "must be a bare origin"),
+        ("https://user:pw@origin.example.org", "must be a bare origin"),
+        ("https://localhost", "fully qualified hostname"),
+    ],
+)
+def test_an_origin_must_be_a_bare_https_hostname(origin: str, message: str) -> None:
+    fails(bad_edge(worker=worker(origins={"eu": origin})), rf"edge\.worker\.origins\.eu: .*{message}")
+
+
+def test_an_origin_key_follows_the_worker_key_rule() -> None:
+    fails(bad_edge(worker=worker(origins={"EU": "https://o.example.net"})), r"edge\.worker\.origins\.EU")
+
+
+def test_steering_must_name_a_known_origin() -> None:
+    fails(bad_edge(worker=worker(continents={"EU": "us"})), r"edge\.worker\.continents\.EU: 'us' is not one of origins")
+    fails(bad_edge(worker=worker(default_origin="us")), r"edge\.worker\.default_origin: 'us' is not one of origins")
+
+
+def test_an_unknown_continent_is_refused() -> None:
+    fails(bad_edge(worker=worker(continents={"EUR": "eu"})), r"edge\.worker\.continents\.EUR")
+
+
+def test_an_origin_served_by_the_worker_itself_is_refused() -> None:
+    fails(bad_edge(worker=worker(origins={"eu": "https://example.org"})), r"edge\.worker\.origins\.eu: .*would loop")
+
+
+def test_a_hostname_outside_the_zone_is_refused() -> None:
+    raw = bad_edge(hostnames={"example.org": {"mode": "worker_custom_domain"}, "app.example.net": {"mode": "dns"}})
+    fails(raw, r"edge\.hostnames\.app\.example\.net: 'app\.example\.net' is not in the zone example\.org")
+
+
+def test_an_unknown_hostname_mode_is_refused() -> None:
+    fails(bad_edge(hostnames={"example.org": {"mode": "cname"}}), r"edge\.hostnames\.example\.org\.mode")
+
+
+def test_a_route_must_be_on_a_proxied_dns_hostname() -> None:
+    fails(
+        bad_edge(worker=worker(routes={"app": "example.org/*"})),
+        r"edge\.worker\.routes\.app: 'example\.org' must be a hostname with mode dns",
+    )
+
+
+def test_the_worker_must_serve_something() -> None:
+    hostnames = {"api.example.org": {"mode": "dns"}, "origin.example.org": {"mode": "dns"}}
+    fails(bad_edge(hostnames=hostnames, redirects={}), r"edge\.worker\.routes: the Worker serves nothing")
+
+
+def test_a_redirect_hostname_needs_a_redirect_rule() -> None:
+    fails(bad_edge(redirects={}), r"edge\.hostnames\.www\.example\.org\.mode: a redirect hostname needs")
+
+
+def test_a_redirect_must_start_from_a_configured_hostname() -> None:
+    redirects = {"old": {"from_host": "old.example.org", "to_host": "example.org"}}
+    fails(bad_edge(redirects=redirects), r"edge\.redirects\.old\.from_host: 'old\.example\.org' is not one of")
+
+
+def test_the_free_plan_allows_one_rate_limiting_rule_with_a_10_second_period() -> None:
+    login = {"paths": ["/login"], "requests": 5, "period": 10, "timeout": 10}
+    fails(
+        bad_edge(rate_limits={"a": login, "b": login}),
+        r"edge\.rate_limits: 2 http_ratelimit rules; the free plan allows 1",
+    )
+    fails(
+        bad_edge(rate_limits={"a": {**login, "period": 60}}),
+        r"edge\.rate_limits\.a\.period: the free plan allows periods up to 10 s",
+    )
+    fails(
+        bad_edge(rate_limits={"a": {**login, "timeout": 60}}),
+        r"edge\.rate_limits\.a\.timeout: the free plan allows timeouts up to 10 s",
+    )
+
+
+def test_a_rate_limit_period_must_be_one_cloudflare_supports() -> None:
+    login = {"paths": ["/login"], "requests": 5, "period": 11, "timeout": 10}
+    fails(bad_edge(plan="business", rate_limits={"a": login}), r"edge\.rate_limits\.a\.period: 11 is not a value")
+
+
+def test_hsts_preload_needs_a_year_and_subdomains() -> None:
+    fails(bad_edge(hsts={"max_age": 86400, "preload": True}), r"edge\.hsts\.preload: preload needs max_age")
+
+
+def test_ids_must_be_cloudflare_ids() -> None:
+    fails(bad_edge(zone_id="my-zone"), r"edge\.zone_id: string should match pattern")
+
+
+def test_a_misspelt_edge_key_is_refused_with_the_allowed_keys() -> None:
+    fails(bad_edge(ratelimits={}), r"edge\.ratelimits is not a known key; .*rate_limits")
+
+
+def test_admin_allowed_cidrs_must_be_networks() -> None:
+    fails(
+        bad_edge(waf={"admin": {"paths": ["/admin"], "allowed_cidrs": ["office"]}}),
+        r"edge\.waf\.admin\.allowed_cidrs\.0",
+    )
+
+
+def test_a_path_with_quotes_cannot_reach_an_expression() -> None:
+    fails(bad_edge(waf={"blocked_paths": ['/x") or true or ("']}), r"edge\.waf\.blocked_paths\.0")
+
+
+def test_reordering_hostnames_in_the_stack_file_changes_no_resource() -> None:
+    def resources(hostnames_reversed: bool) -> dict[str, dict[str, Any]]:
+        raw = copy.deepcopy(raw_config("prod"))
+        edge = raw["edge"]
+        assert isinstance(edge, dict)
+        if hostnames_reversed:
+            edge["hostnames"] = dict(reversed(list(edge["hostnames"].items())))
+        recording = build(stack_config.parse(raw, stack_file="Pulumi.prod.yaml"), "prod", origin_ip=FAKE_LB_IP)
+        return {r.name: r.inputs for r in recording.resources}
+
+    original = resources(hostnames_reversed=False)
+    assert "edge-dns-api.example.com" in original
+    assert "edge-domain-example.com" in original
+    assert resources(hostnames_reversed=True) == original
+
+
+def test_the_free_plan_allows_ten_redirect_rules() -> None:
+    hosts = {f"old{n}.example.org": {"mode": "redirect"} for n in range(11)}
+    redirects = {f"old{n}": {"from_host": host, "to_host": "example.org"} for n, host in enumerate(hosts)}
+    raw = bad_edge(hostnames={"example.org": {"mode": "worker_custom_domain"}, **hosts}, redirects=redirects)
+    fails(raw, r"edge\.redirects: 11 http_request_dynamic_redirect rules; the free plan allows 10")
+    fewer = bad_edge(hostnames={"example.org": {"mode": "worker_custom_domain"}, **hosts}, redirects=redirects)
+    assert isinstance(fewer["edge"], dict)
+    fewer["edge"]["plan"] = "pro"
+    assert stack_config.parse(fewer, stack_file="Pulumi.dev.yaml").edge is not None
+
+
+def test_the_example_config_in_the_edge_docs_is_valid() -> None:
+    text = (ROOT / "docs" / "edge.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    (example,) = [b for b in blocks if b.startswith("platform:edge:")]
+    raw = {**raw_config("dev"), "edge": yaml.safe_load(example)["platform:edge"]}
+    config = stack_config.parse(raw, stack_file="docs/edge.md")
+    assert config.edge is not None
+    assert config.edge.plan == "free"
+
+
+def test_the_free_plan_keeps_static_assets_at_the_edge_for_at_least_two_hours() -> None:
+    cache = {"static_extensions": ["css"], "edge_ttl": 3600}
+    fails(bad_edge(cache=cache), r"edge\.cache\.edge_ttl: the free plan allows edge TTLs from 7200 s")
+
+
+def test_an_origin_under_a_wildcard_worker_route_is_refused() -> None:
+    raw = bad_edge(worker=worker(routes={"all": "*.example.org/*"}))
+    fails(raw, r"edge\.worker\.origins\.eu: 'https://origin\.example\.org' is served by this Worker")
+
+
+@pytest.mark.parametrize("key", ["platform:cloudflare_api_token", "platform:origin_token"])
+def test_an_edge_without_its_secrets_stops_with_the_command_that_sets_them(key: str) -> None:
+    values, _ = stack_values("dev")
+    with pytest.raises(pulumi.RunError, match=f"pulumi config set --secret {key}"):
+        run_program("dev", config={k: v for k, v in values.items() if k != key})
