@@ -26,6 +26,7 @@ BUCKET = "gcp:storage/bucket:Bucket"
 SECRET = "gcp:secretmanager/secret:Secret"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 DATASET = "gcp:bigquery/dataset:Dataset"
+CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_INVOKER_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
@@ -158,6 +159,7 @@ STATEFUL: dict[str, tuple[str, bool] | None] = {
     BUCKET: ("forceDestroy", False),
     DATASET: ("deleteContentsOnDestroy", False),
     REPOSITORY: None,
+    CRYPTO_KEY: None,  # destroying a key loses everything it encrypted
 }
 
 
