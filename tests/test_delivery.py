@@ -111,9 +111,12 @@ def test_drift_runs_nightly_for_each_stack_and_fails_on_changes() -> None:
     assert "Drift in stack $STACK" in script
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in SCRIPTS.glob("*.sh")))
-def test_shellcheck_accepts_the_pipeline_scripts(script: str) -> None:
-    result = subprocess.run([str(SHELLCHECK), str(SCRIPTS / script)], capture_output=True, text=True, check=False)
+SHELL_SCRIPTS = sorted(str(p.relative_to(ROOT)) for p in [*SCRIPTS.glob("*.sh"), *(ROOT / "examples").glob("*.sh")])
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS)
+def test_shellcheck_accepts_the_pipeline_and_example_scripts(script: str) -> None:
+    result = subprocess.run([str(SHELLCHECK), str(ROOT / script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
 
@@ -126,6 +129,9 @@ case "$(basename "$0") $*" in
   "pulumi config get --path platform:gcp.region") echo europe-west1 ;;
   "pulumi stack output migration_job_name"*) [[ -n "$MIGRATION_JOB" ]] && echo "$MIGRATION_JOB" || exit 255 ;;
   "pulumi stack output service_urls"*) echo "$SERVICE_URLS" ;;
+  "pulumi stack output --json"*) echo "$OUTPUTS" ;;
+  "gcloud run services list"*) echo acme-dev-api ;;
+  "gcloud run services describe"*) printf '{"status": {"traffic": [%s]}}' "$CANDIDATE" ;;
   "pulumi preview --json"*) echo "$PREVIEW" ;;
   "gcloud auth print-identity-token"*) exit 1 ;;
   "curl "*) [[ "$*" != *"$UNHEALTHY"* ]] ;;
@@ -135,7 +141,9 @@ JOB_URN = "urn:pulumi:dev::platform::platform:components:Compute$gcp:cloudrunv2/
 SERVICE_URN = "urn:pulumi:dev::platform::platform:components:Compute$gcp:cloudrunv2/service:Service::compute-api"
 
 
-def run_script(tmp_path: Path, script: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def run_script(
+    tmp_path: Path, script: str, *args: str, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for tool in ("pulumi", "gcloud", "curl"):
@@ -150,10 +158,17 @@ def run_script(tmp_path: Path, script: str, **env: str) -> tuple[subprocess.Comp
         "SERVICE_URLS": "{}",
         "PREVIEW": '{"steps": []}',
         "UNHEALTHY": "nothing",
+        "OUTPUTS": "{}",
+        "CANDIDATE": '{"tag": "candidate", "url": "https://candidate---api"}',
         **env,
     }
     result = subprocess.run(
-        ["bash", str(SCRIPTS / script), "dev"], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+        ["bash", str(ROOT / script), *(args or ("dev",))],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return result, calls.read_text().splitlines()
 
@@ -163,7 +178,9 @@ def test_migrations_run_after_the_job_update_and_before_services_take_traffic(tm
         f'{{"steps": [{{"op": "update", "urn": "{JOB_URN}"}}, {{"op": "update", "urn": "{SERVICE_URN}"}},'
         ' {"op": "same", "urn": "urn:pulumi:dev::platform::gcp:storage/bucket:Bucket::b"}]}'
     )
-    result, calls = run_script(tmp_path, "deploy-stack.sh", MIGRATION_JOB="acme-dev-migrate", PREVIEW=preview)
+    result, calls = run_script(
+        tmp_path, ".github/scripts/deploy-stack.sh", MIGRATION_JOB="acme-dev-migrate", PREVIEW=preview
+    )
     assert result.returncode == 0, result.stderr
     ups = [c for c in calls if c.startswith(("pulumi up", "gcloud run jobs execute"))]
     policy = "--policy-pack policy --policy-pack-config policy/config/dev.json"
@@ -175,7 +192,7 @@ def test_migrations_run_after_the_job_update_and_before_services_take_traffic(tm
 
 
 def test_a_deploy_without_job_changes_is_one_update(tmp_path: Path) -> None:
-    result, calls = run_script(tmp_path, "deploy-stack.sh", MIGRATION_JOB="acme-dev-migrate")
+    result, calls = run_script(tmp_path, ".github/scripts/deploy-stack.sh", MIGRATION_JOB="acme-dev-migrate")
     assert result.returncode == 0, result.stderr
     assert [c for c in calls if c.startswith(("pulumi up", "gcloud"))] == [
         "pulumi up --yes --non-interactive --policy-pack policy --policy-pack-config policy/config/dev.json"
@@ -184,10 +201,33 @@ def test_a_deploy_without_job_changes_is_one_update(tmp_path: Path) -> None:
 
 def test_smoke_test_fails_naming_the_unhealthy_service(tmp_path: Path) -> None:
     urls = '{"api": "https://api.example.com", "web": "https://web.example.com"}'
-    result, calls = run_script(tmp_path, "smoke-test.sh", SERVICE_URLS=urls, UNHEALTHY="web.example.com")
+    result, calls = run_script(
+        tmp_path, ".github/scripts/smoke-test.sh", SERVICE_URLS=urls, UNHEALTHY="web.example.com"
+    )
     assert result.returncode == 1
     assert "web at https://web.example.com/healthz is not healthy" in result.stdout
     assert [c.split()[-1] for c in calls if c.startswith("curl")] == [
         "https://api.example.com/healthz",
         "https://web.example.com/healthz",
+    ]
+
+
+def test_the_app_deploy_example_migrates_and_checks_the_candidate_before_moving_traffic(tmp_path: Path) -> None:
+    outputs = (
+        '{"image_repository": "europe-west1-docker.pkg.dev/acme-platform-dev/apps",'
+        ' "migration_job_name": "acme-dev-migrate", "service_urls": {"api": "https://api.example.com"}}'
+    )
+    result, calls = run_script(tmp_path, "examples/app-deploy.sh", "dev", "api", "1.2.3", OUTPUTS=outputs)
+    assert result.returncode == 0, result.stderr
+    image = "europe-west1-docker.pkg.dev/acme-platform-dev/apps/api:1.2.3"
+    where = "--project acme-platform-dev --region europe-west1"
+    steps = [c for c in calls if not c.startswith(("pulumi", "gcloud artifacts", "gcloud run services list"))]
+    assert steps == [
+        f"gcloud run jobs update acme-dev-migrate {where} --image {image}",
+        f"gcloud run jobs execute acme-dev-migrate {where} --wait",
+        f"gcloud run deploy acme-dev-api {where} --image {image} --no-traffic --tag candidate",
+        f"gcloud run services describe acme-dev-api {where} --format json",
+        "curl --fail --silent --show-error --max-time 10 --retry 5 --retry-all-errors --output /dev/null "
+        "https://candidate---api/healthz",
+        f"gcloud run services update-traffic acme-dev-api {where} --to-latest",
     ]
