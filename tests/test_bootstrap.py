@@ -4,6 +4,7 @@ least-privilege deployers and previewers, and a versioned, protected state bucke
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from pathlib import Path
 
@@ -139,3 +140,9 @@ def test_the_outputs_are_the_repository_variables_the_workflows_read(bootstrap: 
 def test_a_repository_that_is_not_owner_slash_name_is_refused() -> None:
     with pytest.raises(pulumi.RunError, match=r"invalid bootstrap config: github.repository"):
         run_bootstrap(bootstrap_config(github={"repository": "platform"}))
+
+
+def test_docs_delivery_lists_the_repository_variables_to_set(bootstrap: Recording) -> None:
+    text = (ROOT / "docs" / "delivery.md").read_text()
+    section = text.split("### Repository variables", 1)[1].split("###", 1)[0]
+    assert set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE)) == set(bootstrap.outputs["github_variables"])

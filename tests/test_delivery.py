@@ -132,7 +132,7 @@ case "$(basename "$0") $*" in
   "pulumi stack output --json"*) echo "$OUTPUTS" ;;
   "gcloud run services list"*) echo acme-dev-api ;;
   "gcloud run services describe"*) printf '{"status": {"traffic": [%s]}}' "$CANDIDATE" ;;
-  "pulumi preview --json"*) echo "$PREVIEW" ;;
+  "pulumi preview --json"*) echo "$PREVIEW"; [[ -z "$PREVIEW_FAILS" ]] ;;
   "gcloud auth print-identity-token"*) exit 1 ;;
   "curl "*) [[ "$*" != *"$UNHEALTHY"* ]] ;;
 esac
@@ -159,6 +159,7 @@ def run_script(
         "PREVIEW": '{"steps": []}',
         "UNHEALTHY": "nothing",
         "OUTPUTS": "{}",
+        "PREVIEW_FAILS": "",
         "CANDIDATE": '{"tag": "candidate", "url": "https://candidate---api"}',
         **env,
     }
@@ -197,6 +198,12 @@ def test_a_deploy_without_job_changes_is_one_update(tmp_path: Path) -> None:
     assert [c for c in calls if c.startswith(("pulumi up", "gcloud"))] == [
         "pulumi up --yes --non-interactive --policy-pack policy --policy-pack-config policy/config/dev.json"
     ]
+
+
+def test_a_policy_violation_in_the_preview_stops_the_deploy_before_any_update(tmp_path: Path) -> None:
+    result, calls = run_script(tmp_path, ".github/scripts/deploy-stack.sh", PREVIEW_FAILS="yes")
+    assert result.returncode != 0
+    assert [c for c in calls if c.startswith(("pulumi up", "gcloud"))] == []
 
 
 def test_smoke_test_fails_naming_the_unhealthy_service(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -351,3 +352,8 @@ def test_the_pack_runs_stack_rules_over_every_resource_and_names_the_culprit() -
     reported, report = _reported()
     policy.validate(StackValidationArgs(resources, {}), report)
     assert [urn for _, urn in reported] == ["urn:api-public"]
+
+
+def test_docs_policy_lists_every_rule() -> None:
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", (ROOT / "docs" / "policy.md").read_text(), re.MULTILINE))
+    assert documented == {r.name for r in RULES}

@@ -21,9 +21,9 @@ migrate() {
 }
 
 job="$(pulumi stack output migration_job_name 2>/dev/null || true)"
+plan="$(pulumi preview --json --non-interactive "${policy[@]}")"  # a policy violation stops the deploy here
 mapfile -t changed_jobs < <(
-  pulumi preview --json --non-interactive "${policy[@]}" |
-    jq -r '.steps[]? | select(.op != "same") | .urn | select(test("gcp:cloudrunv2/job:Job::"))'
+  jq -r '.steps[]? | select(.op != "same") | .urn | select(test("gcp:cloudrunv2/job:Job::"))' <<<"$plan"
 )
 
 if [[ -n "$job" && ${#changed_jobs[@]} -gt 0 ]]; then
