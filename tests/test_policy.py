@@ -9,14 +9,19 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pulumi
 import pulumi_gcp as gcp
 import pytest
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
@@ -357,3 +362,42 @@ def test_the_pack_runs_stack_rules_over_every_resource_and_names_the_culprit() -
 def test_docs_policy_lists_every_rule() -> None:
     documented = set(re.findall(r"^\| `([a-z-]+)` \|", (ROOT / "docs" / "policy.md").read_text(), re.MULTILINE))
     assert documented == {r.name for r in RULES}
+
+
+# The pack as the engine runs it: a plugin process in policy/, answering the analyzer protocol over gRPC.
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    process = subprocess.Popen([sys.executable, "__main__.py"], cwd=ROOT / "policy", stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_served_pack_holds_every_rule_as_mandatory(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == "platform-guardrails"
+    assert {p.name: p.enforcementLevel for p in info.policies} == {r.name: analyzer_pb2.MANDATORY for r in RULES}
+
+
+def test_the_served_pack_rejects_a_bucket_open_to_the_public(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    props = struct_pb2.Struct()
+    props.update(
+        {"name": "b", "uniformBucketLevelAccess": True, "publicAccessPrevention": "inherited", "labels": LABELS}
+    )
+    request = analyzer_pb2.AnalyzeRequest(
+        type=rules.BUCKET,
+        properties=props,
+        urn="urn:pulumi:dev::platform::gcp:storage/bucket:Bucket::b",
+        name="b",
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=False),
+    )
+    diagnostics = analyzer.Analyze(request).diagnostics
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("bucket-access", analyzer_pb2.MANDATORY)]
+    assert "set public_access_prevention='enforced'" in diagnostics[0].message
