@@ -12,7 +12,7 @@ import importlib
 import inspect
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -80,16 +80,13 @@ class Rule:
         return self.check(resource_type, props, protect, context)
 
 
-def _get(props: Any, *path: str | int) -> Any:
-    """A nested value, or None where any step is missing (provider list-shaped blocks take index 0)."""
+def _get(props: Any, *path: str) -> Any:
+    """A nested value, or None where any step is missing."""
     value = props
     for key in path:
-        if isinstance(key, int):
-            if not isinstance(value, Sequence) or isinstance(value, str) or len(value) <= key:
-                return None
-        elif not isinstance(value, Mapping):
+        if not isinstance(value, Mapping):
             return None
-        value = value[key] if isinstance(key, int) else value.get(key)
+        value = value.get(key)
     return value
 
 
@@ -195,14 +192,15 @@ def _invoker_members(resource_type: str, props: Props) -> list[str]:
 
 
 def no_public_invoker(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+    service = str(props.get("name"))  # a service's name, or the service an IAM member grants access to
+    if service in context.public_services:
+        return []
     if resource_type == RUN_SERVICE:
-        service = str(props.get("name"))
-        if props.get("invokerIamDisabled") is True and service not in context.public_services:
+        if props.get("invokerIamDisabled") is True:
             return [f"service {service} skips the invoker check but is not labelled exposure=public"]
         return []
-    service = str(props.get("name"))
     public = sorted(PUBLIC_MEMBERS.intersection(_invoker_members(resource_type, props)))
-    if public and service not in context.public_services:
+    if public:
         return [f"{', '.join(public)} may invoke {service}, which is not labelled exposure=public"]
     return []
 
