@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup plan plans test lint typecheck unit format clean
+.PHONY: setup plan plans test lint typecheck unit dockerfiles format clean
 
 setup: $(VENV)/.synced
 
@@ -27,7 +27,7 @@ plan: setup ## Offline plan of one stack: make plan STACK=prod
 plans: setup ## Offline plan of every stack
 	for stack in dev staging prod; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
 
-test: setup lint typecheck unit ## Every check and test, as CI runs them
+test: setup lint typecheck dockerfiles unit ## Every check and test, as CI runs them
 
 lint: setup
 	$(BIN)/ruff check .
@@ -38,6 +38,10 @@ typecheck: setup
 
 unit: setup
 	$(BIN)/pytest
+
+# Every Dockerfile in the repo (tracked or new), linted by hadolint; a warning or a style issue fails the build.
+dockerfiles: setup
+	git ls-files --cached --others --exclude-standard -z '*Dockerfile*' | xargs -0 -r $(BIN)/hadolint --failure-threshold style
 
 format: setup
 	$(BIN)/ruff format .

@@ -12,11 +12,13 @@ import typing
 from typing import Annotated, Any, Union
 
 import pulumi
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
 
+from components.cloud_run import ServiceArgs, ServiceName, check_services
 from components.config_types import Model, Region
 from components.naming import Naming
 from components.network import NetworkArgs
+from components.registry import RegistryArgs
 
 NAMESPACE = "platform"
 
@@ -41,6 +43,13 @@ class StackConfig(Model):
     labels: dict[LabelKey, LabelValue] = {}
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
+    registry: RegistryArgs = RegistryArgs()
+    services: dict[ServiceName, ServiceArgs] = {}
+
+    @model_validator(mode="after")
+    def _services_fit_together(self) -> StackConfig:
+        check_services(self.services)
+        return self
 
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}

@@ -24,5 +24,10 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "gcp:organizations/getProject:getProject":
             ctx = self.ctx
-            return {"projectId": ctx.project, "number": ctx.project_number, "name": ctx.project}, None
-        return {}, None
+            return {"projectId": ctx.project, "number": ctx.project_number, "name": ctx.project}, []
+        if (
+            args.token == "gcp:organizations/getClientConfig:getClientConfig"
+        ):  # a short-lived token, for registry logins
+            ctx = self.ctx
+            return {"project": ctx.project, "region": ctx.region, "accessToken": "offline-access-token"}, []
+        return {}, []
