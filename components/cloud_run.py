@@ -256,6 +256,7 @@ class CloudRunService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:CloudRunService", name, None, opts)
+        _check_bindings(name, args, database, redis)
         self._name = name
         self._args = args
         self.physical_name = naming.physical(name, max_length=49)
@@ -377,7 +378,7 @@ class CloudRunService(pulumi.ComponentResource):
                 run.ServiceTemplateContainerEnvValueSourceArgs,
                 run.ServiceTemplateContainerEnvValueSourceSecretKeyRefArgs,
             ),
-            # Up to 60 s to start (cold start plus migrations-free boot), then checked every 15 s.
+            # Up to 60 s to become healthy after start, then checked every 15 s; three misses restart the instance.
             startup_probe=run.ServiceTemplateContainerStartupProbeArgs(
                 http_get=probe, period_seconds=3, timeout_seconds=2, failure_threshold=20
             ),
@@ -556,6 +557,16 @@ class CloudRunService(pulumi.ComponentResource):
                 else [],
             ),
         )
+
+
+def _check_bindings(name: str, args: ServiceArgs, database: DatabaseBinding | None, redis: RedisBinding | None) -> None:
+    """A binding must match the service's config, so the config stays the one place that says what a service uses."""
+    if database is not None and database.database != args.database:
+        raise ValueError(
+            f"{name}: database binding for '{database.database}' but services.{name}.database is {args.database!r}"
+        )
+    if redis is not None and not args.redis:
+        raise ValueError(f"{name}: Redis binding passed but services.{name}.redis is false")
 
 
 def _typed_envs(envs: list[_Env], env: Any, source: Any, secret_ref: Any) -> list[Any]:

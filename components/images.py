@@ -74,18 +74,15 @@ def resolve_reference(ref: str, repository_url: pulumi.Input[str]) -> pulumi.Out
     return pulumi.Output.concat(repository_url, "/", ref)
 
 
-def context_digest(build: BuildArgs) -> str:
+def context_digest(context: Path, dockerfile: Path) -> str:
     """sha256 over the files Docker would send (honouring .dockerignore) and the Dockerfile, independent of mtimes."""
-    context = PROJECT_ROOT / build.context
     patterns = _dockerignore(context)
     digest = hashlib.sha256()
-    files = sorted(p for p in context.rglob("*") if p.is_file())
-    for path in files:
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
         relative = path.relative_to(context).as_posix()
-        if _ignored(relative, patterns):
-            continue
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(b"Dockerfile\0" + build.dockerfile_path.read_bytes())
+        if not _ignored(relative, patterns):
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(b"Dockerfile\0" + dockerfile.read_bytes())
     return digest.hexdigest()
 
 
@@ -124,7 +121,7 @@ def build_image(
     The registry login is a short-lived OAuth token of the identity running Pulumi, fetched at deploy time, so no key
     file exists anywhere.
     """
-    tag = context_digest(build)[:TAG_LENGTH]
+    tag = context_digest(PROJECT_ROOT / build.context, build.dockerfile_path)[:TAG_LENGTH]
     token = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent)).access_token
     server = pulumi.Output.from_input(repository_url).apply(lambda url: url.split("/", 1)[0])
     return docker.Image(
