@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 import stack_config
 from components.cloud_run import (
@@ -159,11 +161,9 @@ def test_the_content_hash_ignores_mtimes_and_dockerignored_files_but_not_content
 # --- Services: identity, sizing, probes, network ---------------------------------------------------------------------
 
 
-def test_one_service_per_configured_service(program: Recording, config: Any) -> None:
+def test_one_service_per_configured_service(program: Recording, config: Any, stack: str) -> None:
     names = sorted(r.inputs["name"] for r in program.of(SERVICE))
-    assert names == sorted(
-        f"{config.prefix}-{program.resources[0].urn.split('::')[0].split(':')[-1]}-{k}" for k in config.services
-    )
+    assert names == sorted(f"{config.prefix}-{stack}-{key}" for key in config.services)
     assert set(program.outputs["service_urls"]) == set(config.services)
     assert all(
         url.startswith("https://") and url.endswith(".run.app") for url in program.outputs["service_urls"].values()
@@ -556,3 +556,23 @@ def test_callers_are_created_before_the_services_they_call(config: Any) -> None:
     order = creation_order(config.services)
     for key, service in config.services.items():
         assert all(order.index(caller) < order.index(key) for caller in service.invokers)
+
+
+# --- Docs -----------------------------------------------------------------------------------------------------------
+
+
+def test_the_config_examples_in_the_docs_are_valid() -> None:
+    text = (PROJECT_ROOT / "docs" / "compute.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)]
+    assert len(blocks) == 3
+    for block in blocks:
+        raw = copy.deepcopy(raw_config("dev"))
+        for key, value in block.items():
+            name = key.removeprefix("platform:")
+            if name == "services":
+                raw["services"] = {**raw["services"], **value}  # type: ignore[dict-item]
+            else:
+                raw[name] = value
+        parsed = parse(raw)  # a stale example fails here, naming the key
+        if "platform:services" in block:
+            assert parsed.services["orders"].image == block["platform:services"]["orders"]["image"]
