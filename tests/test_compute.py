@@ -130,12 +130,23 @@ def test_the_registry_login_is_a_short_lived_token_kept_secret() -> None:
     assert registry["value"]["server"] == "europe-west1-docker.pkg.dev"
 
 
-def test_prod_runs_release_tags_from_its_own_repository() -> None:
-    program = program_of("prod")
-    assert not program.of(IMAGE)
+def test_configured_references_resolve_in_the_stack_repository_and_builds_run_by_digest(
+    program: Recording, config: Any
+) -> None:
     repository = program.outputs["image_repository"]
-    for key, service in config_of("prod").services.items():
-        assert container_of(service_of(program, key))["image"] == f"{repository}/{service.image}"
+    for key, service in config.services.items():
+        running = container_of(service_of(program, key))["image"]
+        if service.image:
+            assert running == f"{repository}/{service.image}"
+            assert not [r for r in program.children(program.named(key)) if r.type == IMAGE]
+        else:
+            assert running == program.named(f"{key}-image").outputs["repoDigest"]
+
+
+def test_prod_gateway_runs_a_release_tag_and_app_owned_backends_start_from_the_example() -> None:
+    prod = config_of("prod").services
+    assert prod["api-gateway"].image == "api-gateway:1.0.0"
+    assert all(s.build and s.build.context == "services/hello" for s in prod.values() if s.deploy_mode == "app")
 
 
 def test_the_content_hash_ignores_mtimes_and_dockerignored_files_but_not_content(tmp_path: Any) -> None:
@@ -499,9 +510,9 @@ def run_with(stack: str, raw: dict[str, object]) -> Recording:
     ("stack", "change", "message"),
     [
         ("dev", lambda s: s["orders"].update(image="orders:1.0.0"), r"services\.orders\.image: set exactly one of"),
-        ("prod", lambda s: s["orders"].pop("image"), r"services\.orders\.image: set exactly one of"),
-        ("prod", lambda s: s["orders"].update(image="orders:latest"), r"moving tag 'latest'"),
-        ("prod", lambda s: s["orders"].update(image="gcr.io/acme/orders"), r"has no tag"),
+        ("prod", lambda s: s["api-gateway"].pop("image"), r"services\.api-gateway\.image: set exactly one of"),
+        ("prod", lambda s: s["api-gateway"].update(image="api-gateway:latest"), r"moving tag 'latest'"),
+        ("prod", lambda s: s["api-gateway"].update(image="gcr.io/acme/gateway"), r"has no tag"),
         ("dev", lambda s: s["orders"].update(min_instances=5), r"services\.orders\.min_instances: .* above max"),
         ("dev", lambda s: s["orders"]["build"].update(context="services/nope"), r"build\.context: 'services/nope' is"),
         ("dev", lambda s: s["orders"]["build"].update(context="services/../../outside"), r"leaves the project"),
