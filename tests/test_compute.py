@@ -27,6 +27,7 @@ from components.network import Network
 from components.project_services import ProjectServices
 from components.registry import Registry
 from offline.engine import Recording, Resource, run, run_program
+from offline.plan import describe
 from tests.conftest import config_of, program_of, raw_config
 
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
@@ -368,8 +369,12 @@ REDIS = RedisBinding(
 
 
 def with_bindings(
-    service: ServiceArgs, database: DatabaseBinding | None = DB, redis: RedisBinding | None = REDIS
+    service: ServiceArgs,
+    database: DatabaseBinding | None = DB,
+    redis: RedisBinding | None = REDIS,
+    invokers: dict[str, str] | None = None,
 ) -> Recording:
+    """One service on a fresh engine, given the bindings the data tier will pass."""
     config = config_of("dev")
     naming = config.naming("dev")
 
@@ -407,7 +412,7 @@ def with_bindings(
             network=network,
             registry=registry,
             deletion_protection=True,
-            invokers={"api-gateway": "gw@acme-platform-dev.iam.gserviceaccount.com"},
+            invokers={"api-gateway": "gw@acme-platform-dev.iam.gserviceaccount.com"} if invokers is None else invokers,
             database=db,
             redis=redis,
         )
@@ -587,3 +592,18 @@ def test_the_config_examples_in_the_docs_are_valid() -> None:
         parsed = parse(raw)  # a stale example fails here, naming the key
         if "platform:services" in block:
             assert parsed.services["orders"].image == block["platform:services"]["orders"]["image"]
+
+
+def test_the_plan_shows_each_service_image_scaling_ingress_egress_and_secrets_by_name(bound: Recording) -> None:
+    line = describe(bound.one(SERVICE))
+    assert f"image {container_of(bound.one(SERVICE))['image']}" in line
+    assert "0-3 instances x80" in line
+    assert "ingress INGRESS_TRAFFIC_INTERNAL_ONLY" in line
+    assert "VPC egress PRIVATE_RANGES_ONLY" in line
+    assert "secrets DB_PASSWORD, REDIS_AUTH" in line
+    assert "secrets DB_PASSWORD, REDIS_AUTH" in describe(bound.one(JOB))
+
+
+def test_a_caller_without_a_service_account_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="no service account email passed for invoker"):
+        with_bindings(config_of("dev").services["orders"], invokers={})
