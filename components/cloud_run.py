@@ -83,6 +83,9 @@ class TrafficArgs(Model):
         return "latest" if self.latest else f"revision {self.revision}"
 
 
+LATEST = TrafficArgs(percent=100, latest=True)
+
+
 class MigrationsArgs(Model):
     command: list[str] = Field(min_length=1)  # e.g. [alembic]; the image's entrypoint is replaced
     args: list[str] = []  # e.g. [upgrade, head]
@@ -113,7 +116,7 @@ class ServiceArgs(Model):
     redis: bool = False  # whether it uses the platform's Redis (wired from the data tier)
     deploy_mode: Literal["pulumi", "app"] = "pulumi"  # app: the app's CI deploys images and moves traffic
     revision: RevisionSuffix | None = None  # names the revision Pulumi creates `{service}-{revision}`
-    traffic: list[TrafficArgs] = [TrafficArgs(percent=100, latest=True)]
+    traffic: list[TrafficArgs] = [LATEST]
     migrations: MigrationsArgs | None = None  # a Cloud Run Job on the same image, run before traffic moves
 
     @model_validator(mode="after")
@@ -162,9 +165,9 @@ class ServiceArgs(Model):
 
     def _check_traffic(self) -> None:
         if self.deploy_mode == "app":
-            owned = sorted({"traffic", "revision"} & self.model_fields_set)
-            if owned:
-                invalid(owned[0], f"deploy_mode app leaves {owned[0]} to the app's deploys; remove it or use pulumi")
+            for key, configured in (("revision", self.revision is not None), ("traffic", self.traffic != [LATEST])):
+                if configured:
+                    invalid(key, f"deploy_mode app leaves {key} to the app's deploys; remove it or use pulumi")
             return
         total = sum(t.percent for t in self.traffic)
         if total != 100:

@@ -42,7 +42,8 @@ class RegistryArgs(Model):
 
     @model_validator(mode="after")
     def _shared_is_not_configured_here(self) -> RegistryArgs:
-        own = sorted(self.model_fields_set - {"shared"})
+        fields = type(self).model_fields
+        own = [k for k in sorted(fields) if k != "shared" and getattr(self, k) != fields[k].get_default()]
         if self.shared is not None and own:
             invalid(own[0], f"registry.shared is set, so {', '.join(own)} belong to the shared repository's owner")
         return self

@@ -182,13 +182,17 @@ def test_one_service_per_configured_service(program: Recording, config: Any, sta
     )
 
 
-def test_each_service_runs_as_its_own_account_with_only_the_base_roles(program: Recording, config: Any) -> None:
+def test_each_service_runs_as_its_own_account_with_only_the_roles_it_needs(program: Recording, config: Any) -> None:
     emails = program.outputs["service_accounts"]
     assert len(set(emails.values())) == len(config.services)
     for key in config.services:
-        assert service_of(program, key).inputs["template"]["serviceAccount"] == emails[key]
+        template = service_of(program, key).inputs["template"]
+        assert template["serviceAccount"] == emails[key]
+        connects = "volumes" in template  # wired to Cloud SQL
         grants = owned_by(program, key, PROJECT_IAM)
-        assert sorted(g.inputs["role"] for g in grants) == sorted(BASE_ROLES)
+        assert sorted(g.inputs["role"] for g in grants) == sorted(
+            [*BASE_ROLES, *(["roles/cloudsql.client"] if connects else [])]
+        )
         assert {g.inputs["member"] for g in grants} == {f"serviceAccount:{emails[key]}"}
 
 
@@ -540,7 +544,12 @@ def run_with(stack: str, raw: dict[str, object]) -> Recording:
             lambda s: s["api"]["traffic"].append({"revision": "v1", "percent": 0}),
             r"traffic names target revision v1 more than once",
         ),
-        ("prod", lambda s: s["orders"].update(traffic=[{"latest": True, "percent": 100}]), r"deploy_mode app leaves"),
+        (
+            "prod",
+            lambda s: s["orders"].update(traffic=[{"latest": True, "percent": 100, "tag": "live"}]),
+            r"deploy_mode app leaves",
+        ),
+        ("prod", lambda s: s["orders"].update(revision="v2"), r"services\.orders\.revision: deploy_mode app leaves"),
         ("dev", lambda s: s["analytics"].update(migrations={"command": ["x"]}), r"analytics\.migrations: only one"),
         ("dev", lambda s: s["orders"].update(invokers=["billing"]), r"orders\.invokers: 'billing' is not another"),
         ("dev", lambda s: s["api"].update(egress="private-ranges"), r"api\.egress: .* all-traffic"),
@@ -554,6 +563,10 @@ def test_a_service_config_mistake_names_the_key(
 ) -> None:
     with pytest.raises(pulumi.RunError, match=message):
         parse(services_with(stack, change))
+
+
+def test_a_config_survives_a_round_trip_through_its_own_dump(config: Any) -> None:
+    assert stack_config.StackConfig.model_validate(config.model_dump()) == config
 
 
 def test_a_shared_registry_takes_no_options_of_its_own() -> None:
