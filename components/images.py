@@ -46,7 +46,8 @@ class BuildArgs(Model):
         if not (PROJECT_ROOT / self.context).is_dir():
             invalid("context", f"'{self.context}' is not a directory of this project")
         if not self.dockerfile_path.is_file():
-            invalid("dockerfile" if self.dockerfile else "context", f"no Dockerfile at '{self.dockerfile_path}'")
+            where = self.dockerfile or f"{self.context}/Dockerfile"
+            invalid("dockerfile" if self.dockerfile else "context", f"no Dockerfile at '{where}'")
         return self
 
     @property

@@ -523,6 +523,11 @@ def run_with(stack: str, raw: dict[str, object]) -> Recording:
         ("dev", lambda s: s["orders"].update(min_instances=5), r"services\.orders\.min_instances: .* above max"),
         ("dev", lambda s: s["orders"]["build"].update(context="services/nope"), r"build\.context: 'services/nope' is"),
         ("dev", lambda s: s["orders"]["build"].update(context="services/../../outside"), r"leaves the project"),
+        (
+            "dev",
+            lambda s: s["orders"]["build"].update(dockerfile="services/Dockerfile"),
+            r"no Dockerfile at 'services/Do",
+        ),
         ("dev", lambda s: s["orders"]["env"].update(DB_PASSWORD="x"), r"env\.DB_PASSWORD: .* set by Cloud Run"),
         ("dev", lambda s: s["orders"]["env"].update(STRIPE_TOKEN="x"), r"env\.STRIPE_TOKEN: .* looks like a secret"),
         ("dev", lambda s: s["orders"].pop("database"), r"services\.orders\.migrations: migrations need"),
