@@ -39,23 +39,20 @@ def get(url: str) -> tuple[int, dict[str, object]]:
 def server() -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
     env = {**os.environ, "PORT": str(port), "K_SERVICE": "hello-test"}
-    process = subprocess.Popen(
-        [sys.executable, str(HELLO / "server.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    command = [sys.executable, str(HELLO / "server.py")]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=5)
+            yield process, f"http://127.0.0.1:{port}"
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 def test_hello_answers_its_health_check_on_port(server: tuple[subprocess.Popen[str], str]) -> None:
