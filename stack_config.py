@@ -16,6 +16,7 @@ from pydantic import BaseModel, StringConstraints, ValidationError, model_valida
 
 from components import observability
 from components.backup import BackupArgs
+from components.cloud_run import ServiceArgs, ServiceName, check_services
 from components.config_types import Model, Region, invalid
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
@@ -25,6 +26,7 @@ from components.naming import Naming
 from components.network import NetworkArgs
 from components.observability import ObservabilityArgs
 from components.redis import RedisArgs
+from components.registry import RegistryArgs
 from components.secret import SecretsArgs
 from offline.estimate.profile import EstimatesArgs
 
@@ -60,10 +62,32 @@ class StackConfig(Model):
     observability: ObservabilityArgs
     backup: BackupArgs
     edge: EdgeArgs | None = None  # the Cloudflare edge; a stack without it has none
+    registry: RegistryArgs = RegistryArgs()
+    services: dict[ServiceName, ServiceArgs] = {}
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
         self.database.check_region(self.gcp.region, key="database")
+        return self
+
+    @model_validator(mode="after")
+    def _services_fit_together(self) -> StackConfig:
+        check_services(self.services)
+        for name, service in self.services.items():
+            if service.database is not None and service.database not in self.database.databases:
+                invalid(
+                    f"services.{name}.database",
+                    f"'{service.database}' is not one of database.databases: {', '.join(self.database.databases)}",
+                )
+        served = set(self.load_balancer.services) if self.load_balancer.enabled else set()
+        for name in sorted(served - set(self.services)):
+            invalid("load_balancer.services", f"'{name}' is not one of services: {', '.join(self.services)}")
+        for name, service in self.services.items():
+            if service.behind_load_balancer != (name in served):
+                invalid(
+                    f"services.{name}.behind_load_balancer",
+                    f"set it to {name in served} to match load_balancer.services (and load_balancer.enabled)",
+                )
         return self
 
     @model_validator(mode="after")

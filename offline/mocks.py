@@ -26,4 +26,8 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
         if args.token == "gcp:organizations/getProject:getProject":
             ctx = self.ctx
             return {"projectId": ctx.project, "number": ctx.project_number, "name": ctx.project}, []
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+            # The deploying identity's short-lived OAuth token, which registry logins use.
+            ctx = self.ctx
+            return {"project": ctx.project, "region": ctx.region, "accessToken": "offline-access-token"}, []
         return {}, []  # an empty list of check failures (None breaks the SDK mock monitor)

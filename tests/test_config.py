@@ -149,3 +149,20 @@ def test_the_readme_error_example_is_what_the_program_prints() -> None:
     (example,) = [line for line in readme.splitlines() if line.startswith("error: invalid stack config")]
     message = _error(lambda raw: raw["network"]["private_services"].update(cidr="10.10.0.0/16"))
     assert example == f"error: {message}"
+
+
+def test_a_service_must_use_a_database_the_stack_creates() -> None:
+    message = _error(lambda raw: raw["services"]["orders"].update(database="billing"))
+    assert "services.orders.database: 'billing' is not one of database.databases: app" in message
+
+
+def test_the_load_balancer_may_route_only_to_known_services() -> None:
+    message = _error(lambda raw: raw["load_balancer"].update(services=["web", "api", "search"]), stack="prod")
+    assert "load_balancer.services: 'search' is not one of services" in message
+
+
+def test_behind_load_balancer_must_match_what_the_load_balancer_routes() -> None:
+    message = _error(
+        lambda raw: raw["services"]["orders"].update(behind_load_balancer=True, ingress="internal-and-lb"), stack="prod"
+    )
+    assert "services.orders.behind_load_balancer: set it to False to match load_balancer.services" in message

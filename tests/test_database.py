@@ -239,7 +239,7 @@ def test_application_users_and_iam_users_come_from_config() -> None:
     assert "password" not in iam.inputs
     assert program.outputs["database_users"] == {"app": "app_rw", "billing": "billing"}
     assert set(program.outputs["database_password_secret_ids"]) == {"app", "billing"}
-    (grant,) = program.of("gcp:secretmanager/secretIamMember:SecretIamMember")
+    (grant,) = program.of("gcp:secretmanager/secretIamMember:SecretIamMember", member="group:dba@example.com")
     assert grant.inputs["member"] == "group:dba@example.com"
     assert grant.inputs["secretId"] == program.outputs["database_password_secret_ids"]["app"]
 
