@@ -18,8 +18,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode is compiled once here: the provider SDKs are large, and a machine that does not write .pyc files at
+# import time (PYTHONDONTWRITEBYTECODE) would otherwise compile them on every run.
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet --python $(PYTHON)
+	$(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 	touch $@
 
 plan: setup ## Offline plan of one stack: make plan STACK=prod
