@@ -90,3 +90,21 @@ def test_the_critical_path_of_every_stack_is_a_real_chain_of_dependencies(progra
     for earlier, later in itertools.pairwise(chain):
         assert program.depends_on(later, earlier), f"{later.name} does not wait for {earlier.name}"
     assert estimate.seconds == pytest.approx(sum(deploy_time.create_seconds(r) for r in chain))
+
+
+def test_the_data_stores_and_the_edge_are_created_in_parallel(program: Recording) -> None:
+    """Memorystore, Cloud SQL and the load balancer share only the network: none waits for another."""
+    database, redis = program.named("database-primary"), program.named("redis-instance")
+    assert not program.depends_on(redis, database)
+    assert not program.depends_on(database, redis)
+    for resource in program.resources:
+        if resource.type.startswith(("gcp:compute/securityPolicy", "gcp:compute/globalAddress")):
+            assert not program.depends_on(resource, database), resource.name
+        if resource.type.startswith("cloudflare:") and resource.type != "cloudflare:index/dnsRecord:DnsRecord":
+            assert not program.depends_on(resource, database), resource.name
+
+
+def test_the_database_and_redis_wait_for_private_services_access(program: Recording) -> None:
+    connection = program.one("gcp:servicenetworking/connection:Connection")
+    assert program.depends_on(program.named("database-primary"), connection)
+    assert program.depends_on(program.named("redis-instance"), connection)
