@@ -13,7 +13,7 @@ from components.database_schedule import DatabaseSchedule
 from components.edge_worker import EdgeWorker
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
-from components.observability import ChannelSecrets, MonitoredDatabase, MonitoredRedis, Observability
+from components.observability import ChannelSecrets, MonitoredDatabase, MonitoredRedis, Observability, monitored
 from components.project_services import ProjectServices
 from components.redis import Redis
 from components.registry import Registry
@@ -85,25 +85,6 @@ if config.schedule.database_office_hours:
         opts=on_gcp,
     )
 
-observability = Observability(
-    "observability",
-    config.observability,
-    naming=naming,
-    project=config.gcp.project,
-    region=config.gcp.region,
-    apis=apis,
-    secrets=ChannelSecrets.from_config(pulumi.Config(stack_config.NAMESPACE)),
-    deletion_protection=config.protection.deletion_protection,
-    protect=config.protection.protect,
-    services={},
-    database=MonitoredDatabase(
-        instance=database.instance.name,
-        max_connections=config.database.max_connections,
-        replicas={key: replica.name for key, replica in database.replicas.items()},
-    ),
-    redis=MonitoredRedis(instance_id=redis.instance.id),
-    opts=on_gcp,
-)
 backup = Backup(
     "backup",
     config.backup,
@@ -172,6 +153,31 @@ for key in creation_order(config.services):
         opts=on_gcp,
     )
 migration_jobs = [s.migration_job_name for s in services.values() if s.migration_job_name is not None]
+
+observability = Observability(
+    "observability",
+    config.observability,
+    naming=naming,
+    project=config.gcp.project,
+    region=config.gcp.region,
+    apis=apis,
+    secrets=ChannelSecrets.from_config(pulumi.Config(stack_config.NAMESPACE)),
+    deletion_protection=config.protection.deletion_protection,
+    protect=config.protection.protect,
+    services=monitored(
+        config.services,
+        config.load_balancer,
+        names={key: s.physical_name for key, s in services.items()},
+        urls={key: s.url for key, s in services.items()},
+    ),
+    database=MonitoredDatabase(
+        instance=database.instance.name,
+        max_connections=config.database.max_connections,
+        replicas={key: replica.name for key, replica in database.replicas.items()},
+    ),
+    redis=MonitoredRedis(instance_id=redis.instance.id),
+    opts=on_gcp,
+)
 
 pulumi.export("network_id", network.network_id)
 pulumi.export("network_self_link", network.self_link)

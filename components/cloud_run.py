@@ -106,6 +106,7 @@ class ServiceArgs(Model):
     max_instances: int = Field(10, ge=1, le=1000)
     timeout_seconds: int = Field(300, ge=1, le=3600)  # per request
     health_path: HealthPath = "/healthz"
+    latency_p99_ms: int = Field(1000, ge=10, le=3_600_000)  # the p99 latency target: alert and latency SLO threshold
     env: dict[EnvName, str] = {}  # plain settings; secrets come from Secret Manager through the data bindings
     public: bool = False  # anyone may invoke it (allUsers), at the network edge ingress allows
     behind_load_balancer: bool = False  # served through the global HTTPS load balancer (Cloud Armor in front)
@@ -125,6 +126,12 @@ class ServiceArgs(Model):
         if self.min_instances > self.max_instances:
             invalid(
                 "min_instances", f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})"
+            )
+        if self.latency_p99_ms >= self.timeout_seconds * 1000:
+            invalid(
+                "latency_p99_ms",
+                f"latency_p99_ms ({self.latency_p99_ms}) is not below the request timeout ({self.timeout_seconds} s); "
+                "requests are cut off before they could miss it",
             )
         self._check_env()
         self._check_exposure()

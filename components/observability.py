@@ -17,7 +17,9 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, model_validator
 
+from components.cloud_run import ServiceArgs
 from components.config_types import Model, invalid
+from components.load_balancer import LoadBalancerArgs, PathMatcher, plan_routing
 from components.naming import Naming
 from components.project_services import ProjectServices
 
@@ -148,7 +150,7 @@ class MonitoredService:
     max_instances: int
     latency_p99_ms: int
     public: bool = False
-    url: pulumi.Input[str] | None = None  # the public URL uptime checks call (Cloud Run `uri` or the edge hostname)
+    url: pulumi.Input[str] | None = None  # the URL users call: a load balancer domain, or the Cloud Run `uri`
     health_path: str = "/healthz"
     expected_status: int = 200
     expected_content: str | None = None
@@ -158,6 +160,56 @@ class MonitoredService:
             raise ValueError("a public MonitoredService needs its url: uptime checks call it")
         if not self.health_path.startswith("/"):
             raise ValueError(f"health_path '{self.health_path}' must start with '/'")
+
+
+def monitored(
+    services: Mapping[str, ServiceArgs],
+    load_balancer: LoadBalancerArgs,
+    *,
+    names: Mapping[str, pulumi.Input[str]],
+    urls: Mapping[str, pulumi.Input[str]],
+) -> dict[str, MonitoredService]:
+    """What to watch on each Cloud Run service, from its config; `names` are the Cloud Run service names and `urls`
+    their run.app URLs. A public service is checked where its users reach it (see `public_url`)."""
+    return {
+        key: MonitoredService(
+            service_name=names[key],
+            max_instances=service.max_instances,
+            latency_p99_ms=service.latency_p99_ms,
+            public=service.public,
+            url=public_url(key, service, load_balancer, urls[key]) if service.public else None,
+            health_path=service.health_path,
+        )
+        for key, service in services.items()
+    }
+
+
+def public_url(
+    key: str, service: ServiceArgs, load_balancer: LoadBalancerArgs, run_url: pulumi.Input[str]
+) -> pulumi.Input[str]:
+    """The URL users call: the first load balancer domain whose URL map sends the health path to the service (its
+    ingress refuses run.app requests from outside), else the service's own run.app URL."""
+    if not service.behind_load_balancer:
+        return run_url
+    target = {host: route_of(m, service.health_path) for m in plan_routing(load_balancer) for host in m.hosts}
+    hosts = [domain for domain in load_balancer.domains if target[domain] == key]
+    if not hosts:
+        raise pulumi.RunError(
+            f"services.{key}: no load_balancer domain routes {service.health_path} to {key}, so its uptime check has "
+            f"nowhere to call; give it a domain in load_balancer.routes.<name>.hosts (without paths)"
+        )
+    return f"https://{hosts[0]}"
+
+
+def route_of(matcher: PathMatcher, path: str) -> str:
+    """Where the URL map sends `path`: the longest matching path rule (`/x/*` matches below /x/), else the default."""
+    matching = [
+        (len(pattern), target)
+        for patterns, target in matcher.rules
+        for pattern in patterns
+        if (path.startswith(pattern[:-1]) if pattern.endswith("/*") else path == pattern)
+    ]
+    return max(matching)[1] if matching else matcher.default
 
 
 @dataclass(frozen=True)

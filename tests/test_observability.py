@@ -6,12 +6,15 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pulumi
 import pytest
 import yaml
 
 import stack_config
+from components.cloud_run import ServiceArgs
+from components.load_balancer import LoadBalancerArgs, plan_routing
 from components.observability import (
     AUDITED_SERVICES,
     BUDGET_SKIPPED,
@@ -23,6 +26,8 @@ from components.observability import (
     Observability,
     ObservabilityArgs,
     dashboard_document,
+    monitored,
+    route_of,
 )
 from components.project_services import ProjectServices
 from offline.engine import SECRET_MASK, Recording, run
@@ -444,3 +449,206 @@ def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets(
 def test_a_public_service_without_a_url_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="a public MonitoredService needs its url"):
         MonitoredService(service_name="api", max_instances=1, latency_p99_ms=100, public=True)
+
+
+# The program: every Cloud Run service of the stack, wired ------------------------------------------------------------
+
+UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
+# Where users reach each public service behind the load balancer: the domain whose URL map sends /healthz to it.
+LOAD_BALANCED_HOSTS = {
+    "staging": {"web": "staging.acme.example", "api": "api.staging.acme.example"},
+    "prod": {"web": "acme.example", "api": "api.acme.example"},
+}
+
+
+def public_services(stack: str) -> list[str]:
+    return sorted(key for key, s in config_of(stack).services.items() if s.public)
+
+
+def test_every_stack_has_public_and_internal_services_to_tell_apart() -> None:
+    for stack in STACKS:
+        services = config_of(stack).services
+        assert public_services(stack), stack
+        assert len(public_services(stack)) < len(services), stack
+
+
+def test_each_public_service_has_an_uptime_check_every_minute_from_three_regions_on_its_health_path(
+    stack: str, program: Recording
+) -> None:
+    services = config_of(stack).services
+    checks = {r.name.removeprefix("observability-").removesuffix("-uptime"): r.inputs for r in program.of(UPTIME)}
+    assert sorted(checks) == public_services(stack)  # internal services have no public URL to check
+    for key, check in checks.items():
+        assert check["period"] == "60s"
+        assert len(set(check["selectedRegions"])) >= 3
+        assert check["httpCheck"]["path"] == services[key].health_path
+        assert check["httpCheck"]["acceptedResponseStatusCodes"] == [{"statusValue": 200}]
+        assert (check["httpCheck"]["useSsl"], check["httpCheck"]["validateSsl"]) == (True, True)
+        assert program.named(f"observability-{key}-uptime-failing").inputs["severity"] == "CRITICAL"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_uptime_checks_of_load_balanced_services_call_the_domain_that_routes_to_them(stack: str) -> None:
+    program = program_of(stack)
+    hosts = {
+        key: program.named(f"observability-{key}-uptime").inputs["monitoredResource"]["labels"]["host"]
+        for key in public_services(stack)
+    }
+    assert hosts == LOAD_BALANCED_HOSTS[stack]
+    assert set(hosts.values()) <= set(config_of(stack).load_balancer.domains)
+
+
+def test_dev_uptime_checks_call_the_run_app_url_users_call() -> None:
+    program = program_of("dev")
+    for key in public_services("dev"):
+        host = program.named(f"observability-{key}-uptime").inputs["monitoredResource"]["labels"]["host"]
+        assert host == urlparse(program.named(f"{key}-service").outputs["uri"]).hostname
+        assert host.endswith(".run.app")
+
+
+def test_each_service_alerts_on_5xx_latency_cpu_and_max_instances_with_its_own_thresholds(
+    stack: str, program: Recording
+) -> None:
+    config = config_of(stack)
+    limits = config.observability.alerts.cloud_run
+    naming = config.naming(stack)
+    for key, service in config.services.items():
+        selector = f'resource.label.service_name="{naming.physical(key, max_length=49)}"'
+        errors = threshold_of(alert(program, f"{key}-5xx-ratio"))
+        assert (errors["thresholdValue"], errors["duration"]) == (limits.error_ratio, "300s")
+        assert selector in errors["filter"]
+        assert selector in errors["denominatorFilter"]
+        latency = threshold_of(alert(program, f"{key}-latency-p99"))
+        assert latency["thresholdValue"] == service.latency_p99_ms
+        assert latency["aggregations"][0]["perSeriesAligner"] == "ALIGN_PERCENTILE_99"
+        cpu = threshold_of(alert(program, f"{key}-cpu"))
+        assert (cpu["thresholdValue"], cpu["duration"]) == (0.8, "300s")
+        at_max = threshold_of(alert(program, f"{key}-instances-at-max"))
+        assert (at_max["thresholdValue"], at_max["comparison"]) == (service.max_instances, "COMPARISON_GE")
+        for kind in ("latency-p99", "cpu", "instances-at-max"):
+            assert selector in threshold_of(alert(program, f"{key}-{kind}"))["filter"]
+
+
+def test_prod_alert_thresholds_are_the_promised_ones() -> None:
+    program = program_of("prod")
+    assert threshold_of(alert(program, "api-5xx-ratio"))["thresholdValue"] == 0.01
+    assert threshold_of(alert(program, "api-latency-p99"))["thresholdValue"] == 500
+    assert threshold_of(alert(program, "orders-instances-at-max"))["thresholdValue"] == 40
+
+
+def test_each_public_service_has_slos_with_the_configured_goals(stack: str, program: Recording) -> None:
+    config = config_of(stack)
+    slos = {r.name for r in program.of("gcp:monitoring/slo:Slo")}
+    assert slos == {f"observability-{k}-{kind}" for k in public_services(stack) for kind in ("availability", "latency")}
+    for key in public_services(stack):
+        availability = program.named(f"observability-{key}-availability").inputs
+        assert availability["goal"] == config.observability.slo.availability_goal
+        latency = program.named(f"observability-{key}-latency").inputs
+        assert latency["requestBasedSli"]["distributionCut"]["range"]["max"] == config.services[key].latency_p99_ms
+        burns = [
+            r for r in program.of(ALERT) if r.name.startswith(f"observability-{key}-") and r.name.endswith("-burn")
+        ]
+        assert len(burns) == (4 if config.observability.slo.burn_rate_alerts else 0)
+
+
+def test_prod_slos_promise_three_nines_with_burn_rate_pages() -> None:
+    program = program_of("prod")
+    for key in ("web", "api"):
+        assert program.named(f"observability-{key}-availability").inputs["goal"] == 0.999
+        assert alert(program, f"{key}-availability-fast-burn")["severity"] == "CRITICAL"
+        assert alert(program, f"{key}-latency-slow-burn")["severity"] == "WARNING"
+
+
+def test_the_dashboard_charts_requests_errors_latency_and_instances_of_every_service(
+    stack: str, program: Recording
+) -> None:
+    config = config_of(stack)
+    document = json.loads(program.named("observability-dashboard").inputs["dashboardJson"])
+    charts = {
+        t["widget"]["title"]: t["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+        for t in document["mosaicLayout"]["tiles"]
+    }
+    for key in config.services:
+        name = config.naming(stack).physical(key, max_length=49)
+        for chart in ("requests/s", "5xx/s", "p99 latency", "instances"):
+            assert f'service_name="{name}"' in charts[f"{key}: {chart}"]
+
+
+# Building the monitored services from config ------------------------------------------------------------------------
+
+
+def load_balancer(**changes: Any) -> LoadBalancerArgs:
+    raw: dict[str, Any] = {
+        "enabled": True,
+        "domains": ["example.com", "api.example.com"],
+        "services": ["web", "api"],
+        "default_service": "web",
+        "routes": {"api-host": {"hosts": ["api.example.com"], "service": "api"}},
+    }
+    return LoadBalancerArgs.model_validate(raw | changes)
+
+
+def service(**changes: Any) -> ServiceArgs:
+    return ServiceArgs.model_validate({"image": "api:1.0.0"} | changes)
+
+
+LB_SERVICE = {"public": True, "behind_load_balancer": True, "ingress": "internal-and-lb"}
+
+
+def test_internal_services_are_monitored_without_a_url() -> None:
+    watched = monitored(
+        {"orders": service(max_instances=7, latency_p99_ms=300)},
+        LoadBalancerArgs(),
+        names={"orders": "acme-dev-orders"},
+        urls={"orders": "https://orders-x.a.run.app"},
+    )
+    assert watched["orders"] == MonitoredService(
+        service_name="acme-dev-orders", max_instances=7, latency_p99_ms=300, public=False, url=None
+    )
+
+
+def test_a_public_service_off_the_load_balancer_is_checked_on_its_run_app_url() -> None:
+    watched = monitored(
+        {"web": service(public=True, ingress="all", health_path="/ready")},
+        LoadBalancerArgs(),
+        names={"web": "acme-dev-web"},
+        urls={"web": "https://web-x.a.run.app"},
+    )
+    assert (watched["web"].url, watched["web"].health_path) == ("https://web-x.a.run.app", "/ready")
+
+
+def test_a_load_balanced_service_is_checked_on_the_first_domain_routing_its_health_path_to_it() -> None:
+    services = {"web": service(**LB_SERVICE), "api": service(**LB_SERVICE)}
+    urls = {"web": "https://web-x.a.run.app", "api": "https://api-x.a.run.app"}
+    watched = monitored(services, load_balancer(), names={"web": "w", "api": "a"}, urls=urls)
+    assert {k: s.url for k, s in watched.items()} == {"web": "https://example.com", "api": "https://api.example.com"}
+
+
+def test_a_load_balanced_service_reachable_only_under_a_path_prefix_stops_the_program_naming_it() -> None:
+    only_paths = load_balancer(routes={"api-path": {"paths": ["/api/*"], "service": "api"}})
+    with pytest.raises(pulumi.RunError, match=r"services\.api: no load_balancer domain routes /healthz to api"):
+        monitored({"api": service(**LB_SERVICE)}, only_paths, names={"api": "a"}, urls={"api": "https://a.run.app"})
+
+
+def test_the_url_map_sends_a_path_to_its_longest_matching_rule() -> None:
+    args = load_balancer(
+        domains=["example.com"],
+        routes={
+            "api": {"paths": ["/api/*"], "service": "api"},
+            "health": {"paths": ["/api/healthz"], "service": "web"},
+        },
+    )
+    (matcher,) = plan_routing(args)
+    assert route_of(matcher, "/api/orders") == "api"
+    assert route_of(matcher, "/api/healthz") == "web"
+    assert route_of(matcher, "/api") == "web"  # /api/* matches below /api/ only
+    assert route_of(matcher, "/healthz") == "web"
+
+
+def test_a_latency_target_not_below_the_request_timeout_names_the_key() -> None:
+    raw = raw_config("dev")
+    raw["services"]["orders"]["latency_p99_ms"] = 300_000  # type: ignore[index]
+    with pytest.raises(
+        pulumi.RunError, match=r"services\.orders\.latency_p99_ms: latency_p99_ms \(300000\) is not below"
+    ):
+        stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
