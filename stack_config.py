@@ -91,7 +91,8 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
-    def _edge_fronts_the_platform(self) -> StackConfig:
+    def _edge_origin_services_are_reachable(self) -> StackConfig:
+        """A `{service: <name>}` origin is fetched at its run.app URL, from Cloudflare, over the internet."""
         if self.edge is None:
             return self
         for key, name in self.edge.worker.service_origins().items():
@@ -106,6 +107,14 @@ class StackConfig(Model):
                     f"the Worker fetches {name} at its run.app URL from the internet; it needs public: true and "
                     f"ingress: all (got public: {str(service.public).lower()}, ingress: {service.ingress})",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _edge_fronts_the_load_balancer(self) -> StackConfig:
+        """The edge's `dns` hostnames are proxied A records to the load balancer: they need one, with a certificate
+        for each, authorized through DNS because the names resolve to Cloudflare."""
+        if self.edge is None:
+            return self
         lb = self.load_balancer
         dns = self.edge.mode_of("dns")
         if not lb.enabled:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,16 +103,14 @@ class ServiceOrigin(Model):
     service: str
 
 
-_SERVICE = re.compile(r"^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$")  # a services key (components/cloud_run.py ServiceName)
-
-
 def _origin(value: object) -> str | ServiceOrigin:
     """`https://host` or `{service: <services key>}`; one validator, so an error names the origin's own key."""
     if isinstance(value, ServiceOrigin):
         return value
     if isinstance(value, dict):
         service = value.get("service")
-        if set(value) != {"service"} or not isinstance(service, str) or not _SERVICE.match(service):
+        # The name is checked against platform:services by the stack config.
+        if set(value) != {"service"} or not isinstance(service, str):
             raise ValueError(f"{value!r} is not an origin; write {{service: <a key of services>}} or https://host")
         return ServiceOrigin(service=service)
     if isinstance(value, str):

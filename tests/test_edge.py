@@ -619,7 +619,7 @@ def test_a_service_origin_must_be_reachable_from_the_internet() -> None:
     )
 
 
-@pytest.mark.parametrize("origin", [{"service": "Web"}, {"service": "web", "port": 8080}, {"svc": "web"}, 42])
+@pytest.mark.parametrize("origin", [{"service": 8080}, {"service": "web", "port": 8080}, {"svc": "web"}, 42])
 def test_an_origin_is_a_url_or_a_service_reference(origin: Any) -> None:
     fails(bad_edge(worker=worker(origins={"eu": origin})), r"edge\.worker\.origins\.eu: .* is not an origin; write")
 
