@@ -680,6 +680,7 @@ def test_an_edge_dns_hostname_must_be_a_load_balancer_domain() -> None:
 def test_behind_the_edge_certificates_are_authorized_by_dns() -> None:
     raw = copy.deepcopy(raw_config("staging"))
     raw["load_balancer"]["certificate_authorization"] = "load_balancer"  # type: ignore[index]
+    raw["load_balancer"]["security"]["cloudflare_only"] = False  # type: ignore[index]
     with pytest.raises(
         pulumi.RunError, match=r"load_balancer\.certificate_authorization: the edge proxies the load balancer's"
     ):

@@ -314,14 +314,19 @@ def test_clients_over_the_rate_limit_are_banned(stack: str) -> None:
         assert options["exceedAction"] == limit.exceed_action
 
 
-def test_staging_counts_clients_by_source_ip_and_prod_by_the_visitor_ip_cloudflare_forwards() -> None:
-    staging = [r for r in rules(program_of("staging")).values() if r["action"] == "rate_based_ban"]
-    assert [r["rateLimitOptions"]["enforceOnKey"] for r in staging] == ["IP"]
-    prod = program_of("prod").one(POLICY).inputs
-    assert {r["rateLimitOptions"]["enforceOnKey"] for r in prod["rules"] if r["action"] == "rate_based_ban"} == {
-        "USER_IP"
-    }
-    assert prod["advancedOptionsConfig"]["userIpRequestHeaders"] == ["CF-Connecting-IP"]
+@pytest.mark.parametrize("stack", ENABLED)
+def test_behind_the_edge_clients_are_counted_by_the_visitor_ip_cloudflare_forwards(stack: str) -> None:
+    policy = program_of(stack).one(POLICY).inputs
+    banned = [r for r in policy["rules"] if r["action"] == "rate_based_ban"]
+    assert banned
+    assert {r["rateLimitOptions"]["enforceOnKey"] for r in banned} == {"USER_IP"}
+    assert policy["advancedOptionsConfig"]["userIpRequestHeaders"] == ["CF-Connecting-IP"]
+
+
+def test_without_cloudflare_only_clients_are_counted_by_source_ip() -> None:
+    limit = {"requests_per_interval": 300, "interval_sec": 60, "ban_duration_sec": 300}
+    banned = [r for r in plan_rules(SecurityArgs.model_validate({"rate_limit": limit})) if r.name == "rate-limit"]
+    assert [r.rate_limit_key for r in banned] == ["IP"]
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -330,8 +335,9 @@ def test_adaptive_protection_watches_for_layer7_ddos(stack: str) -> None:
     assert config["layer7DdosDefenseConfig"]["enable"] is lb(stack).security.adaptive_protection is True
 
 
-def test_prod_admits_only_cloudflare_ranges_and_denies_everything_else() -> None:
-    by_name = rules(program_of("prod"))
+@pytest.mark.parametrize("stack", ENABLED)
+def test_behind_the_edge_only_cloudflare_ranges_are_admitted_and_everything_else_denied(stack: str) -> None:
+    by_name = rules(program_of(stack))
     assert by_name["default-deny"]["priority"] == DEFAULT_RULE_PRIORITY
     assert by_name["default-deny"]["action"] == "deny(403)"
     admitted = [r for r in by_name.values() if r["action"] in ("allow", "rate_based_ban")]
@@ -342,12 +348,12 @@ def test_prod_admits_only_cloudflare_ranges_and_denies_everything_else() -> None
     assert max(r["priority"] for n, r in by_name.items() if n.startswith("waf-")) < min(r["priority"] for r in admitted)
 
 
-def test_staging_admits_every_source_and_blocks_the_configured_countries() -> None:
-    by_name = rules(program_of("staging"))
-    assert by_name["default-allow"]["action"] == "allow"
+def test_without_cloudflare_only_every_source_is_admitted_and_configured_countries_are_blocked() -> None:
+    by_name = {r.name: r for r in plan_rules(SecurityArgs(geo_block=["KP"]))}
+    assert by_name["default-allow"].action == "allow"
     geo = [r for n, r in by_name.items() if n.startswith("geo-block-")]
-    assert [expression(r) for r in geo] == ["origin.region_code == 'KP'"]
-    assert all(r["action"] == "deny(403)" for r in geo)
+    assert [r.expression for r in geo] == ["origin.region_code == 'KP'"]
+    assert all(r.action == "deny(403)" for r in geo)
 
 
 @pytest.mark.parametrize("stack", ENABLED)
