@@ -237,8 +237,12 @@ if config.edge:
         config.edge,
         naming=naming,
         origin_token=secrets.require_secret("origin_token"),
-        # Without a load balancer (dev), `dns` hostnames get no record and the Worker's custom domains serve alone.
+        # `dns` hostnames point at the load balancer (the config allows them only with one); the Worker may also
+        # fetch Cloud Run services directly at their run.app URLs (the only origins without a load balancer).
         origin_ip=load_balancer.ip_address if load_balancer else None,
+        service_urls={name: services[name].url for name in config.edge.worker.service_origins().values()},
+        # The certificates' DNS authorizations, published in the zone (empty with classic certificates).
+        dns_authorizations=load_balancer.dns_authorizations if load_balancer else None,
         opts=pulumi.ResourceOptions(providers=[cloudflare_provider]),
     )
     pulumi.export("edge_hostnames", edge.hostnames)

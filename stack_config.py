@@ -91,6 +91,63 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _edge_origin_services_are_reachable(self) -> StackConfig:
+        """A `{service: <name>}` origin is fetched at its run.app URL, from Cloudflare, over the internet."""
+        if self.edge is None:
+            return self
+        for key, name in self.edge.worker.service_origins().items():
+            service = self.services.get(name)
+            if service is None:
+                invalid(
+                    f"edge.worker.origins.{key}.service", f"'{name}' is not one of services: {', '.join(self.services)}"
+                )
+            if not (service.public and service.ingress == "all"):
+                invalid(
+                    f"edge.worker.origins.{key}.service",
+                    f"the Worker fetches {name} at its run.app URL from the internet; it needs public: true and "
+                    f"ingress: all (got public: {str(service.public).lower()}, ingress: {service.ingress})",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _edge_fronts_the_load_balancer(self) -> StackConfig:
+        """The edge's `dns` hostnames are proxied A records to the load balancer: they need one, with a certificate
+        for each, authorized through DNS because the names resolve to Cloudflare."""
+        if self.edge is None:
+            return self
+        lb = self.load_balancer
+        dns = self.edge.mode_of("dns")
+        if not lb.enabled:
+            if dns:
+                invalid(
+                    f"edge.hostnames.{dns[0]}.mode",
+                    "mode dns is a proxied record to the load balancer, and load_balancer.enabled is false; "
+                    "use worker_custom_domain (with a {service: <name>} origin) or enable the load balancer",
+                )
+            return self
+        for domain in lb.domains:
+            if domain not in dns:
+                invalid(
+                    "load_balancer.domains",
+                    f"'{domain}' is not an edge hostname with mode dns; add it to edge.hostnames as {{mode: dns}} "
+                    "so the edge sends its requests to the load balancer",
+                )
+        for host in dns:
+            if host not in lb.domains:
+                invalid(
+                    f"edge.hostnames.{host}",
+                    f"'{host}' points at the load balancer but is not in load_balancer.domains, so it has no "
+                    "certificate there; add it to load_balancer.domains",
+                )
+        if lb.certificate_authorization != "dns":
+            invalid(
+                "load_balancer.certificate_authorization",
+                "the edge proxies the load balancer's domains, so they resolve to Cloudflare and load balancer "
+                "authorization never completes; use dns (the edge publishes the CNAME records)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _backup_outside_the_region(self) -> StackConfig:
         if self.backup.location == self.gcp.region:
             invalid(

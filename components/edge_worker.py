@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_cloudflare as cloudflare
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, StringConstraints, model_validator
 
 from components.config_types import Model, invalid
 from components.naming import Naming
@@ -21,6 +22,8 @@ WORKER_SCRIPT = Path(__file__).resolve().parent.parent / "edge" / "worker.js"
 MAIN_MODULE = "worker.js"  # the upload's module name; without main_module the API takes it for a service worker
 COMPATIBILITY_DATE = "2026-04-01"  # the date the workerd tests run with (edge/test/helpers.mjs)
 REDIRECT_ONLY_TARGET = "100::"  # RFC 6666 discard prefix: a proxied record that never reaches an origin
+# DNS-only validation records (Certificate Manager's CNAMEs) take a real TTL; proxied ones only 1 (automatic).
+VALIDATION_TTL = 300
 RATE_LIMIT_CHARACTERISTICS = ("ip.src", "cf.colo.id")  # per client IP; the API requires the data centre too
 # Values the rate limiting API accepts for periods and mitigation timeouts, in seconds.
 RATE_LIMIT_SECONDS = frozenset(
@@ -93,7 +96,33 @@ def _origin_url(value: str) -> str:
     return value
 
 
-OriginUrl = Annotated[str, AfterValidator(_origin_url)]
+class ServiceOrigin(Model):
+    """An origin that is one of the platform's Cloud Run services, fetched at its run.app URL (which has no record in
+    the zone, so it needs no load balancer)."""
+
+    service: str
+
+
+def _origin(value: object) -> str | ServiceOrigin:
+    """`https://host` or `{service: <services key>}`; one validator, so an error names the origin's own key."""
+    if isinstance(value, ServiceOrigin):
+        return value
+    if isinstance(value, dict):
+        service = value.get("service")
+        # The name is checked against platform:services by the stack config.
+        if set(value) != {"service"} or not isinstance(service, str):
+            raise ValueError(f"{value!r} is not an origin; write {{service: <a key of services>}} or https://host")
+        return ServiceOrigin(service=service)
+    if isinstance(value, str):
+        return _origin_url(value)
+    raise ValueError(f"{value!r} is not an origin; write https://host or {{service: <a key of services>}}")
+
+
+def _dump_origin(origin: str | ServiceOrigin) -> str | dict[str, str]:
+    return origin.model_dump() if isinstance(origin, ServiceOrigin) else origin
+
+
+Origin = Annotated[str | ServiceOrigin, PlainValidator(_origin), PlainSerializer(_dump_origin)]
 
 
 class HostnameArgs(Model):
@@ -117,7 +146,7 @@ class HstsArgs(Model):
 class WorkerArgs(Model):
     """The Worker's settings; `origins`..`default_origin` become its ORIGINS binding (schema in edge/worker.js)."""
 
-    origins: dict[OriginKey, OriginUrl] = Field(min_length=1)
+    origins: dict[OriginKey, Origin] = Field(min_length=1)
     continents: dict[Continent, OriginKey] = {}
     countries: dict[Country, OriginKey] = {}
     default_origin: OriginKey
@@ -138,10 +167,16 @@ class WorkerArgs(Model):
                 invalid(where, f"'{key}' is not one of origins: {', '.join(sorted(self.origins))}")
         return self
 
-    def origins_json(self) -> str:
-        """The ORIGINS binding: canonical JSON, so reordering the stack file changes nothing at the edge."""
+    def service_origins(self) -> dict[str, str]:
+        """Origin key -> the Cloud Run service it names."""
+        return {key: o.service for key, o in self.origins.items() if isinstance(o, ServiceOrigin)}
+
+    def origins_json(self, service_urls: Mapping[str, str] | None = None) -> str:
+        """The ORIGINS binding: canonical JSON, so reordering the stack file changes nothing at the edge. A service
+        origin becomes its URL from `service_urls` (service name -> run.app URL)."""
+        urls = service_urls or {}
         document = {
-            "origins": self.origins,
+            "origins": {key: urls[o.service] if isinstance(o, ServiceOrigin) else o for key, o in self.origins.items()},
             "continents": self.continents,
             "countries": self.countries,
             "default": self.default_origin,
@@ -209,7 +244,7 @@ class EdgeArgs(Model):
     @model_validator(mode="after")
     def _consistent(self) -> EdgeArgs:
         for host in self.hostnames:
-            if not self._in_zone(host):
+            if not self.in_zone(host):
                 invalid(f"hostnames.{host}", f"'{host}' is not in the zone {self.zone}")
         self._check_routes()
         self._check_origins()
@@ -217,7 +252,7 @@ class EdgeArgs(Model):
         self._check_plan()
         return self
 
-    def _in_zone(self, host: str) -> bool:
+    def in_zone(self, host: str) -> bool:
         return host == self.zone or host.endswith(f".{self.zone}")
 
     def _check_routes(self) -> None:
@@ -226,7 +261,7 @@ class EdgeArgs(Model):
             invalid("worker.routes", "the Worker serves nothing: add worker.routes or a worker_custom_domain hostname")
         for key, pattern in self.worker.routes.items():
             host = pattern.split("/", 1)[0]
-            if not self._in_zone(host.removeprefix("*.").removeprefix("*")):
+            if not self.in_zone(host.removeprefix("*.").removeprefix("*")):
                 invalid(f"worker.routes.{key}", f"'{pattern}' is not in the zone {self.zone}")
             if "*" not in host and host not in dns:
                 invalid(
@@ -247,7 +282,7 @@ class EdgeArgs(Model):
 
     def _check_origins(self) -> None:
         for key, url in self.worker.origins.items():
-            if self._served_by_worker(urlsplit(url).hostname or ""):
+            if isinstance(url, str) and self._served_by_worker(urlsplit(url).hostname or ""):
                 invalid(f"worker.origins.{key}", f"'{url}' is served by this Worker; its requests would loop")
 
     def _check_redirects(self) -> None:
@@ -448,7 +483,11 @@ class EdgeWorker(pulumi.ComponentResource):
     """A Cloudflare zone's edge layer: zone hardening, proxied DNS to the load balancer, the Worker that steers each
     request to the nearest healthy origin, and WAF, rate limiting, cache and redirect rules.
 
-    Pass the Cloudflare provider in `opts.providers`; children inherit it.
+    `origin_ip` is the load balancer's IP, required when a hostname has mode `dns`. `service_urls` maps each Cloud
+    Run service a Worker origin names (`{service: api}`) to its run.app URL. `dns_authorizations` maps a load
+    balancer domain to the DNS records Certificate Manager asks for (`[{name, type, data}]`, its
+    `dns_resource_records`); each is published DNS-only, as Google must see it. Pass the Cloudflare provider in
+    `opts.providers`; children inherit it.
     """
 
     worker_name: pulumi.Output[str]
@@ -462,9 +501,22 @@ class EdgeWorker(pulumi.ComponentResource):
         naming: Naming,
         origin_token: pulumi.Input[str],
         origin_ip: pulumi.Input[str] | None = None,
+        service_urls: Mapping[str, pulumi.Input[str]] | None = None,
+        dns_authorizations: Mapping[str, pulumi.Input[Sequence[Mapping[str, str]]]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:EdgeWorker", name, None, opts)
+        if args.mode_of("dns") and origin_ip is None:
+            raise ValueError(f"EdgeWorker '{name}' has hostnames with mode dns but no origin_ip (the load balancer's)")
+        urls = service_urls or {}
+        missing = sorted(set(args.worker.service_origins().values()) - set(urls))
+        if missing:
+            raise ValueError(
+                f"EdgeWorker '{name}' has no service_urls entry for origin service(s): {', '.join(missing)}"
+            )
+        outside = sorted(d for d in dns_authorizations or {} if not args.in_zone(d))
+        if outside:
+            raise ValueError(f"EdgeWorker '{name}': {', '.join(outside)} not in the zone {args.zone}")
         self._name = name
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
@@ -486,7 +538,7 @@ class EdgeWorker(pulumi.ComponentResource):
             content=WORKER_SCRIPT.read_text(),
             main_module=MAIN_MODULE,
             compatibility_date=COMPATIBILITY_DATE,
-            bindings=self._bindings(args.worker, origin_token),
+            bindings=self._bindings(args.worker, origin_token, urls),
             observability=cloudflare.WorkersScriptObservabilityArgs(
                 enabled=True,
                 head_sampling_rate=args.worker.logs_sampling_rate,
@@ -508,6 +560,10 @@ class EdgeWorker(pulumi.ComponentResource):
             for host in args.mode_of("worker_custom_domain")
         }
         self.records = self._records(origin_ip)
+        self.validation_records = {
+            domain: self._validation_record(domain, records)
+            for domain, records in sorted((dns_authorizations or {}).items())
+        }
         self.routes = {
             key: cloudflare.WorkersRoute(
                 f"{name}-route-{key}", zone_id=args.zone_id, pattern=pattern, script=self.script.script_name, opts=child
@@ -522,9 +578,12 @@ class EdgeWorker(pulumi.ComponentResource):
         self.register_outputs({"worker_name": self.worker_name, "hostnames": self.hostnames})
 
     @staticmethod
-    def _bindings(worker: WorkerArgs, origin_token: pulumi.Input[str]) -> list[cloudflare.WorkersScriptBindingArgs]:
-        plain = {
-            "ORIGINS": worker.origins_json(),
+    def _bindings(
+        worker: WorkerArgs, origin_token: pulumi.Input[str], service_urls: Mapping[str, pulumi.Input[str]]
+    ) -> list[cloudflare.WorkersScriptBindingArgs]:
+        named = {service: service_urls[service] for service in worker.service_origins().values()}
+        plain: dict[str, pulumi.Input[str]] = {
+            "ORIGINS": pulumi.Output.all(**named).apply(worker.origins_json) if named else worker.origins_json(),
             "MAINTENANCE": "true" if worker.maintenance else "false",
             "MAINTENANCE_RETRY_AFTER": str(worker.maintenance_retry_after),
             "ORIGIN_TIMEOUT_MS": str(worker.origin_timeout_ms),
@@ -541,13 +600,8 @@ class EdgeWorker(pulumi.ComponentResource):
         targets: dict[str, tuple[str, pulumi.Input[str]]] = {
             host: ("AAAA", REDIRECT_ONLY_TARGET) for host in self._args.mode_of("redirect")
         }
-        dns = self._args.mode_of("dns")
         if origin_ip is not None:
-            targets.update({host: ("A", origin_ip) for host in dns})
-        elif dns:
-            pulumi.log.warn(
-                f"no load balancer IP given: DNS records for {', '.join(dns)} are not created", resource=self
-            )
+            targets.update({host: ("A", origin_ip) for host in self._args.mode_of("dns")})
         return {
             host: cloudflare.DnsRecord(
                 f"{self._name}-dns-{host}",
@@ -562,6 +616,24 @@ class EdgeWorker(pulumi.ComponentResource):
             )
             for host, (kind, content) in sorted(targets.items())
         }
+
+    def _validation_record(
+        self, domain: str, records: pulumi.Input[Sequence[Mapping[str, str]]]
+    ) -> cloudflare.DnsRecord:
+        """The `_acme-challenge` CNAME of a domain, DNS-only: proxied, Google would see Cloudflare's answer instead.
+        Names and targets come fully qualified (trailing dot); Cloudflare stores them without it."""
+        record = pulumi.Output.from_input(records).apply(lambda rs: _single_cname(domain, rs))
+        return cloudflare.DnsRecord(
+            f"{self._name}-validation-{domain}",
+            zone_id=self._args.zone_id,
+            name=record.apply(lambda r: r["name"].rstrip(".")),
+            type="CNAME",
+            content=record.apply(lambda r: r["data"].rstrip(".")),
+            proxied=False,
+            ttl=VALIDATION_TTL,
+            comment=f"Managed by Pulumi (platform edge): Certificate Manager DNS authorization of {domain}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _rulesets(self, naming: Naming) -> dict[str, cloudflare.Ruleset]:
         """Exactly one entry-point ruleset per phase: a second one for the same (zone, phase) would be rejected."""
@@ -579,3 +651,10 @@ class EdgeWorker(pulumi.ComponentResource):
             for phase, rules in phase_rules(self._args).items()
             if rules
         }
+
+
+def _single_cname(domain: str, records: Sequence[Mapping[str, str]]) -> Mapping[str, str]:
+    """Certificate Manager asks for exactly one CNAME per DNS authorization; anything else is not ours to publish."""
+    if len(records) != 1 or records[0].get("type") != "CNAME":
+        raise ValueError(f"expected one CNAME to authorize {domain}, got {list(records)!r}")
+    return records[0]

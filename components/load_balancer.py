@@ -323,10 +323,12 @@ class LoadBalancer(pulumi.ComponentResource):
         )
         certificates: dict[str, gcp.compute.ManagedSslCertificate] = {}
         certificate_map: pulumi.Output[str] | None = None
-        # Per domain, the DNS records Certificate Manager asks for (certificate_authorization: dns), for the edge's DNS.
-        self.dns_authorization_records: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input({})
+        # Per domain, the DNS records Certificate Manager asks for (certificate_authorization: dns), for the edge's DNS:
+        # `dns_authorizations` keeps one Output per domain (so a consumer can create one record each), and
+        # `dns_authorization_records` is the same as a single Output.
+        self.dns_authorizations: dict[str, pulumi.Output[list[dict[str, str]]]] = {}
         if args.certificate_authorization == "dns":
-            certificate_map, self.dns_authorization_records = self._certificate_map(args, apis)
+            certificate_map, self.dns_authorizations = self._certificate_map(args, apis)
         else:
             certificates = self._managed_certificates(args)
         self.ssl_policy = gcp.compute.SSLPolicy(
@@ -373,6 +375,9 @@ class LoadBalancer(pulumi.ComponentResource):
             for port, target in ((443, self.https_proxy), (80, self.http_proxy))
         }
 
+        self.dns_authorization_records: pulumi.Output[dict[str, Any]] = (
+            pulumi.Output.all(**self.dns_authorizations) if self.dns_authorizations else pulumi.Output.from_input({})
+        )
         self.ip_address = self.address.address
         self.domains = list(args.domains)
         self.register_outputs(
@@ -397,7 +402,7 @@ class LoadBalancer(pulumi.ComponentResource):
 
     def _certificate_map(
         self, args: LoadBalancerArgs, apis: ProjectServices
-    ) -> tuple[pulumi.Output[str], pulumi.Output[dict[str, Any]]]:
+    ) -> tuple[pulumi.Output[str], dict[str, pulumi.Output[list[dict[str, str]]]]]:
         """Certificate Manager: per domain a DNS authorization, a Google-managed certificate and a map entry.
         Returns the map's reference for the proxy and, per domain, the CNAME records to publish."""
         opts = pulumi.ResourceOptions(parent=self, depends_on=apis.require(CERTIFICATE_MANAGER))
@@ -444,7 +449,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 lambda rs: [{"name": r.name or "", "type": r.type or "", "data": r.data or ""} for r in rs or []]
             )
         reference = certificate_map.id.apply(lambda map_id: f"//{CERTIFICATE_MANAGER}/{map_id}")
-        return reference, pulumi.Output.all(**records)
+        return reference, records
 
     def _target(self, target: str) -> pulumi.Output[str]:
         if target == CDN and self.backend_bucket is not None:

@@ -27,6 +27,8 @@ CUSTOM_DOMAIN = "cloudflare:index/workersCustomDomain:WorkersCustomDomain"
 ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 FAKE_LB_IP = "203.0.113.10"
+FAKE_RUN_APP = "https://{}-abc123-ew.a.run.app"
+CM_AUTH = "gcp:certificatemanager/dnsAuthorization:DnsAuthorization"
 EDGE_STACKS = ("dev", "prod")
 
 
@@ -43,14 +45,19 @@ def bindings(program: Recording) -> dict[str, dict[str, Any]]:
 
 
 def build(config: stack_config.StackConfig, stack: str, origin_ip: str | None = None) -> Recording:
-    """The stack's edge on its own, exporting the component's outputs; with an origin IP it is built as __main__
-    will build it once the load balancer is wired."""
+    """The stack's edge on its own, exporting the component's outputs, with a fake run.app URL per service origin;
+    with an origin IP it is built as __main__ builds it with the load balancer."""
     edge = config.edge
     assert edge is not None
 
     def program() -> None:
         component = EdgeWorker(
-            "edge", edge, naming=config.naming(stack), origin_token=pulumi.Output.secret("token"), origin_ip=origin_ip
+            "edge",
+            edge,
+            naming=config.naming(stack),
+            origin_token=pulumi.Output.secret("token"),
+            origin_ip=origin_ip,
+            service_urls={s: FAKE_RUN_APP.format(s) for s in edge.worker.service_origins().values()},
         )
         pulumi.export("hostnames", component.hostnames)
         pulumi.export("worker_name", component.worker_name)
@@ -148,7 +155,7 @@ def test_worker_bindings_carry_the_origins_as_text_and_the_token_as_a_secret(sta
     assert config is not None
     found = bindings(program)
     assert found["ORIGINS"]["type"] == "plain_text"
-    assert found["ORIGINS"]["text"] == config.worker.origins_json()
+    assert found["ORIGINS"]["text"] == config.worker.origins_json(program.outputs["service_urls"])
     assert found["ORIGIN_TOKEN"]["type"] == "secret_text"
     assert found["ORIGIN_TOKEN"]["text"] == SECRET_PLACEHOLDER  # read from the stack's secure value
     assert found["MAINTENANCE"] == {"name": "MAINTENANCE", "type": "plain_text", "text": "false"}
@@ -561,7 +568,7 @@ def test_the_free_plan_keeps_static_assets_at_the_edge_for_at_least_two_hours() 
 
 
 def test_an_origin_under_a_wildcard_worker_route_is_refused() -> None:
-    raw = bad_edge(worker=worker(routes={"all": "*.example.org/*"}))
+    raw = bad_edge(worker=worker(origins={"eu": "https://origin.example.org"}, routes={"all": "*.example.org/*"}))
     fails(raw, r"edge\.worker\.origins\.eu: 'https://origin\.example\.org' is served by this Worker")
 
 
@@ -570,3 +577,154 @@ def test_an_edge_without_its_secrets_stops_with_the_command_that_sets_them(key: 
     values, _ = stack_values("dev")
     with pytest.raises(pulumi.RunError, match=f"pulumi config set --secret {key}"):
         run_program("dev", config={k: v for k, v in values.items() if k != key})
+
+
+# --- The Worker's service origins ------------------------------------------------------------------------------
+
+
+def test_dev_worker_fetches_the_public_web_service_at_its_run_app_url() -> None:
+    program = program_of("dev")
+    document = json.loads(bindings(program)["ORIGINS"]["text"])
+    web = program.outputs["service_urls"]["web"]
+    assert web.startswith("https://")
+    assert web.endswith(".run.app")
+    assert document["origins"] == {"eu": web}
+    assert document["default"] == "eu"
+    service = config_of("dev").services["web"]
+    assert (service.public, service.ingress) == (True, "all")
+
+
+def test_prod_and_staging_keep_their_origins_on_the_load_balancer() -> None:
+    for stack in ("staging", "prod"):
+        config = config_of(stack)
+        assert config.edge is not None
+        assert not config.edge.worker.service_origins()
+        origin = config.edge.worker.origins[config.edge.worker.default_origin]
+        assert isinstance(origin, str)
+        assert origin.removeprefix("https://") in config.load_balancer.domains
+
+
+def test_a_service_origin_must_name_a_service() -> None:
+    fails(
+        bad_edge(worker=worker(origins={"eu": {"service": "shop"}})),
+        r"edge\.worker\.origins\.eu\.service: 'shop' is not one of services: web, api, orders, analytics",
+    )
+
+
+def test_a_service_origin_must_be_reachable_from_the_internet() -> None:
+    fails(
+        bad_edge(worker=worker(origins={"eu": {"service": "orders"}})),
+        r"edge\.worker\.origins\.eu\.service: the Worker fetches orders at its run\.app URL from the internet; "
+        r"it needs public: true and ingress: all \(got public: false, ingress: internal\)",
+    )
+
+
+@pytest.mark.parametrize("origin", [{"service": 8080}, {"service": "web", "port": 8080}, {"svc": "web"}, 42])
+def test_an_origin_is_a_url_or_a_service_reference(origin: Any) -> None:
+    fails(bad_edge(worker=worker(origins={"eu": origin})), r"edge\.worker\.origins\.eu: .* is not an origin; write")
+
+
+def test_the_component_needs_the_url_of_every_service_origin() -> None:
+    edge = config_of("dev").edge
+    assert edge is not None
+
+    def program() -> None:
+        EdgeWorker("edge", edge, naming=config_of("dev").naming("dev"), origin_token="t", service_urls={})
+
+    with pytest.raises(ValueError, match="no service_urls entry for origin service"):
+        run(program, stack="dev")
+
+
+# --- The edge and the load balancer ----------------------------------------------------------------------------
+
+
+def test_dns_hostnames_need_a_load_balancer() -> None:
+    hostnames = {**raw_config("dev")["edge"]["hostnames"], "api.example.org": {"mode": "dns"}}  # type: ignore[index]
+    fails(
+        bad_edge(hostnames=hostnames),
+        r"edge\.hostnames\.api\.example\.org\.mode: mode dns is a proxied record to the load balancer, "
+        r"and load_balancer\.enabled is false",
+    )
+
+
+def test_the_component_refuses_dns_hostnames_without_the_load_balancer_ip() -> None:
+    with pytest.raises(ValueError, match="has hostnames with mode dns but no origin_ip"):
+        build(config_of("prod"), "prod", origin_ip=None)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_load_balancer_serves_exactly_the_edge_dns_hostnames(stack: str) -> None:
+    config = config_of(stack)
+    assert config.edge is not None
+    assert sorted(config.load_balancer.domains) == sorted(config.edge.mode_of("dns"))
+    program = program_of(stack)
+    proxied_to_lb = {r.inputs["name"] for r in program.of(RECORD) if r.inputs["type"] == "A"}
+    assert proxied_to_lb == set(program.outputs["load_balancer_domains"])
+    assert all(r.inputs["content"] == program.outputs["load_balancer_ip"] for r in program.of(RECORD, type="A"))
+
+
+def test_a_load_balancer_domain_must_be_an_edge_dns_hostname() -> None:
+    raw = copy.deepcopy(raw_config("prod"))
+    raw["load_balancer"]["domains"].append("www.example.com")  # type: ignore[index]
+    with pytest.raises(pulumi.RunError, match=r"load_balancer\.domains: 'www\.example\.com' is not an edge hostname"):
+        stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
+
+
+def test_an_edge_dns_hostname_must_be_a_load_balancer_domain() -> None:
+    raw = copy.deepcopy(raw_config("prod"))
+    raw["edge"]["hostnames"]["shop.example.com"] = {"mode": "dns"}  # type: ignore[index]
+    with pytest.raises(pulumi.RunError, match=r"edge\.hostnames\.shop\.example\.com: .* not in load_balancer\.domains"):
+        stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
+
+
+def test_behind_the_edge_certificates_are_authorized_by_dns() -> None:
+    raw = copy.deepcopy(raw_config("staging"))
+    raw["load_balancer"]["certificate_authorization"] = "load_balancer"  # type: ignore[index]
+    raw["load_balancer"]["security"]["cloudflare_only"] = False  # type: ignore[index]
+    with pytest.raises(
+        pulumi.RunError, match=r"load_balancer\.certificate_authorization: the edge proxies the load balancer's"
+    ):
+        stack_config.parse(raw, stack_file="Pulumi.staging.yaml")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_each_load_balancer_domain_gets_its_dns_authorization_cname_unproxied(stack: str) -> None:
+    program = program_of(stack)
+    config = config_of(stack)
+    assert config.edge is not None
+    assert config.load_balancer.certificate_authorization == "dns"
+    validation = [r for r in program.of(RECORD) if r.inputs["type"] == "CNAME"]
+    assert len(validation) == len(config.load_balancer.domains)
+    for domain in config.load_balancer.domains:
+        (expected,) = program.one(CM_AUTH, domain=domain).outputs["dnsResourceRecords"]
+        record = program.one(RECORD, name=f"_acme-challenge.{domain}")
+        assert record.name == f"edge-validation-{domain}"
+        assert record.inputs["content"] == expected["data"].rstrip(".")
+        assert expected["name"] == f"_acme-challenge.{domain}."
+        assert record.inputs["proxied"] is False  # the documented exception: Google must see the CNAME itself
+        assert record.inputs["ttl"] > 1
+        assert record.inputs["zoneId"] == config.edge.zone_id
+
+
+def test_every_other_record_stays_proxied(program: Recording) -> None:
+    records = [r for r in program.of(RECORD) if not r.inputs["name"].startswith("_acme-challenge.")]
+    assert records
+    assert all(r.inputs["proxied"] is True and r.inputs["ttl"] == 1 for r in records)
+
+
+def test_a_dns_authorization_outside_the_zone_is_a_programming_error() -> None:
+    edge = config_of("dev").edge
+    assert edge is not None
+
+    def program() -> None:
+        EdgeWorker(
+            "edge",
+            edge,
+            naming=config_of("dev").naming("dev"),
+            origin_token="t",
+            service_urls={"web": FAKE_RUN_APP.format("web")},
+            dns_authorizations={"api.example.com": []},
+        )
+
+    with pytest.raises(ValueError, match=r"api\.example\.com not in the zone example\.org"):
+        run(program, stack="dev")

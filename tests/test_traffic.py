@@ -151,32 +151,34 @@ def test_url_map_sends_hosts_and_paths_to_the_services_config_names(stack: str) 
 def test_prod_api_host_goes_to_the_api_and_api_paths_do_on_every_host() -> None:
     url_map = program_of("prod").named("lb-urls").inputs
     api = program_of("prod").named("lb-api").outputs["id"]
-    (api_host,) = [r for r in url_map["hostRules"] if r["hosts"] == ["api.acme.example"]]
+    (api_host,) = [r for r in url_map["hostRules"] if r["hosts"] == ["api.example.com"]]
     matchers = {m["name"]: m for m in url_map["pathMatchers"]}
     assert matchers[api_host["pathMatcher"]]["defaultService"] == api
     for matcher in matchers.values():
         assert {"paths": ["/api/*"], "service": api} in matcher["pathRules"]
 
 
-def test_staging_serves_one_classic_google_managed_certificate_per_domain_from_the_proxy() -> None:
-    program = program_of("staging")
-    assert lb("staging").certificate_authorization == "load_balancer"
-    certs = program.of(CERT)
-    assert sorted(d for c in certs for d in c.inputs["managed"]["domains"]) == sorted(lb("staging").domains)
+def test_load_balancer_authorization_serves_one_classic_google_managed_certificate_per_domain_from_the_proxy() -> None:
+    args = component_args()
+    assert args.certificate_authorization == "load_balancer"
+    recording = build(args)
+    certs = recording.of(CERT)
+    assert sorted(d for c in certs for d in c.inputs["managed"]["domains"]) == sorted(args.domains)
     assert all(len(c.inputs["managed"]["domains"]) == 1 for c in certs)
-    proxy = program.named("lb-https").inputs
+    proxy = recording.named("lb-https").inputs
     assert sorted(proxy["sslCertificates"]) == sorted(c.outputs["id"] for c in certs)
     assert "certificateMap" not in proxy
-    assert proxy["urlMap"] == program.named("lb-urls").outputs["id"]
+    assert proxy["urlMap"] == recording.named("lb-urls").outputs["id"]
 
 
-def test_prod_behind_cloudflare_proves_its_domains_by_dns_and_serves_them_from_a_certificate_map() -> None:
-    program = program_of("prod")
-    assert lb("prod").certificate_authorization == "dns"
+@pytest.mark.parametrize("stack", ENABLED)
+def test_behind_cloudflare_domains_are_proved_by_dns_and_served_from_a_certificate_map(stack: str) -> None:
+    program = program_of(stack)
+    assert lb(stack).certificate_authorization == "dns"
     assert not program.of(CERT)
     api = program.named("apis-certificatemanager")
     certificate_map = program.one(CM_MAP)
-    for domain in lb("prod").domains:
+    for domain in lb(stack).domains:
         authorization = program.one(CM_AUTH, domain=domain)
         (certificate,) = [c for c in program.of(CM_CERT) if c.inputs["managed"]["domains"] == [domain]]
         assert certificate.inputs["managed"]["dnsAuthorizations"] == [authorization.outputs["id"]]
@@ -312,14 +314,19 @@ def test_clients_over_the_rate_limit_are_banned(stack: str) -> None:
         assert options["exceedAction"] == limit.exceed_action
 
 
-def test_staging_counts_clients_by_source_ip_and_prod_by_the_visitor_ip_cloudflare_forwards() -> None:
-    staging = [r for r in rules(program_of("staging")).values() if r["action"] == "rate_based_ban"]
-    assert [r["rateLimitOptions"]["enforceOnKey"] for r in staging] == ["IP"]
-    prod = program_of("prod").one(POLICY).inputs
-    assert {r["rateLimitOptions"]["enforceOnKey"] for r in prod["rules"] if r["action"] == "rate_based_ban"} == {
-        "USER_IP"
-    }
-    assert prod["advancedOptionsConfig"]["userIpRequestHeaders"] == ["CF-Connecting-IP"]
+@pytest.mark.parametrize("stack", ENABLED)
+def test_behind_the_edge_clients_are_counted_by_the_visitor_ip_cloudflare_forwards(stack: str) -> None:
+    policy = program_of(stack).one(POLICY).inputs
+    banned = [r for r in policy["rules"] if r["action"] == "rate_based_ban"]
+    assert banned
+    assert {r["rateLimitOptions"]["enforceOnKey"] for r in banned} == {"USER_IP"}
+    assert policy["advancedOptionsConfig"]["userIpRequestHeaders"] == ["CF-Connecting-IP"]
+
+
+def test_without_cloudflare_only_clients_are_counted_by_source_ip() -> None:
+    limit = {"requests_per_interval": 300, "interval_sec": 60, "ban_duration_sec": 300}
+    banned = [r for r in plan_rules(SecurityArgs.model_validate({"rate_limit": limit})) if r.name == "rate-limit"]
+    assert [r.rate_limit_key for r in banned] == ["IP"]
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -328,8 +335,9 @@ def test_adaptive_protection_watches_for_layer7_ddos(stack: str) -> None:
     assert config["layer7DdosDefenseConfig"]["enable"] is lb(stack).security.adaptive_protection is True
 
 
-def test_prod_admits_only_cloudflare_ranges_and_denies_everything_else() -> None:
-    by_name = rules(program_of("prod"))
+@pytest.mark.parametrize("stack", ENABLED)
+def test_behind_the_edge_only_cloudflare_ranges_are_admitted_and_everything_else_denied(stack: str) -> None:
+    by_name = rules(program_of(stack))
     assert by_name["default-deny"]["priority"] == DEFAULT_RULE_PRIORITY
     assert by_name["default-deny"]["action"] == "deny(403)"
     admitted = [r for r in by_name.values() if r["action"] in ("allow", "rate_based_ban")]
@@ -340,12 +348,12 @@ def test_prod_admits_only_cloudflare_ranges_and_denies_everything_else() -> None
     assert max(r["priority"] for n, r in by_name.items() if n.startswith("waf-")) < min(r["priority"] for r in admitted)
 
 
-def test_staging_admits_every_source_and_blocks_the_configured_countries() -> None:
-    by_name = rules(program_of("staging"))
-    assert by_name["default-allow"]["action"] == "allow"
+def test_without_cloudflare_only_every_source_is_admitted_and_configured_countries_are_blocked() -> None:
+    by_name = {r.name: r for r in plan_rules(SecurityArgs(geo_block=["KP"]))}
+    assert by_name["default-allow"].action == "allow"
     geo = [r for n, r in by_name.items() if n.startswith("geo-block-")]
-    assert [expression(r) for r in geo] == ["origin.region_code == 'KP'"]
-    assert all(r["action"] == "deny(403)" for r in geo)
+    assert [r.expression for r in geo] == ["origin.region_code == 'KP'"]
+    assert all(r.action == "deny(403)" for r in geo)
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -488,7 +496,10 @@ def test_no_cdn_means_no_bucket() -> None:
         ({"domains": []}, r"load_balancer\.domains: list at least one domain"),
         ({"domains": ["API.Example.com"]}, r"load_balancer\.domains\.0: 'API\.Example\.com' is not a hostname"),
         ({"domains": ["*.acme.example"]}, r"not a hostname.*wildcards"),
-        ({"domains": [f"d{i}.acme.example" for i in range(16)]}, r"load_balancer\.domains: at most 15 domains with"),
+        (
+            {"certificate_authorization": "load_balancer", "domains": [f"d{i}.example.net" for i in range(16)]},
+            r"load_balancer\.domains: at most 15 domains with",
+        ),
         ({"services": ["web", "web"]}, r"load_balancer\.services: web listed twice"),
         ({"default_service": "admin"}, r"load_balancer\.default_service: 'admin' is not one of services: web, api"),
         ({"routes__api-path__service": "admin"}, r"load_balancer\.routes\.api-path\.service: 'admin' is not one of"),
@@ -536,8 +547,11 @@ def test_bad_prod_load_balancer_config_is_one_line_naming_the_key(changes: dict[
 
 
 def test_dns_authorized_certificates_are_not_limited_to_15_domains() -> None:
-    many = [*lb("prod").domains, *(f"d{i}.acme.example" for i in range(20))]
-    parsed = stack_config.parse(bad("prod", domains=many), stack_file="Pulumi.prod.yaml")
+    extra = [f"d{i}.example.com" for i in range(20)]
+    many = [*lb("prod").domains, *extra]
+    raw = bad("prod", domains=many)
+    raw["edge"]["hostnames"].update({host: {"mode": "dns"} for host in extra})  # type: ignore[index]
+    parsed = stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
     assert parsed.load_balancer.domains == many
 
 
