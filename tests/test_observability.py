@@ -456,8 +456,8 @@ def test_a_public_service_without_a_url_is_a_programming_error() -> None:
 UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
 # Where users reach each public service behind the load balancer: the domain whose URL map sends /healthz to it.
 LOAD_BALANCED_HOSTS = {
-    "staging": {"web": "staging.acme.example", "api": "api.staging.acme.example"},
-    "prod": {"web": "acme.example", "api": "api.acme.example"},
+    "staging": {"web": "origin.example.net", "api": "api.example.net"},
+    "prod": {"web": "origin.example.com", "api": "api.example.com"},
 }
 
 
