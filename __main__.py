@@ -27,24 +27,24 @@ on_gcp = pulumi.ResourceOptions(providers=[provider])
 apis = ProjectServices(
     "apis",
     [
+        "artifactregistry.googleapis.com",
+        "backupdr.googleapis.com",
+        "bigquery.googleapis.com",
+        "billingbudgets.googleapis.com",
         "certificatemanager.googleapis.com",
         "cloudscheduler.googleapis.com",
         "compute.googleapis.com",
+        "containerscanning.googleapis.com",
         "iam.googleapis.com",
+        "logging.googleapis.com",
+        "monitoring.googleapis.com",
+        "pubsub.googleapis.com",
         "redis.googleapis.com",
+        "run.googleapis.com",
         "secretmanager.googleapis.com",
         "servicenetworking.googleapis.com",
         "sqladmin.googleapis.com",
         "storage.googleapis.com",
-        "monitoring.googleapis.com",
-        "logging.googleapis.com",
-        "bigquery.googleapis.com",
-        "billingbudgets.googleapis.com",
-        "pubsub.googleapis.com",
-        "backupdr.googleapis.com",
-        "run.googleapis.com",
-        "artifactregistry.googleapis.com",
-        "containerscanning.googleapis.com",
     ],
     opts=on_gcp,
 )
@@ -179,30 +179,12 @@ observability = Observability(
     opts=on_gcp,
 )
 
-pulumi.export("network_id", network.network_id)
-pulumi.export("network_self_link", network.self_link)
-pulumi.export("subnets", network.subnet_self_links)
-pulumi.export("psa_range", network.psa_range.name)
-pulumi.export("nat_ips", network.nat_ips)
-pulumi.export("database_connection_name", database.connection_name)
-pulumi.export("database_private_ip", database.private_ip)
-pulumi.export("database_names", database.database_names)
-pulumi.export("database_users", database.users)
-pulumi.export("database_password_secret_ids", database.password_secret_ids)
-pulumi.export("database_replica_connection_names", database.replica_connection_names)
-pulumi.export("redis_host", redis.host)
-pulumi.export("redis_port", redis.port)
-pulumi.export("redis_read_endpoint", redis.read_endpoint)
-pulumi.export("redis_auth_secret_id", redis.auth_secret.id)
-pulumi.export("redis_ca_certificate", redis.ca_certificate)
-
 load_balancer: LoadBalancer | None = None
 if config.load_balancer.enabled:
     armor = SecurityPolicy("armor", config.load_balancer.security, naming=naming, apis=apis, opts=on_gcp)
     load_balancer = LoadBalancer(
         "lb",
         config.load_balancer,
-        # The Cloud Run services are named naming.physical(service) in the stack's region.
         backends={
             service: ServerlessBackend(cloud_run_service_name=services[service].service.name, region=config.gcp.region)
             for service in config.load_balancer.services
@@ -217,17 +199,6 @@ if config.load_balancer.enabled:
     pulumi.export("load_balancer_ip", load_balancer.ip_address)
     pulumi.export("load_balancer_domains", load_balancer.domains)
     pulumi.export("security_policy", armor.policy_name)
-pulumi.export("dashboard_id", observability.dashboard_id)
-pulumi.export("notification_channel_ids", observability.notification_channel_ids)
-pulumi.export("budget", observability.budget_status)
-pulumi.export("backup_bucket", backup.bucket_name)
-pulumi.export("recovery_objectives", backup.recovery_objectives)
-pulumi.export("image_repository", registry.url)
-pulumi.export("service_urls", {key: s.url for key, s in sorted(services.items())})
-pulumi.export("service_names", {key: s.physical_name for key, s in sorted(services.items())})
-pulumi.export("service_accounts", {key: s.service_account_email for key, s in sorted(services.items())})
-pulumi.export("service_images", {key: s.image for key, s in sorted(services.items())})
-pulumi.export("migration_job_name", migration_jobs[0] if migration_jobs else None)
 
 if config.edge:
     secrets = pulumi.Config(stack_config.NAMESPACE)
@@ -247,3 +218,31 @@ if config.edge:
     )
     pulumi.export("edge_hostnames", edge.hostnames)
     pulumi.export("edge_worker_name", edge.worker_name)
+
+pulumi.export("network_id", network.network_id)
+pulumi.export("network_self_link", network.self_link)
+pulumi.export("subnets", network.subnet_self_links)
+pulumi.export("psa_range", network.psa_range.name)
+pulumi.export("nat_ips", network.nat_ips)
+pulumi.export("database_connection_name", database.connection_name)
+pulumi.export("database_private_ip", database.private_ip)
+pulumi.export("database_names", database.database_names)
+pulumi.export("database_users", database.users)
+pulumi.export("database_password_secret_ids", database.password_secret_ids)
+pulumi.export("database_replica_connection_names", database.replica_connection_names)
+pulumi.export("redis_host", redis.host)
+pulumi.export("redis_port", redis.port)
+pulumi.export("redis_read_endpoint", redis.read_endpoint)
+pulumi.export("redis_auth_secret_id", redis.auth_secret.id)
+pulumi.export("redis_ca_certificate", redis.ca_certificate)
+pulumi.export("dashboard_id", observability.dashboard_id)
+pulumi.export("notification_channel_ids", observability.notification_channel_ids)
+pulumi.export("budget", observability.budget_status)
+pulumi.export("backup_bucket", backup.bucket_name)
+pulumi.export("recovery_objectives", backup.recovery_objectives)
+pulumi.export("image_repository", registry.url)
+pulumi.export("service_urls", {key: s.url for key, s in sorted(services.items())})
+pulumi.export("service_names", {key: s.physical_name for key, s in sorted(services.items())})
+pulumi.export("service_accounts", {key: s.service_account_email for key, s in sorted(services.items())})
+pulumi.export("service_images", {key: s.image for key, s in sorted(services.items())})
+pulumi.export("migration_job_name", migration_jobs[0] if migration_jobs else None)
