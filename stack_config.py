@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import types
 import typing
+from collections.abc import Mapping
 from typing import Annotated, Any, Union
 
 import pulumi
@@ -177,15 +178,20 @@ SECRET_KEYS: frozenset[str] = frozenset(
 def load() -> StackConfig:
     """Read and validate the `platform:*` stack config, or stop the program with one clear line."""
     config = pulumi.Config(NAMESPACE)
-    present = _present_keys()
+    values = {f"{NAMESPACE}:{key}": config.get(key) or "" for key in sorted(_present_keys() - SECRET_KEYS)}
+    return parse(decode(values), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+
+
+def decode(values: Mapping[str, str]) -> dict[str, Any]:
+    """Config as the engine hands it over (`platform:key` -> JSON or plain text) as plain data keyed by `key`."""
     raw: dict[str, Any] = {}
-    for key in sorted(present - SECRET_KEYS):
-        value = config.get(key) or ""
-        try:  # structured values arrive as JSON; plain strings stay strings
-            raw[key] = json.loads(value)
-        except ValueError:
-            raw[key] = value
-    return parse(raw, stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+    for key, value in values.items():
+        if key.startswith(f"{NAMESPACE}:"):
+            try:  # structured values arrive as JSON; plain strings stay strings
+                raw[key.split(":", 1)[1]] = json.loads(value)
+            except ValueError:
+                raw[key.split(":", 1)[1]] = value
+    return raw
 
 
 def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -23,17 +23,10 @@ def program_of(stack: str) -> Recording:
     return _programs[stack]
 
 
-def raw_config(stack: str) -> dict[str, object]:
+def raw_config(stack: str) -> dict[str, Any]:
     """A stack file's `platform:*` values as plain data, to mutate in bad-config tests."""
     values, _ = stack_values(stack)
-    raw: dict[str, object] = {}
-    for key, value in values.items():
-        if key.startswith(f"{stack_config.NAMESPACE}:"):
-            try:
-                raw[key.split(":", 1)[1]] = json.loads(value)
-            except ValueError:
-                raw[key.split(":", 1)[1]] = value
-    return raw
+    return stack_config.decode(values)
 
 
 def config_of(stack: str) -> stack_config.StackConfig:

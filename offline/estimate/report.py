@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +34,7 @@ class Estimates:
 def config_of(stack: str) -> stack_config.StackConfig:
     """The stack file's validated config, read the way the program reads it."""
     values, _ = stack_values(stack)
-    prefix = f"{stack_config.NAMESPACE}:"
-    raw: dict[str, Any] = {}
-    for key, value in values.items():
-        if key.startswith(prefix) and key.removeprefix(prefix) not in stack_config.SECRET_KEYS:
-            try:
-                raw[key.removeprefix(prefix)] = json.loads(value)
-            except ValueError:
-                raw[key.removeprefix(prefix)] = value
-    return stack_config.parse(raw, stack_file=f"Pulumi.{stack}.yaml")
+    return stack_config.parse(stack_config.decode(values), stack_file=f"Pulumi.{stack}.yaml")
 
 
 def estimate(stack: str, recording: Recording, config: stack_config.StackConfig) -> Estimates:
