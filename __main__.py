@@ -48,7 +48,15 @@ apis = ProjectServices(
     ],
     opts=on_gcp,
 )
-network = Network("network", config.network, naming=naming, region=config.gcp.region, apis=apis, opts=on_gcp)
+network = Network(
+    "network",
+    config.network,
+    naming=naming,
+    region=config.gcp.region,
+    apis=apis,
+    protect=config.protection.protect,
+    opts=on_gcp,
+)
 database = Database(
     "database",
     config.database,
@@ -186,7 +194,9 @@ if config.load_balancer.enabled:
         "lb",
         config.load_balancer,
         backends={
-            service: ServerlessBackend(cloud_run_service_name=services[service].service.name, region=config.gcp.region)
+            # The physical name, not the service's output: a serverless NEG may name a service before it exists, so
+            # the load balancer chain is built while images build and services deploy.
+            service: ServerlessBackend(cloud_run_service_name=services[service].physical_name, region=config.gcp.region)
             for service in config.load_balancer.services
         },
         security_policy=armor.self_link,

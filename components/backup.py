@@ -207,6 +207,7 @@ class Backup(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=apis.require("iam.googleapis.com")),
         )
         scheduler = pulumi.ResourceOptions(parent=self, depends_on=apis.require("cloudscheduler.googleapis.com"))
+        self._iam = pulumi.ResourceOptions(parent=self, depends_on=apis.require("iam.googleapis.com"))
         slot = 0
         if database is not None:
             # Cloud SQL honours IAM conditions on the instance's resource name: export this instance only.
@@ -265,7 +266,7 @@ class Backup(pulumi.ComponentResource):
             description=f"{EXPORT_PERMISSIONS[kind]} only, for scheduled backup exports",
             permissions=[EXPORT_PERMISSIONS[kind]],
             project=self._project,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._iam,
         )
         self.exporter_roles[kind] = role
         gcp.projects.IAMMember(

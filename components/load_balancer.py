@@ -479,6 +479,7 @@ class LoadBalancer(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=not deletion_protection,
+            deletion_policy="PREVENT" if deletion_protection else "DELETE",
             labels=self._naming.labels_for("load-balancer"),
             opts=pulumi.ResourceOptions(
                 parent=self, protect=protect, depends_on=apis.require("storage.googleapis.com")
@@ -494,7 +495,7 @@ class LoadBalancer(pulumi.ComponentResource):
         )
         ttls = cdn.cache_mode != "USE_ORIGIN_HEADERS"  # with origin headers, the API rejects explicit TTLs
         backend_bucket = gcp.compute.BackendBucket(
-            f"{self._name}-static",
+            f"{self._name}-static-backend",
             name=self._naming.physical("static"),
             description="Static assets from Cloud Storage through Cloud CDN",
             bucket_name=bucket.name,
@@ -509,6 +510,8 @@ class LoadBalancer(pulumi.ComponentResource):
                 negative_caching=cdn.negative_caching,
                 request_coalescing=True,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                self._compute, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{self._name}-static")])
+            ),
         )
         return bucket, backend_bucket

@@ -136,9 +136,11 @@ class Network(pulumi.ComponentResource):
         naming: Naming,
         region: str,
         apis: ProjectServices,
+        protect: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:Network", name, None, opts)
+        self._protect = protect
         self._name = name
         self._naming = naming
         compute = pulumi.ResourceOptions(parent=self, depends_on=apis.require("compute.googleapis.com"))
@@ -171,7 +173,7 @@ class Network(pulumi.ComponentResource):
         }
         self.serverless_subnet = self.subnets[args.serverless_subnet]
         self.firewalls = self._firewalls(args)
-        self.nat_addresses = self._nat(args, region)
+        self.nat_addresses = self._nat(args, region, compute)
         self.psa_range, self.psa_connection = self._private_services(args, apis)
 
         self.network_id = self.vpc.id
@@ -238,10 +240,12 @@ class Network(pulumi.ComponentResource):
                 )
         return rules
 
-    def _nat(self, args: NetworkArgs, region: str) -> dict[str, gcp.compute.Address]:
+    def _nat(self, args: NetworkArgs, region: str, compute: pulumi.ResourceOptions) -> dict[str, gcp.compute.Address]:
         if not args.nat.enabled:
             return {}
         child = pulumi.ResourceOptions(parent=self)
+        # Partners allow-list these addresses: losing one is an outage for them, so they are protected like data.
+        static = pulumi.ResourceOptions.merge(compute, pulumi.ResourceOptions(protect=self._protect))
         addresses = {
             key: gcp.compute.Address(
                 f"{self._name}-nat-{key}",
@@ -249,7 +253,7 @@ class Network(pulumi.ComponentResource):
                 region=region,
                 address_type="EXTERNAL",
                 labels=self._naming.labels_for("network"),
-                opts=child,
+                opts=static,
             )
             for key in args.nat.static_ips
         }

@@ -53,6 +53,8 @@ LABELS: dict[str, Label] = {
     "cloudflare:index/ruleset:Ruleset": lambda i: "Cloudflare rules",
 }
 MAX_DETAILS = 5
+CLOUD_RUN_SERVICE = "gcp:cloudrunv2/service:Service"
+SERVERLESS_NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,13 @@ def build(stack: str, recording: Recording) -> Diagram:
             a, b = owner.get(r.urn), owner.get(dep)
             if a in shown and b in shown and a != b:
                 edges[(_node_id(shown[a].name), _node_id(shown[b].name))] = None
+    # A serverless NEG names its Cloud Run service rather than depending on it (it may be created first): link them.
+    services = {r.inputs.get("name"): r for r in recording.resources if r.type == CLOUD_RUN_SERVICE}
+    for r in recording.resources:
+        target = services.get((r.inputs.get("cloudRun") or {}).get("service")) if r.type == SERVERLESS_NEG else None
+        a, b = owner.get(r.urn), owner.get(target.urn) if target else None
+        if a in shown and b in shown and a != b:
+            edges[(_node_id(shown[a].name), _node_id(shown[b].name))] = None
     edge, balancer = _by_type(shown, members, "cloudflare:"), _by_type(shown, members, FORWARDING_RULE)
     if edge and balancer and edge != balancer:
         edges[(edge, balancer)] = None
