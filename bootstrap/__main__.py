@@ -46,7 +46,14 @@ DEPLOYER_ROLES = (
     "roles/iam.serviceAccountAdmin",  # the runtime service accounts
     "roles/iam.serviceAccountUser",  # attaching them to Cloud Run
     "roles/resourcemanager.projectIamAdmin",  # granting runtime accounts their roles (the sensitive one: see docs)
+    "roles/iam.roleAdmin",  # the export-only and schedule-only custom roles
+    "roles/bigquery.dataOwner",  # the log sink's dataset and its writer's access
+    "roles/cloudscheduler.admin",  # daily exports, the dev database's office hours
+    "roles/pubsub.editor",  # the budget's notification topic
+    "roles/backupdr.admin",  # the Backup and DR vault
+    "roles/certificatemanager.editor",  # DNS-authorized certificates and the certificate map
 )
+# The budget also needs roles/billing.costsManager on the billing account, which only its admin can grant (see docs).
 PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer")
 KEY_ROTATION = "7776000s"  # 90 days
 NONCURRENT_STATE_DAYS = 90  # old state versions kept this long, to roll a stack's state back by hand

@@ -71,7 +71,17 @@ WAF_RULES = {
 # incident. Deny rules (countries, attacks) come before the admission rules (rate limit, Cloudflare allow-list),
 # because an admission rule lets conforming requests through without evaluating anything after it.
 GEO_BLOCK_PRIORITY = 1000
-WAF_PRIORITIES = {name: 2000 + 10 * i for i, name in enumerate(WAF_RULES)}
+WAF_PRIORITIES = {
+    "sqli": 2000,
+    "xss": 2010,
+    "lfi": 2020,
+    "rfi": 2030,
+    "rce": 2040,
+    "scanner-detection": 2050,
+    "protocol-attack": 2060,
+    "session-fixation": 2070,
+    "log4j": 2080,
+}
 ADMISSION_PRIORITY = 3000
 
 RuleName = Literal[

@@ -320,8 +320,8 @@ class CloudRunService(pulumi.ComponentResource):
             self.image = resolve_reference(args.image, registry.url)
 
         envs = self._envs(database, redis)
-        # A revision reads its secrets when it starts, so it waits for the accessor grants.
-        runs_after = [*apis.require("run.googleapis.com"), *self.secret_access.values()]
+        # A revision reads its secrets and opens its Cloud SQL connection when it starts, so it waits for those grants.
+        runs_after = [*apis.require("run.googleapis.com"), *self.secret_access.values(), *self.project_roles.values()]
         self.service = self._service(naming, region, network, envs, database, deletion_protection, runs_after)
         self.invoker_bindings = self._invokers(region, invokers or {})
         self.job = (

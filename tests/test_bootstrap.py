@@ -14,6 +14,7 @@ import yaml
 
 from offline.engine import Recording, run
 from policy import rules
+from tests.conftest import program_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "bootstrap"
@@ -146,3 +147,51 @@ def test_docs_delivery_lists_the_repository_variables_to_set(bootstrap: Recordin
     text = (ROOT / "docs" / "delivery.md").read_text()
     section = text.split("### Repository variables", 1)[1].split("###", 1)[0]
     assert set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE)) == set(bootstrap.outputs["github_variables"])
+
+
+# The deployer role that lets `pulumi up` create each kind of resource the platform program registers.
+ROLE_OF_MODULE = {
+    "artifactregistry": "roles/artifactregistry.admin",
+    "backupdisasterrecovery": "roles/backupdr.admin",
+    "bigquery": "roles/bigquery.dataOwner",
+    "certificatemanager": "roles/certificatemanager.editor",
+    "cloudrunv2": "roles/run.admin",
+    "cloudscheduler": "roles/cloudscheduler.admin",
+    "logging": "roles/logging.configWriter",
+    "monitoring": "roles/monitoring.admin",
+    "pubsub": "roles/pubsub.editor",
+    "redis": "roles/redis.admin",
+    "secretmanager": "roles/secretmanager.admin",
+    "serviceaccount": "roles/iam.serviceAccountAdmin",
+    "servicenetworking": "roles/servicenetworking.networksAdmin",
+    "sql": "roles/cloudsql.admin",
+    "storage": "roles/storage.admin",
+}
+ROLE_OF_TYPE = {
+    "gcp:projects/service:Service": "roles/serviceusage.serviceUsageAdmin",
+    "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": "roles/resourcemanager.projectIamAdmin",
+    "gcp:projects/iAMCustomRole:IAMCustomRole": "roles/iam.roleAdmin",
+    "gcp:compute/firewall:Firewall": "roles/compute.securityAdmin",
+    "gcp:compute/securityPolicy:SecurityPolicy": "roles/compute.securityAdmin",
+    "gcp:compute/sSLPolicy:SSLPolicy": "roles/compute.securityAdmin",
+}
+BILLING_ACCOUNT_TYPES = {"gcp:billing/budget:Budget"}  # granted on the billing account, outside the bootstrap
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_deployer_may_create_every_resource_its_stack_registers(bootstrap: Recording, stack: str) -> None:
+    granted = _roles(bootstrap, f"{stack}-deployer")[f"acme-platform-{stack}"]
+    missing = set()
+    for r in program_of(stack).resources:
+        if not (r.custom and r.type.startswith("gcp:")) or r.type in BILLING_ACCOUNT_TYPES:
+            continue
+        module = r.type.split(":")[1].split("/")[0]
+        role = (
+            ROLE_OF_TYPE.get(r.type)
+            or ROLE_OF_MODULE.get(module)
+            or ("roles/compute.networkAdmin" if module == "compute" else f"no role known for {r.type}")
+        )
+        if role not in granted:
+            missing.add((r.type, role))
+    assert missing == set()
