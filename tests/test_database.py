@@ -154,11 +154,14 @@ def test_prod_denies_maintenance_in_its_busiest_weeks() -> None:
     assert "denyMaintenancePeriod" not in primary(program_of("dev")).inputs["settings"]
 
 
-def test_query_insights_and_bounded_disk_autoresize_are_on(program: Recording) -> None:
+def test_query_insights_and_bounded_disk_autoresize_are_on(
+    program: Recording, config: stack_config.StackConfig
+) -> None:
     for instance in program.of(SQL):
         settings = instance.inputs["settings"]
         assert settings["insightsConfig"]["queryInsightsEnabled"] is True
         assert settings["diskAutoresize"] is True
+        assert settings["diskAutoresizeLimit"] == config.database.disk.autoresize_limit_gb
         assert settings["diskAutoresizeLimit"] >= settings["diskSize"]
         assert "settings.diskSize" in instance.ignore_changes
 
