@@ -17,7 +17,7 @@ import stack_config
 from components.edge_worker import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
 from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, run, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import config_of, program_of, raw_config
+from tests.conftest import STACKS, config_of, program_of, raw_config
 
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
 SCRIPT = "cloudflare:index/workersScript:WorkersScript"
@@ -221,11 +221,15 @@ def test_worker_custom_domains_cover_the_hostnames_the_worker_owns(stack: str) -
     assert all(d.inputs["zoneId"] == config.zone_id for d in domains)
 
 
-def test_prod_runs_the_worker_on_the_api_route() -> None:
-    route = program_of("prod").one(ROUTE)
-    assert route.inputs["pattern"] == "api.example.com/*"
-    assert route.inputs["script"] == "acme-prod-edge"
-    assert program_of("dev").of(ROUTE) == []
+@pytest.mark.parametrize("stack", STACKS)
+def test_api_hostnames_reach_the_load_balancer_host_rule_not_the_worker(stack: str) -> None:
+    """A Worker route on the api hostname would forward to the origin hostname, where the URL map serves web."""
+    program, config = program_of(stack), config_of(stack)
+    assert program.of(ROUTE) == []
+    api_hosts = {h for r in config.load_balancer.routes.values() if r.service == "api" for h in r.hosts}
+    records = {r.inputs["name"]: r.inputs for r in program.of(RECORD)}
+    for host in api_hosts:
+        assert (records[host]["type"], records[host]["proxied"]) == ("A", True)
 
 
 # --- DNS -------------------------------------------------------------------------------------------------------
