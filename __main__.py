@@ -179,9 +179,9 @@ observability = Observability(
         urls={key: s.url for key, s in services.items()},
     ),
     database=MonitoredDatabase(
-        instance=database.instance.name,
+        instance=database.instance_name,
         max_connections=config.database.max_connections,
-        replicas={key: replica.name for key, replica in database.replicas.items()},
+        replicas=database.replica_names,
     ),
     redis=MonitoredRedis(instance_id=redis.instance.id),
     opts=on_gcp,

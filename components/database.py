@@ -247,9 +247,12 @@ class Database(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions(
             parent=self, protect=protect, ignore_changes=["settings.diskSize", "settings.activationPolicy"]
         )
+        # Known before anything exists, so monitoring can name the instances without waiting for them.
+        self.instance_name = naming.physical("pg")
+        self.replica_names = {key: naming.physical("pg", key) for key in args.replicas}
         self.instance = gcp.sql.DatabaseInstance(
             f"{name}-primary",
-            name=naming.physical("pg"),
+            name=self.instance_name,
             region=region,
             database_version=args.version,
             deletion_protection=deletion_protection,
@@ -266,7 +269,7 @@ class Database(pulumi.ComponentResource):
         self.replicas = {
             key: gcp.sql.DatabaseInstance(
                 f"{name}-replica-{key}",
-                name=naming.physical("pg", key),
+                name=self.replica_names[key],
                 region=replica.region,
                 database_version=args.version,
                 master_instance_name=self.instance.name,

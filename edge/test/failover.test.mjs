@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { answer, closedOriginUrl, neverAnswer, startOrigin, startWorker } from "./helpers.mjs";
 
-const TIMEOUT_MS = 300;
+// Long enough that a healthy origin on a loaded CI machine never trips it, short enough to keep the run quick.
+const TIMEOUT_MS = 1000;
 // Tests that wait on an origin timeout get their own limit, so a Worker that
 // never times out fails them quickly instead of hanging the run.
 const WAITS = { timeout: 5000 };

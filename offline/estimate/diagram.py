@@ -10,6 +10,7 @@ Usage: python -m offline.estimate.diagram   (rewrites docs/architecture.md from 
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -55,6 +56,7 @@ LABELS: dict[str, Label] = {
 MAX_DETAILS = 5
 CLOUD_RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 SERVERLESS_NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
+MONITORED = (CLOUD_RUN_SERVICE, "gcp:sql/databaseInstance:DatabaseInstance", "gcp:redis/instance:Instance")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,15 @@ def build(stack: str, recording: Recording) -> Diagram:
         a, b = owner.get(r.urn), owner.get(target.urn) if target else None
         if a in shown and b in shown and a != b:
             edges[(_node_id(shown[a].name), _node_id(shown[b].name))] = None
+    # Monitoring names what it watches (alerts and SLOs may be created before their targets exist): link them too.
+    watched = {r.inputs["name"]: r for r in recording.resources if r.type in MONITORED and r.inputs.get("name")}
+    for r in recording.resources:
+        if r.type.startswith("gcp:monitoring/"):
+            text = json.dumps(r.inputs)
+            for name, target in watched.items():
+                a, b = owner.get(r.urn), owner.get(target.urn)
+                if name in text and a in shown and b in shown and a != b:
+                    edges[(_node_id(shown[a].name), _node_id(shown[b].name))] = None
     edge, balancer = _by_type(shown, members, "cloudflare:"), _by_type(shown, members, FORWARDING_RULE)
     if edge and balancer and edge != balancer:
         edges[(edge, balancer)] = None
