@@ -5,230 +5,146 @@ import pulumi_cloudflare as cloudflare
 import pulumi_gcp as gcp
 
 import stack_config
+from components.audit_logs import AuditLogs
 from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
+from components.budget import Budget
 from components.cloud_armor import SecurityPolicy
-from components.cloud_run import CloudRunService, DatabaseBinding, RedisBinding, creation_order
+from components.cloud_run import CloudRunService
+from components.context import StackContext
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
 from components.edge_worker import EdgeWorker
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
-from components.observability import ChannelSecrets, MonitoredDatabase, MonitoredRedis, Observability, monitored
+from components.observability import ChannelSecrets, Observability
 from components.project_services import ProjectServices
 from components.redis import Redis
+from components.refs import DatabaseBinding, RedisBinding
 from components.registry import Registry
 
 config = stack_config.load()
-naming = config.naming(pulumi.get_stack())
-
+secrets = pulumi.Config(stack_config.NAMESPACE)
 provider = gcp.Provider("gcp", project=config.gcp.project, region=config.gcp.region)
-on_gcp = pulumi.ResourceOptions(providers=[provider])
+apis = ProjectServices("apis", opts=pulumi.ResourceOptions(providers=[provider]))
+ctx = StackContext(
+    naming=config.naming(pulumi.get_stack()),
+    project=config.gcp.project,
+    region=config.gcp.region,
+    apis=apis,
+    deletion_protection=config.protection.deletion_protection,
+    protect=config.protection.protect,
+    provider=provider,
+)
 
-apis = ProjectServices(
-    "apis",
-    [
-        "artifactregistry.googleapis.com",
-        "backupdr.googleapis.com",
-        "bigquery.googleapis.com",
-        "billingbudgets.googleapis.com",
-        "certificatemanager.googleapis.com",
-        "cloudscheduler.googleapis.com",
-        "compute.googleapis.com",
-        "containerscanning.googleapis.com",
-        "iam.googleapis.com",
-        "logging.googleapis.com",
-        "monitoring.googleapis.com",
-        "pubsub.googleapis.com",
-        "redis.googleapis.com",
-        "run.googleapis.com",
-        "secretmanager.googleapis.com",
-        "servicenetworking.googleapis.com",
-        "sqladmin.googleapis.com",
-        "storage.googleapis.com",
-    ],
-    opts=on_gcp,
-)
-network = Network(
-    "network",
-    config.network,
-    naming=naming,
-    region=config.gcp.region,
-    apis=apis,
-    protect=config.protection.protect,
-    opts=on_gcp,
-)
-database = Database(
-    "database",
-    config.database,
-    naming=naming,
-    region=config.gcp.region,
-    network=network,
-    apis=apis,
-    secrets=config.secrets,
-    deletion_protection=config.protection.deletion_protection,
-    protect=config.protection.protect,
-    opts=on_gcp,
-)
-redis = Redis(
-    "redis",
-    config.redis,
-    naming=naming,
-    region=config.gcp.region,
-    network=network,
-    apis=apis,
-    secrets=config.secrets,
-    deletion_protection=config.protection.deletion_protection,
-    protect=config.protection.protect,
-    opts=on_gcp,
-)
+# Network and data
+network = Network("network", config.network, ctx=ctx)
+database = Database("database", config.database, ctx=ctx, network=network.ref, secrets=config.secrets)
+redis = Redis("redis", config.redis, ctx=ctx, network=network.ref, secrets=config.secrets)
 if config.schedule.database_office_hours:
     DatabaseSchedule(
-        "database-schedule",
-        config.schedule.database_office_hours,
-        naming=naming,
-        project=config.gcp.project,
-        region=config.gcp.region,
-        instance_name=database.instance.name,
-        apis=apis,
-        opts=on_gcp,
+        "database-schedule", config.schedule.database_office_hours, ctx=ctx, instance_name=database.instance_name
     )
-
 backup = Backup(
     "backup",
     config.backup,
-    naming=naming,
-    project=config.gcp.project,
-    region=config.gcp.region,
-    deletion_protection=config.protection.deletion_protection,
-    protect=config.protection.protect,
-    apis=apis,
+    ctx=ctx,
     database=DatabaseExportTarget(
         instance=database.instance.name,
         databases=database.database_names,
         service_account_email=database.instance.service_account_email_address,
         point_in_time_recovery=config.database.backups.point_in_time_recovery,
-        cross_region_replica=any(r.region != config.gcp.region for r in config.database.replicas.values()),
+        cross_region_replica=any(r.region != ctx.region for r in config.database.replicas.values()),
     ),
     redis=RedisExportTarget(
-        instance=redis.instance.name,
-        region=config.gcp.region,
-        persistence_identity=redis.instance.persistence_iam_identity,
+        instance=redis.instance.name, region=ctx.region, persistence_identity=redis.instance.persistence_iam_identity
     ),
-    opts=on_gcp,
 )
 
-registry = Registry(
-    "registry",
-    config.registry,
-    naming=naming,
-    region=config.gcp.region,
-    apis=apis,
-    deletion_protection=config.protection.deletion_protection,
-    protect=config.protection.protect,
-    opts=on_gcp,
-)
-
-
-def database_binding(name: str | None) -> DatabaseBinding | None:
-    if name is None:
-        return None
-    return DatabaseBinding(
-        connection_name=database.connection_name,
-        database=name,
-        user=database.users[name],
-        password_secret_id=database.password_secret_ids[name],
-    )
-
-
-redis_binding = RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
-# Callers first: a service's invoker bindings name its callers' service accounts.
+# Services: callers first, since a service's invoker bindings name its callers' service accounts
+registry = Registry("registry", config.registry, ctx=ctx)
 services: dict[str, CloudRunService] = {}
-for key in creation_order(config.services):
+for key in config.service_order():
     service = config.services[key]
     services[key] = CloudRunService(
         key,
         service,
-        naming=naming,
-        project=config.gcp.project,
-        region=config.gcp.region,
-        apis=apis,
-        network=network,
-        registry=registry,
-        deletion_protection=config.protection.deletion_protection,
+        ctx=ctx,
+        network=network.ref,
+        image_repository=registry.url,
         invokers={caller: services[caller].service_account_email for caller in service.invokers},
-        database=database_binding(service.database),
-        redis=redis_binding if service.redis else None,
-        opts=on_gcp,
+        database=DatabaseBinding(
+            connection_name=database.connection_name,
+            database=service.database,
+            user=database.users[service.database],
+            password_secret_id=database.password_secret_ids[service.database],
+        )
+        if service.database
+        else None,
+        redis=RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
+        if service.redis
+        else None,
     )
-migration_jobs = [s.migration_job_name for s in services.values() if s.migration_job_name is not None]
 
+# Monitoring, and what the project as a whole is held to
+alerts = config.observability.alerts
 observability = Observability(
     "observability",
     config.observability,
-    naming=naming,
-    project=config.gcp.project,
-    region=config.gcp.region,
-    apis=apis,
-    secrets=ChannelSecrets.from_config(pulumi.Config(stack_config.NAMESPACE)),
-    deletion_protection=config.protection.deletion_protection,
-    protect=config.protection.protect,
-    services=monitored(
-        config.services,
-        config.load_balancer,
-        names={key: s.physical_name for key, s in services.items()},
-        urls={key: s.url for key, s in services.items()},
-    ),
-    database=MonitoredDatabase(
-        instance=database.instance_name,
-        max_connections=config.database.max_connections,
-        replicas=database.replica_names,
-    ),
-    redis=MonitoredRedis(instance_id=redis.instance.id),
-    opts=on_gcp,
+    ctx=ctx,
+    secrets=ChannelSecrets.from_config(secrets),
+    watched=[
+        *(services[key].watch(alerts.cloud_run, domain=config.public_domain(key)) for key in sorted(services)),
+        database.watch(alerts.cloud_sql),
+        redis.watch(alerts.redis),
+        backup.watch(),
+    ],
 )
+budget = Budget(
+    "budget",
+    config.budget,
+    ctx=ctx,
+    notification_channels=observability.channel_ids,
+    aliases_parent=observability,
+)
+AuditLogs("audit-logs", config.audit_logs, ctx=ctx, aliases_parent=observability)
 
+# Traffic: the load balancer behind Cloud Armor, and the Cloudflare edge in front of everything
 load_balancer: LoadBalancer | None = None
 if config.load_balancer.enabled:
-    armor = SecurityPolicy("armor", config.load_balancer.security, naming=naming, apis=apis, opts=on_gcp)
+    armor = SecurityPolicy("armor", config.load_balancer.security, ctx=ctx)
     load_balancer = LoadBalancer(
         "lb",
         config.load_balancer,
+        ctx=ctx,
+        # The physical name, not the service's output: a serverless NEG may name a service before it exists, so
+        # the load balancer chain is built while images build and services deploy.
         backends={
-            # The physical name, not the service's output: a serverless NEG may name a service before it exists, so
-            # the load balancer chain is built while images build and services deploy.
-            service: ServerlessBackend(cloud_run_service_name=services[service].physical_name, region=config.gcp.region)
-            for service in config.load_balancer.services
+            key: ServerlessBackend(cloud_run_service_name=services[key].physical_name, region=ctx.region)
+            for key in config.load_balancer.services
         },
         security_policy=armor.self_link,
-        naming=naming,
-        apis=apis,
-        deletion_protection=config.protection.deletion_protection,
-        protect=config.protection.protect,
-        opts=on_gcp,
     )
     pulumi.export("load_balancer_ip", load_balancer.ip_address)
     pulumi.export("load_balancer_domains", load_balancer.domains)
     pulumi.export("security_policy", armor.policy_name)
 
 if config.edge:
-    secrets = pulumi.Config(stack_config.NAMESPACE)
-    cloudflare_provider = cloudflare.Provider("cloudflare", api_token=secrets.require_secret("cloudflare_api_token"))
     edge = EdgeWorker(
         "edge",
         config.edge,
-        naming=naming,
+        naming=ctx.naming,
         origin_token=secrets.require_secret("origin_token"),
-        # `dns` hostnames point at the load balancer (the config allows them only with one); the Worker may also
-        # fetch Cloud Run services directly at their run.app URLs (the only origins without a load balancer).
         origin_ip=load_balancer.ip_address if load_balancer else None,
         service_urls={name: services[name].url for name in config.edge.worker.service_origins().values()},
-        # The certificates' DNS authorizations, published in the zone (empty with classic certificates).
         dns_authorizations=load_balancer.dns_authorizations if load_balancer else None,
-        opts=pulumi.ResourceOptions(providers=[cloudflare_provider]),
+        opts=pulumi.ResourceOptions(
+            providers=[cloudflare.Provider("cloudflare", api_token=secrets.require_secret("cloudflare_api_token"))]
+        ),
     )
     pulumi.export("edge_hostnames", edge.hostnames)
     pulumi.export("edge_worker_name", edge.worker_name)
 
+migration_jobs = [s.migration_job_name for s in services.values() if s.migration_job_name is not None]
 pulumi.export("network_id", network.network_id)
 pulumi.export("network_self_link", network.self_link)
 pulumi.export("subnets", network.subnet_self_links)
@@ -247,7 +163,7 @@ pulumi.export("redis_auth_secret_id", redis.auth_secret.id)
 pulumi.export("redis_ca_certificate", redis.ca_certificate)
 pulumi.export("dashboard_id", observability.dashboard_id)
 pulumi.export("notification_channel_ids", observability.notification_channel_ids)
-pulumi.export("budget", observability.budget_status)
+pulumi.export("budget", budget.status)
 pulumi.export("backup_bucket", backup.bucket_name)
 pulumi.export("recovery_objectives", backup.recovery_objectives)
 pulumi.export("image_repository", registry.url)

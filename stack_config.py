@@ -10,24 +10,27 @@ import json
 import types
 import typing
 from collections.abc import Mapping
+from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Union
 
 import pulumi
 from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
 
-from components import observability
+from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
-from components.cloud_run import ServiceArgs, ServiceName, check_services
-from components.config_types import Model, Region, invalid
+from components.budget import BudgetArgs
+from components.cloud_run import ServiceArgs, ServiceName
+from components.config_types import Model, Region, SqlIdentifier, invalid
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge_worker import EdgeArgs
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
-from components.observability import ObservabilityArgs
+from components.observability import ObservabilityArgs, channels
 from components.redis import RedisArgs
 from components.registry import RegistryArgs
+from components.routing import route_of
 from components.secret import SecretsArgs
 from offline.estimate.profile import EstimatesArgs
 
@@ -47,6 +50,35 @@ class ProtectionArgs(Model):
     protect: bool = False  # Pulumi's protect: `pulumi destroy` refuses until it is lifted
 
 
+class ServiceConfig(ServiceArgs):
+    """A service as the stack file states it: the component's own settings, plus how it is wired to the rest."""
+
+    behind_load_balancer: bool = False  # served through the global HTTPS load balancer (Cloud Armor in front)
+    invokers: list[ServiceName] = []  # other services allowed to call this one (roles/run.invoker on their account)
+    database: SqlIdentifier | None = None  # the Cloud SQL database it uses
+    redis: bool = False  # whether it uses the platform's Redis
+
+    @model_validator(mode="after")
+    def _exposure(self) -> ServiceConfig:
+        if self.behind_load_balancer and self.ingress != "internal-and-lb":
+            invalid(
+                "ingress",
+                f"a service behind the load balancer needs ingress: internal-and-lb (got {self.ingress}), so no "
+                "client can bypass Cloud Armor through the run.app URL",
+            )
+        if self.ingress == "internal-and-lb" and not self.behind_load_balancer:
+            invalid(
+                "ingress",
+                "ingress internal-and-lb is for services behind the load balancer; set "
+                "behind_load_balancer: true or ingress: internal",
+            )
+        if self.public and not self.behind_load_balancer and self.ingress != "all":
+            invalid("public", f"a public service not behind the load balancer needs ingress: all (got {self.ingress})")
+        if self.migrations is not None and self.database is None:
+            invalid("migrations", "migrations need the service's database; set database: <name>")
+        return self
+
+
 class StackConfig(Model):
     gcp: GcpArgs
     prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,11}$")]
@@ -61,10 +93,12 @@ class StackConfig(Model):
     estimates: EstimatesArgs = EstimatesArgs()
     schedule: ScheduleArgs = ScheduleArgs()
     observability: ObservabilityArgs
+    budget: BudgetArgs
+    audit_logs: AuditLogsArgs = AuditLogsArgs()
     backup: BackupArgs
     edge: EdgeArgs | None = None  # the Cloudflare edge; a stack without it has none
     registry: RegistryArgs = RegistryArgs()
-    services: dict[ServiceName, ServiceArgs] = {}
+    services: dict[ServiceName, ServiceConfig] = {}
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
@@ -72,8 +106,29 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _services_call_each_other(self) -> StackConfig:
+        services = self.services
+        for name, service in services.items():
+            for caller in service.invokers:
+                if caller == name or caller not in services:
+                    invalid(f"services.{name}.invokers", f"'{caller}' is not another service: {', '.join(services)}")
+                if service.ingress != "all" and services[caller].egress != "all-traffic":
+                    invalid(
+                        f"services.{caller}.egress",
+                        f"{caller} calls {name}, whose ingress is {service.ingress}; only requests routed through the "
+                        "VPC count as internal, so set egress: all-traffic",
+                    )
+        owners = [name for name, service in services.items() if service.migrations is not None]
+        if len(owners) > 1:
+            invalid(f"services.{owners[1]}.migrations", f"only one service runs migrations; {owners[0]} already does")
+        try:
+            self.service_order()
+        except CycleError as err:
+            invalid("services", f"services invoke each other in a cycle ({' -> '.join(err.args[1])}); break it")
+        return self
+
+    @model_validator(mode="after")
     def _services_fit_together(self) -> StackConfig:
-        check_services(self.services)
         for name, service in self.services.items():
             if service.database is not None and service.database not in self.database.databases:
                 invalid(
@@ -88,6 +143,13 @@ class StackConfig(Model):
                 invalid(
                     f"services.{name}.behind_load_balancer",
                     f"set it to {name in served} to match load_balancer.services (and load_balancer.enabled)",
+                )
+        for name, service in self.services.items():
+            if service.public and service.behind_load_balancer and self.public_domain(name) is None:
+                invalid(
+                    f"services.{name}",
+                    f"no load_balancer domain routes {service.health_path} to {name}, so its uptime check has nowhere "
+                    "to call; give it a domain in load_balancer.routes.<name>.hosts (without paths)",
                 )
         return self
 
@@ -156,7 +218,26 @@ class StackConfig(Model):
                 f"'{self.backup.location}' is the stack's region (gcp.region); backups must survive its loss: "
                 "use another region or a dual-region",
             )
+        if self.backup.retention_policy is not None:
+            invalid(
+                "backup.retention_policy",
+                "the daily exports replace their objects, which a retention policy refuses; remove it (versioning "
+                "and soft delete keep the history) or use backup.vault",
+            )
         return self
+
+    def service_order(self) -> list[str]:
+        """Callers before the services they call: a callee's invoker binding names the caller's service account."""
+        graph = {name: set(service.invokers) for name, service in self.services.items()}
+        return list(TopologicalSorter(graph).static_order())
+
+    def public_domain(self, service: str) -> str | None:
+        """The load balancer domain users call `service` on: the first whose URL map sends its health path to it."""
+        config = self.services[service]
+        if not (self.load_balancer.enabled and config.behind_load_balancer):
+            return None
+        target = {host: route_of(m, config.health_path) for m in self.load_balancer.routing() for host in m.hosts}
+        return next((domain for domain in self.load_balancer.domains if target[domain] == service), None)
 
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
@@ -166,9 +247,9 @@ class StackConfig(Model):
 # Keys read outside the model, as Pulumi secrets (never validated as plain data, never printed).
 SECRET_KEYS: frozenset[str] = frozenset(
     (
-        observability.SLACK_TOKEN_KEY,
-        observability.PAGERDUTY_KEY,
-        observability.WEBHOOK_URL_KEY,
+        channels.SLACK_TOKEN_KEY,
+        channels.PAGERDUTY_KEY,
+        channels.WEBHOOK_URL_KEY,
         "cloudflare_api_token",
         "origin_token",
     )

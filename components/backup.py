@@ -18,11 +18,11 @@ from typing import Annotated, Any
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
 from components.config_types import REGIONS, Model, Region, invalid
-from components.naming import Naming
-from components.project_services import ProjectServices
+from components.context import StackContext
+from components.observability.signals import Alert, Runbook, Watched, log_match
 
 # Predefined dual-regions (cloud.google.com/storage/docs/locations): data survives the loss of either region.
 DUAL_REGIONS = frozenset(("ASIA1", "EUR4", "EUR5", "EUR7", "EUR8", "NAM4"))
@@ -33,7 +33,19 @@ REPLICA_RPO_MINUTES = 1  # asynchronous cross-region replication lags seconds; b
 SCHEDULER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 EXPORT_PERMISSIONS = {"database": "cloudsql.instances.export", "redis": "redis.instances.export"}
 
-DatabaseName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+FAILURE_RUNBOOK = Runbook(
+    "A scheduled export or a Cloud SQL backup failed; the recovery point is older than promised.",
+    "Read the failing log entry; run the export job again; follow the backup runbook's checks.",
+    "backup-or-export-failed",
+    page="operations/backup-recovery.md",
+)
+FAILURE_FILTER = (
+    '(resource.type="cloud_scheduler_job" AND severity>=ERROR)'
+    ' OR (protoPayload.serviceName="cloudsql.googleapis.com"'
+    ' AND protoPayload.methodName=("cloudsql.instances.export" OR "cloudsql.backupRuns.create") AND severity>=ERROR)'
+    ' OR (protoPayload.serviceName="redis.googleapis.com"'
+    ' AND protoPayload.methodName:"ExportInstance" AND severity>=ERROR)'
+)
 
 
 class RetentionPolicyArgs(Model):
@@ -128,34 +140,25 @@ class Backup(pulumi.ComponentResource):
         name: str,
         args: BackupArgs,
         *,
-        naming: Naming,
-        project: str,
-        region: str,
-        deletion_protection: bool,
-        protect: bool,
-        apis: ProjectServices,
+        ctx: StackContext,
         database: DatabaseExportTarget | None = None,
         redis: RedisExportTarget | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("platform:components:Backup", name, None, opts)
+        super().__init__("platform:components:Backup", name, None, ctx.component(opts))
         self._name = name
-        self._naming = naming
-        self._project = project
-        self._region = region
-        self._labels = naming.labels_for("backup")
-        self.bucket = self._bucket(args, deletion_protection, protect, apis)
+        self._ctx = ctx
+        self._naming = ctx.naming
+        self._project = ctx.project
+        self._region = ctx.region
+        self._labels = ctx.labels("backup")
+        self.bucket = self._bucket(args)
         self.bucket_name = self.bucket.name
         self.jobs: dict[str, gcp.cloudscheduler.Job] = {}
         self.exporter_roles: dict[str, gcp.projects.IAMCustomRole] = {}
         if database is not None or redis is not None:
-            if args.retention_policy is not None:
-                raise pulumi.RunError(
-                    "backup.retention_policy: the daily exports replace their objects, which a retention policy "
-                    "refuses; remove it (versioning and soft delete keep the history) or use backup.vault"
-                )
-            self._exports(args.exports, apis, database, redis)
-        self.vault = self._vault(args.vault, deletion_protection, protect, apis) if args.vault else None
+            self._exports(args.exports, database, redis)
+        self.vault = self._vault(args.vault) if args.vault else None
         self.recovery_objectives = recovery_objectives(
             pitr=database.point_in_time_recovery if database else False,
             dr_replica=database.cross_region_replica if database else False,
@@ -164,9 +167,15 @@ class Backup(pulumi.ComponentResource):
         )
         self.register_outputs({"bucket": self.bucket_name, "recovery_objectives": self.recovery_objectives})
 
-    def _bucket(
-        self, args: BackupArgs, deletion_protection: bool, protect: bool, apis: ProjectServices
-    ) -> gcp.storage.Bucket:
+    def watch(self) -> Watched:
+        """A failed backup or export, from the logs: each one is an incident for the recovery point."""
+        condition = log_match("a backup, export job or export operation logged an error", FAILURE_FILTER)
+        alert = Alert(
+            "backup-failure", "Backup or export failed", [condition], FAILURE_RUNBOOK, "CRITICAL", log_based=True
+        )
+        return Watched(key="backup", alerts=(alert,))
+
+    def _bucket(self, args: BackupArgs) -> gcp.storage.Bucket:
         return gcp.storage.Bucket(
             f"{self._name}-bucket",
             name=self._naming.physical("backups", self._project),
@@ -186,17 +195,14 @@ class Backup(pulumi.ComponentResource):
             else None,
             lifecycle_rules=_lifecycle(args.lifecycle),
             force_destroy=False,
-            deletion_policy="PREVENT" if deletion_protection else "DELETE",
+            deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
             labels=self._labels,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=protect, depends_on=apis.require("storage.googleapis.com")
-            ),
+            opts=self._ctx.stateful(self, "storage.googleapis.com"),
         )
 
     def _exports(
         self,
         args: ExportsArgs,
-        apis: ProjectServices,
         database: DatabaseExportTarget | None,
         redis: RedisExportTarget | None,
     ) -> None:
@@ -204,10 +210,10 @@ class Backup(pulumi.ComponentResource):
             f"{self._name}-exporter",
             account_id=self._naming.physical("exporter", max_length=30),
             display_name="Scheduled backup exports (Cloud SQL and Memorystore export only)",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=apis.require("iam.googleapis.com")),
+            opts=self._ctx.after(self, "iam.googleapis.com"),
         )
-        scheduler = pulumi.ResourceOptions(parent=self, depends_on=apis.require("cloudscheduler.googleapis.com"))
-        self._iam = pulumi.ResourceOptions(parent=self, depends_on=apis.require("iam.googleapis.com"))
+        scheduler = self._ctx.after(self, "cloudscheduler.googleapis.com")
+        self._iam = self._ctx.after(self, "iam.googleapis.com")
         slot = 0
         if database is not None:
             # Cloud SQL honours IAM conditions on the instance's resource name: export this instance only.
@@ -326,9 +332,7 @@ class Backup(pulumi.ComponentResource):
             opts=opts,
         )
 
-    def _vault(
-        self, args: VaultArgs, deletion_protection: bool, protect: bool, apis: ProjectServices
-    ) -> gcp.backupdisasterrecovery.BackupVault:
+    def _vault(self, args: VaultArgs) -> gcp.backupdisasterrecovery.BackupVault:
         return gcp.backupdisasterrecovery.BackupVault(
             f"{self._name}-vault",
             location=args.region,
@@ -336,11 +340,9 @@ class Backup(pulumi.ComponentResource):
             description="Backup and DR vault: backups in it cannot be deleted before the enforced minimum retention",
             backup_minimum_enforced_retention_duration=f"{args.minimum_retention_days * DAY_SECONDS}s",
             force_delete=False,
-            deletion_policy="PREVENT" if deletion_protection else "DELETE",
+            deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
             labels=self._labels,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=protect, depends_on=apis.require("backupdr.googleapis.com")
-            ),
+            opts=self._ctx.stateful(self, "backupdr.googleapis.com"),
         )
 
 

@@ -15,8 +15,7 @@ import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, model_validator
 
 from components.config_types import Model, invalid
-from components.naming import Naming
-from components.project_services import ProjectServices
+from components.context import StackContext
 
 # Cloudflare's published edge ranges, copied from https://www.cloudflare.com/ips-v4 and https://www.cloudflare.com/ips-v6
 # on 2026-11-22. Cloudflare announces changes in advance; when the published lists change, update these and run the
@@ -252,18 +251,17 @@ class SecurityPolicy(pulumi.ComponentResource):
         name: str,
         args: SecurityArgs,
         *,
-        naming: Naming,
-        apis: ProjectServices,
+        ctx: StackContext,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("platform:components:SecurityPolicy", name, None, opts)
+        super().__init__("platform:components:SecurityPolicy", name, None, ctx.component(opts))
         self.rules = plan_rules(args)
         self.policy = gcp.compute.SecurityPolicy(
             f"{name}-policy",
-            name=naming.physical("armor"),
+            name=ctx.naming.physical("armor"),
             description="WAF, rate limiting and adaptive protection for the load balancer's backends",
             type="CLOUD_ARMOR",
-            labels=naming.labels_for("cloud-armor"),
+            labels=ctx.labels("cloud-armor"),
             rules=[_rule_args(rule, args.rate_limit) for rule in self.rules],
             adaptive_protection_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigArgs(
                 layer7_ddos_defense_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigLayer7DdosDefenseConfigArgs(
@@ -276,7 +274,7 @@ class SecurityPolicy(pulumi.ComponentResource):
                 log_level="NORMAL",
                 user_ip_request_headers=[CLOUDFLARE_CLIENT_IP_HEADER] if args.cloudflare_only else None,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=apis.require("compute.googleapis.com")),
+            opts=ctx.after(self, "compute.googleapis.com"),
         )
         self.self_link = self.policy.self_link
         self.policy_name = self.policy.name

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Annotated, Literal, NoReturn
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 # Google Cloud regions (cloud.google.com/about/locations), checked before anything is created.
@@ -94,8 +95,29 @@ def _cidr(value: str) -> str:
     return value
 
 
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _hostname(value: str) -> str:
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(
+            f"'{value}' is not a hostname; write it in lowercase like api.example.com "
+            "(Google-managed certificates do not cover wildcards)"
+        )
+    if not re.match(r"^[a-z]{2,63}$", labels[-1]):
+        raise ValueError(f"'{value}' does not end in a top-level domain like .com")
+    return value
+
+
 Region = Annotated[str, AfterValidator(_region)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+Hostname = Annotated[str, AfterValidator(_hostname)]  # a fully qualified DNS name, no wildcard
+# The name of an entry in a keyed section of the stack file (subnets, routes, alerts, rules...): it becomes part of
+# logical and physical names, so it is short, lowercase and starts with a letter.
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+# A PostgreSQL database or role name as this platform creates them.
+SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 # Maintenance windows: a day of the week by name and an hour of the day in UTC.
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")

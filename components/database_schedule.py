@@ -13,8 +13,7 @@ import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from components.config_types import Model, invalid
-from components.naming import Naming
-from components.project_services import ProjectServices
+from components.context import StackContext
 
 Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -89,15 +88,13 @@ class DatabaseSchedule(pulumi.ComponentResource):
         name: str,
         args: OfficeHoursArgs,
         *,
-        naming: Naming,
-        project: str,
-        region: str,
+        ctx: StackContext,
         instance_name: pulumi.Input[str],
-        apis: ProjectServices,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("platform:components:DatabaseSchedule", name, None, opts)
-        iam = pulumi.ResourceOptions(parent=self, depends_on=apis.require("iam.googleapis.com"))
+        super().__init__("platform:components:DatabaseSchedule", name, None, ctx.component(opts))
+        naming, project = ctx.naming, ctx.project
+        iam = ctx.after(self, "iam.googleapis.com")
         account = gcp.serviceaccount.Account(
             f"{name}-sa",
             account_id=naming.physical("db-hours", max_length=30),
@@ -127,14 +124,14 @@ class DatabaseSchedule(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         scheduler = pulumi.ResourceOptions(
-            parent=self, depends_on=[*apis.require("cloudscheduler.googleapis.com"), self.grant]
+            parent=self, depends_on=[*ctx.apis.require("cloudscheduler.googleapis.com"), self.grant]
         )
         self.jobs = {
             action: gcp.cloudscheduler.Job(
                 f"{name}-{action}",
                 name=naming.physical("db", action),
                 description=f"{action.capitalize()} the Cloud SQL instance ({args.describe()})",
-                region=region,
+                region=ctx.region,
                 project=project,
                 schedule=args.cron(clock),
                 time_zone=args.time_zone,

@@ -506,17 +506,7 @@ class EdgeWorker(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:EdgeWorker", name, None, opts)
-        if args.mode_of("dns") and origin_ip is None:
-            raise ValueError(f"EdgeWorker '{name}' has hostnames with mode dns but no origin_ip (the load balancer's)")
         urls = service_urls or {}
-        missing = sorted(set(args.worker.service_origins().values()) - set(urls))
-        if missing:
-            raise ValueError(
-                f"EdgeWorker '{name}' has no service_urls entry for origin service(s): {', '.join(missing)}"
-            )
-        outside = sorted(d for d in dns_authorizations or {} if not args.in_zone(d))
-        if outside:
-            raise ValueError(f"EdgeWorker '{name}': {', '.join(outside)} not in the zone {args.zone}")
         self._name = name
         self._args = args
         child = pulumi.ResourceOptions(parent=self)

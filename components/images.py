@@ -115,7 +115,6 @@ def build_image(
     repository_url: pulumi.Input[str],
     image: str,
     parent: pulumi.Resource,
-    depends_on: list[pulumi.Resource],
 ) -> docker.Image:
     """Build `build` for Cloud Run and push it as `{repository}/{image}:{content hash}`.
 
@@ -134,5 +133,6 @@ def build_image(
             platform=PLATFORM,
         ),
         registry=docker.RegistryArgs(server=server, username="oauth2accesstoken", password=pulumi.Output.secret(token)),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+        # The image name comes from the repository's outputs, so the push waits for the repository.
+        opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -5,68 +5,23 @@ request logging, Cloud Armor on every backend service and, where config asks, Cl
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from components.cloud_armor import SecurityArgs
-from components.config_types import Model, invalid
+from components.config_types import Hostname, Key, Model, invalid
+from components.context import StackContext
 from components.naming import Naming
-from components.project_services import ProjectServices
+from components.routing import CDN, PathMatcher, RouteArgs, UrlPath, path_rules_for, plan_routing
 
 # A target HTTPS proxy takes at most 15 certificates directly; a Certificate Manager map holds many more.
 MAX_CERTIFICATES = 15
 CERTIFICATE_MANAGER = "certificatemanager.googleapis.com"
-CDN = "cdn"  # the routing target that stands for the static-assets backend bucket
-
-Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-def _hostname(value: str) -> str:
-    labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise ValueError(
-            f"'{value}' is not a hostname; write it in lowercase like api.example.com "
-            "(Google-managed certificates do not cover wildcards)"
-        )
-    if not re.match(r"^[a-z]{2,63}$", labels[-1]):
-        raise ValueError(f"'{value}' does not end in a top-level domain like .com")
-    return value
-
-
-def _path(value: str) -> str:
-    # URL map path rules: start with '/', and '*' only as the last character, right after a '/'.
-    if not value.startswith("/") or "*" in value.rstrip("*") or value.count("*") > 1:
-        raise ValueError(f"'{value}' is not a URL map path; start it with '/' and use '*' only at the end, like /api/*")
-    if value.endswith("*") and not value.endswith("/*"):
-        raise ValueError(f"'{value}' puts '*' after a partial segment; write it like /api/*")
-    if any(c in value for c in "?#") or " " in value:
-        raise ValueError(f"'{value}' is a path only; drop the query or fragment")
-    return value
-
-
-Hostname = Annotated[str, AfterValidator(_hostname)]
-UrlPath = Annotated[str, AfterValidator(_path)]
-
-
-class RouteArgs(Model):
-    """Send requests for `hosts` (all domains when empty) and `paths` (every path when empty) to `service`."""
-
-    hosts: list[Hostname] = []
-    paths: list[UrlPath] = []
-    service: Key
-
-    @model_validator(mode="after")
-    def _matches_something(self) -> RouteArgs:
-        if not self.hosts and not self.paths:
-            invalid("hosts", "a route needs hosts, paths or both (the default_service already takes everything else)")
-        return self
 
 
 class SslPolicyArgs(Model):
@@ -154,7 +109,7 @@ class LoadBalancerArgs(Model):
             if len(host_only) > 1:
                 invalid(f"routes.{host_only[1]}.hosts", f"{host} already goes to route {host_only[0]} as a whole")
             seen: dict[str, str] = {}
-            for name, paths in _path_rules_for(self, host):
+            for name, paths in path_rules_for(self.routes, self.cdn_paths, host):
                 for path in paths:
                     if path in seen:
                         where = f"routes.{name}.paths" if name != CDN else "cdn.paths"
@@ -165,6 +120,15 @@ class LoadBalancerArgs(Model):
     def _known(self) -> str:
         return ", ".join(self.services) or "(none)"
 
+    @property
+    def cdn_paths(self) -> list[str]:
+        return list(self.cdn.paths) if self.cdn.enabled else []
+
+    def routing(self) -> list[PathMatcher]:
+        """The URL map as plain data (see components/routing.py)."""
+        assert self.default_service is not None  # checked when enabled
+        return plan_routing(self.domains, self.routes, self.default_service, self.cdn_paths)
+
 
 @dataclass(frozen=True)
 class ServerlessBackend:
@@ -172,59 +136,6 @@ class ServerlessBackend:
 
     cloud_run_service_name: pulumi.Input[str]
     region: str
-
-
-@dataclass(frozen=True)
-class PathMatcher:
-    """The routing of a group of hosts: a default target and (paths, target) rules; targets are service names or
-    CDN. Hosts that share the same routes share one matcher, named after those routes."""
-
-    name: str
-    hosts: tuple[str, ...]
-    default: str
-    rules: tuple[tuple[tuple[str, ...], str], ...]
-
-
-def _path_rules_for(args: LoadBalancerArgs, host: str) -> list[tuple[str, tuple[str, ...]]]:
-    """(route name, paths) for `host`: its own routes with paths, routes for every host, then the CDN paths."""
-    rules = [(n, tuple(r.paths)) for n, r in args.routes.items() if r.paths and host in r.hosts]
-    rules += [(n, tuple(r.paths)) for n, r in args.routes.items() if r.paths and not r.hosts]
-    if args.cdn.enabled:
-        rules.append((CDN, tuple(args.cdn.paths)))
-    return rules
-
-
-def plan_routing(args: LoadBalancerArgs) -> list[PathMatcher]:
-    """The URL map as plain data, one matcher per distinct set of host-specific routes."""
-    assert args.default_service is not None  # checked by LoadBalancerArgs when enabled
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for host in args.domains:
-        own = tuple(sorted(n for n, r in args.routes.items() if host in r.hosts))
-        groups.setdefault(own, []).append(host)
-    matchers = []
-    for own, hosts in groups.items():
-        whole = [args.routes[n].service for n in own if not args.routes[n].paths]
-        rules = tuple(
-            (paths, CDN if name == CDN else args.routes[name].service)
-            for name, paths in _path_rules_for(args, hosts[0])
-        )
-        matchers.append(
-            PathMatcher(
-                name=_matcher_name(own),
-                hosts=tuple(sorted(hosts)),
-                default=whole[0] if whole else args.default_service,
-                rules=rules,
-            )
-        )
-    return matchers
-
-
-def _matcher_name(routes: tuple[str, ...]) -> str:
-    """`default`, or `routes-<names>` (cut and given a digest beyond the API's 63 characters)."""
-    if not routes:
-        return "default"
-    name = f"routes-{'-'.join(routes)}"
-    return name if len(name) <= 63 else f"{name[:56]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def certificate_name(naming: Naming, domain: str) -> str:
@@ -249,128 +160,46 @@ class LoadBalancer(pulumi.ComponentResource):
         name: str,
         args: LoadBalancerArgs,
         *,
+        ctx: StackContext,
         backends: Mapping[str, ServerlessBackend],
         security_policy: pulumi.Input[str],
-        naming: Naming,
-        apis: ProjectServices,
-        deletion_protection: bool,
-        protect: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("platform:components:LoadBalancer", name, None, opts)
-        missing = [s for s in args.services if s not in backends]
-        if missing:
-            raise ValueError(f"LoadBalancer '{name}' has no backend for service(s): {', '.join(missing)}")
-        if args.default_service is None:
-            raise ValueError(f"LoadBalancer '{name}' needs args.default_service (enabled: true validates it)")
+        super().__init__("platform:components:LoadBalancer", name, None, ctx.component(opts))
         self._name = name
-        self._naming = naming
-        compute = pulumi.ResourceOptions(parent=self, depends_on=apis.require("compute.googleapis.com"))
-        self._compute = compute
-        child = pulumi.ResourceOptions(parent=self)
-        labels = naming.labels_for("load-balancer")
-
+        self._ctx = ctx
+        self._naming = ctx.naming
+        self._compute = ctx.after(self, "compute.googleapis.com")
         self.address = gcp.compute.GlobalAddress(
             f"{name}-ip",
-            name=naming.physical("lb-ip"),
+            name=ctx.naming.physical("lb-ip"),
             address_type="EXTERNAL",
             ip_version="IPV4",
-            labels=labels,
-            opts=compute,
+            labels=ctx.labels("load-balancer"),
+            opts=self._compute,
         )
-        self.negs = {
-            service: gcp.compute.RegionNetworkEndpointGroup(
-                f"{name}-{service}-neg",
-                name=naming.physical(service, "neg"),
-                region=backends[service].region,
-                network_endpoint_type="SERVERLESS",
-                cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(
-                    service=backends[service].cloud_run_service_name
-                ),
-                opts=compute,
-            )
-            for service in args.services
-        }
-        self.backend_services = {
-            service: gcp.compute.BackendService(
-                f"{name}-{service}",
-                name=naming.physical(service, "backend"),
-                description=f"Cloud Run service {service}, behind Cloud Armor",
-                load_balancing_scheme="EXTERNAL_MANAGED",
-                protocol="HTTPS",
-                backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
-                security_policy=security_policy,
-                log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=args.log_sample_rate),
-                opts=child,
-            )
-            for service, neg in self.negs.items()
-        }
+        self.backend_services = self._backend_services(args, backends, security_policy)
         self.cdn_bucket: gcp.storage.Bucket | None = None
         self.backend_bucket: gcp.compute.BackendBucket | None = None
         if args.cdn.enabled:
-            self.cdn_bucket, self.backend_bucket = self._cdn(
-                args, apis, deletion_protection=deletion_protection, protect=protect
-            )
-        matchers = plan_routing(args)
-        self.url_map = gcp.compute.URLMap(
-            f"{name}-urls",
-            name=naming.physical("urls"),
-            description="Host and path routing to the Cloud Run services",
-            default_service=self.backend_services[args.default_service].id,
-            host_rules=[gcp.compute.URLMapHostRuleArgs(hosts=list(m.hosts), path_matcher=m.name) for m in matchers],
-            path_matchers=[self._path_matcher(m) for m in matchers],
-            opts=child,
-        )
-        certificates: dict[str, gcp.compute.ManagedSslCertificate] = {}
-        certificate_map: pulumi.Output[str] | None = None
+            self.cdn_bucket, self.backend_bucket = self._cdn(args)
+        self.url_map = self._url_map(args)
         # Per domain, the DNS records Certificate Manager asks for (certificate_authorization: dns), for the edge's DNS:
-        # `dns_authorizations` keeps one Output per domain (so a consumer can create one record each), and
-        # `dns_authorization_records` is the same as a single Output.
+        # one Output per domain, so a consumer can create one record each.
         self.dns_authorizations: dict[str, pulumi.Output[list[dict[str, str]]]] = {}
-        if args.certificate_authorization == "dns":
-            certificate_map, self.dns_authorizations = self._certificate_map(args, apis)
-        else:
-            certificates = self._managed_certificates(args)
-        self.ssl_policy = gcp.compute.SSLPolicy(
-            f"{name}-tls",
-            name=naming.physical("tls"),
-            description=f"{args.ssl_policy.min_tls_version} or newer, {args.ssl_policy.profile} cipher profile",
-            profile=args.ssl_policy.profile,
-            min_tls_version=args.ssl_policy.min_tls_version,
-            opts=compute,
-        )
-        self.https_proxy = gcp.compute.TargetHttpsProxy(
-            f"{name}-https",
-            name=naming.physical("https"),
-            url_map=self.url_map.id,
-            ssl_certificates=[c.id for c in certificates.values()] or None,
-            certificate_map=certificate_map,
-            ssl_policy=self.ssl_policy.id,
-            opts=child,
-        )
-        self.redirect_map = gcp.compute.URLMap(
-            f"{name}-redirect",
-            name=naming.physical("http-redirect"),
-            description="Plain HTTP: permanent redirect to HTTPS",
-            default_url_redirect=gcp.compute.URLMapDefaultUrlRedirectArgs(
-                https_redirect=True, redirect_response_code="MOVED_PERMANENTLY_DEFAULT", strip_query=False
-            ),
-            opts=compute,
-        )
-        self.http_proxy = gcp.compute.TargetHttpProxy(
-            f"{name}-http", name=naming.physical("http"), url_map=self.redirect_map.id, opts=child
-        )
+        self.https_proxy = self._https_proxy(args)
+        self.http_proxy = self._http_redirect()
         self.forwarding_rules = {
             port: gcp.compute.GlobalForwardingRule(
                 f"{name}-{port}",
-                name=naming.physical("lb", str(port)),
+                name=ctx.naming.physical("lb", str(port)),
                 ip_address=self.address.id,
                 ip_protocol="TCP",
                 port_range=str(port),
                 load_balancing_scheme="EXTERNAL_MANAGED",
                 target=target.id,
-                labels=labels,
-                opts=child,
+                labels=ctx.labels("load-balancer"),
+                opts=pulumi.ResourceOptions(parent=self),
             )
             for port, target in ((443, self.https_proxy), (80, self.http_proxy))
         }
@@ -388,6 +217,91 @@ class LoadBalancer(pulumi.ComponentResource):
             }
         )
 
+    def _backend_services(
+        self, args: LoadBalancerArgs, backends: Mapping[str, ServerlessBackend], security_policy: pulumi.Input[str]
+    ) -> dict[str, gcp.compute.BackendService]:
+        """A serverless NEG and a backend service (with Cloud Armor and request logging) per Cloud Run service."""
+        services = {}
+        for service in args.services:
+            neg = gcp.compute.RegionNetworkEndpointGroup(
+                f"{self._name}-{service}-neg",
+                name=self._naming.physical(service, "neg"),
+                region=backends[service].region,
+                network_endpoint_type="SERVERLESS",
+                cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(
+                    service=backends[service].cloud_run_service_name
+                ),
+                opts=self._compute,
+            )
+            services[service] = gcp.compute.BackendService(
+                f"{self._name}-{service}",
+                name=self._naming.physical(service, "backend"),
+                description=f"Cloud Run service {service}, behind Cloud Armor",
+                load_balancing_scheme="EXTERNAL_MANAGED",
+                protocol="HTTPS",
+                backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
+                security_policy=security_policy,
+                log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=args.log_sample_rate),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return services
+
+    def _url_map(self, args: LoadBalancerArgs) -> gcp.compute.URLMap:
+        assert args.default_service is not None  # checked when enabled
+        matchers = args.routing()
+        return gcp.compute.URLMap(
+            f"{self._name}-urls",
+            name=self._naming.physical("urls"),
+            description="Host and path routing to the Cloud Run services",
+            default_service=self.backend_services[args.default_service].id,
+            host_rules=[gcp.compute.URLMapHostRuleArgs(hosts=list(m.hosts), path_matcher=m.name) for m in matchers],
+            path_matchers=[self._path_matcher(m) for m in matchers],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _https_proxy(self, args: LoadBalancerArgs) -> gcp.compute.TargetHttpsProxy:
+        certificates: dict[str, gcp.compute.ManagedSslCertificate] = {}
+        certificate_map: pulumi.Output[str] | None = None
+        if args.certificate_authorization == "dns":
+            certificate_map, self.dns_authorizations = self._certificate_map(args)
+        else:
+            certificates = self._managed_certificates(args)
+        self.ssl_policy = gcp.compute.SSLPolicy(
+            f"{self._name}-tls",
+            name=self._naming.physical("tls"),
+            description=f"{args.ssl_policy.min_tls_version} or newer, {args.ssl_policy.profile} cipher profile",
+            profile=args.ssl_policy.profile,
+            min_tls_version=args.ssl_policy.min_tls_version,
+            opts=self._compute,
+        )
+        return gcp.compute.TargetHttpsProxy(
+            f"{self._name}-https",
+            name=self._naming.physical("https"),
+            url_map=self.url_map.id,
+            ssl_certificates=[c.id for c in certificates.values()] or None,
+            certificate_map=certificate_map,
+            ssl_policy=self.ssl_policy.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _http_redirect(self) -> gcp.compute.TargetHttpProxy:
+        """Plain HTTP answers with a permanent redirect to HTTPS, keeping the query."""
+        self.redirect_map = gcp.compute.URLMap(
+            f"{self._name}-redirect",
+            name=self._naming.physical("http-redirect"),
+            description="Plain HTTP: permanent redirect to HTTPS",
+            default_url_redirect=gcp.compute.URLMapDefaultUrlRedirectArgs(
+                https_redirect=True, redirect_response_code="MOVED_PERMANENTLY_DEFAULT", strip_query=False
+            ),
+            opts=self._compute,
+        )
+        return gcp.compute.TargetHttpProxy(
+            f"{self._name}-http",
+            name=self._naming.physical("http"),
+            url_map=self.redirect_map.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def _managed_certificates(self, args: LoadBalancerArgs) -> dict[str, gcp.compute.ManagedSslCertificate]:
         """Classic Google-managed certificates, authorized by the domains resolving to this load balancer."""
         return {
@@ -401,12 +315,12 @@ class LoadBalancer(pulumi.ComponentResource):
         }
 
     def _certificate_map(
-        self, args: LoadBalancerArgs, apis: ProjectServices
+        self, args: LoadBalancerArgs
     ) -> tuple[pulumi.Output[str], dict[str, pulumi.Output[list[dict[str, str]]]]]:
         """Certificate Manager: per domain a DNS authorization, a Google-managed certificate and a map entry.
         Returns the map's reference for the proxy and, per domain, the CNAME records to publish."""
-        opts = pulumi.ResourceOptions(parent=self, depends_on=apis.require(CERTIFICATE_MANAGER))
-        labels = self._naming.labels_for("load-balancer")
+        opts = self._ctx.after(self, CERTIFICATE_MANAGER)
+        labels = self._ctx.labels("load-balancer")
         certificate_map = gcp.certificatemanager.CertificateMap(
             f"{self._name}-certs",
             name=self._naming.physical("certs"),
@@ -466,9 +380,7 @@ class LoadBalancer(pulumi.ComponentResource):
             ],
         )
 
-    def _cdn(
-        self, args: LoadBalancerArgs, apis: ProjectServices, *, deletion_protection: bool, protect: bool
-    ) -> tuple[gcp.storage.Bucket, gcp.compute.BackendBucket]:
+    def _cdn(self, args: LoadBalancerArgs) -> tuple[gcp.storage.Bucket, gcp.compute.BackendBucket]:
         """A private bucket only Cloud CDN's cache-fill identity may read, behind a CDN-enabled backend bucket."""
         cdn = args.cdn
         child = pulumi.ResourceOptions(parent=self)
@@ -478,12 +390,10 @@ class LoadBalancer(pulumi.ComponentResource):
             location=cdn.location,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
-            force_destroy=not deletion_protection,
-            deletion_policy="PREVENT" if deletion_protection else "DELETE",
-            labels=self._naming.labels_for("load-balancer"),
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=protect, depends_on=apis.require("storage.googleapis.com")
-            ),
+            force_destroy=not self._ctx.deletion_protection,
+            deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
+            labels=self._ctx.labels("load-balancer"),
+            opts=self._ctx.stateful(self, "storage.googleapis.com"),
         )
         project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
         gcp.storage.BucketIAMMember(

@@ -11,8 +11,8 @@ import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, model_validator
 
 from components.config_types import Cidr, Model, first_overlap, invalid
-from components.naming import Naming
-from components.project_services import ProjectServices
+from components.context import StackContext
+from components.refs import NetworkRef
 
 HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 IAP_TCP_FORWARDING_RANGE = "35.235.240.0/20"
@@ -121,29 +121,24 @@ class NetworkArgs(Model):
 
 class Network(pulumi.ComponentResource):
     """Custom-mode VPC with regional subnets keyed by name, default-deny ingress, Cloud NAT and private services
-    access. Consumers that need a private IP from Google-managed services use `private_services_network`, which
-    resolves only once the peering exists."""
+    access. Consumers take `ref`, whose `private_services_network` resolves only once the peering exists."""
 
     network_id: pulumi.Output[str]
     self_link: pulumi.Output[str]
-    private_services_network: pulumi.Output[str]
+    ref: NetworkRef
 
     def __init__(
-        self,
-        name: str,
-        args: NetworkArgs,
-        *,
-        naming: Naming,
-        region: str,
-        apis: ProjectServices,
-        protect: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: NetworkArgs, *, ctx: StackContext, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("platform:components:Network", name, None, opts)
-        self._protect = protect
+        super().__init__("platform:components:Network", name, None, ctx.component(opts))
+        self._ctx = ctx
         self._name = name
-        self._naming = naming
-        compute = pulumi.ResourceOptions(parent=self, depends_on=apis.require("compute.googleapis.com"))
+        self._naming = naming = ctx.naming
+        region = ctx.region
+        # In a protected stack the whole network is: replacing the VPC, a subnet or the peering would take every
+        # service and the database with it.
+        compute = ctx.stateful(self, "compute.googleapis.com")
+        self._child = child = pulumi.ResourceOptions(parent=self, protect=ctx.protect)
 
         self.vpc = gcp.compute.Network(
             f"{name}-vpc",
@@ -153,7 +148,6 @@ class Network(pulumi.ComponentResource):
             description="Platform VPC: custom-mode subnets, default-deny ingress",
             opts=compute,
         )
-        child = pulumi.ResourceOptions(parent=self)
         self.subnets = {
             key: gcp.compute.Subnetwork(
                 f"{name}-{key}",
@@ -174,15 +168,18 @@ class Network(pulumi.ComponentResource):
         self.serverless_subnet = self.subnets[args.serverless_subnet]
         self.firewalls = self._firewalls(args)
         self.nat_addresses = self._nat(args, region, compute)
-        self.psa_range, self.psa_connection = self._private_services(args, apis)
+        self.psa_range, self.psa_connection = self._private_services(args)
 
         self.network_id = self.vpc.id
         self.self_link = self.vpc.self_link
         self.subnet_self_links = {key: s.self_link for key, s in self.subnets.items()}
         self.nat_ips = pulumi.Output.all(*(a.address for a in self.nat_addresses.values()))
-        # Resolves after the peering exists, so a Cloud SQL or Memorystore instance that takes its network from here
-        # waits for private services access instead of failing with "no private connection".
-        self.private_services_network = pulumi.Output.all(self.vpc.id, self.psa_connection.id).apply(lambda v: v[0])
+        self.ref = NetworkRef(
+            network_id=self.vpc.id,
+            serverless_subnet_id=self.serverless_subnet.id,
+            private_services_network=pulumi.Output.all(self.vpc.id, self.psa_connection.id).apply(lambda v: v[0]),
+            private_services_range=self.psa_range.name,
+        )
         self.register_outputs(
             {
                 "network_id": self.network_id,
@@ -200,7 +197,7 @@ class Network(pulumi.ComponentResource):
             network=self.vpc.id,
             direction="INGRESS",
             log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
             **kwargs,
         )
 
@@ -243,9 +240,8 @@ class Network(pulumi.ComponentResource):
     def _nat(self, args: NetworkArgs, region: str, compute: pulumi.ResourceOptions) -> dict[str, gcp.compute.Address]:
         if not args.nat.enabled:
             return {}
-        child = pulumi.ResourceOptions(parent=self)
-        # Partners allow-list these addresses: losing one is an outage for them, so they are protected like data.
-        static = pulumi.ResourceOptions.merge(compute, pulumi.ResourceOptions(protect=self._protect))
+        child = self._child
+        # Partners allow-list these addresses: losing one is an outage for them.
         addresses = {
             key: gcp.compute.Address(
                 f"{self._name}-nat-{key}",
@@ -253,7 +249,7 @@ class Network(pulumi.ComponentResource):
                 region=region,
                 address_type="EXTERNAL",
                 labels=self._naming.labels_for("network"),
-                opts=static,
+                opts=compute,
             )
             for key in args.nat.static_ips
         }
@@ -288,7 +284,7 @@ class Network(pulumi.ComponentResource):
         return addresses
 
     def _private_services(
-        self, args: NetworkArgs, apis: ProjectServices
+        self, args: NetworkArgs
     ) -> tuple[gcp.compute.GlobalAddress, gcp.servicenetworking.Connection]:
         network = ipaddress.ip_network(args.private_services.cidr)
         psa_range = gcp.compute.GlobalAddress(
@@ -300,7 +296,7 @@ class Network(pulumi.ComponentResource):
             prefix_length=network.prefixlen,
             network=self.vpc.id,
             labels=self._naming.labels_for("network"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
         connection = gcp.servicenetworking.Connection(
             f"{self._name}-psa",
@@ -309,7 +305,7 @@ class Network(pulumi.ComponentResource):
             reserved_peering_ranges=[psa_range.name],
             # Destroy would otherwise fail while Cloud SQL or Memorystore still hold addresses in the range.
             deletion_policy="ABANDON",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=apis.require("servicenetworking.googleapis.com")),
+            opts=self._ctx.stateful(self, "servicenetworking.googleapis.com"),
         )
         return psa_range, connection
 

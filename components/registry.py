@@ -10,8 +10,7 @@ import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, model_validator
 
 from components.config_types import Model, Region, invalid
-from components.naming import Naming
-from components.project_services import ProjectServices
+from components.context import StackContext
 
 SECONDS_PER_DAY = 86_400
 
@@ -59,14 +58,10 @@ class Registry(pulumi.ComponentResource):
         name: str,
         args: RegistryArgs,
         *,
-        naming: Naming,
-        region: str,
-        apis: ProjectServices,
-        deletion_protection: bool,
-        protect: bool,
+        ctx: StackContext,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("platform:components:Registry", name, None, opts)
+        super().__init__("platform:components:Registry", name, None, ctx.component(opts))
         self.repository: gcp.artifactregistry.Repository | None = None
         if args.shared is not None:
             shared = args.shared
@@ -79,8 +74,8 @@ class Registry(pulumi.ComponentResource):
                 needs.append("containerscanning.googleapis.com")
             self.repository = gcp.artifactregistry.Repository(
                 f"{name}-repository",
-                repository_id=naming.physical(args.name),
-                location=region,
+                repository_id=ctx.naming.physical(args.name),
+                location=ctx.region,
                 format="DOCKER",
                 description="Container images of the platform's services",
                 docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=args.immutable_tags),
@@ -89,9 +84,9 @@ class Registry(pulumi.ComponentResource):
                 ),
                 cleanup_policy_dry_run=args.cleanup.dry_run,
                 cleanup_policies=_cleanup_policies(args.cleanup),
-                deletion_policy="PREVENT" if deletion_protection else "DELETE",
-                labels=naming.labels_for("registry"),
-                opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=apis.require(*needs)),
+                deletion_policy="PREVENT" if ctx.deletion_protection else "DELETE",
+                labels=ctx.labels("registry"),
+                opts=ctx.stateful(self, *needs),
             )
             self.url = pulumi.Output.concat(
                 self.repository.location,

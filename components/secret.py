@@ -10,7 +10,7 @@ import pulumi_gcp as gcp
 from pydantic import model_validator
 
 from components.config_types import Model, Region, invalid
-from components.project_services import ProjectServices
+from components.context import StackContext
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 
@@ -41,31 +41,28 @@ class Secret(pulumi.ComponentResource):
         secret_id: str,
         data: pulumi.Input[str],
         args: SecretsArgs,
-        labels: Mapping[str, str],
-        deletion_protection: bool,
-        protect: bool,
-        apis: ProjectServices,
+        ctx: StackContext,
+        owner: str,
         accessors: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`owner` is the component the secret belongs to, for its labels."""
         super().__init__("platform:components:Secret", name, None, opts)
         self._name = name
         self.secret = gcp.secretmanager.Secret(
             f"{name}-secret",
             secret_id=secret_id,
             replication=_replication(args),
-            labels=dict(labels),
-            deletion_protection=deletion_protection,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=protect, depends_on=apis.require("secretmanager.googleapis.com")
-            ),
+            labels=ctx.labels(owner),
+            deletion_protection=ctx.deletion_protection,
+            opts=ctx.stateful(self, "secretmanager.googleapis.com"),
         )
         # The version is the only copy of a generated credential: protected like the secret that holds it.
         self.version = gcp.secretmanager.SecretVersion(
             f"{name}-version",
             secret=self.secret.id,
             secret_data=pulumi.Output.secret(data),
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
         )
         self.id = self.secret.id
         self.secret_id = self.secret.secret_id

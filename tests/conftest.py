@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 import stack_config
+from components.context import StackContext
+from components.project_services import ProjectServices
 from offline.engine import Recording, run_program
 from offline.engine import stack_config as stack_values
 
@@ -31,6 +33,20 @@ def raw_config(stack: str) -> dict[str, Any]:
 
 def config_of(stack: str) -> stack_config.StackConfig:
     return stack_config.parse(raw_config(stack), stack_file=f"Pulumi.{stack}.yaml")
+
+
+def context_of(stack: str, *, deletion_protection: bool = True, protect: bool = False) -> StackContext:
+    """The context a stack's components are built in, for a component under test; call it inside the run that
+    registers the component (it registers the APIs component on that run's engine)."""
+    config = config_of(stack)
+    return StackContext(
+        naming=config.naming(stack),
+        project=config.gcp.project,
+        region=config.gcp.region,
+        apis=ProjectServices("apis"),
+        deletion_protection=deletion_protection,
+        protect=protect,
+    )
 
 
 @pytest.fixture(params=STACKS)

@@ -26,10 +26,9 @@ from components.backup import (
     redis_export_uri,
     schedule_at,
 )
-from components.project_services import ProjectServices
 from offline.engine import Recording, run
 from offline.plan import render
-from tests.conftest import STACKS, config_of, program_of, raw_config
+from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "docs" / "operations" / "backup-recovery.md"
@@ -38,7 +37,6 @@ BUCKET = "gcp:storage/bucket:Bucket"
 JOB = "gcp:cloudscheduler/job:Job"
 SQL_SA = "p123-abc@gcp-sa-cloud-sql.iam.gserviceaccount.com"
 REDIS_IDENTITY = "serviceAccount:service-123@cloud-redis.iam.gserviceaccount.com"
-APIS = ("storage.googleapis.com", "iam.googleapis.com", "cloudscheduler.googleapis.com", "backupdr.googleapis.com")
 
 _recordings: dict[str, Recording] = {}
 
@@ -53,12 +51,11 @@ def wired(stack: str, args: BackupArgs | None = None) -> Recording:
         Backup(
             "backup",
             args or config.backup,
-            naming=config.naming(stack),
-            project=config.gcp.project,
-            region=config.gcp.region,
-            deletion_protection=config.protection.deletion_protection,
-            protect=config.protection.protect,
-            apis=ProjectServices("apis", APIS),
+            ctx=context_of(
+                stack,
+                deletion_protection=config.protection.deletion_protection,
+                protect=config.protection.protect,
+            ),
             database=DatabaseExportTarget(
                 instance=pulumi.Output.from_input("acme-db"),
                 databases=["orders", "app"],
@@ -141,16 +138,7 @@ def bucket_only(stack: str, args: BackupArgs) -> Recording:
     """The component with nothing to export (a bucket that holds copies made elsewhere)."""
     config = config_of(stack)
     return run(
-        lambda: Backup(
-            "backup",
-            args,
-            naming=config.naming(stack),
-            project=config.gcp.project,
-            region=config.gcp.region,
-            deletion_protection=True,
-            protect=False,
-            apis=ProjectServices("apis", APIS),
-        ),
+        lambda: Backup("backup", args, ctx=context_of(stack)),
         stack=stack,
         project_id=config.gcp.project,
     )
@@ -164,8 +152,11 @@ def test_a_retention_policy_is_locked_only_when_config_says_so() -> None:
 
 
 def test_a_retention_policy_with_daily_exports_is_refused() -> None:
-    with pytest.raises(pulumi.RunError, match=r"backup\.retention_policy: the daily exports replace their objects"):
-        wired("dev", retention_args(False))
+    bad(
+        "dev",
+        {"versioning": False, "retention_policy": {"days": 30}},
+        r"backup\.retention_policy: the daily exports replace their objects",
+    )
 
 
 def test_the_backup_bucket_in_the_stack_region_names_the_key() -> None:

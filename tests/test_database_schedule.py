@@ -11,26 +11,15 @@ import pytest
 
 import stack_config
 from components.database_schedule import DatabaseSchedule, OfficeHoursArgs
-from components.naming import Naming
-from components.project_services import ProjectServices
 from offline.engine import Recording, Resource, run
-from tests.conftest import program_of, raw_config
+from tests.conftest import context_of, program_of, raw_config
 
 JOB = "gcp:cloudscheduler/job:Job"
 
 
 def _schedule(args: OfficeHoursArgs) -> Recording:
     def program() -> None:
-        apis = ProjectServices("apis", ["cloudscheduler.googleapis.com", "iam.googleapis.com"])
-        DatabaseSchedule(
-            "db-hours",
-            args,
-            naming=Naming(prefix="acme", environment="dev"),
-            project="acme-platform-dev",
-            region="europe-west1",
-            instance_name="fake-db",
-            apis=apis,
-        )
+        DatabaseSchedule("db-hours", args, ctx=context_of("dev"), instance_name="fake-db")
 
     return run(program)
 

@@ -628,17 +628,6 @@ def test_an_origin_is_a_url_or_a_service_reference(origin: Any) -> None:
     fails(bad_edge(worker=worker(origins={"eu": origin})), r"edge\.worker\.origins\.eu: .* is not an origin; write")
 
 
-def test_the_component_needs_the_url_of_every_service_origin() -> None:
-    edge = config_of("dev").edge
-    assert edge is not None
-
-    def program() -> None:
-        EdgeWorker("edge", edge, naming=config_of("dev").naming("dev"), origin_token="t", service_urls={})
-
-    with pytest.raises(ValueError, match="no service_urls entry for origin service"):
-        run(program, stack="dev")
-
-
 # --- The edge and the load balancer ----------------------------------------------------------------------------
 
 
@@ -649,11 +638,6 @@ def test_dns_hostnames_need_a_load_balancer() -> None:
         r"edge\.hostnames\.api\.example\.org\.mode: mode dns is a proxied record to the load balancer, "
         r"and load_balancer\.enabled is false",
     )
-
-
-def test_the_component_refuses_dns_hostnames_without_the_load_balancer_ip() -> None:
-    with pytest.raises(ValueError, match="has hostnames with mode dns but no origin_ip"):
-        build(config_of("prod"), "prod", origin_ip=None)
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -714,21 +698,3 @@ def test_every_other_record_stays_proxied(program: Recording) -> None:
     records = [r for r in program.of(RECORD) if not r.inputs["name"].startswith("_acme-challenge.")]
     assert records
     assert all(r.inputs["proxied"] is True and r.inputs["ttl"] == 1 for r in records)
-
-
-def test_a_dns_authorization_outside_the_zone_is_a_programming_error() -> None:
-    edge = config_of("dev").edge
-    assert edge is not None
-
-    def program() -> None:
-        EdgeWorker(
-            "edge",
-            edge,
-            naming=config_of("dev").naming("dev"),
-            origin_token="t",
-            service_urls={"web": FAKE_RUN_APP.format("web")},
-            dns_authorizations={"api.example.com": []},
-        )
-
-    with pytest.raises(ValueError, match=r"api\.example\.com not in the zone example\.org"):
-        run(program, stack="dev")

@@ -9,9 +9,8 @@ import pulumi_gcp as gcp
 
 import stack_config
 from components.network import HEALTH_CHECK_RANGES, IAP_TCP_FORWARDING_RANGE, Network
-from components.project_services import ProjectServices
 from offline.engine import Recording, run
-from tests.conftest import config_of
+from tests.conftest import config_of, context_of
 
 FIREWALL = "gcp:compute/firewall:Firewall"
 SUBNET = "gcp:compute/subnetwork:Subnetwork"
@@ -176,7 +175,7 @@ def test_consumers_of_private_services_network_wait_for_the_peering() -> None:
             settings=gcp.sql.DatabaseInstanceSettingsArgs(
                 tier="db-f1-micro",
                 ip_configuration=gcp.sql.DatabaseInstanceSettingsIpConfigurationArgs(
-                    ipv4_enabled=False, private_network=network.private_services_network
+                    ipv4_enabled=False, private_network=network.ref.private_services_network
                 ),
             ),
         )
@@ -195,8 +194,7 @@ def test_exports_network_outputs(program: Recording, config: stack_config.StackC
 
 
 def _build(config: stack_config.StackConfig) -> Network:
-    apis = ProjectServices("apis", ["compute.googleapis.com", "servicenetworking.googleapis.com"])
-    return Network("network", config.network, naming=config.naming("dev"), region=config.gcp.region, apis=apis)
+    return Network("network", config.network, ctx=context_of("dev"))
 
 
 def _network_only(args: object) -> Recording:

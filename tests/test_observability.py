@@ -13,86 +13,67 @@ import pytest
 import yaml
 
 import stack_config
+from components.audit_logs import AuditLogsArgs
+from components.backup import FAILURE_FILTER, FAILURE_RUNBOOK
+from components.budget import SKIPPED
 from components.cloud_run import ServiceArgs
-from components.load_balancer import LoadBalancerArgs, plan_routing
-from components.observability import (
-    AUDITED_SERVICES,
-    BUDGET_SKIPPED,
-    RUNBOOK,
-    ChannelSecrets,
-    MonitoredDatabase,
-    MonitoredRedis,
-    MonitoredService,
-    Observability,
-    ObservabilityArgs,
-    dashboard_document,
-    monitored,
-    route_of,
-)
-from components.project_services import ProjectServices
+from components.cloud_run.watch import watch_service
+from components.database.watch import watch_database
+from components.load_balancer import LoadBalancerArgs
+from components.observability import ChannelSecrets, Chart, Observability, ObservabilityArgs, Watched
+from components.observability.dashboard import dashboard_document
+from components.observability.signals import Alert, log_match
+from components.redis import watch_redis
+from components.routing import route_of
 from offline.engine import SECRET_MASK, Recording, run
 from offline.plan import render
-from tests.conftest import STACKS, config_of, program_of, raw_config
+from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 API_SERVICE = "acme-api"
 DB_INSTANCE = "acme-db"
 REDIS_ID = "projects/p/locations/europe-west1/instances/acme-cache"
-APIS = (
-    "monitoring.googleapis.com",
-    "logging.googleapis.com",
-    "bigquery.googleapis.com",
-    "billingbudgets.googleapis.com",
-    "pubsub.googleapis.com",
-)
 
 _recordings: dict[str, Recording] = {}
 
 
+def watched(stack: str) -> list[Watched]:
+    """A public and a private service, a database with a replica, Redis and backups, as the workloads publish them."""
+    config = config_of(stack)
+    alerts = config.observability.alerts
+    api = ServiceArgs(image="api:1.0.0", max_instances=20, latency_p99_ms=800, public=True, ingress="all")
+    worker = ServiceArgs(image="worker:1.0.0", max_instances=5, latency_p99_ms=5000)
+    return [
+        watch_service("api", API_SERVICE, api, alerts.cloud_run, "api.acme.example"),
+        watch_service("worker", "acme-worker", worker, alerts.cloud_run, None),
+        watch_database(config.gcp.project, DB_INSTANCE, {"read": "acme-db-read"}, 200, alerts.cloud_sql),
+        watch_redis(REDIS_ID, alerts.redis),
+        Watched(
+            "backup",
+            alerts=(Alert("backup-failure", "Backup failed", [log_match("x", FAILURE_FILTER)], FAILURE_RUNBOOK),),
+        ),
+    ]
+
+
 def wired(stack: str, secrets: ChannelSecrets | None = None) -> Recording:
-    """The component with a public and a private service, a database with a replica and Redis (as the lead wires)."""
+    """The component watching what `watched` publishes, as the program wires it."""
     if secrets is None and stack in _recordings:
         return _recordings[stack]
     config = config_of(stack)
 
     def build() -> None:
-        apis = ProjectServices("apis", APIS)
         Observability(
             "observability",
             config.observability,
-            naming=config.naming(stack),
-            project=config.gcp.project,
-            region=config.gcp.region,
-            apis=apis,
+            ctx=context_of(stack, protect=config.protection.protect),
             secrets=secrets
             or ChannelSecrets(
                 slack_token=pulumi.Output.secret("xoxb-token"),
                 pagerduty_service_key=pulumi.Output.secret("pd-key"),
                 webhook_url=pulumi.Output.secret("https://hooks.example/abc"),
             ),
-            deletion_protection=config.protection.deletion_protection,
-            protect=config.protection.protect,
-            services={
-                "api": MonitoredService(
-                    service_name=pulumi.Output.from_input(API_SERVICE),
-                    max_instances=20,
-                    latency_p99_ms=800,
-                    public=True,
-                    url=pulumi.Output.from_input("https://api.acme.example"),
-                    health_path="/healthz",
-                    expected_content="ok",
-                ),
-                "worker": MonitoredService(
-                    service_name=pulumi.Output.from_input("acme-worker"), max_instances=5, latency_p99_ms=5000
-                ),
-            },
-            database=MonitoredDatabase(
-                instance=pulumi.Output.from_input(DB_INSTANCE),
-                max_connections=200,
-                replicas={"read": pulumi.Output.from_input("acme-db-read")},
-            ),
-            redis=MonitoredRedis(instance_id=pulumi.Output.from_input(REDIS_ID)),
+            watched=watched(stack),
         )
 
     recording = run(build, stack=stack, project_id=config.gcp.project, region=config.gcp.region)
@@ -159,7 +140,7 @@ def test_public_services_get_an_uptime_check_every_minute_from_three_regions(sta
     assert check.inputs["httpCheck"]["path"] == "/healthz"
     assert check.inputs["httpCheck"]["useSsl"] is True
     assert check.inputs["httpCheck"]["acceptedResponseStatusCodes"] == [{"statusValue": 200}]
-    assert check.inputs["contentMatchers"] == [{"content": "ok", "matcher": "CONTAINS"}]
+    assert "contentMatchers" not in check.inputs
     assert check.inputs["monitoredResource"]["labels"]["host"] == "api.acme.example"
 
 
@@ -255,11 +236,17 @@ def test_every_alert_says_what_it_means_and_links_its_runbook(stack: str) -> Non
         assert link["url"].startswith("https://github.com/acme/platform/blob/main/docs/"), policy.name
 
 
-def test_every_runbook_link_points_at_a_section_that_exists() -> None:
-    for key, entry in RUNBOOK.items():
-        text = (ROOT / "docs" / entry.page).read_text()
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_runbook_link_points_at_a_section_that_exists(stack: str) -> None:
+    base = config_of(stack).observability.alerts.runbook_base_url
+    policies = program_of(stack).of(ALERT)
+    assert policies
+    for policy in policies:
+        (link,) = policy.inputs["documentation"]["links"]
+        page, anchor = link["url"].removeprefix(f"{base}/").split("#")
+        text = (ROOT / "docs" / page).read_text()
         anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)}
-        assert entry.anchor in anchors, f"{key}: #{entry.anchor} not in docs/{entry.page}"
+        assert anchor in anchors, f"{policy.name}: #{anchor} not in docs/{page}"
 
 
 def _anchor(heading: str) -> str:
@@ -327,10 +314,18 @@ def test_the_dashboard_is_valid_json_with_charts_per_service_database_and_redis(
         assert tile["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
 
 
-def test_the_dashboard_without_a_data_tier_has_no_database_charts() -> None:
-    document = dashboard_document("d", services={}, database_id=None, redis_instance_id=None, error_metric="m")
-    titles = [t["widget"]["title"] for t in document["mosaicLayout"]["tiles"]]
-    assert titles == ["Application errors (logs)"]
+def test_the_dashboard_lays_out_exactly_the_published_charts_two_a_row() -> None:
+    charts = [
+        Chart("a", "filter-a", "ALIGN_RATE", "REDUCE_SUM"),
+        Chart("b", "filter-b", "ALIGN_MEAN", "REDUCE_MAX", ("metric.label.x",)),
+        Chart("c", "filter-c", "ALIGN_MAX", "REDUCE_SUM"),
+    ]
+    document = dashboard_document("d", charts)
+    tiles = document["mosaicLayout"]["tiles"]
+    assert [t["widget"]["title"] for t in tiles] == ["a", "b", "c"]
+    assert [(t["xPos"], t["yPos"]) for t in tiles] == [(0, 0), (6, 0), (0, 4)]
+    aggregation = tiles[1]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["timeSeriesFilter"]["aggregation"]
+    assert aggregation["groupByFields"] == ["metric.label.x"]
     assert json.loads(json.dumps(document)) == document
 
 
@@ -380,7 +375,7 @@ def test_log_retention_comes_from_config(stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_data_access_audit_logs_cover_every_service_holding_data(stack: str) -> None:
     configs = program_of(stack).of("gcp:projects/iAMAuditConfig:IAMAuditConfig")
-    assert sorted(c.inputs["service"] for c in configs) == sorted(AUDITED_SERVICES)
+    assert sorted(c.inputs["service"] for c in configs) == sorted(AuditLogsArgs().services)
     for c in configs:
         assert {x["logType"] for x in c.inputs["auditLogConfigs"]} == {"ADMIN_READ", "DATA_READ", "DATA_WRITE"}
 
@@ -388,7 +383,7 @@ def test_data_access_audit_logs_cover_every_service_holding_data(stack: str) -> 
 def test_prod_budget_alerts_at_50_90_100_and_forecasted_100_to_channels_and_pubsub() -> None:
     recording = program_of("prod")
     budget = recording.one("gcp:billing/budget:Budget")
-    assert budget.inputs["billingAccount"] == config_of("prod").observability.budget.billing_account
+    assert budget.inputs["billingAccount"] == config_of("prod").budget.billing_account
     assert budget.inputs["amount"]["specifiedAmount"] == {"currencyCode": "EUR", "units": "5000"}
     assert [(r["thresholdPercent"], r["spendBasis"]) for r in budget.inputs["thresholdRules"]] == [
         (0.5, "CURRENT_SPEND"),
@@ -400,6 +395,9 @@ def test_prod_budget_alerts_at_50_90_100_and_forecasted_100_to_channels_and_pubs
     topic = recording.one("gcp:pubsub/topic:Topic")
     assert updates["pubsubTopic"] == topic.outputs["id"]
     assert topic.inputs["labels"]["component"] == "observability"
+    assert budget.name == "budget"
+    assert budget.aliases  # adopted from the Observability component, never replaced
+    assert topic.aliases
     assert len(updates["monitoringNotificationChannels"]) == 4
     assert budget.inputs["budgetFilter"]["projects"][0].startswith("projects/")
     assert recording.outputs["budget"].startswith("5000 EUR on billingAccounts/")
@@ -410,13 +408,13 @@ def test_without_a_billing_account_the_budget_is_skipped_and_the_plan_says_so(st
     recording = program_of(stack)
     assert not recording.of("gcp:billing/budget:Budget")
     assert not recording.of("gcp:pubsub/topic:Topic")
-    assert recording.outputs["budget"] == BUDGET_SKIPPED
+    assert recording.outputs["budget"] == SKIPPED
 
 
 def test_a_malformed_billing_account_names_the_key() -> None:
     raw = raw_config("dev")
-    raw["observability"]["budget"]["billing_account"] = "0123-4567"  # type: ignore[index]
-    with pytest.raises(pulumi.RunError, match=r"observability\.budget\.billing_account: string should match"):
+    raw["budget"]["billing_account"] = "0123-4567"  # type: ignore[index]
+    with pytest.raises(pulumi.RunError, match=r"budget\.billing_account: string should match"):
         stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
 
 
@@ -441,14 +439,9 @@ def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets(
         "GET https://api.acme.example/healthz every 60s from EUROPE, USA_VIRGINIA, ASIA_PACIFIC, expects 200",
         "availability goal 99.90% over 28 days",
         "select_slo_burn_rate 3600s > 14.4",
-        "5000 EUR at 50%, 90%, 100%, 100% forecasted -> 4 channels + Pub/Sub",
     ):
         assert line in text, line
-
-
-def test_a_public_service_without_a_url_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="a public MonitoredService needs its url"):
-        MonitoredService(service_name="api", max_instances=1, latency_p99_ms=100, public=True)
+    assert "5000 EUR at 50%, 90%, 100%, 100% forecasted -> 4 channels + Pub/Sub" in render("prod", program_of("prod"))
 
 
 # The program: every Cloud Run service of the stack, wired ------------------------------------------------------------
@@ -574,71 +567,62 @@ def test_the_dashboard_charts_requests_errors_latency_and_instances_of_every_ser
             assert f'service_name="{name}"' in charts[f"{key}: {chart}"]
 
 
-# Building the monitored services from config ------------------------------------------------------------------------
+# What a service publishes, and where users reach it -------------------------------------------------------------
 
 
-def load_balancer(**changes: Any) -> LoadBalancerArgs:
-    raw: dict[str, Any] = {
-        "enabled": True,
-        "domains": ["example.com", "api.example.com"],
-        "services": ["web", "api"],
-        "default_service": "web",
-        "routes": {"api-host": {"hosts": ["api.example.com"], "service": "api"}},
-    }
-    return LoadBalancerArgs.model_validate(raw | changes)
-
-
-def service(**changes: Any) -> ServiceArgs:
-    return ServiceArgs.model_validate({"image": "api:1.0.0"} | changes)
-
-
-LB_SERVICE = {"public": True, "behind_load_balancer": True, "ingress": "internal-and-lb"}
-
-
-def test_internal_services_are_monitored_without_a_url() -> None:
-    watched = monitored(
-        {"orders": service(max_instances=7, latency_p99_ms=300)},
-        LoadBalancerArgs(),
-        names={"orders": "acme-dev-orders"},
-        urls={"orders": "https://orders-x.a.run.app"},
+def test_an_internal_service_is_watched_without_an_endpoint_or_slos() -> None:
+    service = ServiceArgs(image="orders:1.0.0", max_instances=7, latency_p99_ms=300)
+    published = watch_service(
+        "orders", "acme-dev-orders", service, config_of("dev").observability.alerts.cloud_run, None
     )
-    assert watched["orders"] == MonitoredService(
-        service_name="acme-dev-orders", max_instances=7, latency_p99_ms=300, public=False, url=None
+    assert (published.endpoint, published.sli) == (None, None)
+    assert [a.key for a in published.alerts] == [
+        "orders-5xx-ratio",
+        "orders-latency-p99",
+        "orders-cpu",
+        "orders-instances-at-max",
+    ]
+
+
+def test_a_public_service_is_checked_on_its_health_path_where_users_call_it() -> None:
+    service = ServiceArgs(image="web:1.0.0", public=True, ingress="all", health_path="/ready", latency_p99_ms=250)
+    published = watch_service(
+        "web", "acme-dev-web", service, config_of("dev").observability.alerts.cloud_run, "w.run.app"
     )
+    assert published.endpoint is not None
+    assert published.sli is not None
+    assert (published.endpoint.host, published.endpoint.path) == ("w.run.app", "/ready")
+    assert published.sli.latency_target_ms == 250
 
 
-def test_a_public_service_off_the_load_balancer_is_checked_on_its_run_app_url() -> None:
-    watched = monitored(
-        {"web": service(public=True, ingress="all", health_path="/ready")},
-        LoadBalancerArgs(),
-        names={"web": "acme-dev-web"},
-        urls={"web": "https://web-x.a.run.app"},
-    )
-    assert (watched["web"].url, watched["web"].health_path) == ("https://web-x.a.run.app", "/ready")
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_load_balanced_service_is_called_on_the_first_domain_routing_its_health_path_to_it(stack: str) -> None:
+    config = config_of(stack)
+    assert {k: config.public_domain(k) for k in public_services(stack)} == LOAD_BALANCED_HOSTS[stack]
+    assert all(config.public_domain(k) is None for k, s in config.services.items() if not s.public)
 
 
-def test_a_load_balanced_service_is_checked_on_the_first_domain_routing_its_health_path_to_it() -> None:
-    services = {"web": service(**LB_SERVICE), "api": service(**LB_SERVICE)}
-    urls = {"web": "https://web-x.a.run.app", "api": "https://api-x.a.run.app"}
-    watched = monitored(services, load_balancer(), names={"web": "w", "api": "a"}, urls=urls)
-    assert {k: s.url for k, s in watched.items()} == {"web": "https://example.com", "api": "https://api.example.com"}
-
-
-def test_a_load_balanced_service_reachable_only_under_a_path_prefix_stops_the_program_naming_it() -> None:
-    only_paths = load_balancer(routes={"api-path": {"paths": ["/api/*"], "service": "api"}})
+def test_a_load_balanced_service_reachable_only_under_a_path_prefix_names_the_key() -> None:
+    raw = raw_config("prod")
+    raw["load_balancer"]["routes"] = {"api-path": {"paths": ["/api/*"], "service": "api"}}  # type: ignore[index]
     with pytest.raises(pulumi.RunError, match=r"services\.api: no load_balancer domain routes /healthz to api"):
-        monitored({"api": service(**LB_SERVICE)}, only_paths, names={"api": "a"}, urls={"api": "https://a.run.app"})
+        stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
 
 
 def test_the_url_map_sends_a_path_to_its_longest_matching_rule() -> None:
-    args = load_balancer(
-        domains=["example.com"],
-        routes={
-            "api": {"paths": ["/api/*"], "service": "api"},
-            "health": {"paths": ["/api/healthz"], "service": "web"},
-        },
+    args = LoadBalancerArgs.model_validate(
+        {
+            "enabled": True,
+            "domains": ["example.com"],
+            "services": ["web", "api"],
+            "default_service": "web",
+            "routes": {
+                "api": {"paths": ["/api/*"], "service": "api"},
+                "health": {"paths": ["/api/healthz"], "service": "web"},
+            },
+        }
     )
-    (matcher,) = plan_routing(args)
+    (matcher,) = args.routing()
     assert route_of(matcher, "/api/orders") == "api"
     assert route_of(matcher, "/api/healthz") == "web"
     assert route_of(matcher, "/api") == "web"  # /api/* matches below /api/ only

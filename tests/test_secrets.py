@@ -7,12 +7,11 @@ import json
 import pytest
 
 import stack_config
-from components.project_services import ProjectServices
 from components.secret import ACCESSOR_ROLE, Secret, SecretsArgs
 from offline.engine import Recording, run
 from offline.estimate import report
 from offline.plan import render, to_json
-from tests.conftest import STACKS, program_of
+from tests.conftest import STACKS, context_of, program_of
 
 SECRET = "gcp:secretmanager/secret:Secret"
 PLAINTEXT = "plain-value-that-must-not-leak"
@@ -58,16 +57,13 @@ def test_secret_versions_are_protected_in_prod() -> None:
 
 
 def _one_secret() -> None:
-    apis = ProjectServices("apis", ["secretmanager.googleapis.com"])
     secret = Secret(
         "token",
         secret_id="acme-dev-token",
         data=PLAINTEXT,
         args=SecretsArgs(replicas=["europe-west1"]),
-        labels={"component": "test"},
-        deletion_protection=True,
-        protect=False,
-        apis=apis,
+        ctx=context_of("dev"),
+        owner="test",
         accessors={"ops": "group:ops@example.com"},
     )
     secret.grant_access("api", "serviceAccount:api@acme-platform-dev.iam.gserviceaccount.com")

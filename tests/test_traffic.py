@@ -21,13 +21,8 @@ from components.cloud_armor import (
     cloudflare_groups,
     plan_rules,
 )
-from components.load_balancer import (
-    LoadBalancer,
-    LoadBalancerArgs,
-    ServerlessBackend,
-    certificate_name,
-    plan_routing,
-)
+from components.context import StackContext
+from components.load_balancer import LoadBalancer, LoadBalancerArgs, ServerlessBackend, certificate_name
 from components.naming import Naming
 from components.project_services import ProjectServices
 from offline.engine import Recording, Resource, run
@@ -413,16 +408,9 @@ def build(args: LoadBalancerArgs, backends: dict[str, ServerlessBackend] | None 
     }
 
     def program() -> None:
-        apis = ProjectServices("apis", ["certificatemanager.googleapis.com", "compute.googleapis.com"])
+        ctx = StackContext(NAMING, "acme-platform-test", "europe-west1", ProjectServices("apis"), True, False)
         balancer = LoadBalancer(
-            "lb",
-            args,
-            backends=fakes,
-            security_policy="projects/p/global/securityPolicies/fake",
-            naming=NAMING,
-            apis=apis,
-            deletion_protection=True,
-            protect=False,
+            "lb", args, ctx=ctx, backends=fakes, security_policy="projects/p/global/securityPolicies/fake"
         )
         pulumi.export("dns_authorization_records", balancer.dns_authorization_records)
 
@@ -459,11 +447,11 @@ def test_classic_certificates_have_no_dns_records_to_publish() -> None:
 
 def test_path_matcher_names_follow_their_routes_and_stay_within_63_characters() -> None:
     long = {f"route-{c * 20}": {"hosts": ["a.example.com"], "paths": [f"/{c}/*"], "service": "api"} for c in "xyz"}
-    matchers = {m.hosts: m.name for m in plan_routing(component_args(routes=long))}
+    matchers = {m.hosts: m.name for m in component_args(routes=long).routing()}
     assert matchers[("b.example.com",)] == "default"
     assert matchers[("a.example.com",)].startswith("routes-route-xxxx")
     assert len(matchers[("a.example.com",)]) == 63
-    assert [m.name for m in plan_routing(component_args())] == ["default"]
+    assert [m.name for m in component_args().routing()] == ["default"]
 
 
 def test_certificate_names_differ_where_domain_slugs_collide() -> None:
@@ -474,11 +462,6 @@ def test_the_component_uses_the_backends_it_is_given() -> None:
     recording = build(component_args())
     assert sorted(n.inputs["cloudRun"]["service"] for n in recording.of(NEG)) == ["fake-api", "fake-web"]
     assert {b.inputs["securityPolicy"] for b in recording.of(BACKEND)} == {"projects/p/global/securityPolicies/fake"}
-
-
-def test_a_service_without_a_backend_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="no backend for service"):
-        build(component_args(), {"web": ServerlessBackend(cloud_run_service_name="w", region="europe-west1")})
 
 
 def test_no_cdn_means_no_bucket() -> None:

@@ -1,0 +1,152 @@
+"""The settings of one Cloud Run service as the stack file states them: image, resources, scaling, exposure, env,
+traffic and its migrations job. How it is wired to other components is the stack config's business."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from components.config_types import Model, invalid
+from components.images import BuildArgs, ImageRef, check_reference
+
+# A DNS label short enough that `{prefix}-{env}-{name}` fits Cloud Run's 49 characters.
+ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$")]
+RevisionSuffix = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")]
+TrafficTag = Annotated[str, StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+HealthPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~/-]*$")]
+Memory = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(Mi|Gi)$")]
+
+INGRESS = {
+    "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
+    "internal-and-lb": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+    "all": "INGRESS_TRAFFIC_ALL",
+}
+# Set by Cloud Run itself, or by this component from the data bindings: config may not override them.
+RESERVED_ENV = frozenset(
+    (
+        "PORT",
+        "K_SERVICE",
+        "K_REVISION",
+        "K_CONFIGURATION",
+        "CLOUD_RUN_JOB",
+        "CLOUD_RUN_EXECUTION",
+        "CLOUD_RUN_TASK_INDEX",
+    )
+) | frozenset(
+    (
+        "DB_NAME",
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_HOST",
+        "INSTANCE_CONNECTION_NAME",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "REDIS_AUTH",
+    )
+)
+SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY", "CREDENTIAL")
+BASE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent")
+
+
+class TrafficArgs(Model):
+    """A share of the traffic: to the latest revision, or to a named one (`{service}-{revision}`), optionally tagged
+    so it also gets its own URL (`https://TAG---SERVICE...`) for testing before it gets a share."""
+
+    percent: int = Field(ge=0, le=100)
+    latest: bool = False
+    revision: RevisionSuffix | None = None
+    tag: TrafficTag | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TrafficArgs:
+        if self.latest == (self.revision is not None):
+            invalid("revision", "set exactly one of latest: true or revision: <suffix> for each traffic entry")
+        return self
+
+    @property
+    def target(self) -> str:
+        return "latest" if self.latest else f"revision {self.revision}"
+
+
+LATEST = TrafficArgs(percent=100, latest=True)
+
+
+class MigrationsArgs(Model):
+    command: list[str] = Field(min_length=1)  # e.g. [alembic]; the image's entrypoint is replaced
+    args: list[str] = []  # e.g. [upgrade, head]
+    timeout_seconds: int = Field(600, ge=1, le=86_400)
+    max_retries: int = Field(0, ge=0, le=10)  # a failed migration is looked at, not retried blindly
+
+
+class ServiceArgs(Model):
+    image: ImageRef | None = None  # `host/path:tag` or `@sha256:`, or `name:tag` in the stack's repository
+    build: BuildArgs | None = None  # built from this project and pushed to the stack's repository
+    port: int = Field(8080, ge=1, le=65535)
+    cpu: Literal["1", "2", "4", "8"] = "1"
+    memory: Memory = "512Mi"
+    cpu_idle: bool = True  # CPU only while serving requests (cheaper); false keeps it for background work
+    startup_cpu_boost: bool = True
+    concurrency: int = Field(80, ge=1, le=1000)  # requests per instance
+    min_instances: int = Field(0, ge=0, le=1000)  # >= 1 keeps an instance warm: no cold start on the first request
+    max_instances: int = Field(10, ge=1, le=1000)
+    timeout_seconds: int = Field(300, ge=1, le=3600)  # per request
+    health_path: HealthPath = "/healthz"
+    latency_p99_ms: int = Field(1000, ge=10, le=3_600_000)  # the p99 latency target: alert and latency SLO threshold
+    env: dict[EnvName, str] = {}  # plain settings; secrets come from Secret Manager through the data bindings
+    public: bool = False  # anyone may invoke it (allUsers), at the network edge ingress allows
+    ingress: Literal["internal", "internal-and-lb", "all"] = "internal"
+    egress: Literal["private-ranges", "all-traffic"] = "private-ranges"
+    deploy_mode: Literal["pulumi", "app"] = "pulumi"  # app: the app's CI deploys images and moves traffic
+    revision: RevisionSuffix | None = None  # names the revision Pulumi creates `{service}-{revision}`
+    traffic: list[TrafficArgs] = [LATEST]
+    migrations: MigrationsArgs | None = None  # a Cloud Run Job on the same image, run before traffic moves
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceArgs:
+        self._check_image()
+        if self.min_instances > self.max_instances:
+            invalid(
+                "min_instances", f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})"
+            )
+        if self.latency_p99_ms >= self.timeout_seconds * 1000:
+            invalid(
+                "latency_p99_ms",
+                f"latency_p99_ms ({self.latency_p99_ms}) is not below the request timeout ({self.timeout_seconds} s); "
+                "requests are cut off before they could miss it",
+            )
+        self._check_env()
+        self._check_traffic()
+        return self
+
+    def _check_image(self) -> None:
+        if (self.image is None) == (self.build is None):
+            invalid("image", "set exactly one of image: <reference> or build: {context: <directory>}")
+        problem = check_reference(self.image) if self.image else None
+        if problem:
+            invalid("image", problem)
+
+    def _check_env(self) -> None:
+        for key in self.env:
+            if key in RESERVED_ENV:
+                invalid(f"env.{key}", f"{key} is set by Cloud Run or from the data bindings; use another name")
+            if any(word in key.upper() for word in SECRET_WORDS):
+                invalid(f"env.{key}", f"{key} looks like a secret; keep it in Secret Manager, not in plain env")
+
+    def _check_traffic(self) -> None:
+        if self.deploy_mode == "app":
+            for key, configured in (("revision", self.revision is not None), ("traffic", self.traffic != [LATEST])):
+                if configured:
+                    invalid(key, f"deploy_mode app leaves {key} to the app's deploys; remove it or use pulumi")
+            return
+        total = sum(t.percent for t in self.traffic)
+        if total != 100:
+            invalid("traffic", f"traffic percentages add up to {total}; they must add up to 100")
+        for kind, values in (
+            ("tag", [t.tag for t in self.traffic if t.tag]),
+            ("target", [t.target for t in self.traffic]),
+        ):
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                invalid("traffic", f"traffic names {kind} {repeated[0]} more than once; merge the entries")

@@ -1,0 +1,272 @@
+"""One Cloud Run (v2) service of the product, with its own service account, its secrets, private egress into the VPC
+and traffic managed by config, plus the Cloud Run Job that runs its database migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.cloud_run import template
+from components.cloud_run.config import BASE_ROLES, INGRESS, MigrationsArgs, ServiceArgs
+from components.cloud_run.watch import watch_service
+from components.context import StackContext
+from components.images import build_image, resolve_reference
+from components.observability.config import CloudRunAlertsArgs
+from components.observability.signals import Watched
+from components.refs import DatabaseBinding, NetworkRef, RedisBinding
+
+
+class CloudRunService(pulumi.ComponentResource):
+    """A Cloud Run service running as its own service account with only the roles it needs, reaching Cloud SQL and
+    Redis over Direct VPC egress, and (when configured) the migrations job that must run before traffic moves.
+
+    `invokers` maps each service allowed to call this one to its service account email; `database` and `redis` are
+    the data the service uses (the stack config wires them, so they always agree with it).
+    """
+
+    url: pulumi.Output[str]
+    service_account_email: pulumi.Output[str]
+    image: pulumi.Output[str]
+    migration_job_name: pulumi.Output[str] | None
+
+    def __init__(
+        self,
+        name: str,
+        args: ServiceArgs,
+        *,
+        ctx: StackContext,
+        network: NetworkRef,
+        image_repository: pulumi.Input[str],
+        invokers: Mapping[str, pulumi.Input[str]] | None = None,
+        database: DatabaseBinding | None = None,
+        redis: RedisBinding | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("platform:components:CloudRunService", name, None, ctx.component(opts))
+        self._name = name
+        self._args = args
+        self._ctx = ctx
+        self._network = network
+        self._database = database
+        self.physical_name = ctx.naming.physical(name, max_length=49)
+
+        self.service_account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=ctx.naming.physical(name, max_length=30),
+            display_name=f"Cloud Run service {name}",
+            description=f"Runs the {name} service and its jobs; holds only the roles they need",
+            opts=ctx.after(self, "iam.googleapis.com"),
+        )
+        self.project_roles = self._project_roles()
+        self.secret_access = self._secret_access(database, redis)
+        self.image = self._image(image_repository)
+
+        self._envs = [template.Env(key, value) for key, value in sorted(args.env.items())] + template.binding_envs(
+            database, redis
+        )
+        # A revision reads its secrets and opens its Cloud SQL connection when it starts, so it waits for those grants.
+        self._runs_after = [
+            *ctx.apis.require("run.googleapis.com"),
+            *self.secret_access.values(),
+            *self.project_roles.values(),
+        ]
+        self.service = self._service()
+        self.invoker_bindings = self._invokers(invokers or {})
+        self.job = self._job(args.migrations) if args.migrations else None
+
+        self.url = self.service.uri
+        self.service_account_email = self.service_account.email
+        self.migration_job_name = self.job.name if self.job else None
+        self.register_outputs(
+            {
+                "url": self.url,
+                "service_account": self.service_account_email,
+                "image": self.image,
+                "migration_job_name": self.migration_job_name,
+            }
+        )
+
+    def watch(self, thresholds: CloudRunAlertsArgs, *, domain: str | None = None) -> Watched:
+        """What to watch on the service. A public one is also checked where users call it: `domain`, the load
+        balancer domain that routes to it when it sits behind one, else its own run.app URL."""
+        host: pulumi.Input[str] | None = None
+        if self._args.public:
+            host = domain or self.url.apply(lambda url: urlparse(url).hostname or url)
+        return watch_service(self._name, self.physical_name, self._args, thresholds, host)
+
+    def _project_roles(self) -> dict[str, gcp.projects.IAMMember]:
+        roles = [*BASE_ROLES, *(["roles/cloudsql.client"] if self._database else [])]
+        return {
+            role: gcp.projects.IAMMember(
+                f"{self._name}-{role.removeprefix('roles/').replace('.', '-')}",
+                project=self._ctx.project,
+                role=role,
+                member=self.service_account.member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for role in roles
+        }
+
+    def _secret_access(
+        self, database: DatabaseBinding | None, redis: RedisBinding | None
+    ) -> dict[str, gcp.secretmanager.SecretIamMember]:
+        """Read access to exactly the secrets the service's bindings name, each granted on that secret alone."""
+        secrets = {
+            **({"db-password": database.password_secret_id} if database else {}),
+            **({"redis-auth": redis.auth_secret_id} if redis else {}),
+        }
+        return {
+            key: gcp.secretmanager.SecretIamMember(
+                f"{self._name}-{key}-accessor",
+                secret_id=secret_id,
+                role="roles/secretmanager.secretAccessor",
+                member=self.service_account.member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for key, secret_id in secrets.items()
+        }
+
+    def _image(self, repository: pulumi.Input[str]) -> pulumi.Output[str]:
+        if self._args.build is None:
+            assert self._args.image is not None  # validated: exactly one of image or build
+            return resolve_reference(self._args.image, repository)
+        built = build_image(
+            f"{self._name}-image", self._args.build, repository_url=repository, image=self._name, parent=self
+        )
+        return built.repo_digest  # pinned: a revision never runs a tag that moved after the deploy
+
+    def _container(self) -> gcp.cloudrunv2.ServiceTemplateContainerArgs:
+        args, run, kind = self._args, gcp.cloudrunv2, template.SERVICE
+        probe = run.ServiceTemplateContainerStartupProbeHttpGetArgs(path=args.health_path, port=args.port)
+        return run.ServiceTemplateContainerArgs(
+            name=self._name,
+            image=self.image,
+            ports=run.ServiceTemplateContainerPortsArgs(container_port=args.port, name="http1"),
+            resources=run.ServiceTemplateContainerResourcesArgs(
+                limits={"cpu": args.cpu, "memory": args.memory},
+                cpu_idle=args.cpu_idle,
+                startup_cpu_boost=args.startup_cpu_boost,
+            ),
+            envs=template.envs(kind, self._envs),
+            # Up to 60 s to become healthy after start, then checked every 15 s; three misses restart the instance.
+            startup_probe=run.ServiceTemplateContainerStartupProbeArgs(
+                http_get=probe, period_seconds=3, timeout_seconds=2, failure_threshold=20
+            ),
+            liveness_probe=run.ServiceTemplateContainerLivenessProbeArgs(
+                http_get=run.ServiceTemplateContainerLivenessProbeHttpGetArgs(path=args.health_path, port=args.port),
+                period_seconds=15,
+                timeout_seconds=3,
+                failure_threshold=3,
+            ),
+            volume_mounts=template.cloud_sql_mounts(kind, self._database),
+        )
+
+    def _traffic(self) -> list[gcp.cloudrunv2.ServiceTrafficArgs] | None:
+        if self._args.deploy_mode != "pulumi":
+            return None
+        return [
+            gcp.cloudrunv2.ServiceTrafficArgs(
+                type="TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" if t.latest else "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                revision=None if t.latest else f"{self.physical_name}-{t.revision}",
+                percent=t.percent,
+                tag=t.tag,
+            )
+            for t in self._args.traffic
+        ]
+
+    def _service(self) -> gcp.cloudrunv2.Service:
+        args, ctx, run = self._args, self._ctx, gcp.cloudrunv2
+        ignore = (
+            # The app's CI deploys images and moves traffic; Cloud Run and gcloud also stamp client fields.
+            ["template.containers[0].image", "template.revision", "traffics", "client", "clientVersion"]
+            if args.deploy_mode == "app"
+            else []
+        )
+        return run.Service(
+            f"{self._name}-service",
+            name=self.physical_name,
+            location=ctx.region,
+            description=f"The {self._name} service",
+            ingress=INGRESS[args.ingress],
+            launch_stage="GA",
+            deletion_protection=ctx.deletion_protection,
+            # The guardrails allow an allUsers invoker only on a service that says it is public.
+            labels={**ctx.labels(self._name), **({"exposure": "public"} if args.public else {})},
+            template=run.ServiceTemplateArgs(
+                revision=f"{self.physical_name}-{args.revision}" if args.revision else None,
+                service_account=self.service_account.email,
+                execution_environment=template.GEN2,
+                timeout=f"{args.timeout_seconds}s",
+                max_instance_request_concurrency=args.concurrency,
+                scaling=run.ServiceTemplateScalingArgs(
+                    min_instance_count=args.min_instances, max_instance_count=args.max_instances
+                ),
+                vpc_access=template.vpc_access(template.SERVICE, args.egress, self._network),
+                volumes=template.cloud_sql_volumes(template.SERVICE, self._database),
+                labels=ctx.labels(self._name),
+                containers=[self._container()],
+            ),
+            traffics=self._traffic(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._runs_after, ignore_changes=ignore),
+        )
+
+    def _invokers(self, invokers: Mapping[str, pulumi.Input[str]]) -> dict[str, gcp.cloudrunv2.ServiceIamMember]:
+        members: dict[str, pulumi.Input[str]] = {"public": "allUsers"} if self._args.public else {}
+        members |= {
+            f"invoker-{caller}": pulumi.Output.concat("serviceAccount:", email) for caller, email in invokers.items()
+        }
+        return {
+            key: gcp.cloudrunv2.ServiceIamMember(
+                f"{self._name}-{key}",
+                name=self.service.name,
+                location=self._ctx.region,
+                role="roles/run.invoker",
+                member=member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for key, member in members.items()
+        }
+
+    def _job(self, migrations: MigrationsArgs) -> gcp.cloudrunv2.Job:
+        args, ctx, run, kind = self._args, self._ctx, gcp.cloudrunv2, template.JOB
+        container = run.JobTemplateTemplateContainerArgs(
+            name="migrate",
+            image=self.image,
+            commands=migrations.command,
+            args=migrations.args,
+            resources=run.JobTemplateTemplateContainerResourcesArgs(limits={"cpu": args.cpu, "memory": args.memory}),
+            envs=template.envs(kind, self._envs),
+            volume_mounts=template.cloud_sql_mounts(kind, self._database),
+        )
+        return run.Job(
+            f"{self._name}-migrations",
+            name=ctx.naming.physical(self._name, "migrate"),
+            location=ctx.region,
+            launch_stage="GA",
+            deletion_protection=ctx.deletion_protection,
+            labels=ctx.labels(self._name),
+            template=run.JobTemplateArgs(
+                task_count=1,
+                parallelism=1,
+                template=run.JobTemplateTemplateArgs(
+                    service_account=self.service_account.email,
+                    execution_environment=template.GEN2,
+                    timeout=f"{migrations.timeout_seconds}s",
+                    max_retries=migrations.max_retries,
+                    vpc_access=template.vpc_access(kind, args.egress, self._network),
+                    volumes=template.cloud_sql_volumes(kind, self._database),
+                    containers=[container],
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=self._runs_after,
+                # In app mode the deploy pipeline points the job at each release's image before running it.
+                ignore_changes=["template.template.containers[0].image", "client", "clientVersion"]
+                if args.deploy_mode == "app"
+                else [],
+            ),
+        )
