@@ -13,7 +13,7 @@ from components.cloud_run import CloudRunService
 from components.context import StackContext
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
-from components.edge_worker import EdgeWorker
+from components.edge import EdgeWorker
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.observability import ChannelSecrets, Observability

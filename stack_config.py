@@ -20,10 +20,10 @@ from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
 from components.budget import BudgetArgs
 from components.cloud_run import ServiceArgs, ServiceName
-from components.config_types import Model, Region, SqlIdentifier, invalid
+from components.config_types import Model, ProjectId, Region, SqlIdentifier, invalid
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
-from components.edge_worker import EdgeArgs
+from components.edge import EdgeArgs
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
@@ -41,7 +41,7 @@ LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
 
 
 class GcpArgs(Model):
-    project: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    project: ProjectId
     region: Region
 
 

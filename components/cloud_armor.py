@@ -108,7 +108,7 @@ class BanThresholdArgs(Model):
     interval_sec: RateInterval
 
 
-class RateLimitArgs(Model):
+class ArmorRateLimitArgs(Model):
     requests_per_interval: int = Field(ge=1)
     interval_sec: RateInterval = 60
     ban_duration_sec: int = Field(600, ge=60, le=86400)
@@ -116,7 +116,7 @@ class RateLimitArgs(Model):
     exceed_action: Literal["deny(429)", "deny(403)", "deny(404)", "deny(502)"] = "deny(429)"
 
     @model_validator(mode="after")
-    def _ban_above_limit(self) -> RateLimitArgs:
+    def _ban_above_limit(self) -> ArmorRateLimitArgs:
         ban = self.ban_threshold
         if ban and ban.requests / ban.interval_sec < self.requests_per_interval / self.interval_sec:
             invalid("ban_threshold.requests", "the ban threshold is a lower rate than the rate limit; make it higher")
@@ -126,7 +126,7 @@ class RateLimitArgs(Model):
 class SecurityArgs(Model):
     waf_sensitivity: int = Field(1, ge=1, le=4)  # OWASP paranoia level: 1 has the fewest false positives
     waf_ruleset: Literal["v422", "v33"] = "v422"  # OWASP CRS 4.22 (Google's recommendation) or 3.3
-    rate_limit: RateLimitArgs | None = None  # per client; None: no rate limiting
+    rate_limit: ArmorRateLimitArgs | None = None  # per client; None: no rate limiting
     adaptive_protection: bool = True  # layer-7 DDoS detection (alerts on Standard, rules on Enterprise)
     json_parsing: bool = True  # inspect JSON bodies field by field: fewer false positives on APIs
     geo_block: list[CountryCode] = []  # ISO 3166-1 alpha-2 codes whose requests get 403
@@ -155,7 +155,7 @@ class SecurityArgs(Model):
 
 
 @dataclass(frozen=True)
-class Rule:
+class ArmorRule:
     """One rule of the policy as a reviewer reads it: a stable name, its priority and what it does."""
 
     name: str
@@ -189,13 +189,13 @@ def cloudflare_groups() -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def plan_rules(args: SecurityArgs) -> list[Rule]:
+def plan_rules(args: SecurityArgs) -> list[ArmorRule]:
     """Every rule of the policy, default rule last. Pure, so tests and docs can read the policy without an engine."""
     preview = set(args.preview_rules)
-    rules: list[Rule] = []
+    rules: list[ArmorRule] = []
     for offset, countries in enumerate(_chunks(sorted(set(args.geo_block)), MAX_SUBEXPRESSIONS)):
         rules.append(
-            Rule(
+            ArmorRule(
                 name=f"geo-block-{'-'.join(c.lower() for c in countries)}",
                 priority=GEO_BLOCK_PRIORITY + offset,
                 action="deny(403)",
@@ -205,7 +205,7 @@ def plan_rules(args: SecurityArgs) -> list[Rule]:
         )
     for name in WAF_RULES:
         rules.append(
-            Rule(
+            ArmorRule(
                 name=f"waf-{name}",
                 priority=WAF_PRIORITIES[name],
                 action="deny(403)",
@@ -219,7 +219,7 @@ def plan_rules(args: SecurityArgs) -> list[Rule]:
     if args.rate_limit or args.cloudflare_only:
         for offset, (name, ranges) in enumerate(sources.items()):
             rules.append(
-                Rule(
+                ArmorRule(
                     name=name,
                     priority=ADMISSION_PRIORITY + offset,
                     action="rate_based_ban" if args.rate_limit else "allow",
@@ -230,7 +230,7 @@ def plan_rules(args: SecurityArgs) -> list[Rule]:
                 )
             )
     rules.append(
-        Rule(
+        ArmorRule(
             name="default-deny" if args.cloudflare_only else "default-allow",
             priority=DEFAULT_RULE_PRIORITY,
             action="deny(403)" if args.cloudflare_only else "allow",
@@ -281,7 +281,7 @@ class SecurityPolicy(pulumi.ComponentResource):
         self.register_outputs({"self_link": self.self_link, "name": self.policy_name, "rules": len(self.rules)})
 
 
-def _rule_args(rule: Rule, rate_limit: RateLimitArgs | None) -> gcp.compute.SecurityPolicyRuleArgs:
+def _rule_args(rule: ArmorRule, rate_limit: ArmorRateLimitArgs | None) -> gcp.compute.SecurityPolicyRuleArgs:
     if rule.expression:
         match = gcp.compute.SecurityPolicyRuleMatchArgs(
             expr=gcp.compute.SecurityPolicyRuleMatchExprArgs(expression=rule.expression)
@@ -303,7 +303,7 @@ def _rule_args(rule: Rule, rate_limit: RateLimitArgs | None) -> gcp.compute.Secu
     )
 
 
-def _rate_limit_options(rate_limit: RateLimitArgs, key: str) -> gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs:
+def _rate_limit_options(rate_limit: ArmorRateLimitArgs, key: str) -> gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs:
     ban = rate_limit.ban_threshold
     return gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs(
         conform_action="allow",

@@ -116,6 +116,7 @@ Hostname = Annotated[str, AfterValidator(_hostname)]  # a fully qualified DNS na
 # The name of an entry in a keyed section of the stack file (subnets, routes, alerts, rules...): it becomes part of
 # logical and physical names, so it is short, lowercase and starts with a letter.
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+ProjectId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]  # a Google Cloud project id
 # A PostgreSQL database or role name as this platform creates them.
 SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 

@@ -93,27 +93,41 @@ class DatabaseSchedule(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:DatabaseSchedule", name, None, ctx.component(opts))
-        naming, project = ctx.naming, ctx.project
-        iam = ctx.after(self, "iam.googleapis.com")
+        self._name = name
+        self._ctx = ctx
+        instance_path = pulumi.Output.concat("projects/", ctx.project, "/instances/", instance_name)
         account = gcp.serviceaccount.Account(
             f"{name}-sa",
-            account_id=naming.physical("db-hours", max_length=30),
+            account_id=ctx.naming.physical("db-hours", max_length=30),
             display_name="Starts and stops the Cloud SQL instance on its office-hours schedule",
-            project=project,
-            opts=iam,
+            project=ctx.project,
+            opts=ctx.after(self, "iam.googleapis.com"),
         )
+        self.grant = self._grant(account, instance_path)
+        scheduler = pulumi.ResourceOptions(
+            parent=self, depends_on=[*ctx.apis.require("cloudscheduler.googleapis.com"), self.grant]
+        )
+        self.jobs = {
+            action: self._job(action, args, clock, policy, account, instance_path, scheduler)
+            for action, clock, policy in (("start", args.start, "ALWAYS"), ("stop", args.stop, "NEVER"))
+        }
+        self.service_account_email = account.email
+        self.register_outputs({"service_account_email": self.service_account_email})
+
+    def _grant(self, account: gcp.serviceaccount.Account, instance_path: pulumi.Output[str]) -> gcp.projects.IAMMember:
+        """A custom role with the one permission patching needs, granted on this instance alone (an IAM condition)."""
+        ctx = self._ctx
         role = gcp.projects.IAMCustomRole(
-            f"{name}-role",
-            role_id=naming.physical("db-hours").replace("-", "_"),  # role ids allow letters, digits, _ and .
+            f"{self._name}-role",
+            role_id=ctx.naming.physical("db-hours").replace("-", "_"),  # role ids allow letters, digits, _ and .
             title="Cloud SQL activation policy (office hours)",
             permissions=list(PERMISSIONS),
-            project=project,
-            opts=iam,
+            project=ctx.project,
+            opts=ctx.after(self, "iam.googleapis.com"),
         )
-        instance_path = pulumi.Output.concat("projects/", project, "/instances/", instance_name)
-        self.grant = gcp.projects.IAMMember(
-            f"{name}-grant",
-            project=project,
+        return gcp.projects.IAMMember(
+            f"{self._name}-grant",
+            project=ctx.project,
             role=role.name,
             member=account.member,
             condition=gcp.projects.IAMMemberConditionArgs(
@@ -123,36 +137,39 @@ class DatabaseSchedule(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        scheduler = pulumi.ResourceOptions(
-            parent=self, depends_on=[*ctx.apis.require("cloudscheduler.googleapis.com"), self.grant]
-        )
-        self.jobs = {
-            action: gcp.cloudscheduler.Job(
-                f"{name}-{action}",
-                name=naming.physical("db", action),
-                description=f"{action.capitalize()} the Cloud SQL instance ({args.describe()})",
-                region=ctx.region,
-                project=project,
-                schedule=args.cron(clock),
-                time_zone=args.time_zone,
-                attempt_deadline="60s",
-                retry_config=gcp.cloudscheduler.JobRetryConfigArgs(retry_count=3, min_backoff_duration="60s"),
-                http_target=gcp.cloudscheduler.JobHttpTargetArgs(
-                    uri=pulumi.Output.concat(f"{SQLADMIN}/", instance_path),
-                    http_method="PATCH",
-                    headers={"Content-Type": "application/json"},
-                    body=_activation_body(policy),
-                    oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
-                        service_account_email=account.email,
-                        scope="https://www.googleapis.com/auth/sqlservice.admin",
-                    ),
+
+    def _job(
+        self,
+        action: str,
+        args: OfficeHoursArgs,
+        clock: str,
+        policy: str,
+        account: gcp.serviceaccount.Account,
+        instance_path: pulumi.Output[str],
+        opts: pulumi.ResourceOptions,
+    ) -> gcp.cloudscheduler.Job:
+        return gcp.cloudscheduler.Job(
+            f"{self._name}-{action}",
+            name=self._ctx.naming.physical("db", action),
+            description=f"{action.capitalize()} the Cloud SQL instance ({args.describe()})",
+            region=self._ctx.region,
+            project=self._ctx.project,
+            schedule=args.cron(clock),
+            time_zone=args.time_zone,
+            attempt_deadline="60s",
+            retry_config=gcp.cloudscheduler.JobRetryConfigArgs(retry_count=3, min_backoff_duration="60s"),
+            http_target=gcp.cloudscheduler.JobHttpTargetArgs(
+                uri=pulumi.Output.concat(f"{SQLADMIN}/", instance_path),
+                http_method="PATCH",
+                headers={"Content-Type": "application/json"},
+                body=_activation_body(policy),
+                oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
+                    service_account_email=account.email,
+                    scope="https://www.googleapis.com/auth/sqlservice.admin",
                 ),
-                opts=scheduler,
-            )
-            for action, clock, policy in (("start", args.start, "ALWAYS"), ("stop", args.stop, "NEVER"))
-        }
-        self.service_account_email = account.email
-        self.register_outputs({"service_account_email": self.service_account_email})
+            ),
+            opts=opts,
+        )
 
 
 def _activation_body(policy: str) -> str:

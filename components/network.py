@@ -10,7 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, model_validator
 
-from components.config_types import Cidr, Model, first_overlap, invalid
+from components.config_types import Cidr, Key, Model, first_overlap, invalid
 from components.context import StackContext
 from components.refs import NetworkRef
 
@@ -19,7 +19,6 @@ IAP_TCP_FORWARDING_RANGE = "35.235.240.0/20"
 # Direct VPC egress needs at least a /26; Cloud Run takes two addresses per instance, so size for 2x max instances.
 SERVERLESS_MAX_PREFIX = 26
 
-Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 

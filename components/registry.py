@@ -9,13 +9,12 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, model_validator
 
-from components.config_types import Model, Region, invalid
+from components.config_types import Model, ProjectId, Region, invalid
 from components.context import StackContext
 
 SECONDS_PER_DAY = 86_400
 
 RepositoryId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
-ProjectId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
 
 
 class CleanupArgs(Model):

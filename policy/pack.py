@@ -24,7 +24,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import _DictProxy, _ListProxy
 
-from policy.rules import RULES, Rule, StackContext
+from policy.rules import RULES, PolicyContext, Rule
 
 PACK_NAME = "platform-guardrails"
 PROTECTION_SCHEMA = PolicyConfigSchema(
@@ -47,8 +47,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def context_of(config: Mapping[str, Any], resources: list[tuple[str, Mapping[str, Any]]]) -> StackContext:
-    return StackContext.of(
+def context_of(config: Mapping[str, Any], resources: list[tuple[str, Mapping[str, Any]]]) -> PolicyContext:
+    return PolicyContext.of(
         resources,
         deletion_protection=bool(config.get("deletionProtection", True)),
         protect=bool(config.get("protect", False)),

@@ -2,7 +2,7 @@
 
 Every rule has the same shape: `rule(resource_type, props, protect, context) -> list[str]`, where `props` are the
 resource's inputs with camelCase keys (what the engine sees, and what pulumi-policy hands a policy), `protect` is
-Pulumi's protect option, and `context` carries what the stack asks for (`StackContext`). A rule returns one message
+Pulumi's protect option, and `context` carries what the stack asks for (`PolicyContext`). A rule returns one message
 per violation, saying what to change; an empty list means the resource complies or the rule does not apply to it.
 """
 
@@ -42,7 +42,7 @@ DEFAULT_COMPUTE_SA = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$"
 
 
 @dataclass(frozen=True)
-class StackContext:
+class PolicyContext:
     """What the stack asks for, and what a rule about one resource must know about the others."""
 
     deletion_protection: bool = True  # stateful resources carry the cloud-side deletion protection flag
@@ -51,7 +51,7 @@ class StackContext:
     load_balanced_services: frozenset[str] = frozenset()  # Cloud Run services behind a serverless NEG
 
     @classmethod
-    def of(cls, resources: Iterable[tuple[str, Props]], *, deletion_protection: bool, protect: bool) -> StackContext:
+    def of(cls, resources: Iterable[tuple[str, Props]], *, deletion_protection: bool, protect: bool) -> PolicyContext:
         """The context of one stack, from its resources (type, props) and its protection settings."""
         public: set[str] = set()
         fronted: set[str] = set()
@@ -63,7 +63,7 @@ class StackContext:
         return cls(deletion_protection, protect, frozenset(public), frozenset(fronted))
 
 
-Check = Callable[[str, Props, bool, StackContext], list[str]]
+Check = Callable[[str, Props, bool, PolicyContext], list[str]]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Rule:
     needs_stack: bool = False  # reads other resources through the context: runs as a stack policy
     types: frozenset[str] = field(default_factory=frozenset)  # the types it judges; empty: any type
 
-    def __call__(self, resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+    def __call__(self, resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
         if self.types and resource_type not in self.types:
             return []
         return self.check(resource_type, props, protect, context)
@@ -94,7 +94,7 @@ def _is_replica(props: Props) -> bool:
     return bool(props.get("masterInstanceName"))
 
 
-def cloud_sql_private_ip_only(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def cloud_sql_private_ip_only(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     ip = _get(props, "settings", "ipConfiguration") or {}
     problems = []
     if ip.get("ipv4Enabled") is not False:
@@ -107,7 +107,7 @@ def cloud_sql_private_ip_only(resource_type: str, props: Props, protect: bool, c
 TLS_SQL_MODES = frozenset({"ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"})
 
 
-def tls_required(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def tls_required(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     if resource_type == SQL_INSTANCE:
         mode = _get(props, "settings", "ipConfiguration", "sslMode")
         if mode not in TLS_SQL_MODES:
@@ -123,7 +123,7 @@ def tls_required(resource_type: str, props: Props, protect: bool, context: Stack
     return []
 
 
-def redis_auth(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def redis_auth(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     if resource_type == REDIS_INSTANCE and props.get("authEnabled") is not True:
         return ["Redis AUTH is off: set auth_enabled=True and hand clients the AUTH string through Secret Manager"]
     if resource_type == REDIS_CLUSTER and props.get("authorizationMode") != "AUTH_MODE_IAM_AUTH":
@@ -131,7 +131,7 @@ def redis_auth(resource_type: str, props: Props, protect: bool, context: StackCo
     return []
 
 
-def backups_and_pitr(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def backups_and_pitr(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     if _is_replica(props):
         return []  # a read replica is restored from its primary's backups
     backup = _get(props, "settings", "backupConfiguration") or {}
@@ -160,7 +160,7 @@ STATEFUL: dict[str, tuple[str, bool] | None] = {
 }
 
 
-def stateful_protected(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def stateful_protected(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     problems = []
     flag = STATEFUL[resource_type]
     if context.deletion_protection and flag is not None:
@@ -174,7 +174,7 @@ def stateful_protected(resource_type: str, props: Props, protect: bool, context:
     return problems
 
 
-def bucket_access(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def bucket_access(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     problems = []
     if props.get("uniformBucketLevelAccess") is not True:
         problems.append("bucket allows per-object ACLs: set uniform_bucket_level_access=True")
@@ -191,7 +191,7 @@ def _invoker_members(resource_type: str, props: Props) -> list[str]:
     return [str(m) for m in props.get("members") or []]
 
 
-def no_public_invoker(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def no_public_invoker(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     service = str(props.get("name"))  # a service's name, or the service an IAM member grants access to
     if service in context.public_services:
         return []
@@ -227,7 +227,7 @@ def label_path(resource_type: str) -> tuple[str, ...] | None:
     return None
 
 
-def required_labels(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def required_labels(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     path = label_path(resource_type)
     if path is None:
         return []
@@ -238,7 +238,7 @@ def required_labels(resource_type: str, props: Props, protect: bool, context: St
     return []
 
 
-def no_default_service_account(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def no_default_service_account(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     path = (
         ("template", "serviceAccount") if resource_type == RUN_SERVICE else ("template", "template", "serviceAccount")
     )
@@ -249,7 +249,7 @@ def no_default_service_account(resource_type: str, props: Props, protect: bool, 
     return []
 
 
-def ingress_behind_load_balancer(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def ingress_behind_load_balancer(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     service = str(props.get("name"))
     ingress = props.get("ingress") or "INGRESS_TRAFFIC_ALL"
     if service in context.load_balanced_services and ingress == "INGRESS_TRAFFIC_ALL":
@@ -273,7 +273,7 @@ def _opens(allow: Mapping[str, Any], port: int) -> bool:
     return False
 
 
-def no_open_admin_ports(resource_type: str, props: Props, protect: bool, context: StackContext) -> list[str]:
+def no_open_admin_ports(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     if props.get("disabled") is True or (props.get("direction") or "INGRESS") != "INGRESS":
         return []
     anywhere = [r for r in props.get("sourceRanges") or [] if ipaddress.ip_network(r, strict=False).prefixlen == 0]
@@ -356,7 +356,7 @@ def violations(
 ) -> list[tuple[str, str, str]]:
     """Every rule over every resource (name, type, props, protect) of one stack: (rule, resource name, message)."""
     resources = list(resources)
-    context = StackContext.of(
+    context = PolicyContext.of(
         ((t, p) for _, t, p, _ in resources), deletion_protection=deletion_protection, protect=protect
     )
     return [

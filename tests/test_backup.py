@@ -13,7 +13,6 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 import stack_config
 from components.backup import (
@@ -29,6 +28,7 @@ from components.backup import (
 from offline.engine import Recording, run
 from offline.plan import render
 from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
+from tests.docs import yaml_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "docs" / "operations" / "backup-recovery.md"
@@ -375,9 +375,7 @@ def test_the_verification_script_is_valid_bash_that_stops_on_errors() -> None:
 
 
 def test_the_runbook_config_example_is_valid_config() -> None:
-    block = re.search(r"```yaml\n(.*?)```", RUNBOOK.read_text(), flags=re.DOTALL)
-    assert block is not None
-    example = yaml.safe_load(block.group(1))["platform:backup"]
+    example = yaml_blocks(RUNBOOK)[0]["platform:backup"]
     assert BackupArgs.model_validate(example).vault is not None
 
 

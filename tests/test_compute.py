@@ -5,13 +5,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 import stack_config
 from components.cloud_run import BASE_ROLES, CloudRunService, ServiceArgs
@@ -22,6 +20,7 @@ from components.registry import Registry
 from offline.engine import Recording, Resource, run, run_program
 from offline.plan import describe
 from tests.conftest import config_of, context_of, program_of, raw_config
+from tests.docs import yaml_blocks
 
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 SERVICE = "gcp:cloudrunv2/service:Service"
@@ -558,8 +557,7 @@ def test_callers_are_created_before_the_services_they_call(config: Any) -> None:
 
 
 def test_the_config_examples_in_the_docs_are_valid() -> None:
-    text = (PROJECT_ROOT / "docs" / "compute.md").read_text()
-    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)]
+    blocks = yaml_blocks("docs/compute.md")
     assert len(blocks) == 3
     for block in blocks:
         raw = copy.deepcopy(raw_config("dev"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pulumi
@@ -11,13 +10,13 @@ import yaml
 
 import stack_config
 from tests.conftest import raw_config
+from tests.docs import code_blocks
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "data.md").read_text()
-BLOCKS = re.findall(r"```(\w*)\n(.*?)```", DOC, re.S)
 
 
 def test_the_documented_config_is_a_valid_stack_config() -> None:
-    (block,) = [text for lang, text in BLOCKS if lang == "yaml"]
+    (block,) = code_blocks("docs/data.md")
     document = yaml.safe_load("config:\n" + block)["config"]
     raw = {**raw_config("prod"), **{k.removeprefix("platform:"): v for k, v in document.items()}}
     config = stack_config.parse(raw, stack_file="docs/data.md")
@@ -43,7 +42,7 @@ def test_the_documented_config_is_a_valid_stack_config() -> None:
 def test_the_documented_errors_are_the_ones_the_program_prints(
     stack: str, section: str, changes: dict[str, object]
 ) -> None:
-    (block,) = [text for lang, text in BLOCKS if lang == "" and "invalid stack config" in text]
+    (block,) = [text for text in code_blocks("docs/data.md", "") if "invalid stack config" in text]
     raw = raw_config(stack)
     current = raw[section]
     assert isinstance(current, dict)

@@ -14,10 +14,11 @@ import pytest
 import yaml
 
 import stack_config
-from components.edge_worker import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
+from components.edge import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
 from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, run, run_program
 from offline.engine import stack_config as stack_values
 from tests.conftest import STACKS, config_of, program_of, raw_config
+from tests.docs import code_blocks
 
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
 SCRIPT = "cloudflare:index/workersScript:WorkersScript"
@@ -557,8 +558,7 @@ def test_the_free_plan_allows_ten_redirect_rules() -> None:
 
 
 def test_the_example_config_in_the_edge_docs_is_valid() -> None:
-    text = (ROOT / "docs" / "edge.md").read_text()
-    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    blocks = code_blocks("docs/edge.md")
     (example,) = [b for b in blocks if b.startswith("platform:edge:")]
     raw = {**raw_config("dev"), "edge": yaml.safe_load(example)["platform:edge"]}
     config = stack_config.parse(raw, stack_file="docs/edge.md")

@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 
 import pulumi
 import pytest
-import yaml
 
 import stack_config
 from components.audit_logs import AuditLogsArgs
@@ -28,6 +27,7 @@ from components.routing import route_of
 from offline.engine import SECRET_MASK, Recording, run
 from offline.plan import render
 from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
+from tests.docs import yaml_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -426,9 +426,7 @@ def test_an_error_ratio_outside_zero_and_one_names_the_key() -> None:
 
 
 def test_the_docs_config_example_is_valid_config() -> None:
-    block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "observability.md").read_text(), flags=re.DOTALL)
-    assert block is not None
-    example = yaml.safe_load(block.group(1))["platform:observability"]
+    example = yaml_blocks("docs/observability.md")[0]["platform:observability"]
     assert ObservabilityArgs.model_validate(example).slo.availability_goal == 0.999
 
 

@@ -253,7 +253,7 @@ def test_stateful_protect_is_only_required_where_the_stack_asks_for_it() -> None
 
 def test_ssh_from_iap_is_allowed_but_not_from_the_internet() -> None:
     (firewall,) = [r for r in records(compliant()) if r[0] == "iap-ssh"]
-    context = rules.StackContext()
+    context = rules.PolicyContext()
     assert rules.no_open_admin_ports(firewall[1], firewall[2], False, context) == []
     world = {**firewall[2], "sourceRanges": ["10.0.0.0/8", "0.0.0.0/0"]}
     assert "SSH (22)" in rules.no_open_admin_ports(firewall[1], world, False, context)[0]

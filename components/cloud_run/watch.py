@@ -3,6 +3,8 @@ uptime check and request-based SLOs; four dashboard charts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
 from components.cloud_run.config import ServiceArgs
@@ -64,70 +66,58 @@ def watch_service(
 
 def _alerts(key: str, where: str, args: ServiceArgs, t: CloudRunAlertsArgs) -> tuple[Alert, ...]:
     duration = f"{t.duration_seconds}s"
+
+    def alert(
+        kind: str, title: str, condition: str, filter_: pulumi.Input[str], value: float, runbook: str, **how: Any
+    ) -> Alert:
+        severity = how.pop("severity", "ERROR")
+        conditions = [threshold(f"{condition} for {duration}", filter_, value, duration, **how)]
+        return Alert(f"{key}-{kind}", f"Cloud Run {key}: {title}", conditions, RUNBOOK[runbook], severity)
+
+    ratio, cpu, latency, most = t.error_ratio, t.cpu_utilization, args.latency_p99_ms, args.max_instances
+    percentile = {"aligner": "ALIGN_PERCENTILE_99", "reducer": "REDUCE_MAX"}
     return (
-        Alert(
-            f"{key}-5xx-ratio",
-            f"Cloud Run {key}: 5xx ratio above {t.error_ratio:.0%}",
-            [
-                threshold(
-                    f"5xx ratio > {t.error_ratio:.0%} for {duration}",
-                    metric(where, REQUESTS, ERRORS),
-                    t.error_ratio,
-                    duration,
-                    aligner="ALIGN_RATE",
-                    reducer="REDUCE_SUM",
-                    denominator=metric(where, REQUESTS),
-                )
-            ],
-            RUNBOOK["5xx"],
-            "CRITICAL",
+        alert(
+            "5xx-ratio",
+            f"5xx ratio above {ratio:.0%}",
+            f"5xx ratio > {ratio:.0%}",
+            metric(where, REQUESTS, ERRORS),
+            ratio,
+            "5xx",
+            severity="CRITICAL",
+            aligner="ALIGN_RATE",
+            reducer="REDUCE_SUM",
+            denominator=metric(where, REQUESTS),
         ),
-        Alert(
-            f"{key}-latency-p99",
-            f"Cloud Run {key}: p99 latency above {args.latency_p99_ms} ms",
-            [
-                threshold(
-                    f"p99 latency > {args.latency_p99_ms} ms for {duration}",
-                    metric(where, LATENCIES),
-                    args.latency_p99_ms,
-                    duration,
-                    aligner="ALIGN_PERCENTILE_99",
-                    reducer="REDUCE_MAX",
-                )
-            ],
-            RUNBOOK["latency"],
+        alert(
+            "latency-p99",
+            f"p99 latency above {latency} ms",
+            f"p99 latency > {latency} ms",
+            metric(where, LATENCIES),
+            latency,
+            "latency",
+            **percentile,
         ),
-        Alert(
-            f"{key}-cpu",
-            f"Cloud Run {key}: CPU above {t.cpu_utilization:.0%}",
-            [
-                threshold(
-                    f"CPU utilization > {t.cpu_utilization:.0%} for {duration}",
-                    metric(where, CPU),
-                    t.cpu_utilization,
-                    duration,
-                    aligner="ALIGN_PERCENTILE_99",
-                    reducer="REDUCE_MAX",
-                )
-            ],
-            RUNBOOK["cpu"],
-            "WARNING",
+        alert(
+            "cpu",
+            f"CPU above {cpu:.0%}",
+            f"CPU utilization > {cpu:.0%}",
+            metric(where, CPU),
+            cpu,
+            "cpu",
+            severity="WARNING",
+            **percentile,
         ),
-        Alert(
-            f"{key}-instances-at-max",
-            f"Cloud Run {key}: instance count at max ({args.max_instances})",
-            [
-                threshold(
-                    f"instances >= {args.max_instances} for {duration}",
-                    metric(where, INSTANCES),
-                    args.max_instances,
-                    duration,
-                    aligner="ALIGN_MAX",
-                    reducer="REDUCE_SUM",
-                    comparison="COMPARISON_GE",
-                )
-            ],
-            RUNBOOK["max-instances"],
-            "WARNING",
+        alert(
+            "instances-at-max",
+            f"instance count at max ({most})",
+            f"instances >= {most}",
+            metric(where, INSTANCES),
+            most,
+            "max-instances",
+            severity="WARNING",
+            aligner="ALIGN_MAX",
+            reducer="REDUCE_SUM",
+            comparison="COMPARISON_GE",
         ),
     )

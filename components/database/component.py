@@ -41,49 +41,13 @@ class Database(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:Database", name, None, ctx.component(opts))
+        self._name = name
         self._args = args
         self._ctx = ctx
-        naming = ctx.naming
-        settings = SettingsFactory(
-            args, network=network, labels=ctx.labels("database"), deletion_protection=ctx.deletion_protection
-        )
-        # The disk grows by itself and an office-hours schedule may stop the instance: without ignoring both, the next
-        # `pulumi up` would try to shrink the disk back or restart a stopped instance.
-        stateful = pulumi.ResourceOptions(
-            parent=self, protect=ctx.protect, ignore_changes=["settings.diskSize", "settings.activationPolicy"]
-        )
         # Known before anything exists, so monitoring can name the instances without waiting for them.
-        self.instance_name = naming.physical("pg")
-        self.replica_names = {key: naming.physical("pg", key) for key in args.replicas}
-        self.instance = gcp.sql.DatabaseInstance(
-            f"{name}-primary",
-            name=self.instance_name,
-            region=ctx.region,
-            database_version=args.version,
-            deletion_protection=ctx.deletion_protection,
-            final_backup_description=(
-                "Final backup taken when the instance was deleted" if args.backups.final_backup_retention_days else None
-            ),
-            settings=settings.primary(),
-            # Its network resolves once private services access is peered: the known "no private connection" race.
-            opts=pulumi.ResourceOptions.merge(
-                stateful, pulumi.ResourceOptions(depends_on=ctx.apis.require("sqladmin.googleapis.com"))
-            ),
-        )
-        self.replicas = {
-            key: gcp.sql.DatabaseInstance(
-                f"{name}-replica-{key}",
-                name=self.replica_names[key],
-                region=replica.region,
-                database_version=args.version,
-                master_instance_name=self.instance.name,
-                instance_type="READ_REPLICA_INSTANCE",
-                deletion_protection=ctx.deletion_protection,
-                settings=settings.replica(replica),
-                opts=stateful,
-            )
-            for key, replica in args.replicas.items()
-        }
+        self.instance_name = ctx.naming.physical("pg")
+        self.replica_names = {key: ctx.naming.physical("pg", key) for key in args.replicas}
+        self._instances(network)
         self.databases = {
             db: gcp.sql.Database(
                 f"{name}-db-{db}",
@@ -128,6 +92,47 @@ class Database(pulumi.ComponentResource):
                 "replica_connection_names": self.replica_connection_names,
             }
         )
+
+    def _instances(self, network: NetworkRef) -> None:
+        """The primary and its read replicas, which share every security setting."""
+        args, ctx = self._args, self._ctx
+        settings = SettingsFactory(
+            args, network=network, labels=ctx.labels("database"), deletion_protection=ctx.deletion_protection
+        )
+        # The disk grows by itself and an office-hours schedule may stop the instance: without ignoring both, the next
+        # `pulumi up` would try to shrink the disk back or restart a stopped instance.
+        stateful = pulumi.ResourceOptions(
+            parent=self, protect=ctx.protect, ignore_changes=["settings.diskSize", "settings.activationPolicy"]
+        )
+        self.instance = gcp.sql.DatabaseInstance(
+            f"{self._name}-primary",
+            name=self.instance_name,
+            region=ctx.region,
+            database_version=args.version,
+            deletion_protection=ctx.deletion_protection,
+            final_backup_description=(
+                "Final backup taken when the instance was deleted" if args.backups.final_backup_retention_days else None
+            ),
+            settings=settings.primary(),
+            # Its network resolves once private services access is peered: the known "no private connection" race.
+            opts=pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(depends_on=ctx.apis.require("sqladmin.googleapis.com"))
+            ),
+        )
+        self.replicas = {
+            key: gcp.sql.DatabaseInstance(
+                f"{self._name}-replica-{key}",
+                name=self.replica_names[key],
+                region=replica.region,
+                database_version=args.version,
+                master_instance_name=self.instance.name,
+                instance_type="READ_REPLICA_INSTANCE",
+                deletion_protection=ctx.deletion_protection,
+                settings=settings.replica(replica),
+                opts=stateful,
+            )
+            for key, replica in args.replicas.items()
+        }
 
     def _app_user(self, name: str, db: str, secrets: SecretsArgs) -> tuple[pulumi.Output[str], Secret]:
         """The database's application user, with a generated password that only Secret Manager holds."""

@@ -42,13 +42,29 @@ def watch_database(
     project: str, instance: str, replicas: Mapping[str, str], max_connections: int, t: CloudSqlAlertsArgs
 ) -> Watched:
     """`instance` and `replicas` (key -> name) are instance names, known before the instances exist."""
+    primary = _where(project, instance)
+    charts = tuple(
+        Chart(f"Cloud SQL: {what}", metric(primary, METRIC + m), "ALIGN_MEAN", "REDUCE_MAX")
+        for what, m in (
+            ("CPU", "cpu/utilization"),
+            ("memory", "memory/utilization"),
+            ("disk", "disk/utilization"),
+            ("connections", "postgresql/num_backends"),
+        )
+    )
+    alerts = (*_utilization(primary, t), _connections(primary, max_connections, t))
+    if replicas:
+        alerts = (*alerts, _replica_lag(project, replicas, t))
+    return Watched(key="database", alerts=alerts, charts=charts)
 
-    def where(name: str) -> str:
-        return f'resource.type="cloudsql_database" AND resource.label.database_id="{project}:{name}"'
 
-    primary = where(instance)
+def _where(project: str, instance: str) -> str:
+    return f'resource.type="cloudsql_database" AND resource.label.database_id="{project}:{instance}"'
+
+
+def _utilization(primary: str, t: CloudSqlAlertsArgs) -> list[Alert]:
     duration = f"{t.duration_seconds}s"
-    alerts = [
+    return [
         Alert(
             f"database-{key}",
             f"Cloud SQL: {what} utilization above {limit:.0%}",
@@ -62,48 +78,38 @@ def watch_database(
             ("disk", "disk", "disk/utilization", t.disk_utilization),
         )
     ]
+
+
+def _connections(primary: str, max_connections: int, t: CloudSqlAlertsArgs) -> Alert:
+    duration = f"{t.duration_seconds}s"
     connections = int(max_connections * t.connections_ratio)
-    alerts.append(
-        Alert(
-            "database-connections",
-            f"Cloud SQL: connections above {connections} ({t.connections_ratio:.0%} of {max_connections})",
-            [
-                threshold(
-                    f"backends > {connections} for {duration}",
-                    metric(primary, METRIC + "postgresql/num_backends"),
-                    connections,
-                    duration,
-                    reducer="REDUCE_SUM",
-                )
-            ],
-            RUNBOOK["connections"],
-        )
-    )
-    if replicas:
-        lag = [
+    return Alert(
+        "database-connections",
+        f"Cloud SQL: connections above {connections} ({t.connections_ratio:.0%} of {max_connections})",
+        [
             threshold(
-                f"{key} lag > {t.replica_lag_seconds} s for {duration}",
-                metric(where(name), METRIC + "replication/replica_lag"),
-                t.replica_lag_seconds,
+                f"backends > {connections} for {duration}",
+                metric(primary, METRIC + "postgresql/num_backends"),
+                connections,
                 duration,
+                reducer="REDUCE_SUM",
             )
-            for key, name in sorted(replicas.items())
-        ]
-        alerts.append(
-            Alert(
-                "database-replica-lag",
-                f"Cloud SQL: replica lag above {t.replica_lag_seconds} s",
-                lag,
-                RUNBOOK["replica-lag"],
-            )
-        )
-    charts = tuple(
-        Chart(f"Cloud SQL: {what}", metric(primary, METRIC + m), "ALIGN_MEAN", "REDUCE_MAX")
-        for what, m in (
-            ("CPU", "cpu/utilization"),
-            ("memory", "memory/utilization"),
-            ("disk", "disk/utilization"),
-            ("connections", "postgresql/num_backends"),
-        )
+        ],
+        RUNBOOK["connections"],
     )
-    return Watched(key="database", alerts=tuple(alerts), charts=charts)
+
+
+def _replica_lag(project: str, replicas: Mapping[str, str], t: CloudSqlAlertsArgs) -> Alert:
+    duration = f"{t.duration_seconds}s"
+    lag = [
+        threshold(
+            f"{key} lag > {t.replica_lag_seconds} s for {duration}",
+            metric(_where(project, name), METRIC + "replication/replica_lag"),
+            t.replica_lag_seconds,
+            duration,
+        )
+        for key, name in sorted(replicas.items())
+    ]
+    return Alert(
+        "database-replica-lag", f"Cloud SQL: replica lag above {t.replica_lag_seconds} s", lag, RUNBOOK["replica-lag"]
+    )
