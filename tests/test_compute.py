@@ -108,12 +108,12 @@ def test_a_shared_repository_is_used_without_creating_one() -> None:
 
 def test_dev_builds_the_example_service_tagged_by_its_context_and_runs_it_by_digest() -> None:
     program = program_of("dev")
-    tag = context_digest(PROJECT_ROOT / "services/hello", PROJECT_ROOT / "services/hello/Dockerfile")[:TAG_LENGTH]
+    tag = context_digest(PROJECT_ROOT / "services/analytics", PROJECT_ROOT / "services/analytics/Dockerfile")[:TAG_LENGTH]
     for key in config_of("dev").services:
         image = program.named(f"{key}-image")
         assert image.inputs["build"] == {
-            "context": "services/hello",
-            "dockerfile": "services/hello/Dockerfile",
+            "context": "services/analytics",
+            "dockerfile": "services/analytics/Dockerfile",
             "platform": "linux/amd64",
         }
         assert image.inputs["imageName"] == f"{program.outputs['image_repository']}/{key}:{tag}"
@@ -147,7 +147,7 @@ def test_configured_references_resolve_in_the_stack_repository_and_builds_run_by
 def test_prod_gateway_runs_a_release_tag_and_app_owned_backends_start_from_the_example() -> None:
     prod = config_of("prod").services
     assert prod["api"].image == "api:1.0.0"
-    assert all(s.build and s.build.context == "services/hello" for s in prod.values() if s.deploy_mode == "app")
+    assert all(s.build and s.build.context == "services/analytics" for s in prod.values() if s.deploy_mode == "app")
 
 
 def test_the_content_hash_ignores_mtimes_and_dockerignored_files_but_not_content(tmp_path: Any) -> None:

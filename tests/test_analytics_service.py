@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-HELLO = Path(__file__).resolve().parent.parent / "services" / "hello"
+ANALYTICS = Path(__file__).resolve().parent.parent / "services" / "analytics"
 
 
 def free_port() -> int:
@@ -38,8 +38,8 @@ def get(url: str) -> tuple[int, dict[str, object]]:
 @pytest.fixture
 def server() -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "K_SERVICE": "hello-test"}
-    command = [sys.executable, str(HELLO / "server.py")]
+    env = {**os.environ, "PORT": str(port), "K_SERVICE": "analytics-test"}
+    command = [sys.executable, str(ANALYTICS / "server.py")]
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -55,16 +55,16 @@ def server() -> Iterator[tuple[subprocess.Popen[str], str]]:
                 process.kill()
 
 
-def test_hello_answers_its_health_check_on_port(server: tuple[subprocess.Popen[str], str]) -> None:
+def test_analytics_answers_its_health_check_on_port(server: tuple[subprocess.Popen[str], str]) -> None:
     _, base = server
     assert get(f"{base}/healthz") == (200, {"status": "ok"})
     status, body = get(f"{base}/")
     assert status == 200
-    assert body["service"] == "hello-test"
+    assert body["service"] == "analytics-test"
     assert get(f"{base}/missing")[0] == 404
 
 
-def test_hello_stops_cleanly_on_sigterm_and_logs_json(server: tuple[subprocess.Popen[str], str]) -> None:
+def test_analytics_stops_cleanly_on_sigterm_and_logs_json(server: tuple[subprocess.Popen[str], str]) -> None:
     process, base = server
     get(f"{base}/healthz")
     process.send_signal(signal.SIGTERM)
@@ -75,16 +75,16 @@ def test_hello_stops_cleanly_on_sigterm_and_logs_json(server: tuple[subprocess.P
     assert any("GET /healthz" in str(line["message"]) for line in lines)
 
 
-def test_hello_migrate_entrypoint_exits_zero() -> None:
+def test_analytics_migrate_entrypoint_exits_zero() -> None:
     result = subprocess.run(
-        [sys.executable, str(HELLO / "server.py"), "migrate"], capture_output=True, text=True, timeout=10, check=False
+        [sys.executable, str(ANALYTICS / "server.py"), "migrate"], capture_output=True, text=True, timeout=10, check=False
     )
     assert result.returncode == 0
     assert json.loads(result.stdout)["message"] == "no schema: nothing to migrate"
 
 
 def test_the_dockerfile_pins_its_bases_and_runs_as_non_root() -> None:
-    dockerfile = (HELLO / "Dockerfile").read_text()
+    dockerfile = (ANALYTICS / "Dockerfile").read_text()
     bases = re.findall(r"^FROM\s+(\S+)", dockerfile, flags=re.MULTILINE)
     assert len(bases) >= 2, "multi-stage: build tools stay out of the runtime image"
     for base in bases:

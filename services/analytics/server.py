@@ -16,7 +16,7 @@ from types import FrameType
 
 
 class Handler(BaseHTTPRequestHandler):
-    server_version = "hello"
+    server_version = "analytics"
     sys_version = ""
 
     def do_GET(self) -> None:
@@ -24,7 +24,7 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, {"status": "ok"})
         elif self.path == "/":
             self._reply(
-                200, {"service": os.environ.get("K_SERVICE", "hello"), "revision": os.environ.get("K_REVISION")}
+                200, {"service": os.environ.get("K_SERVICE", "analytics"), "revision": os.environ.get("K_REVISION")}
             )
         else:
             self._reply(404, {"error": "not found"})
