@@ -227,8 +227,11 @@ class Stage:
             paths = [w for w in words if not w.startswith("--")]
             if paths and paths[0].startswith("["):
                 paths = json.loads(" ".join(paths))
-            dest = paths[-1] if paths[-1].startswith("/") else str(PurePosixPath(self.workdir) / paths[-1])
-            result.append(Copy(tuple(paths[:-1]), dest + ("/" if paths[-1].endswith("/") else ""), flags.get("from")))
+            target = paths[-1]
+            dest = target if target.startswith("/") else str(PurePosixPath(self.workdir) / target)
+            # `.` (the WORKDIR) and a trailing slash name a directory to copy into.
+            into = target.endswith("/") or target in (".", "..") or target.endswith("/.")
+            result.append(Copy(tuple(paths[:-1]), dest.rstrip("/") + "/" if into else dest, flags.get("from")))
         return result
 
     def installs(self, path: str) -> Copy | None:
