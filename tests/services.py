@@ -223,7 +223,7 @@ class Stage:
         result = []
         for args in self.all("COPY"):
             words = args.split()
-            flags = dict(w[2:].split("=", 1) for w in words if w.startswith("--"))
+            flags = {w[2:].partition("=")[0]: w.partition("=")[2] for w in words if w.startswith("--")}
             paths = [w for w in words if not w.startswith("--")]
             if paths and paths[0].startswith("["):
                 paths = json.loads(" ".join(paths))
