@@ -1,0 +1,3 @@
+module example.com/platform/gateway
+
+go 1.27
