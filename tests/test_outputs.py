@@ -42,6 +42,8 @@ def documented() -> dict[str, Documented]:
 
 def conforms(value: Any, type_: str) -> bool:
     """Whether a value as `pulumi stack output --json` prints it has the documented type."""
+    if type_.endswith(" or null"):
+        return value is None or conforms(value, type_.removesuffix(" or null"))
     if type_.startswith("list[") and type_.endswith("]"):
         return isinstance(value, list) and all(conforms(v, type_[5:-1]) for v in value)
     if type_.startswith("map[string, ") and type_.endswith("]"):
@@ -59,6 +61,8 @@ def test_the_contract_table_parses() -> None:
     assert conforms({"a": ["x"]}, "map[string, list[string]]")
     assert not conforms({"a": [1]}, "map[string, list[string]]")
     assert not conforms(True, "integer")
+    assert conforms(None, "string or null")
+    assert not conforms(None, "string")
 
 
 def test_the_contract_lists_exactly_what_the_stacks_export() -> None:
