@@ -87,3 +87,23 @@ def test_every_stack_exports_every_documented_output_with_its_type(program: Reco
 def test_secret_outputs_are_exactly_the_documented_secrets(program: Recording) -> None:
     secret = {name for name, row in documented().items() if row.secret and name in program.outputs}
     assert program.secret_outputs == secret
+
+
+def test_migration_jobs_map_each_service_to_its_own_job_and_the_old_name_is_null_without_any() -> None:
+    import json
+
+    from offline.engine import run_program
+    from offline.engine import stack_config as stack_values
+
+    dev = program_of("dev")
+    jobs = {r.inputs["name"] for r in dev.of("gcp:cloudrunv2/job:Job")}
+    assert dev.outputs["migration_jobs"] == {"orders": next(iter(jobs))}
+    assert dev.outputs["migration_job_name"] == dev.outputs["migration_jobs"]["orders"]
+    values, _ = stack_values("dev")
+    services = json.loads(values["platform:services"])
+    for service in services.values():
+        service.pop("migrations", None)
+    bare = run_program("dev", config={**values, "platform:services": json.dumps(services)})
+    assert bare.outputs["migration_jobs"] == {}
+    assert bare.outputs["migration_job_name"] is None
+    assert conforms(None, documented()["migration_job_name"].type)
