@@ -3,13 +3,15 @@ the values really have, and mark secret exactly the outputs that are secret."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offline.engine import Recording
+from offline.engine import Recording, run_program
+from offline.engine import stack_config as stack_values
 from stack_config import StackConfig
 from tests.conftest import STACKS, program_of
 
@@ -90,11 +92,6 @@ def test_secret_outputs_are_exactly_the_documented_secrets(program: Recording) -
 
 
 def test_migration_jobs_map_each_service_to_its_own_job_and_the_old_name_is_null_without_any() -> None:
-    import json
-
-    from offline.engine import run_program
-    from offline.engine import stack_config as stack_values
-
     dev = program_of("dev")
     jobs = {r.inputs["name"] for r in dev.of("gcp:cloudrunv2/job:Job")}
     assert dev.outputs["migration_jobs"] == {"orders": next(iter(jobs))}
