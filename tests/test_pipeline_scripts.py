@@ -268,12 +268,12 @@ def _step_shell(step: dict[str, Any]) -> tuple[str, ...]:
     return ("bash", "--noprofile", "--norc", "-eo", "pipefail")
 
 
-def _run_step(tmp_path: Path, step: dict[str, Any], world: dict[str, Any]) -> int:
+def _run_step(tmp_path: Path, step: dict[str, Any], world: dict[str, Any], cwd: Path = ROOT) -> int:
     script = tmp_path / "step.sh"
     script.write_text(step["run"])
     summary = tmp_path / "summary.md"
     env = {"STACK": "prod", "GITHUB_STEP_SUMMARY": str(summary)}
-    result, _, _ = run(tmp_path, str(script), world=world, env=env, command=_step_shell(step))
+    result, _, _ = run(tmp_path, str(script), world=world, env=env, command=_step_shell(step), cwd=cwd)
     return result.returncode
 
 
@@ -290,7 +290,7 @@ def test_a_piped_preview_without_pipefail_hides_failures_from_the_step(tmp_path:
     step = {
         "run": 'if pulumi preview --stack "$STACK" --expect-no-changes 2>&1 | tee drift.log; then exit 0; fi\nexit 1'
     }
-    assert _run_step(tmp_path, step, {"pulumi_error": "failed to load checkpoint"}) == 0
+    assert _run_step(tmp_path, step, {"pulumi_error": "failed to load checkpoint"}, cwd=tmp_path) == 0
 
 
 # --- Deploy --------------------------------------------------------------------------------------------------------
