@@ -172,3 +172,7 @@ pulumi.export("service_names", {key: s.physical_name for key, s in sorted(servic
 pulumi.export("service_accounts", {key: s.service_account_email for key, s in sorted(services.items())})
 pulumi.export("service_images", {key: s.image for key, s in sorted(services.items())})
 pulumi.export("migration_job_name", migration_jobs[0] if migration_jobs else None)
+pulumi.export(
+    "migration_jobs",
+    {key: s.migration_job_name for key, s in sorted(services.items()) if s.migration_job_name is not None},
+)

@@ -2,17 +2,20 @@
 
 In the admin project: the versioned bucket that holds every stack's state, one KMS key per stack that encrypts its
 secrets, Workload Identity Federation for GitHub Actions, and per stack a deployer (changes the stack) and a previewer
-(reads it, for pull-request previews). No key file exists anywhere: workflows exchange GitHub's OIDC token.
+(reads it). No key file exists anywhere: workflows exchange GitHub's OIDC token.
 
-Two pools keep the trust apart. `github` admits any workflow of the repository (pull requests included); `github-main`
-admits only workflows running on the main branch. A stack with `deploy_from: main` (prod) trusts its deployer to the
-second pool only, so no pull request can obtain it; its GitHub environment adds the reviewers.
+Two pools keep the trust apart, both admitting only the repository by its immutable id. `github` admits any workflow of
+the repository, pull requests included: only the previewers of stacks with `pull_request_previews` trust it.
+`github-environments` admits only jobs that run in a GitHub environment on the main branch, and maps the environment:
+every deployer trusts only the environment named after its stack, and so does every previewer, so the identities of a
+stack without pull-request previews (prod), and with them its secrets and its state, are out of reach of any pull
+request; the environment's reviewers stand in front of them.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -30,6 +33,7 @@ ADMIN_APIS = (
     "cloudresourcemanager.googleapis.com",
 )
 # What `pulumi up` of the platform program changes in a stack's project; deliberately not roles/editor or owner.
+# Project IAM Admin is granted separately, with a condition on the roles it may grant (RUNTIME_ROLES).
 DEPLOYER_ROLES = (
     "roles/serviceusage.serviceUsageAdmin",  # enables the APIs the program lists
     "roles/compute.networkAdmin",  # VPC, subnets, NAT, addresses, load balancer backends and forwarding rules
@@ -44,16 +48,26 @@ DEPLOYER_ROLES = (
     "roles/monitoring.admin",  # dashboards, alert policies, notification channels
     "roles/logging.configWriter",  # log-based metrics and sinks
     "roles/iam.serviceAccountAdmin",  # the runtime service accounts
-    "roles/iam.serviceAccountUser",  # attaching them to Cloud Run
-    "roles/resourcemanager.projectIamAdmin",  # granting runtime accounts their roles (the sensitive one: see docs)
+    "roles/iam.serviceAccountUser",  # attaching them to Cloud Run and Cloud Scheduler (why project-wide: see docs)
     "roles/iam.roleAdmin",  # the export-only and schedule-only custom roles
     "roles/bigquery.dataOwner",  # the log sink's dataset and its writer's access
     "roles/cloudscheduler.admin",  # daily exports, the dev database's office hours
-    "roles/pubsub.editor",  # the budget's notification topic
+    "roles/pubsub.editor",  # the budget's notification topic (its IAM policy: BUDGET_TOPIC_PERMISSIONS)
     "roles/backupdr.admin",  # the Backup and DR vault
     "roles/certificatemanager.editor",  # DNS-authorized certificates and the certificate map
 )
-# The budget also needs roles/billing.costsManager on the billing account, which only its admin can grant (see docs).
+# The predefined roles the platform program grants its runtime service accounts on the project; with the stack's own
+# custom roles (StackArgs.custom_roles), the only roles the deployer may grant there (projectIamAdmin's condition).
+RUNTIME_ROLES = (
+    "roles/cloudsql.client",
+    "roles/cloudtrace.agent",
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+)
+# A budget that notifies a Pub/Sub topic needs its caller to set the topic's IAM policy (roles/pubsub.editor cannot),
+# and billing.budgets.* on the billing account: roles/billing.costsManager, the narrowest predefined role with them.
+BUDGET_TOPIC_PERMISSIONS = ("pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy")
+BUDGET_ROLE = "roles/billing.costsManager"
 PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer")
 KEY_ROTATION = "7776000s"  # 90 days
 NONCURRENT_STATE_DAYS = 90  # old state versions kept this long, to roll a stack's state back by hand
@@ -68,12 +82,24 @@ class Model(BaseModel):
 
 class GitHubArgs(Model):
     repository: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]  # owner/name
+    # The repository's immutable id (`gh api repos/OWNER/REPO --jq .id`): a renamed or re-created repository keeps
+    # its name but not its id, so every trust condition names the id.
+    repository_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
     main_ref: Annotated[str, StringConstraints(pattern=r"^refs/heads/[A-Za-z0-9_./-]+$")] = "refs/heads/main"
 
 
 class StackArgs(Model):
     project: ProjectId
-    deploy_from: Literal["repository", "main"] = "main"  # which workflows may act as the deployer
+    # Whether pull requests preview the stack: its previewer then also trusts every workflow of the repository, so a
+    # pull request can read its state and decrypt its secrets. Leave it off for a stack whose secrets matter (prod).
+    pull_request_previews: bool = False
+    # Custom roles (ids in the stack's project) the platform program grants its runtime accounts; with RUNTIME_ROLES,
+    # the only roles the deployer may grant.
+    custom_roles: list[Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_.]{3,64}$")]] = []
+    # The billing account of the stack's budget (observability.budget.billing_account), if it has one.
+    budget_billing_account: (
+        Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None
+    ) = None
 
 
 class BootstrapConfig(Model):
@@ -102,12 +128,14 @@ def load() -> BootstrapConfig:
         raise pulumi.RunError(f"invalid bootstrap config: {problems}") from None
 
 
-def principal_set(pool: gcp.iam.WorkloadIdentityPool, repository: str) -> pulumi.Output[str]:
-    """Every identity of the pool that comes from the repository (the pool's provider has already checked more)."""
-    return pool.name.apply(lambda name: f"principalSet://iam.googleapis.com/{name}/attribute.repository/{repository}")
+def principal_set(pool: gcp.iam.WorkloadIdentityPool, attribute: str, value: str) -> pulumi.Output[str]:
+    """Every identity of the pool whose mapped attribute has the value (its provider has already checked more)."""
+    return pool.name.apply(lambda name: f"principalSet://iam.googleapis.com/{name}/attribute.{attribute}/{value}")
 
 
-def _pool(key: str, condition: str, project: str, opts: pulumi.ResourceOptions) -> gcp.iam.WorkloadIdentityPool:
+def _pool(
+    key: str, mapping: dict[str, str], condition: str, project: str, opts: pulumi.ResourceOptions
+) -> gcp.iam.WorkloadIdentityPool:
     pool = gcp.iam.WorkloadIdentityPool(
         key,
         workload_identity_pool_id=key,
@@ -122,12 +150,7 @@ def _pool(key: str, condition: str, project: str, opts: pulumi.ResourceOptions) 
         workload_identity_pool_provider_id="github",
         display_name="GitHub OIDC",
         project=project,
-        attribute_mapping={
-            "google.subject": "assertion.sub",
-            "attribute.repository": "assertion.repository",
-            "attribute.ref": "assertion.ref",
-            "attribute.actor": "assertion.actor",
-        },
+        attribute_mapping={"google.subject": "assertion.sub", **mapping},
         # Google rejects a GitHub provider without a condition; this one is what keeps other repositories out.
         attribute_condition=condition,
         oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=GITHUB_ISSUER),
@@ -136,13 +159,124 @@ def _pool(key: str, condition: str, project: str, opts: pulumi.ResourceOptions) 
     return pool
 
 
-def _state_condition(bucket: str, stack: str, kinds: tuple[str, ...]) -> gcp.storage.BucketIAMMemberConditionArgs:
-    """Write access to one stack's objects only (the self-managed backend's layout: .pulumi/<kind>/<project>/...)."""
-    prefixes = [f"projects/_/buckets/{bucket}/objects/.pulumi/{kind}/{PROGRAM}/{stack}" for kind in kinds]
+def pools(config: BootstrapConfig, opts: pulumi.ResourceOptions) -> dict[str, gcp.iam.WorkloadIdentityPool]:
+    """`repository`: any workflow of the repository; `environments`: jobs in a stack's environment, on main."""
+    repository = f"assertion.repository_id == '{config.github.repository_id}'"
+    environments = ", ".join(f"'{stack}'" for stack in config.stacks)
+    return {
+        "repository": _pool(
+            "github",
+            {"attribute.repository_id": "assertion.repository_id", "attribute.ref": "assertion.ref"},
+            repository,
+            config.project,
+            opts,
+        ),
+        "environments": _pool(
+            "github-environments",
+            {
+                "attribute.repository_id": "assertion.repository_id",
+                "attribute.ref": "assertion.ref",
+                "attribute.environment": "assertion.environment",
+            },
+            f"{repository} && assertion.ref == '{config.github.main_ref}' && assertion.environment in [{environments}]",
+            config.project,
+            opts,
+        ),
+    }
+
+
+def state_paths(stack: str) -> dict[str, str]:
+    """Where the self-managed backend keeps a stack's objects, each prefix ending with its delimiter (`dev.`, `dev/`),
+    so that one stack's prefix never matches another's (`dev` would match `devx`)."""
+    return {
+        "stacks": f".pulumi/stacks/{PROGRAM}/{stack}.",  # dev.json, dev.json.bak (.gz when compressed)
+        "history": f".pulumi/history/{PROGRAM}/{stack}/",
+        "backups": f".pulumi/backups/{PROGRAM}/{stack}/",
+        "locks": f".pulumi/locks/organization/{PROGRAM}/{stack}/",  # the stack's fully qualified name
+    }
+
+
+BACKEND_META = ".pulumi/meta.yaml"  # read by every `pulumi login` to the bucket
+
+
+def _state_condition(
+    bucket: str, stack: str, kinds: tuple[str, ...], *, title: str, extra: tuple[str, ...] = ()
+) -> gcp.storage.BucketIAMMemberConditionArgs:
+    """Objects of one stack only: names under its prefixes (object operations) and listings of any state prefix
+    (names, never contents: the backend lists a stack's lock directory before it takes the lock)."""
+    paths = state_paths(stack)
+    objects = [f"projects/_/buckets/{bucket}/objects/{paths[kind]}" for kind in kinds]
+    expression = " || ".join(
+        [f'resource.name.startsWith("{o}")' for o in objects]
+        + [f'resource.name == "projects/_/buckets/{bucket}/objects/{name}"' for name in extra]
+        + ['api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith(".pulumi/")']
+    )
     return gcp.storage.BucketIAMMemberConditionArgs(
-        title=f"{stack}-state-only",
-        description=f"Objects of stack {stack}: {', '.join(kinds)}",
-        expression=" || ".join(f'resource.name.startsWith("{p}")' for p in prefixes),
+        title=title, description=f"Objects of stack {stack}: {', '.join(kinds)}", expression=expression
+    )
+
+
+def grantable_roles(project: str, args: StackArgs) -> list[str]:
+    return [*RUNTIME_ROLES, *(f"projects/{project}/roles/{role}" for role in args.custom_roles)]
+
+
+def _project_roles(
+    stack: str,
+    kind: str,
+    args: StackArgs,
+    roles: tuple[str, ...],
+    member: pulumi.Output[str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    for role in roles:
+        gcp.projects.IAMMember(
+            f"{stack}-{kind}-{role.removeprefix('roles/').replace('.', '-')}",
+            project=args.project,
+            role=role,
+            member=member,
+            opts=opts,
+        )
+
+
+def _deployer_extras(stack: str, args: StackArgs, member: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
+    """Project IAM Admin limited to the roles the program grants, and what the stack's budget needs."""
+    allowed = ", ".join(f"'{role}'" for role in grantable_roles(args.project, args))
+    gcp.projects.IAMMember(
+        f"{stack}-deployer-resourcemanager-projectIamAdmin",
+        project=args.project,
+        role="roles/resourcemanager.projectIamAdmin",
+        member=member,
+        condition=gcp.projects.IAMMemberConditionArgs(
+            title="runtime-roles-only",
+            description="Grant and revoke only the roles the platform program gives its runtime accounts",
+            expression=f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{allowed}])",
+        ),
+        opts=opts,
+    )
+    if args.budget_billing_account is None:
+        return
+    topic_role = gcp.projects.IAMCustomRole(
+        f"{stack}-budget-topic-iam",
+        project=args.project,
+        role_id="platformBudgetTopicIam",
+        title="Budget topic IAM (platform deployer)",
+        description="What a budget that notifies a Pub/Sub topic needs on the topic beyond roles/pubsub.editor",
+        permissions=list(BUDGET_TOPIC_PERMISSIONS),
+        opts=opts,
+    )
+    gcp.projects.IAMMember(
+        f"{stack}-deployer-budget-topic-iam",
+        project=args.project,
+        role=topic_role.name,
+        member=member,
+        opts=opts,
+    )
+    gcp.billing.AccountIamMember(
+        f"{stack}-deployer-budgets",
+        billing_account_id=args.budget_billing_account,
+        role=BUDGET_ROLE,
+        member=member,
+        opts=opts,
     )
 
 
@@ -176,7 +310,7 @@ def stack_access(
         ),
         "previewer": ("preview", PREVIEWER_ROLES, "roles/cloudkms.cryptoKeyDecrypter", ("locks",)),
     }
-    for kind, (command, roles, key_role, state_kinds) in grants.items():
+    for kind, (command, roles, key_role, write_kinds) in grants.items():
         account = gcp.serviceaccount.Account(
             f"{stack}-{kind}",
             account_id=f"{stack}-{kind}",
@@ -185,19 +319,21 @@ def stack_access(
             project=config.project,
             opts=opts,
         )
-        for role in roles:
-            gcp.projects.IAMMember(
-                f"{stack}-{kind}-{role.removeprefix('roles/').replace('.', '-')}",
-                project=args.project,
-                role=role,
-                member=account.member,
-                opts=opts,
-            )
+        _project_roles(stack, kind, args, roles, account.member, opts)
+        if kind == "deployer":
+            _deployer_extras(stack, args, account.member, opts)
         gcp.storage.BucketIAMMember(
             f"{stack}-{kind}-state-read",
             bucket=bucket.name,
             role="roles/storage.objectViewer",
             member=account.member,
+            condition=_state_condition(
+                config.state_bucket,
+                stack,
+                tuple(dict.fromkeys(("stacks", *write_kinds))),
+                title=f"{stack}-state-read",
+                extra=(BACKEND_META,),
+            ),
             opts=opts,
         )
         gcp.storage.BucketIAMMember(
@@ -205,20 +341,28 @@ def stack_access(
             bucket=bucket.name,
             role="roles/storage.objectUser",
             member=account.member,
-            condition=_state_condition(config.state_bucket, stack, state_kinds),
+            condition=_state_condition(config.state_bucket, stack, write_kinds, title=f"{stack}-state-only"),
             opts=opts,
         )
         gcp.kms.CryptoKeyIAMMember(
             f"{stack}-{kind}-secrets", crypto_key_id=key.id, role=key_role, member=account.member, opts=opts
         )
-        trusted = pools[args.deploy_from] if kind == "deployer" else pools["repository"]
+        # Jobs in the stack's environment, on main: deploys, rollbacks and drift checks.
         gcp.serviceaccount.IAMMember(
             f"{stack}-{kind}-github",
             service_account_id=account.name,
             role="roles/iam.workloadIdentityUser",
-            member=principal_set(trusted, config.github.repository),
+            member=principal_set(pools["environments"], "environment", stack),
             opts=opts,
         )
+        if kind == "previewer" and args.pull_request_previews:
+            gcp.serviceaccount.IAMMember(
+                f"{stack}-{kind}-pull-requests",
+                service_account_id=account.name,
+                role="roles/iam.workloadIdentityUser",
+                member=principal_set(pools["repository"], "repository_id", config.github.repository_id),
+                opts=opts,
+            )
         accounts[kind] = account
     return key, accounts["deployer"], accounts["previewer"]
 
@@ -267,21 +411,15 @@ def main() -> None:
         "secrets", name="pulumi-secrets", location=config.location, project=config.project, opts=stateful
     )
 
-    repository = f"assertion.repository == '{config.github.repository}'"
-    pools = {
-        "repository": _pool("github", repository, config.project, opts),
-        "main": _pool(
-            "github-main", f"{repository} && assertion.ref == '{config.github.main_ref}'", config.project, opts
-        ),
-    }
+    trusted = pools(config, opts)
     access = {
         stack: stack_access(
-            stack, args, config=config, bucket=bucket, key_ring=key_ring, pools=pools, labels=labels, opts=opts
+            stack, args, config=config, bucket=bucket, key_ring=key_ring, pools=trusted, labels=labels, opts=opts
         )
         for stack, args in config.stacks.items()
     }
 
-    providers = {k: p.name.apply(lambda name: f"{name}/providers/github") for k, p in pools.items()}
+    providers = {k: p.name.apply(lambda name: f"{name}/providers/github") for k, p in trusted.items()}
     pulumi.export("state_backend_url", pulumi.Output.concat("gs://", bucket.name))
     pulumi.export("secrets_providers", {s: pulumi.Output.concat("gcpkms://", k.id) for s, (k, _, _) in access.items()})
     pulumi.export("deployers", {s: d.email for s, (_, d, _) in access.items()})
@@ -292,7 +430,7 @@ def main() -> None:
             "PULUMI_STATE_BUCKET": bucket.name,
             "GCP_BOOTSTRAP_PROJECT": config.project,
             "GCP_WIF_PROVIDER": providers["repository"],
-            "GCP_WIF_PROVIDER_MAIN": providers["main"],
+            "GCP_WIF_PROVIDER_ENVIRONMENTS": providers["environments"],
         },
     )
 

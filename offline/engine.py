@@ -180,8 +180,14 @@ def _plain(value: Any, *, reveal: bool = False) -> Any:
     return str(value)
 
 
-def stack_config(stack: str) -> tuple[dict[str, str], list[str]]:
-    """The stack file's config as the engine hands it to the program: JSON strings, secure values masked."""
+def stack_config(stack: str, *, stand_ins: bool = True) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config as the engine hands it to the program: JSON strings, secret values masked.
+
+    The stack files commit no placeholder ciphertext (Pulumi decrypts every `secure:` value before the program runs, so
+    one that no key decrypts breaks every preview): the secrets the program reads (`stack_config.SECRET_KEYS`) are set
+    per stack with `pulumi config set --secret`. Offline there is no key and no secret, so each one the file does not
+    hold gets a stand-in, marked secret like a real one; `stand_ins=False` gives the config exactly as the file has it.
+    """
     path = ROOT / f"Pulumi.{stack}.yaml"
     if not path.exists():
         stacks = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
@@ -195,6 +201,14 @@ def stack_config(stack: str) -> tuple[dict[str, str], list[str]]:
             secret_keys.append(key)
         else:
             config[key] = value if isinstance(value, str) else json.dumps(value)
+    if stand_ins:
+        import stack_config as program_config  # the program's module; imported late, it imports the components
+
+        for name in sorted(program_config.SECRET_KEYS):
+            key = f"{program_config.NAMESPACE}:{name}"
+            if key not in config:
+                config[key] = SECRET_PLACEHOLDER
+                secret_keys.append(key)
     return config, secret_keys
 
 

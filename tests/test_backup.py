@@ -20,9 +20,7 @@ from components.backup import (
     BackupArgs,
     DatabaseExportTarget,
     RedisExportTarget,
-    cloudsql_export_uri,
     recovery_objectives,
-    redis_export_uri,
     schedule_at,
 )
 from offline.engine import Recording, run
@@ -351,10 +349,17 @@ def test_the_runbook_names_each_stack_bucket_and_export_job_as_the_program_creat
     assert f"`{naming.physical('export', 'redis')}`" in text
 
 
-def test_the_runbook_restores_from_the_paths_the_exports_write() -> None:
+def test_the_runbook_restores_the_newest_export_from_the_paths_the_exports_write() -> None:
+    # One object per run, named by its UTC time: the runbook lists the prefix and takes the last name.
     text = RUNBOOK.read_text()
-    assert cloudsql_export_uri("${BUCKET}", "${INSTANCE}", "${DATABASE}") in text
-    assert redis_export_uri("${BUCKET}", "${REDIS_INSTANCE}") in text
+    assert 'gcloud storage ls "gs://${BUCKET}/cloudsql/${INSTANCE}/${DATABASE}/"' in text
+    assert 'gcloud storage ls "gs://${BUCKET}/redis/${REDIS_INSTANCE}/"' in text
+    assert "gs://${BUCKET}/cloudsql/${INSTANCE}/${DATABASE}/YYYYMMDDTHHMMSSZ.sql.gz" in text
+    # The object picked is the object imported (an earlier runbook copied one object and imported another).
+    assert 'gcloud sql import sql "${TARGET}" "${EXPORT}"' in text
+    assert 'gcloud redis instances import "${RDB}"' in text
+    # No output names the Memorystore instance: the runbook finds it from redis_host.
+    assert "pulumi stack output redis_host" in text
     for command in ("gcloud sql import sql", "gcloud redis instances import", "gcloud sql instances clone"):
         assert command in text
     assert "--point-in-time" in text

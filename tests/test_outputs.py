@@ -3,13 +3,15 @@ the values really have, and mark secret exactly the outputs that are secret."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offline.engine import Recording
+from offline.engine import Recording, run_program
+from offline.engine import stack_config as stack_values
 from stack_config import StackConfig
 from tests.conftest import STACKS, program_of
 
@@ -42,6 +44,8 @@ def documented() -> dict[str, Documented]:
 
 def conforms(value: Any, type_: str) -> bool:
     """Whether a value as `pulumi stack output --json` prints it has the documented type."""
+    if type_.endswith(" or null"):
+        return value is None or conforms(value, type_.removesuffix(" or null"))
     if type_.startswith("list[") and type_.endswith("]"):
         return isinstance(value, list) and all(conforms(v, type_[5:-1]) for v in value)
     if type_.startswith("map[string, ") and type_.endswith("]"):
@@ -59,6 +63,8 @@ def test_the_contract_table_parses() -> None:
     assert conforms({"a": ["x"]}, "map[string, list[string]]")
     assert not conforms({"a": [1]}, "map[string, list[string]]")
     assert not conforms(True, "integer")
+    assert conforms(None, "string or null")
+    assert not conforms(None, "string")
 
 
 def test_the_contract_lists_exactly_what_the_stacks_export() -> None:
@@ -83,3 +89,18 @@ def test_every_stack_exports_every_documented_output_with_its_type(program: Reco
 def test_secret_outputs_are_exactly_the_documented_secrets(program: Recording) -> None:
     secret = {name for name, row in documented().items() if row.secret and name in program.outputs}
     assert program.secret_outputs == secret
+
+
+def test_migration_jobs_map_each_service_to_its_own_job_and_the_old_name_is_null_without_any() -> None:
+    dev = program_of("dev")
+    jobs = {r.inputs["name"] for r in dev.of("gcp:cloudrunv2/job:Job")}
+    assert dev.outputs["migration_jobs"] == {"orders": next(iter(jobs))}
+    assert dev.outputs["migration_job_name"] == dev.outputs["migration_jobs"]["orders"]
+    values, _ = stack_values("dev")
+    services = json.loads(values["platform:services"])
+    for service in services.values():
+        service.pop("migrations", None)
+    bare = run_program("dev", config={**values, "platform:services": json.dumps(services)})
+    assert bare.outputs["migration_jobs"] == {}
+    assert bare.outputs["migration_job_name"] is None
+    assert conforms(None, documented()["migration_job_name"].type)

@@ -1,27 +1,81 @@
 #!/usr/bin/env bash
-# Calls /healthz on every service of a stack (the stack output service_urls) and fails on the first that is not
-# healthy after a few tries. Sends an identity token for the URL when one can be minted (services that require IAM).
-# Usage: smoke-test.sh STACK   (needs pulumi, jq and curl; gcloud for the identity token)
+# Smoke test of one stack after a deploy or a rollback, in two parts:
+#   1. every Cloud Run service (the stack output service_names), through the Cloud Run API: the service is Ready, its
+#      latest revision is Ready (latestReadyRevisionName == latestCreatedRevisionName), and that revision serves the
+#      share of traffic the service's spec gives it;
+#   2. GET /healthz on what the runner can reach from the internet: services with ingress `all` (their URL), and the
+#      load balancer's domains (the output load_balancer_domains). Services with ingress `internal` or
+#      `internal-and-lb` refuse internet requests at their run.app URL, so part 1 is all the runner can check of them.
+# A failing `pulumi stack output` fails the test; only an output the stack does not export counts as nothing to check.
+# Usage: smoke-test.sh STACK   (needs pulumi, gcloud, jq and curl; SMOKE_TRIES and SMOKE_DELAY tune the retries)
 set -euo pipefail
 
 stack="${1:?usage: smoke-test.sh STACK}"
-urls="$(pulumi stack output service_urls --json --stack "$stack" 2>/dev/null || echo '{}')"
+tries="${SMOKE_TRIES:-5}"
+delay="${SMOKE_DELAY:-6}"
 
-if [[ "$(jq 'length' <<<"$urls")" -eq 0 ]]; then
-  echo "::warning title=No services in $stack::the stack exports no service_urls; nothing to smoke test"
-  exit 0
-fi
+fail() {
+  echo "::error title=Smoke test failed in $stack::$*"
+  exit 1
+}
 
-while IFS=$'\t' read -r service url; do
-  headers=()
-  if token="$(gcloud auth print-identity-token --audiences="$url" 2>/dev/null)"; then
+outputs="$(pulumi stack output --json --stack "$stack")" || fail "could not read the outputs of stack $stack"
+project="$(pulumi config get --stack "$stack" --path platform:gcp.project)" || fail "no platform:gcp.project"
+region="$(pulumi config get --stack "$stack" --path platform:gcp.region)" || fail "no platform:gcp.region"
+where=(--project "$project" --region "$region")
+
+# Prints why a service (its `gcloud run services describe --format json`) is not serving its latest revision.
+# shellcheck disable=SC2016 # jq program
+unhealthy='
+  def percent: .percent // 0;
+  (.status.latestCreatedRevisionName // "") as $latest
+  | ([.status.conditions[]? | select(.type == "Ready")][0].status // "Unknown") as $ready
+  | ([.spec.traffic[]? | select(.latestRevision == true or .revisionName == $latest) | percent] | add // 0) as $want
+  | ([.status.traffic[]? | select(.revisionName == $latest) | percent] | add // 0) as $serving
+  | if $ready != "True" then "the service is not Ready (Ready: \($ready))"
+    elif $latest == "" or .status.latestReadyRevisionName != $latest
+      then "its latest revision \($latest) is not Ready (latest ready: \(.status.latestReadyRevisionName // "none"))"
+    elif $serving != $want then "its latest revision \($latest) serves \($serving)% of traffic, not \($want)%"
+    else empty end'
+
+check_service() {
+  local key="$1" name="$2" described problem=""
+  for ((try = 1; try <= tries; try++)); do
+    described="$(gcloud run services describe "$name" "${where[@]}" --format json </dev/null)" ||
+      fail "$key: gcloud run services describe $name failed"
+    problem="$(jq -r "$unhealthy" <<<"$described")"
+    [[ -z "$problem" ]] && break
+    ((try < tries)) && sleep "$delay"
+  done
+  [[ -z "$problem" ]] || fail "$key ($name): $problem"
+  echo "$key ($name): latest revision Ready and serving its share"
+  if [[ "$(jq -r '.metadata.annotations["run.googleapis.com/ingress"] // ""' <<<"$described")" == "all" ]]; then
+    get "$key" "$(jq -r '.status.url' <<<"$described")/healthz"
+  fi
+}
+
+get() {
+  local what="$1" url="$2" headers=() token
+  if token="$(gcloud auth print-identity-token --audiences="${url%/healthz}" 2>/dev/null)"; then
     headers=(-H "Authorization: Bearer $token")
   fi
-  echo "GET $url/healthz ($service)"
-  if ! curl --fail --silent --show-error --max-time 10 --retry 5 --retry-delay 6 --retry-all-errors \
-      "${headers[@]}" --output /dev/null "$url/healthz"; then
-    echo "::error title=Smoke test failed in $stack::$service at $url/healthz is not healthy"
-    exit 1
-  fi
-done < <(jq -r 'to_entries[] | [.key, .value] | @tsv' <<<"$urls")
-echo "All $(jq 'length' <<<"$urls") services of $stack are healthy."
+  echo "GET $url ($what)"
+  curl --fail --silent --show-error --max-time 10 --retry "$tries" --retry-delay "$delay" --retry-all-errors \
+    "${headers[@]}" --output /dev/null "$url" </dev/null || fail "$what at $url is not healthy"
+}
+
+checked=0
+while IFS=$'\t' read -r key name; do
+  check_service "$key" "$name"
+  checked=$((checked + 1))
+done < <(jq -r '.service_names // {} | to_entries[] | [.key, .value] | @tsv' <<<"$outputs")
+
+while read -r domain; do
+  get "load balancer domain" "https://$domain/healthz"
+  checked=$((checked + 1))
+done < <(jq -r '.load_balancer_domains // [] | .[]' <<<"$outputs")
+
+if ((checked == 0)); then
+  echo "::warning title=Nothing to smoke test in $stack::the stack exports no service_names and no load_balancer_domains"
+fi
+echo "Smoke test of $stack passed ($checked checks)."

@@ -1,0 +1,258 @@
+"""Stand-ins for the CLIs the pipeline scripts call (pulumi, gcloud, curl, uv, make, psql, cloud-sql-proxy), put on
+PATH by the tests. Each behaves as the real one does for the calls the scripts make, failures included:
+
+- `pulumi stack output --json` exits 255 with an `error:` line when the backend, the credentials or the stack fail;
+  a stack without outputs prints `{}`. `pulumi preview` and `up` run the program, which (toolchain uv) needs `uv` on
+  PATH. `pulumi preview --expect-no-changes` exits 255 with "no changes were expected but changes were proposed".
+- `gcloud run services describe --format json` prints the Cloud Run Admin API v1 Service (metadata.annotations with
+  `run.googleapis.com/ingress`, spec.traffic, status.conditions, status.latestCreatedRevisionName,
+  status.latestReadyRevisionName, status.traffic where a 0 % entry has no `percent`), and exits 1 for an unknown one.
+  `gcloud run revisions list/describe --format json` print revisions with their own status.conditions.
+- `gcloud sql instances clone` gives the clone its source's deletion protection, and `delete` refuses a protected
+  instance; `gcloud storage ls` lists in lexical order and exits 1 when nothing matches.
+- `curl --fail` exits 22 on HTTP >= 400: an unhealthy service, or a service whose ingress is not `all` (Cloud Run
+  refuses internet requests to it).
+
+The world they answer from is a JSON file (FAKE_WORLD); every call is appended to FAKE_CALLS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TOOLS = ("pulumi", "gcloud", "curl", "uv", "make", "psql", "cloud-sql-proxy")
+
+
+def install(bin_dir: Path, tools: tuple[str, ...] = TOOLS) -> None:
+    """Put the stand-ins for `tools` into bin_dir (each a small script running this module)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    here = Path(__file__).resolve()
+    for tool in tools:
+        path = bin_dir / tool
+        path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{here}" {tool} "$@"\n')
+        path.chmod(0o755)
+
+
+def _world() -> dict[str, Any]:
+    world: dict[str, Any] = json.loads(Path(os.environ["FAKE_WORLD"]).read_text())
+    return world
+
+
+def _save(world: dict[str, Any]) -> None:
+    Path(os.environ["FAKE_WORLD"]).write_text(json.dumps(world))
+
+
+def _fail(message: str, code: int) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def _option(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _positional(args: list[str], after: int) -> str:
+    """The first argument after the command words that is neither an option nor an option's value."""
+    skip = False
+    for arg in args[after:]:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("--"):
+            skip = "=" not in arg and arg not in ("--wait", "--quiet", "--no-traffic", "--no-deletion-protection")
+            continue
+        return arg
+    return ""
+
+
+def pulumi(args: list[str]) -> int:
+    world = _world()
+    if world.get("pulumi_error"):
+        return _fail(f"error: {world['pulumi_error']}", 255)
+    if args[:2] == ["stack", "select"]:
+        return 0
+    if args[:2] == ["config", "get"]:
+        key = _option(args, "--path") or ""
+        value = world.get("config", {}).get(key)
+        if value is None:
+            stack = _option(args, "--stack") or "dev"
+            return _fail(f"error: configuration key '{key}' not found for stack '{stack}'", 255)
+        print(value)
+        return 0
+    if args[:2] == ["stack", "output"]:
+        if "--json" not in args:
+            name = _positional(args, 2)
+            if name not in world.get("outputs", {}):
+                return _fail(f"error: current stack does not have output property '{name}'", 255)
+            print(world["outputs"][name])
+            return 0
+        print(json.dumps(world.get("outputs", {}), indent=2))
+        return 0
+    if args[0] in ("preview", "up", "refresh"):
+        if shutil.which("uv") is None:  # toolchain: uv
+            return _fail("error: failed to prepare the Python environment: could not find `uv` on PATH", 255)
+        if args[0] == "preview":
+            print(world.get("preview_output", ""))
+            if "--json" in args:
+                print(json.dumps(world.get("preview_json", {"steps": []})))
+            if world.get("preview_error"):
+                return _fail(f"error: {world['preview_error']}", 255)
+            if "--expect-no-changes" in args and world.get("drifted"):
+                return _fail("error: no changes were expected but changes were proposed", 255)
+        elif args[0] == "up" and "--target" not in args and "outputs_after_up" in world:
+            world["outputs"] = world.pop("outputs_after_up")  # a first deploy creates what it exports
+            _save(world)
+        return 0
+    return _fail(f"fake pulumi: unexpected call {args}", 127)
+
+
+def _revisions(world: dict[str, Any], service: str) -> list[dict[str, Any]]:
+    revisions: list[dict[str, Any]] = world.get("revisions", {}).get(service, [])
+    return revisions
+
+
+def gcloud(args: list[str]) -> int:
+    world = _world()
+    words = " ".join(args[:3])
+    if words == "run services describe":
+        name = _positional(args, 3)
+        service = world.get("services", {}).get(name)
+        if service is None:
+            return _fail(f"ERROR: (gcloud.run.services.describe) Cannot find service [{name}]", 1)
+        print(json.dumps(service, indent=2))
+        return 0
+    if words == "run revisions list":
+        revisions = sorted(
+            _revisions(world, _option(args, "--service") or ""),
+            key=lambda r: r["metadata"]["creationTimestamp"],
+            reverse=(_option(args, "--sort-by") or "").startswith("~"),
+        )
+        print(json.dumps(revisions, indent=2))
+        return 0
+    if words == "run revisions describe":
+        name = _positional(args, 3)
+        for revisions in world.get("revisions", {}).values():
+            for revision in revisions:
+                if revision["metadata"]["name"] == name:
+                    print(json.dumps(revision, indent=2))
+                    return 0
+        return _fail(f"ERROR: (gcloud.run.revisions.describe) Cannot find revision [{name}]", 1)
+    if words == "auth print-identity-token":
+        return _fail("ERROR: (gcloud.auth.print-identity-token) No identity token can be obtained", 1)
+    if words == "sql instances clone":
+        source, clone = [a for a in args[3:] if not a.startswith("--")][:2]
+        protected = world.get("instances", {}).get(source, {}).get("deletion_protection", False)
+        world.setdefault("instances", {})[clone] = {"deletion_protection": protected}
+        _save(world)
+        return 0
+    if words == "sql instances describe":
+        name = _positional(args, 3)
+        if name not in world.get("instances", {}):
+            return _fail(
+                f"ERROR: (gcloud.sql.instances.describe) HTTPError 404: The Cloud SQL instance {name} does not exist.",
+                1,
+            )
+        print("p123-clone@gcp-sa-cloud-sql.iam.gserviceaccount.com")
+        return 0
+    if words == "sql instances patch":
+        name = _positional(args, 3)
+        if "--no-deletion-protection" in args:
+            world["instances"][name]["deletion_protection"] = False
+            _save(world)
+        return 0
+    if words == "sql instances delete":
+        name = _positional(args, 3)
+        if world["instances"][name]["deletion_protection"]:
+            return _fail(
+                "ERROR: (gcloud.sql.instances.delete) HTTPError 400: The instance is protected. Please "
+                "disable the deletion protection and try again.",
+                1,
+            )
+        if world.get("delete_fails"):
+            return _fail("ERROR: (gcloud.sql.instances.delete) HTTPError 409: Operation failed", 1)
+        del world["instances"][name]
+        _save(world)
+        return 0
+    if args[:2] == ["storage", "ls"]:
+        prefix = _positional(args, 2)
+        found = sorted(o for o in world.get("objects", []) if o.startswith(prefix))
+        if not found:
+            return _fail("ERROR: (gcloud.storage.ls) One or more URLs matched no objects.", 1)
+        print("\n".join(found))
+        return 0
+    if args[:3] == ["secrets", "versions", "access"]:
+        print("fake-password")
+        return 0
+    known = (
+        "run services update-traffic",
+        "run jobs execute",
+        "run jobs update",
+        "run deploy",
+        "artifacts docker images",
+        "storage buckets add-iam-policy-binding",
+        "storage buckets remove-iam-policy-binding",
+        "sql databases create",
+        "sql import sql",
+    )
+    if any(" ".join(args).startswith(k) for k in known):
+        return 0
+    return _fail(f"fake gcloud: unexpected call {args}", 127)
+
+
+def curl(args: list[str]) -> int:
+    world = _world()
+    url = next(a for a in reversed(args) if a.startswith("https://"))
+    status = 200
+    for service in world.get("services", {}).values():
+        base = service["status"]["url"]
+        if url.startswith(base) and service["metadata"]["annotations"].get("run.googleapis.com/ingress") != "all":
+            status = 404  # Cloud Run refuses internet requests to an internal service
+    if any(part in url for part in world.get("unhealthy", [])):
+        status = 503
+    if status >= 400 and "--fail" in args:
+        return _fail(f"curl: (22) The requested URL returned error: {status}", 22)
+    return 0
+
+
+def uv(args: list[str]) -> int:
+    if args == ["--version"]:
+        print("uv 0.13.8")
+        return 0
+    return _fail(f"fake uv: unexpected call {args}", 2)
+
+
+def make(args: list[str]) -> int:
+    if args == ["setup"]:  # installs the pinned uv into .tools/bin
+        tools = Path.cwd() / ".tools" / "bin"
+        tools.mkdir(parents=True, exist_ok=True)
+        install(tools, ("uv",))
+        return 0
+    return _fail(f"fake make: unexpected target {args}", 2)
+
+
+def main(tool: str, args: list[str]) -> int:
+    if "FAKE_CALLS" in os.environ:
+        with Path(os.environ["FAKE_CALLS"]).open("a") as calls:
+            calls.write(" ".join([tool, *args]) + "\n")
+    if tool == "psql":
+        return 0
+    if tool == "cloud-sql-proxy":
+        time.sleep(30)
+        return 0
+    handlers = {"pulumi": pulumi, "gcloud": gcloud, "curl": curl, "uv": uv, "make": make}
+    return handlers[tool](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

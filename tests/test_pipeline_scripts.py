@@ -1,0 +1,580 @@
+"""The pipeline's scripts run against stand-ins for pulumi, gcloud, curl and uv that answer as the real CLIs do,
+failures included (tests/fake_cli.py): smoke tests, drift detection, deploys, rollbacks, the app deploy example, the
+restore rehearsal and the uv setup step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests import fake_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+WHERE = "--project acme-platform-prod --region europe-west1"
+CONFIG = {"platform:gcp.project": "acme-platform-prod", "platform:gcp.region": "europe-west1"}
+
+
+def service(
+    name: str,
+    *,
+    ingress: str,
+    latest: str | None = None,
+    ready_revision: str | None = None,
+    ready: str = "True",
+    spec_traffic: list[dict[str, Any]] | None = None,
+    traffic: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A service as `gcloud run services describe --format json` prints it (Cloud Run Admin API v1)."""
+    latest = latest or f"{name}-00002-abc"
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": "123456789",
+            "annotations": {"run.googleapis.com/ingress": ingress, "run.googleapis.com/ingress-status": ingress},
+        },
+        "spec": {"traffic": spec_traffic or [{"latestRevision": True, "percent": 100}]},
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": ready, "lastTransitionTime": "2026-11-22T10:00:00Z"},
+                {"type": "ConfigurationsReady", "status": "True"},
+                {"type": "RoutesReady", "status": ready},
+            ],
+            "latestCreatedRevisionName": latest,
+            "latestReadyRevisionName": ready_revision or latest,
+            "traffic": traffic or [{"latestRevision": True, "percent": 100, "revisionName": latest}],
+            "url": f"https://{name}-abc123-ew.a.run.app",
+            "address": {"url": f"https://{name}-abc123-ew.a.run.app"},
+        },
+    }
+
+
+def revision(name: str, created: str, *, ready: str) -> dict[str, Any]:
+    """A revision as `gcloud run revisions list/describe --format json` prints it, with its own conditions."""
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": ready},
+                {"type": "Active", "status": "True"},
+                {"type": "ContainerHealthy", "status": "True"},
+            ]
+        },
+    }
+
+
+def run(
+    tmp_path: Path,
+    script: str,
+    *args: str,
+    world: dict[str, Any],
+    tools: tuple[str, ...] = fake_cli.TOOLS,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("bash",),
+) -> tuple[subprocess.CompletedProcess[str], list[str], dict[str, Any]]:
+    bin_dir = tmp_path / "bin"
+    fake_cli.install(bin_dir, tools)
+    world_file, calls = tmp_path / "world.json", tmp_path / "calls"
+    world_file.write_text(json.dumps(world))
+    calls.write_text("")
+    system = ":".join(p for p in ("/usr/bin", "/bin") if Path(p).exists())  # bash, jq, sed: never a real uv
+    environment = {
+        "PATH": f"{bin_dir}:{system}",
+        "FAKE_WORLD": str(world_file),
+        "FAKE_CALLS": str(calls),
+        "SMOKE_DELAY": "0",
+        "SMOKE_TRIES": "2",
+        "HOME": str(tmp_path),
+        **(env or {}),
+    }
+    result = subprocess.run(
+        [*command, script, *args], cwd=cwd, env=environment, capture_output=True, text=True, check=False, timeout=60
+    )
+    return result, calls.read_text().splitlines(), json.loads(world_file.read_text())
+
+
+SMOKE = str(ROOT / ".github" / "scripts" / "smoke-test.sh")
+
+
+def prod_like() -> dict[str, Any]:
+    """prod's shape: services behind the load balancer (internal-and-lb) and internal backends; one LB domain."""
+    return {
+        "config": CONFIG,
+        "outputs": {
+            "service_names": {"web": "acme-prod-web", "api": "acme-prod-api", "orders": "acme-prod-orders"},
+            "service_urls": {"web": "https://acme-prod-web-abc123-ew.a.run.app"},
+            "load_balancer_domains": ["origin.example.com"],
+        },
+        "services": {
+            "acme-prod-web": service("acme-prod-web", ingress="internal-and-cloud-load-balancing"),
+            "acme-prod-api": service(
+                "acme-prod-api",
+                ingress="internal-and-cloud-load-balancing",
+                latest="acme-prod-api-v1",
+                spec_traffic=[{"revisionName": "acme-prod-api-v1", "percent": 100, "tag": "blue"}],
+                traffic=[{"revisionName": "acme-prod-api-v1", "percent": 100, "tag": "blue"}],
+            ),
+            "acme-prod-orders": service("acme-prod-orders", ingress="internal"),
+        },
+    }
+
+
+def test_smoke_test_passes_for_a_stack_with_internal_services(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, SMOKE, "prod", world=prod_like())
+    assert result.returncode == 0, result.stdout + result.stderr
+    described = [c.split()[4] for c in calls if c.startswith("gcloud run services describe")]
+    assert described == ["acme-prod-web", "acme-prod-api", "acme-prod-orders"]
+    # Only the load balancer's domain is called from the runner: internal services refuse internet requests.
+    assert [c.split()[-1] for c in calls if c.startswith("curl")] == ["https://origin.example.com/healthz"]
+
+
+def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path: Path) -> None:
+    world = {
+        "config": CONFIG,
+        "outputs": {"service_names": {"api": "acme-dev-api", "orders": "acme-dev-orders", "web": "acme-dev-web"}},
+        "services": {
+            "acme-dev-api": service("acme-dev-api", ingress="all"),
+            "acme-dev-orders": service("acme-dev-orders", ingress="internal"),
+            "acme-dev-web": service("acme-dev-web", ingress="all"),
+        },
+        "unhealthy": ["acme-dev-web"],
+    }
+    result, calls, _ = run(tmp_path, SMOKE, "dev", world=world)
+    assert result.returncode == 1
+    assert "web at https://acme-dev-web-abc123-ew.a.run.app/healthz is not healthy" in result.stdout
+    assert [c.split()[-1] for c in calls if c.startswith("curl")] == [
+        "https://acme-dev-api-abc123-ew.a.run.app/healthz",
+        "https://acme-dev-web-abc123-ew.a.run.app/healthz",
+    ]
+
+
+def test_smoke_test_fails_when_an_internal_service_latest_revision_is_not_ready(tmp_path: Path) -> None:
+    world = prod_like()
+    world["services"]["acme-prod-orders"] = service(
+        "acme-prod-orders", ingress="internal", latest="acme-prod-orders-00003-new", ready_revision="acme-prod-orders-2"
+    )
+    result, _, _ = run(tmp_path, SMOKE, "prod", world=world)
+    assert result.returncode == 1
+    assert "orders (acme-prod-orders): its latest revision acme-prod-orders-00003-new is not Ready" in result.stdout
+
+
+def test_smoke_test_fails_when_the_latest_revision_does_not_serve_its_share(tmp_path: Path) -> None:
+    world = prod_like()
+    world["services"]["acme-prod-orders"] = service(
+        "acme-prod-orders",
+        ingress="internal",
+        latest="acme-prod-orders-00003-new",
+        traffic=[{"revisionName": "acme-prod-orders-00002-old", "percent": 100}],
+    )
+    result, _, _ = run(tmp_path, SMOKE, "prod", world=world)
+    assert result.returncode == 1
+    assert "serves 0% of traffic, not 100%" in result.stdout
+
+
+def test_smoke_test_accepts_a_candidate_revision_that_is_meant_to_serve_nothing(tmp_path: Path) -> None:
+    world = prod_like()  # an app deploy in progress: the candidate is tagged with 0 %, its percent omitted
+    world["services"]["acme-prod-orders"] = service(
+        "acme-prod-orders",
+        ingress="internal",
+        latest="acme-prod-orders-00003-new",
+        spec_traffic=[
+            {"revisionName": "acme-prod-orders-00002-old", "percent": 100},
+            {"revisionName": "acme-prod-orders-00003-new", "tag": "candidate"},
+        ],
+        traffic=[
+            {"revisionName": "acme-prod-orders-00003-new", "tag": "candidate", "url": "https://candidate---x"},
+            {"revisionName": "acme-prod-orders-00002-old", "percent": 100},
+        ],
+    )
+    result, _, _ = run(tmp_path, SMOKE, "prod", world=world)
+    assert result.returncode == 0, result.stdout
+
+
+def test_smoke_test_fails_when_pulumi_cannot_read_the_outputs(tmp_path: Path) -> None:
+    world = {**prod_like(), "pulumi_error": "could not read the state: googleapi: Error 403: permission denied"}
+    result, calls, _ = run(tmp_path, SMOKE, "prod", world=world)
+    assert result.returncode == 1
+    assert "could not read the outputs of stack prod" in result.stdout
+    assert not [c for c in calls if c.startswith(("gcloud", "curl"))]
+
+
+def test_smoke_test_counts_only_missing_outputs_as_nothing_to_check(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, SMOKE, "dev", world={"config": CONFIG, "outputs": {}})
+    assert result.returncode == 0
+    assert "Nothing to smoke test in dev" in result.stdout
+    assert not [c for c in calls if c.startswith(("gcloud", "curl"))]
+
+
+# --- Drift ---------------------------------------------------------------------------------------------------------
+
+DRIFT = str(ROOT / ".github" / "scripts" / "drift.sh")
+
+
+def drift(tmp_path: Path, world: dict[str, Any], **kwargs: Any) -> tuple[int, str, str]:
+    summary = tmp_path / "summary.md"
+    summary.write_text("")
+    result, _, _ = run(tmp_path, DRIFT, "prod", world=world, env={"GITHUB_STEP_SUMMARY": str(summary)}, **kwargs)
+    return result.returncode, summary.read_text(), result.stdout
+
+
+def test_drift_passes_only_when_the_preview_succeeds_without_changes(tmp_path: Path) -> None:
+    status, summary, _ = drift(tmp_path, {"preview_output": "Resources:\n    120 unchanged"})
+    assert (status, summary.strip()) == (0, "No drift in stack prod.")
+
+
+def test_drift_is_reported_when_the_preview_proposes_changes(tmp_path: Path) -> None:
+    status, summary, stdout = drift(tmp_path, {"drifted": True, "preview_output": "~ gcp:sql/databaseInstance"})
+    assert status == 1
+    assert "## Stack `prod` has drifted" in summary
+    assert "~ gcp:sql/databaseInstance" in summary
+    assert "::error title=Drift in stack prod::" in stdout
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        {"pulumi_error": "getting secrets manager: googleapi: Error 403: Permission 'cloudkms.cryptoKeys.decrypt'"},
+        {"preview_error": "an unhandled error occurred: Program exited with non-zero exit code: 1"},
+    ],
+)
+def test_drift_check_errors_fail_and_say_the_check_did_not_run(tmp_path: Path, world: dict[str, Any]) -> None:
+    status, summary, stdout = drift(tmp_path, world)
+    assert status == 1
+    assert "The drift check of stack `prod` failed (pulumi preview exited 255)" in summary
+    assert "::error title=Drift check failed in stack prod::" in stdout
+
+
+def test_drift_fails_without_uv_on_path(tmp_path: Path) -> None:
+    tools = tuple(t for t in fake_cli.TOOLS if t != "uv")
+    status, summary, _ = drift(tmp_path, {}, tools=tools)
+    assert status == 1
+    assert "could not find `uv` on PATH" in summary
+
+
+def _step_shell(step: dict[str, Any]) -> tuple[str, ...]:
+    """The command GitHub's runner uses for a `run` step (unspecified: `bash -e {0}`, no pipefail)."""
+    shell = step.get("shell")
+    if shell is None:
+        return ("bash", "-e")
+    assert shell == "bash", shell
+    return ("bash", "--noprofile", "--norc", "-eo", "pipefail")
+
+
+def _run_step(tmp_path: Path, step: dict[str, Any], world: dict[str, Any], cwd: Path = ROOT) -> int:
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"])
+    summary = tmp_path / "summary.md"
+    env = {"STACK": "prod", "GITHUB_STEP_SUMMARY": str(summary)}
+    result, _, _ = run(tmp_path, str(script), world=world, env=env, command=_step_shell(step), cwd=cwd)
+    return result.returncode
+
+
+def test_the_drift_workflow_step_fails_when_pulumi_fails(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / ".github" / "workflows" / "drift.yml").read_text())
+    (step,) = [s for s in document["jobs"]["drift"]["steps"] if s.get("id") == "drift"]
+    assert _run_step(tmp_path, step, {"pulumi_error": "failed to load checkpoint"}) == 1
+    assert _run_step(tmp_path, step, {"drifted": True}) == 1
+    assert _run_step(tmp_path, step, {}) == 0
+
+
+def test_a_piped_preview_without_pipefail_hides_failures_from_the_step(tmp_path: Path) -> None:
+    # The shape drift.yml had: this harness must be able to tell it passes whatever pulumi does.
+    step = {
+        "run": 'if pulumi preview --stack "$STACK" --expect-no-changes 2>&1 | tee drift.log; then exit 0; fi\nexit 1'
+    }
+    assert _run_step(tmp_path, step, {"pulumi_error": "failed to load checkpoint"}, cwd=tmp_path) == 0
+
+
+# --- Deploy --------------------------------------------------------------------------------------------------------
+
+DEPLOY = str(ROOT / ".github" / "scripts" / "deploy-stack.sh")
+POLICY = "--policy-pack policy --policy-pack-config policy/config/dev.json"
+JOB_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/job:Job::orders-migrate"
+SERVICE_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/service:Service::api"
+DEV_CONFIG = {"platform:gcp.project": "acme-platform-dev", "platform:gcp.region": "europe-west1"}
+DEV_WHERE = "--project acme-platform-dev --region europe-west1"
+
+
+def deploy_world(**world: Any) -> dict[str, Any]:
+    return {"config": DEV_CONFIG, "outputs": {"migration_jobs": {"orders": "acme-dev-orders-migrate"}}, **world}
+
+
+def changes(calls: list[str]) -> list[str]:
+    return [c for c in calls if c.startswith(("pulumi up", "gcloud run jobs execute"))]
+
+
+def test_migrations_run_after_the_job_update_and_before_services_take_traffic(tmp_path: Path) -> None:
+    plan = {"steps": [{"op": "update", "urn": JOB_URN}, {"op": "update", "urn": SERVICE_URN}]}
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [
+        f"pulumi up --refresh --yes --non-interactive {POLICY} --target {JOB_URN}",
+        f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait",
+        f"pulumi up --refresh --yes --non-interactive {POLICY}",
+    ]
+
+
+def test_every_preview_and_update_refreshes_first(tmp_path: Path) -> None:
+    plan = {"steps": [{"op": "update", "urn": JOB_URN}]}
+    _, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
+    runs = [c for c in calls if c.startswith(("pulumi preview", "pulumi up"))]
+    assert len(runs) == 3
+    assert all("--refresh" in c.split() for c in runs)
+
+
+def test_a_deploy_without_job_changes_is_one_update(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world())
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [f"pulumi up --refresh --yes --non-interactive {POLICY}"]
+
+
+def test_the_first_deploy_runs_the_jobs_it_created(tmp_path: Path) -> None:
+    world = deploy_world(outputs={}, outputs_after_up={"migration_jobs": {"orders": "acme-dev-orders-migrate"}})
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [
+        f"pulumi up --refresh --yes --non-interactive {POLICY}",
+        f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait",
+    ]
+
+
+def test_a_deploy_stops_when_the_stack_outputs_cannot_be_read(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(pulumi_error="failed to load checkpoint"))
+    assert result.returncode != 0
+    assert changes(calls) == []
+
+
+def test_a_policy_violation_in_the_preview_stops_the_deploy_before_any_update(tmp_path: Path) -> None:
+    world = deploy_world(preview_error="preview failed: 1 mandatory policy violation")
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
+    assert result.returncode != 0
+    assert changes(calls) == []
+
+
+def test_a_deploy_without_uv_on_path_stops_at_the_preview(tmp_path: Path) -> None:
+    tools = tuple(t for t in fake_cli.TOOLS if t != "uv")
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(), tools=tools)
+    assert result.returncode != 0
+    assert "could not find `uv` on PATH" in result.stderr
+    assert changes(calls) == []
+
+
+# --- Rollback ------------------------------------------------------------------------------------------------------
+
+ROLLBACK = str(ROOT / ".github" / "scripts" / "rollback.sh")
+
+
+def rollback_world() -> dict[str, Any]:
+    name = "acme-prod-orders"
+    return {
+        "config": CONFIG,
+        "outputs": {"service_names": {"orders": name}},
+        "services": {
+            name: service(
+                name,
+                ingress="internal",
+                latest=f"{name}-00004",
+                # A tagged 0 % candidate comes first; the revision serving 100 % is the second entry.
+                traffic=[
+                    {"revisionName": f"{name}-00004", "tag": "candidate", "url": "https://candidate---x"},
+                    {"revisionName": f"{name}-00003", "percent": 100},
+                ],
+            )
+        },
+        "revisions": {
+            name: [
+                revision(f"{name}-00001", "2026-11-01T10:00:00Z", ready="True"),
+                revision(f"{name}-00002", "2026-11-02T10:00:00Z", ready="False"),  # other conditions are True
+                revision(f"{name}-00003", "2026-11-03T10:00:00Z", ready="True"),
+                revision(f"{name}-00004", "2026-11-04T10:00:00Z", ready="True"),
+            ]
+        },
+    }
+
+
+def test_rollback_leaves_the_revision_serving_most_traffic_for_the_newest_older_ready_one(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "", world=rollback_world())
+    assert result.returncode == 0, result.stderr
+    # Serving: 00003 (100 %), not the tagged 00004 listed first; 00002 is not Ready by its own condition.
+    assert [c for c in calls if "update-traffic" in c] == [
+        f"gcloud run services update-traffic acme-prod-orders {WHERE} --to-revisions acme-prod-orders-00001=100"
+    ]
+
+
+def test_rollback_refuses_a_named_revision_that_is_not_ready(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "acme-prod-orders-00002", world=rollback_world())
+    assert result.returncode == 1
+    assert "revision acme-prod-orders-00002 is not Ready" in result.stderr
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def test_rollback_to_a_traffic_tag(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "blue", world=rollback_world())
+    assert result.returncode == 0, result.stderr
+    assert [c for c in calls if "update-traffic" in c] == [
+        f"gcloud run services update-traffic acme-prod-orders {WHERE} --to-tags blue=100"
+    ]
+
+
+def test_rollback_fails_when_the_service_is_not_in_the_stack(tmp_path: Path) -> None:
+    result, _, _ = run(tmp_path, ROLLBACK, "prod", "billing", "", world=rollback_world())
+    assert result.returncode == 1
+    assert "no service 'billing' in the service_names of stack prod" in result.stderr
+
+
+# --- The app deploy example ----------------------------------------------------------------------------------------
+
+APP_DEPLOY = str(ROOT / "examples" / "app-deploy.sh")
+STAGING_WHERE = "--project acme-platform-staging --region europe-west1"
+
+
+def app_world() -> dict[str, Any]:
+    return {
+        "config": {
+            "platform:services.orders.deploy_mode": "app",
+            "platform:services.analytics.deploy_mode": "app",
+        },
+        "outputs": {
+            "image_repository": "europe-west1-docker.pkg.dev/acme-platform-staging/apps",
+            "service_names": {
+                "api": "acme-staging-api",
+                "orders": "acme-staging-orders",
+                "analytics": "acme-staging-analytics",
+            },
+            "migration_jobs": {"orders": "acme-staging-orders-migrate"},
+            "migration_job_name": "acme-staging-orders-migrate",
+        },
+        "services": {
+            name: service(
+                name,
+                ingress="internal",
+                traffic=[
+                    {"revisionName": f"{name}-00002", "tag": "candidate", "url": f"https://candidate---{name}"},
+                    {"revisionName": f"{name}-00001", "percent": 100},
+                ],
+            )
+            for name in ("acme-staging-orders", "acme-staging-analytics")
+        },
+    }
+
+
+def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=app_world())
+    assert result.returncode == 0, result.stderr
+    image = "europe-west1-docker.pkg.dev/acme-platform-staging/apps/orders:1.2.3"
+    steps = [c for c in calls if not c.startswith(("pulumi", "gcloud artifacts"))]
+    assert steps == [
+        f"gcloud run jobs update acme-staging-orders-migrate {STAGING_WHERE} --image {image}",
+        f"gcloud run jobs execute acme-staging-orders-migrate {STAGING_WHERE} --wait",
+        f"gcloud run deploy acme-staging-orders {STAGING_WHERE} --image {image} --no-traffic --tag candidate",
+        f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
+        "curl --fail --silent --show-error --max-time 10 --retry 5 --retry-all-errors --output /dev/null "
+        "https://candidate---acme-staging-orders/healthz",
+        f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} --to-latest",
+    ]
+
+
+def test_the_app_deploy_of_a_service_without_migrations_runs_no_job(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "analytics", "1.2.3", world=app_world())
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in calls if c.startswith("gcloud run jobs")]
+    assert "gcloud run services update-traffic acme-staging-analytics" in "\n".join(calls)
+
+
+def test_the_app_deploy_refuses_a_service_pulumi_deploys(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "api", "1.2.3", world=app_world())
+    assert result.returncode == 2
+    assert "refusing: api in staging is deployed by Pulumi" in result.stderr
+    assert not [c for c in calls if c.startswith("gcloud")]
+
+
+# --- The restore rehearsal -----------------------------------------------------------------------------------------
+
+VERIFY = str(ROOT / "scripts" / "verify-recovery.sh")
+EXPORTS = "gs://acme-staging-backups/cloudsql/acme-staging-pg/app/"
+
+
+def verify_world(**world: Any) -> dict[str, Any]:
+    return {
+        "outputs": {
+            "backup_bucket": "acme-staging-backups",
+            "recovery_objectives": {"rto_minutes": 240},
+            "database_connection_name": "acme-platform-staging:europe-west1:acme-staging-pg",
+            "database_names": ["app"],
+            "database_users": {"app": "app"},
+            "database_password_secret_ids": {"app": "acme-staging-db-app-password"},
+        },
+        "instances": {"acme-staging-pg": {"deletion_protection": True}},
+        "objects": [
+            f"{EXPORTS}20261121T020000Z.sql.gz",
+            f"{EXPORTS}20261122T020000Z.sql.gz",
+            f"{EXPORTS}20261120T020000Z.sql.gz",
+            "gs://acme-staging-backups/cloudsql/acme-staging-pg/app-other/20261123T020000Z.sql.gz",
+        ],
+        **world,
+    }
+
+
+def verify(tmp_path: Path, world: dict[str, Any]) -> tuple[subprocess.CompletedProcess[str], list[str], Any]:
+    return run(tmp_path, VERIFY, "staging", world=world, env={"PROXY_WAIT": "0", "PROXY_PORT": "55999"})
+
+
+def test_the_rehearsal_imports_the_newest_export_and_deletes_its_protected_clone(tmp_path: Path) -> None:
+    result, calls, world = verify(tmp_path, verify_world())
+    assert result.returncode == 0, result.stdout + result.stderr
+    (imported,) = [c for c in calls if c.startswith("gcloud sql import sql")]
+    assert f"{EXPORTS}20261122T020000Z.sql.gz" in imported.split()
+    clone = next(c.split()[5] for c in calls if c.startswith("gcloud sql instances clone"))
+    patch = calls.index(
+        f"gcloud sql instances patch {clone} --no-deletion-protection --project acme-platform-staging --quiet"
+    )
+    assert calls.index(f"gcloud sql instances delete {clone} --project acme-platform-staging --quiet") > patch
+    assert set(world["instances"]) == {"acme-staging-pg"}
+
+
+def test_the_rehearsal_fails_loudly_when_the_clone_cannot_be_deleted(tmp_path: Path) -> None:
+    result, _, world = verify(tmp_path, verify_world(delete_fails=True))
+    assert result.returncode == 1
+    assert "could not delete the clone" in result.stderr
+    assert len(world["instances"]) == 2
+
+
+def test_the_rehearsal_stops_when_there_is_no_export(tmp_path: Path) -> None:
+    result, calls, _ = verify(tmp_path, verify_world(objects=[]))
+    assert result.returncode == 1
+    assert f"no export under {EXPORTS}" in result.stderr
+    assert not [c for c in calls if c.startswith("gcloud sql instances clone")]
+
+
+# --- uv on PATH ----------------------------------------------------------------------------------------------------
+
+
+def test_the_setup_step_puts_only_the_pinned_uv_on_path(tmp_path: Path) -> None:
+    checkout, runner_temp = tmp_path / "checkout", tmp_path / "runner"
+    checkout.mkdir()
+    runner_temp.mkdir()
+    github_path = tmp_path / "github_path"
+    github_path.write_text("")
+    script = str(ROOT / ".github" / "scripts" / "uv-on-path.sh")
+    env = {"RUNNER_TEMP": str(runner_temp), "GITHUB_PATH": str(github_path)}
+    result, calls, _ = run(tmp_path, script, world={}, tools=("make",), cwd=checkout, env=env)
+    assert result.returncode == 0, result.stderr
+    assert calls[0] == "make setup"
+    (added,) = github_path.read_text().splitlines()
+    assert sorted(os.listdir(added)) == ["uv"]
+    version = subprocess.run(
+        [f"{added}/uv", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "FAKE_WORLD": str(tmp_path / "world.json")},
+    )
+    assert version.stdout.strip() == "uv 0.13.8"
