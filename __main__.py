@@ -129,16 +129,17 @@ if config.load_balancer.enabled:
     pulumi.export("security_policy", armor.policy_name)
 
 if config.edge:
+    cloudflare_token = stack_config.require_secret("cloudflare_api_token", "edge")
     edge = EdgeWorker(
         "edge",
         config.edge,
         naming=ctx.naming,
-        origin_token=secrets.require_secret("origin_token"),
+        origin_token=stack_config.require_secret("origin_token", "edge"),
         origin_ip=load_balancer.ip_address if load_balancer else None,
         service_urls={name: services[name].url for name in config.edge.worker.service_origins().values()},
         dns_authorizations=load_balancer.dns_authorizations if load_balancer else None,
         opts=pulumi.ResourceOptions(
-            providers=[cloudflare.Provider("cloudflare", api_token=secrets.require_secret("cloudflare_api_token"))]
+            providers=[cloudflare.Provider("cloudflare", api_token=cloudflare_token)]
         ),
     )
     pulumi.export("edge_hostnames", edge.hostnames)

@@ -20,7 +20,7 @@ from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
 from components.budget import BudgetArgs
 from components.cloud_run import ServiceArgs, ServiceName
-from components.config_types import Model, ProjectId, Region, SqlIdentifier, invalid
+from components.config_types import Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
@@ -254,6 +254,14 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "origin_token",
     )
 )
+
+
+def require_secret(key: str, needed_by: str) -> pulumi.Output[str]:
+    """A secret the stack's config asks for, or one line saying how to set it."""
+    value = pulumi.Config(NAMESPACE).get_secret(key)
+    if value is None:
+        missing_secret(key, needed_by)
+    return value
 
 
 def load() -> StackConfig:

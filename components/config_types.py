@@ -70,6 +70,15 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def missing_secret(key: str, needed_by: str) -> NoReturn:
+    """Stop the program with one line when a secret that config asks for is not set."""
+    import pulumi  # only the program needs it; config models stay importable without the SDK's runtime
+
+    raise pulumi.RunError(
+        f"{needed_by} needs the secret platform:{key}; set it with `pulumi config set --secret platform:{key}`"
+    )
+
+
 def invalid(key: str, message: str) -> NoReturn:
     """Reject a value from a model validator, naming the key (relative to the model) that must change."""
     raise PydanticCustomError("invalid_value", message, {"key": key})

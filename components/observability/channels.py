@@ -10,10 +10,10 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from components.config_types import missing_secret
 from components.naming import Naming
 from components.observability.config import ChannelsArgs
 
-NAMESPACE = "platform"
 # Stack-config keys read as Pulumi secrets (listed in stack_config.SECRET_KEYS).
 SLACK_TOKEN_KEY = "observability_slack_token"
 PAGERDUTY_KEY = "observability_pagerduty_service_key"
@@ -87,7 +87,5 @@ def notification_channels(
 
 def _required(value: pulumi.Input[str] | None, key: str, needed_by: str) -> pulumi.Input[str]:
     if value is None:
-        raise pulumi.RunError(
-            f"{needed_by} needs the secret platform:{key}; set it with `pulumi config set --secret {NAMESPACE}:{key}`"
-        )
+        missing_secret(key, needed_by)
     return value
