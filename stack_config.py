@@ -226,6 +226,20 @@ class StackConfig(Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _pgaudit_is_logged(self) -> StackConfig:
+        """pgAudit writes to the project's Data Access audit logs of Cloud SQL, which are off unless enabled."""
+        logs = self.audit_logs
+        if self.database.pgaudit and not (
+            "cloudsql.googleapis.com" in logs.services and {"DATA_READ", "DATA_WRITE"} <= set(logs.log_types)
+        ):
+            invalid(
+                "database.pgaudit",
+                "pgAudit writes Cloud SQL's Data Access audit logs; add cloudsql.googleapis.com to audit_logs.services "
+                "with DATA_READ and DATA_WRITE in audit_logs.log_types, or set pgaudit: false",
+            )
+        return self
+
     def service_order(self) -> list[str]:
         """Callers before the services they call: a callee's invoker binding names the caller's service account."""
         graph = {name: set(service.invokers) for name, service in self.services.items()}

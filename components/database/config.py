@@ -18,7 +18,7 @@ CIS_FLAGS: dict[str, str] = {
     "log_disconnections": "on",
     "log_lock_waits": "on",
     "log_duration": "on",
-    "log_hostname": "off",
+    "log_hostname": "on",  # CIS 6.2.5 as Checkov reads it (CKV_GCP_108): connections name the client host
     "log_error_verbosity": "default",
     "log_statement": "ddl",
     "log_min_error_statement": "error",
@@ -137,7 +137,7 @@ class DatabaseArgs(Model):
     backups: DatabaseBackupsArgs = DatabaseBackupsArgs()
     maintenance: MaintenanceArgs = MaintenanceArgs()
     insights: InsightsArgs = InsightsArgs()
-    pgaudit: bool = False  # session audit logging (run CREATE EXTENSION pgaudit in each database)
+    pgaudit: bool = True  # audit logging (CKV_GCP_110); each database also needs CREATE EXTENSION pgaudit
     max_connections: int = Field(ge=14, le=262143)  # explicit: pool sizes and the connections alert derive from it
     connection_pooling: ConnectionPoolingArgs = ConnectionPoolingArgs()
     flags: dict[str, str] = {}  # any other PostgreSQL flags; they win over the defaults above
