@@ -218,12 +218,6 @@ class StackConfig(Model):
                 f"'{self.backup.location}' is the stack's region (gcp.region); backups must survive its loss: "
                 "use another region or a dual-region",
             )
-        if self.backup.retention_policy is not None:
-            invalid(
-                "backup.retention_policy",
-                "the daily exports replace their objects, which a retention policy refuses; remove it (versioning "
-                "and soft delete keep the history) or use backup.vault",
-            )
         return self
 
     @model_validator(mode="after")
