@@ -216,6 +216,12 @@ def test_storage_services_are_priced_by_class_location_and_free_allowance() -> N
     assert lines["logs"] == pytest.approx((25 - 10) * 0.02)
 
 
+def test_a_rotated_kms_key_is_priced_per_version_it_keeps_active() -> None:
+    b = Builder()
+    b.add("gcp:kms/cryptoKey:CryptoKey", "secrets-key", {"rotationPeriod": "7776000s"})  # every 90 days
+    assert priced(b.recording).total == pytest.approx((1 + 4) * 0.06)  # a year of rotations, none destroyed
+
+
 def test_a_bucket_in_a_location_without_prices_is_listed_as_not_priced() -> None:
     b = Builder()
     b.add("gcp:storage/bucket:Bucket", "far", {"location": "ASIA", "storageClass": "STANDARD"})
