@@ -19,7 +19,7 @@ from tests.records import Builder
 TABLE = prices.load("europe-west1")
 QUIET = EstimatesArgs(
     requests_per_month=0, ingress_gb=0, egress_gb=0, nat_gb=0, log_gb=0, bucket_gb=0, artifact_gb=0, bigquery_gb=0,
-    secret_accesses_per_month=0,
+    secret_accesses_per_month=0, pubsub_gib=0,
 )  # fmt: skip
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 
@@ -244,6 +244,39 @@ def test_uptime_checks_logging_and_scheduler_jobs_after_their_free_allowances() 
     )
     assert lines["cloud-logging"] == pytest.approx(15.0)
     assert lines["start"] == lines["stop"] == 0  # three jobs a month are free
+
+
+def test_pubsub_topics_and_subscriptions_are_priced_by_the_data_they_carry() -> None:
+    assert TABLE["pubsub.throughput"].cost(10) == 0  # the first 10 GiB a month are free
+    assert TABLE["pubsub.throughput"].cost(10 + 1024) == pytest.approx(40)  # then $40 per TiB
+    b = Builder()
+    b.add("gcp:pubsub/topic:Topic", "orders", {"name": "acme-prod-orders"})
+    b.add("gcp:pubsub/subscription:Subscription", "orders-worker", {"topic": "projects/acme/topics/acme-prod-orders"})
+    b.add("gcp:pubsub/subscription:Subscription", "orders-audit", {"topic": "acme-prod-orders"})
+    lines = by_resource(priced(b.recording, QUIET.model_copy(update={"pubsub_gib": 20})))
+    # 20 GiB published, then delivered to each of the two subscriptions: 60 GiB, of which 10 are free.
+    assert sum(lines.values()) == pytest.approx((60 - 10) * 40 / 1024)
+    assert lines["orders"] == pytest.approx(lines["orders-worker"]) == pytest.approx(lines["orders-audit"])
+
+
+def test_the_budget_topic_is_priced_by_its_notifications_not_the_profile() -> None:
+    b = Builder()
+    b.add("gcp:pubsub/topic:Topic", "budget-topic", {"name": "acme-prod-budget-alerts"})
+    topic = "projects/acme-platform-prod/topics/acme-prod-budget-alerts"
+    b.add("gcp:billing/budget:Budget", "budget", {"allUpdatesRule": {"pubsubTopic": topic}})
+    estimate = priced(b.recording, QUIET.model_copy(update={"pubsub_gib": 500}))
+    (line,) = [line for line in estimate.lines if line.price == "pubsub.throughput"]
+    assert line.resource == "budget-topic"
+    assert line.quantity == pytest.approx(3 * 730 * 1000 / 2**30)  # three an hour, 1,000 bytes billed each
+    assert line.usd == 0  # far inside the free 10 GiB
+
+
+def test_prod_prices_its_budget_topic_at_the_pubsub_price() -> None:
+    estimate = stack_estimate("prod", program_of("prod"), config_of("prod")).cost
+    assert estimate is not None
+    lines = [line for line in estimate.lines if line.price == "pubsub.throughput"]
+    assert [line.resource for line in lines] == ["observability-budget"]
+    assert sum(line.usd for line in lines) == 0
 
 
 def test_the_cloudflare_plan_and_workers_are_priced_when_the_stack_has_an_edge() -> None:
