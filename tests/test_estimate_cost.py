@@ -222,6 +222,19 @@ def test_a_rotated_kms_key_is_priced_per_version_it_keeps_active() -> None:
     assert priced(b.recording).total == pytest.approx((1 + 4) * 0.06)  # a year of rotations, none destroyed
 
 
+def test_stack_wide_usage_lands_on_the_same_resource_whatever_the_registration_order() -> None:
+    """The SDK registers resources in a different order from run to run; the breakdown must not move with it."""
+    owners = set()
+    for names in (("redis-auth", "database-app"), ("database-app", "redis-auth")):
+        b = Builder()
+        for name in names:
+            b.add("gcp:secretmanager/secret:Secret", name)
+            b.add("gcp:compute/globalForwardingRule:GlobalForwardingRule", f"{name}-rule")
+        estimate = priced(b.recording, QUIET.model_copy(update={"secret_accesses_per_month": 1, "egress_gb": 1}))
+        owners.add(tuple(sorted((line.price, line.resource) for line in estimate.lines if line.resource)))
+    assert len(owners) == 1, owners
+
+
 def test_a_bucket_in_a_location_without_prices_is_listed_as_not_priced() -> None:
     b = Builder()
     b.add("gcp:storage/bucket:Bucket", "far", {"location": "ASIA", "storageClass": "STANDARD"})

@@ -101,13 +101,21 @@ def _millions(ctx: Context) -> float:
     return ctx.profile.requests_per_month / 1e6
 
 
-def _first(ctx: Context, resource: type[pulumi.CustomResource]) -> Resource | None:
-    token = token_of(resource)
-    return next((r for r in ctx.recording.resources if r.type == token), None)
+def _by_name(resource: Resource) -> str:
+    return resource.name
+
+
+def _first(resources: Iterable[Resource]) -> Resource | None:
+    """The resource that carries usage several share: the first by logical name (registration order varies)."""
+    return min(resources, key=_by_name, default=None)
+
+
+def _of(ctx: Context, resource: type[pulumi.CustomResource]) -> list[Resource]:
+    return ctx.recording.of(token_of(resource))
 
 
 def _load_balancer_traffic(ctx: Context) -> list[tuple[str, str, Usage]]:
-    rule = _first(ctx, gcp.compute.GlobalForwardingRule)
+    rule = _first(_of(ctx, gcp.compute.GlobalForwardingRule))
     if rule is None:
         return []
     where = (ctx.component_of(rule), rule.name)
@@ -121,7 +129,7 @@ def _load_balancer_traffic(ctx: Context) -> list[tuple[str, str, Usage]]:
 
 
 def _secret_accesses(ctx: Context) -> list[tuple[str, str, Usage]]:
-    secret = _first(ctx, gcp.secretmanager.Secret)
+    secret = _first(_of(ctx, gcp.secretmanager.Secret))
     if secret is None:
         return []
     accesses = ctx.profile.secret_accesses_per_month
@@ -143,16 +151,16 @@ def _cloudflare(ctx: Context) -> list[tuple[str, str, Usage]]:
     edge = [r for r in ctx.recording.resources if r.type.startswith("cloudflare:")]
     if not edge:
         return []
-    subscription = _first(ctx, cloudflare.ZoneSubscription)
+    subscription = _first(_of(ctx, cloudflare.ZoneSubscription))
     plan = (
         (subscription.inputs.get("ratePlan") or {}).get("id") if subscription else None
     ) or ctx.profile.cloudflare_plan
-    owner = subscription or edge[0]
+    owner = subscription or min(edge, key=_by_name)
     where = (ctx.component_of(owner), owner.name)
     usages = [(*where, Usage(f"Cloudflare {plan} plan", f"cloudflare.plan.{plan}", 1))]
-    workers = [r for r in edge if r.type == token_of(cloudflare.WorkersScript)]
-    if workers and ctx.profile.requests_per_month > 100_000 * 30:  # above the free plan's 100,000 a day
-        worker = (ctx.component_of(workers[0]), workers[0].name)
+    script = _first(_of(ctx, cloudflare.WorkersScript))
+    if script and ctx.profile.requests_per_month > 100_000 * 30:  # above the free plan's 100,000 a day
+        worker = (ctx.component_of(script), script.name)
         usages.append((*worker, Usage("Workers Paid", "cloudflare.workers_paid", 1)))
         usages.append(
             (
