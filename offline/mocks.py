@@ -17,7 +17,7 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", dict(args.inputs)
-        facts = facts_of(args.typ)
+        facts = facts_of(args.typ) if args.custom else None
         computed = facts.outputs(self.ctx, args.name, args.inputs) if facts else {}
         state = {**args.inputs, **computed}
         self.ctx.created[(args.typ, named(state, args.name))] = state

@@ -34,7 +34,7 @@ def short_type(token: str) -> str:
 
 
 def describe(resource: Resource) -> str:
-    facts = facts_of(resource.type)
+    facts = facts_of(resource.type) if resource.custom else None
     text = facts.summary(resource.inputs) if facts else ""
     flags = ["protected"] if resource.protect else []
     if resource.ignore_changes:

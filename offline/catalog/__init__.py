@@ -8,14 +8,19 @@ without one.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Iterable
 
-from offline.catalog import common, compute, data, delivery, edge, messaging, network, operations, traffic
+from offline.catalog import common, compute, data, edge, messaging, network, operations, traffic
 from offline.catalog.facts import Facts
 
-# Every area module, in the order the architecture picture lists a component's parts (its load balancer before the
-# bucket it serves); a new module must be listed here.
-AREAS = (network, data, compute, traffic, edge, common, messaging, operations, delivery)
+# The areas of the stacks' types, in the order the architecture picture lists a component's parts (its load balancer
+# before the bucket it serves). A new module must be listed here or in LATER.
+AREAS = (network, data, compute, traffic, edge, common, messaging, operations)
+# Areas of types only the bootstrap program registers (never drawn). Their SDK modules (KMS, IAM federation) take a
+# tenth of a second to import, which every stack's plan would pay for nothing: they load when a type is first missing.
+LATER = ("offline.catalog.delivery",)
 
 
 def index(records: Iterable[Facts]) -> dict[str, Facts]:
@@ -29,8 +34,21 @@ def index(records: Iterable[Facts]) -> dict[str, Facts]:
 
 
 FACTS = index(record for area in AREAS for record in area.RECORDS)
+_pending = list(LATER)
+_loading = threading.Lock()  # the mock engine registers resources from several threads
 
 
 def facts_of(token: str) -> Facts | None:
-    """The record of a type token as the engine records it; None for components, providers and unknown types."""
+    """The record of a custom resource's type token as the engine records it; None for a type without one."""
+    if token.startswith("pulumi:providers:"):  # providers need none
+        return None
+    if token not in FACTS and _pending:
+        _load_later()
     return FACTS.get(token)
+
+
+def _load_later() -> None:
+    with _loading:
+        later = [record for name in _pending for record in importlib.import_module(name).RECORDS]
+        FACTS.update(index([*FACTS.values(), *later]))
+        _pending.clear()
