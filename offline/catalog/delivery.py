@@ -1,5 +1,5 @@
 """Delivery types (the bootstrap program): Workload Identity Federation, the KMS keys of the stacks' secrets, and the
-grants that tie them to the deployers."""
+grants that tie them and the billing account to the deployers."""
 
 from __future__ import annotations
 
@@ -77,4 +77,5 @@ RECORDS = (
     ),
     grant(gcp.kms.CryptoKeyIAMMember, to_member),
     grant(gcp.serviceaccount.IAMMember, to_member),
+    grant(gcp.billing.AccountIamMember, to_member),
 )
