@@ -285,10 +285,12 @@ def test_the_budget_topic_is_priced_by_its_notifications_not_the_profile() -> No
 
 
 def test_prod_prices_its_budget_topic_at_the_pubsub_price() -> None:
-    estimate = stack_estimate("prod", program_of("prod"), config_of("prod")).cost
+    program = program_of("prod")
+    (topic,) = program.of("gcp:pubsub/topic:Topic")  # the budget's notifications
+    estimate = stack_estimate("prod", program, config_of("prod")).cost
     assert estimate is not None
     lines = [line for line in estimate.lines if line.price == "pubsub.throughput"]
-    assert [line.resource for line in lines] == ["observability-budget"]
+    assert [line.resource for line in lines] == [topic.name]
     assert sum(line.usd for line in lines) == 0
 
 
