@@ -26,5 +26,8 @@ class EstimatesArgs(Model):
     artifact_gb: float = Field(2, ge=0)  # container images in each Artifact Registry repository
     bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset
     secret_accesses_per_month: int = Field(100_000, ge=0)  # Secret Manager access operations
+    pubsub_gib: float = Field(
+        1, ge=0
+    )  # published to each Pub/Sub topic (not a budget's); each subscription gets it too
     cloudflare_plan: CloudflarePlan = "free"  # used when the program does not manage the zone's subscription
     budget_usd: float | None = Field(None, gt=0)  # warn above this when the program creates no billing budget
