@@ -138,9 +138,7 @@ if config.edge:
         origin_ip=load_balancer.ip_address if load_balancer else None,
         service_urls={name: services[name].url for name in config.edge.worker.service_origins().values()},
         dns_authorizations=load_balancer.dns_authorizations if load_balancer else None,
-        opts=pulumi.ResourceOptions(
-            providers=[cloudflare.Provider("cloudflare", api_token=cloudflare_token)]
-        ),
+        opts=pulumi.ResourceOptions(providers=[cloudflare.Provider("cloudflare", api_token=cloudflare_token)]),
     )
     pulumi.export("edge_hostnames", edge.hostnames)
     pulumi.export("edge_worker_name", edge.worker_name)

@@ -11,8 +11,8 @@ import yaml
 import stack_config
 from offline.engine import ROOT, Recording
 from offline.estimate import cost, prices
-from offline.estimate.profile import EstimatesArgs
 from offline.estimate.report import estimate as stack_estimate
+from stack_config import EstimatesArgs
 from tests.conftest import config_of, program_of, raw_config
 from tests.records import Builder
 

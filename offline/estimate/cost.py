@@ -24,7 +24,7 @@ from offline.catalog.facts import token_of
 from offline.engine import Recording, Resource
 from offline.estimate.prices import MissingPriceError, PriceTable
 from offline.estimate.pricing import HOURS, Context, UnpricedError, Usage
-from offline.estimate.profile import EstimatesArgs
+from stack_config import EstimatesArgs
 
 STACK_WIDE = "logging (stack-wide)"  # usage no component owns
 

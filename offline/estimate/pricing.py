@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 if TYPE_CHECKING:
     from offline.engine import Recording, Resource
-    from offline.estimate.profile import EstimatesArgs
+    from stack_config import EstimatesArgs
 
 HOURS = 730  # hours in a billing month, as Google's calculator counts them
 SECONDS = HOURS * 3600
