@@ -21,6 +21,8 @@ from components.routing import CDN, PathMatcher, RouteArgs, UrlPath, path_rules_
 
 # A target HTTPS proxy takes at most 15 certificates directly; a Certificate Manager map holds many more.
 MAX_CERTIFICATES = 15
+# Static assets replaced by a deploy stay restorable this long as noncurrent versions, then are deleted.
+NONCURRENT_ASSET_DAYS = 30
 CERTIFICATE_MANAGER = "certificatemanager.googleapis.com"
 
 
@@ -390,6 +392,16 @@ class LoadBalancer(pulumi.ComponentResource):
             location=cdn.location,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
+            # A deploy that overwrites or deletes assets leaves the old ones restorable for a while.
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        days_since_noncurrent_time=NONCURRENT_ASSET_DAYS, with_state="ARCHIVED"
+                    ),
+                )
+            ],
             force_destroy=not self._ctx.deletion_protection,
             deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
             labels=self._ctx.labels("load-balancer"),

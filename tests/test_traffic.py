@@ -244,6 +244,11 @@ def test_static_assets_come_from_a_private_bucket_through_cloud_cdn(stack: str) 
     cdn = config.load_balancer.cdn
     bucket = program.named("lb-static")
     assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    assert bucket.inputs["versioning"] == {"enabled": True}
+    (noncurrent,) = bucket.inputs["lifecycleRules"]
+    assert noncurrent["action"] == {"type": "Delete"}
+    assert noncurrent["condition"]["withState"] == "ARCHIVED"  # only replaced or deleted assets, never live ones
+    assert noncurrent["condition"]["daysSinceNoncurrentTime"] >= 7
     assert bucket.inputs["uniformBucketLevelAccess"] is True
     assert bucket.protect == config.protection.protect
     assert bucket.inputs["forceDestroy"] is (not config.protection.deletion_protection)
