@@ -19,7 +19,7 @@ from components.edge import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, Edge
 from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, run, run_program
 from offline.engine import stack_config as stack_values
 from offline.mocks import PlatformMocks
-from tests.conftest import STACKS, config_of, program_of, raw_config
+from tests.conftest import config_of, program_of, raw_config
 from tests.docs import code_blocks
 
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
@@ -180,7 +180,9 @@ def test_worker_bindings_carry_the_origins_as_text_and_the_token_as_a_secret(sta
     assert config is not None
     found = bindings(program)
     assert found["ORIGINS"]["type"] == "plain_text"
-    assert found["ORIGINS"]["text"] == config.worker.origins_json(program.outputs["service_urls"])
+    assert found["ORIGINS"]["text"] == config.worker.origins_json(
+        program.outputs["service_urls"], config.passthrough_hosts()
+    )
     assert found["ORIGIN_TOKEN"]["type"] == "secret_text"
     assert found["ORIGIN_TOKEN"]["text"] == SECRET_PLACEHOLDER  # read from the stack's secure value
     assert found["MAINTENANCE"] == {"name": "MAINTENANCE", "type": "plain_text", "text": "false"}
@@ -307,15 +309,22 @@ def test_worker_custom_domains_cover_the_hostnames_the_worker_owns(stack: str) -
     assert all(d.inputs["zoneId"] == config.zone_id for d in domains)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_api_hostnames_reach_the_load_balancer_host_rule_not_the_worker(stack: str) -> None:
-    """A Worker route on the api hostname would forward to the origin hostname, where the URL map serves web."""
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_api_hostnames_run_the_worker_which_sends_them_on_to_their_own_load_balancer_host_rule(stack: str) -> None:
+    """The load balancer admits only requests carrying the origin token, so the api hostnames go through the Worker
+    too; it sends them on to their own URL (passthrough), which reaches the load balancer with the api host intact."""
     program, config = program_of(stack), config_of(stack)
-    assert program.of(ROUTE) == []
     api_hosts = {h for r in config.load_balancer.routes.values() if r.service == "api" for h in r.hosts}
+    assert api_hosts
+    routes = {r.inputs["pattern"] for r in program.of(ROUTE)}
     records = {r.inputs["name"]: r.inputs for r in program.of(RECORD)}
+    passthrough = json.loads(bindings(program)["ORIGINS"]["text"])["passthrough"]
     for host in api_hosts:
+        assert f"{host}/*" in routes
+        assert host in passthrough
         assert (records[host]["type"], records[host]["proxied"]) == ("A", True)
+    script = program.one(SCRIPT).inputs["scriptName"]
+    assert all(r.inputs["script"] == script for r in program.of(ROUTE))
 
 
 # --- DNS -------------------------------------------------------------------------------------------------------

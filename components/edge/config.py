@@ -199,9 +199,11 @@ class EdgeArgs(Model):
     def mode_of(self, mode: str) -> list[str]:
         return [host for host, h in self.hostnames.items() if h.mode == mode]
 
-    def passthrough_hosts(self) -> list[str]:
-        """The dns hostnames a Worker route covers: the Worker sends their requests on to themselves."""
-        return [host for host in self.mode_of("dns") if any(_matches(p, host) for p in self.worker.routes.values())]
+    def passthrough_hosts(self, *, every_path: bool = False) -> list[str]:
+        """The dns hostnames a Worker route covers (with `every_path`, a route `host/*`): the Worker sends their
+        requests on to themselves."""
+        routes = [p for p in self.worker.routes.values() if not every_path or p.split("/", 1)[1] == "*"]
+        return [host for host in self.mode_of("dns") if any(_matches(p, host) for p in routes)]
 
     @model_validator(mode="after")
     def _consistent(self) -> EdgeArgs:
