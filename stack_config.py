@@ -224,16 +224,14 @@ class StackConfig(Model):
                 "the load balancer would admit only requests carrying the origin token the edge Worker sends, and "
                 "this stack has no platform:edge; add the edge or set cloudflare_only: false",
             )
-        through_worker = set(self.edge.worker.published_origins().values()) | set(
-            self.edge.passthrough_hosts(every_path=True)
-        )
+        # A Worker origin too: visitors and uptime checks call it directly, not only the Worker.
+        through_worker = set(self.edge.passthrough_hosts(every_path=True))
         for host in self.edge.mode_of("dns"):
             if host not in through_worker:
                 invalid(
                     f"edge.hostnames.{host}",
                     f"requests for '{host}' would reach the load balancer without the origin token and get 403; add "
-                    f"a worker.routes entry '{host}/*' (the Worker sends them on with the token) or make it a Worker "
-                    "origin",
+                    f"a worker.routes entry '{host}/*' (the Worker sends them on to it with the token)",
                 )
         return self
 

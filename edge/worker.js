@@ -52,6 +52,8 @@
  * Requests, in order of precedence:
  *   /healthz       200 {"status":"ok"} from the edge, never proxied, also during
  *                  maintenance; 500 {"status":"error"} if the config is broken.
+ *                  On a passthrough hostname it is proxied like any path: its
+ *                  uptime check is meant for the service behind it.
  *   maintenance    503 HTML page with Retry-After for everything else (needs no
  *                  valid ORIGINS, so it can cover a broken config too).
  *   anything else  proxied. Bodies over MAX_BODY_BYTES get 413. The origin gets
@@ -452,7 +454,8 @@ async function handle(request, env) {
     configError = err.message;
   }
 
-  if (url.pathname === "/healthz") {
+  const passthrough = config?.passthrough.has(url.hostname) ?? false;
+  if (url.pathname === "/healthz" && !passthrough) {
     // Answered here, never proxied. Reports a broken edge configuration so a
     // monitor catches a bad deploy; maintenance mode does not make it fail.
     if (configError) {

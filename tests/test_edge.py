@@ -310,16 +310,18 @@ def test_worker_custom_domains_cover_the_hostnames_the_worker_owns(stack: str) -
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_api_hostnames_run_the_worker_which_sends_them_on_to_their_own_load_balancer_host_rule(stack: str) -> None:
-    """The load balancer admits only requests carrying the origin token, so the api hostnames go through the Worker
-    too; it sends them on to their own URL (passthrough), which reaches the load balancer with the api host intact."""
+def test_every_load_balancer_hostname_runs_the_worker_which_sends_it_on_to_its_own_host_rule(stack: str) -> None:
+    """The load balancer admits only requests carrying the origin token, so every hostname proxied to it (the api
+    hosts, and the origin host that visitors and uptime checks also call) runs the Worker, which sends each request on
+    to its own URL (passthrough): it reaches the load balancer with its host, and the api host rule, intact."""
     program, config = program_of(stack), config_of(stack)
     api_hosts = {h for r in config.load_balancer.routes.values() if r.service == "api" for h in r.hosts}
     assert api_hosts
+    assert api_hosts <= set(config.load_balancer.domains)
     routes = {r.inputs["pattern"] for r in program.of(ROUTE)}
     records = {r.inputs["name"]: r.inputs for r in program.of(RECORD)}
     passthrough = json.loads(bindings(program)["ORIGINS"]["text"])["passthrough"]
-    for host in api_hosts:
+    for host in config.load_balancer.domains:
         assert f"{host}/*" in routes
         assert host in passthrough
         assert (records[host]["type"], records[host]["proxied"]) == ("A", True)
@@ -458,6 +460,17 @@ def test_adopting_a_ruleset_for_a_phase_without_rules_is_refused() -> None:
 )
 def test_existing_rulesets_are_keyed_by_a_managed_phase_and_hold_a_ruleset_id(existing: Any, match: str) -> None:
     fails(bad_edge(existing_rulesets=existing), match)
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_no_zone_ruleset_holds_the_origin_token(stack: str) -> None:
+    """A rule's values are plain text to anyone who can read the zone's rules: the token lives in the Worker's secret
+    binding only (a transform rule setting X-Origin-Auth would publish it)."""
+    rulesets = program_of(stack).of(RULESET)
+    assert rulesets
+    for ruleset in rulesets:
+        assert SECRET_PLACEHOLDER not in json.dumps(ruleset.revealed_inputs)
+        assert "x-origin-auth" not in json.dumps(ruleset.inputs).lower()
 
 
 def rules_of(stack: str, phase: str) -> dict[str, dict[str, Any]]:

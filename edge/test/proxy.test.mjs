@@ -264,6 +264,12 @@ describe("passthrough hostnames", () => {
     assertSecurityHeaders(assert, res);
   });
 
+  test("their /healthz is the service's, not the edge's", async () => {
+    const res = await worker.mf.dispatchFetch(`${self.url}/healthz`, { cf: EU });
+    assert.equal(await res.text(), "hello from api (200)");
+    assert.equal(self.requests.at(-1).url, "/healthz");
+  });
+
   test("other hostnames are still steered", async () => {
     const res = await worker.fetch("/", { cf: EU });
     await res.arrayBuffer();
