@@ -161,7 +161,9 @@ def waf_rules(waf: WafArgs) -> list[cloudflare.RulesetRuleArgs]:
 
 
 def rate_limit_rules(limits: dict[str, EdgeRateLimitArgs]) -> list[cloudflare.RulesetRuleArgs]:
-    """Per-IP limits on path prefixes (the only field every plan allows in a rate limiting expression)."""
+    """Per-IP limits on path prefixes (the only field every plan allows in a rate limiting expression).
+    `requests_to_origin` stays unset: with it, Cloudflare counts the Worker's same-zone subrequest of a visitor's
+    request as a second request of that visitor."""
     return [
         _rule(
             f"ratelimit-{key}",
