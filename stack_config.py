@@ -11,14 +11,15 @@ import types
 import typing
 from collections.abc import Mapping
 from graphlib import CycleError, TopologicalSorter
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import pulumi
-from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
 from components.budget import BudgetArgs
+from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import ServiceArgs, ServiceName
 from components.config_types import Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
 from components.database import DatabaseArgs
@@ -33,12 +34,35 @@ from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
 from components.windows import describe_day, first_outside, first_overlap, first_without
-from offline.estimate.profile import EstimatesArgs
 
 NAMESPACE = "platform"
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
+
+
+CloudflarePlan = Literal["free", "pro", "business", "enterprise"]
+
+
+class EstimatesArgs(Model):
+    """`platform:estimates`: a month of expected usage. Defaults describe a quiet stack; prod states its traffic."""
+
+    requests_per_month: int = Field(1_000_000, ge=0)  # requests reaching each Cloud Run service
+    avg_request_ms: int = Field(200, ge=1, le=3_600_000)  # billable time per request
+    ingress_gb: float = Field(1, ge=0)  # request bytes the load balancer processes
+    egress_gb: float = Field(10, ge=0)  # response bytes leaving Google Cloud for the internet (or Cloudflare)
+    nat_instances: int = Field(1, ge=0)  # instances egressing through Cloud NAT at a time, on average
+    nat_gb: float = Field(5, ge=0)  # data through Cloud NAT (calls to third-party APIs)
+    log_gb: float = Field(10, ge=0)  # log volume ingested into Cloud Logging
+    database_backup_gb: float | None = Field(None, ge=0)  # Cloud SQL backup storage; None: the size of the disk
+    bucket_gb: float = Field(10, ge=0)  # stored in each Cloud Storage bucket
+    artifact_gb: float = Field(2, ge=0)  # container images in each Artifact Registry repository
+    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset
+    secret_accesses_per_month: int = Field(100_000, ge=0)  # Secret Manager access operations
+    # Published to each Pub/Sub topic (not a budget's); each subscription receives it too.
+    pubsub_gib: float = Field(1, ge=0)
+    cloudflare_plan: CloudflarePlan = "free"  # used when the program does not manage the zone's subscription
+    budget_usd: float | None = Field(None, gt=0)  # warn above this when the program creates no billing budget
 
 
 class GcpArgs(Model):
@@ -212,6 +236,42 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _only_the_edge_reaches_the_load_balancer(self) -> StackConfig:
+        """With cloudflare_only the load balancer admits only requests carrying the origin token, which only the edge
+        Worker sends: every hostname proxied to it must reach it through the Worker."""
+        lb = self.load_balancer
+        if not (lb.enabled and lb.security.cloudflare_only):
+            return self
+        if self.edge is None:
+            invalid(
+                "load_balancer.security.cloudflare_only",
+                "the load balancer would admit only requests carrying the origin token the edge Worker sends, and "
+                "this stack has no platform:edge; add the edge or set cloudflare_only: false",
+            )
+        # A Worker origin too: visitors and uptime checks call it directly, not only the Worker.
+        through_worker = set(self.edge.passthrough_hosts(every_path=True))
+        for host in self.edge.mode_of("dns"):
+            if host not in through_worker:
+                invalid(
+                    f"edge.hostnames.{host}",
+                    f"requests for '{host}' would reach the load balancer without the origin token and get 403; add "
+                    f"a worker.routes entry '{host}/*' (the Worker sends them on to it with the token)",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _admin_allow_list_fits_one_armor_rule(self) -> StackConfig:
+        admin = self.admin_allow_list()
+        if self.load_balancer.enabled and admin and admin.subexpressions > MAX_SUBEXPRESSIONS:
+            invalid(
+                "edge.waf.admin.allowed_cidrs",
+                f"the load balancer repeats the admin allow-list in one Cloud Armor rule of at most "
+                f"{MAX_SUBEXPRESSIONS} subexpressions, one per path and one per network (got {admin.subexpressions}); "
+                "list fewer paths or networks (a wider network covers several)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _backup_outside_the_region(self) -> StackConfig:
         if self.backup.location == self.gcp.region:
             invalid(
@@ -295,6 +355,13 @@ class StackConfig(Model):
         target = {host: route_of(m, config.health_path) for m in self.load_balancer.routing() for host in m.hosts}
         return next((domain for domain in self.load_balancer.domains if target[domain] == service), None)
 
+    def admin_allow_list(self) -> AdminAllowList | None:
+        """The edge's admin allow-list, for the load balancer to repeat; None when the edge only challenges."""
+        admin = self.edge.waf.admin if self.edge else None
+        if admin is None or not admin.allowed_cidrs:
+            return None
+        return AdminAllowList(paths=tuple(admin.paths), networks=tuple(str(c) for c in admin.allowed_cidrs))
+
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
         return Naming(prefix=self.prefix, environment=environment, labels=labels)
@@ -308,6 +375,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         channels.WEBHOOK_URL_KEY,
         "cloudflare_api_token",
         "origin_token",
+        "origin_token_accepted",  # optional: a second token the load balancer accepts while rotating
     )
 )
 
