@@ -4,9 +4,10 @@ It interprets the part of the syntax the export workflows use (https://cloud.goo
 steps with `assign`, `call` (a fake connector or function, `sys.sleep`, or a subworkflow), `switch` with `condition`
 and `next`, `try` with `retry` (a predicate subworkflow or `${http.default_retry}`, with exponential backoff) and
 `except`, `raise`, `return` and `next`. Every `${...}` must be a whole value, and every variable and function must
-exist: a misspelt name fails here as it would in an execution. Standard-library functions behave as documented:
-`time.format` returns ISO 8601 in UTC ("2024-01-10T16:15:54.615087Z"), `map.get` returns null for a missing key,
-`http.default_retry` retries 429, 502, 503, 504 and connection errors up to 5 times.
+exist: a misspelt name fails here as it would in an execution. Standard-library functions behave as the reference
+describes them: `time.format` returns ISO 8601 in UTC ("2024-01-10T16:15:54.615087Z", docs/cloud-facts.md),
+`map.get` returns null for a missing key, and `http.default_retry` retries 429, 502, 503, 504 and connection errors
+up to 5 times (from the reference as remembered, not re-read: the export workflows use it only to poll).
 """
 
 from __future__ import annotations
