@@ -1,5 +1,7 @@
-"""Delivery types (the bootstrap program): Workload Identity Federation, the KMS keys of the stacks' secrets, and the
-grants that tie them and the billing account to the deployers."""
+"""Delivery and key types: Workload Identity Federation (the bootstrap program), Cloud KMS key rings and keys (the
+bootstrap's keys of the stacks' secrets, and the stacks' customer-managed encryption keys), the service agents that use
+them (the services' agents: records in offline/catalog/messaging.py), and the grants that tie them and the billing
+account to their users."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pulumi_gcp as gcp
 
-from offline.catalog.common import grant, to_member
+from offline.catalog.common import duration, grant, to_member
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named
 from offline.estimate.pricing import Context, Usage
 
@@ -37,11 +39,23 @@ def _rotation_days(i: Inputs) -> int:
     return int(str(i.get("rotationPeriod") or "0s").removesuffix("s")) // 86400
 
 
+def _key_summary(i: Inputs) -> str:
+    days = _rotation_days(i)
+    parts = [str(i.get("name")), f"rotated every {days} days" if days else "not rotated"]
+    if i.get("destroyScheduledDuration"):
+        parts.append(f"versions destroyed {duration(i['destroyScheduledDuration'])} after they are scheduled")
+    return ", ".join(parts)
+
+
 def _key_price(r: Resource, ctx: Context) -> list[Usage]:
     """Every version a rotation creates stays active (and billed) until it is destroyed: a year's worth."""
     days = _rotation_days(r.inputs)
     versions = 1 + (365 // days if days else 0)
-    return [Usage(f"{versions} active key versions after a year", "kms.key_version", versions)]
+    operations = ctx.profile.kms_operations_per_month
+    return [
+        Usage(f"{versions} active key versions after a year", "kms.key_version", versions),
+        Usage(f"{operations:,} cryptographic operations", "kms.operations", operations / 10_000),
+    ]
 
 
 RECORDS = (
@@ -69,9 +83,7 @@ RECORDS = (
     Facts(
         gcp.kms.CryptoKey,
         outputs=lambda c, name, i: {"id": f"{i.get('keyRing')}/cryptoKeys/{named(i, name)}"},
-        summary=lambda i: (
-            f"{i.get('name')}, " + (f"rotated every {d} days" if (d := _rotation_days(i)) else "not rotated")
-        ),
+        summary=_key_summary,
         create_seconds=API_CALL,
         price=_key_price,
     ),

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pulumi_gcp as gcp
 
-from offline.catalog.common import duration
-from offline.catalog.facts import API_CALL, Facts, Inputs, named, token_of
+from offline.catalog.common import duration, grant, to_member
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named, token_of
 from offline.estimate.pricing import HOURS, Context, Usage
 
 if TYPE_CHECKING:
@@ -64,6 +64,24 @@ def _subscription(i: Inputs) -> str:
     return ", ".join(parts)
 
 
+# The Google service agents `gcp.projects.ServiceIdentity` creates, by the service they act for (Pub/Sub's publishes
+# dead letters and uses the topics' keys; the others use their service's customer-managed key).
+AGENT_DOMAINS = {
+    "pubsub.googleapis.com": "gcp-sa-pubsub.iam.gserviceaccount.com",
+    "sqladmin.googleapis.com": "gcp-sa-cloud-sql.iam.gserviceaccount.com",
+    "redis.googleapis.com": "cloud-redis.iam.gserviceaccount.com",
+    "artifactregistry.googleapis.com": "gcp-sa-artifactregistry.iam.gserviceaccount.com",
+    "secretmanager.googleapis.com": "gcp-sa-secretmanager.iam.gserviceaccount.com",
+}
+
+
+def _service_identity(c: MockContext, name: str, i: Inputs) -> Inputs:
+    service = str(i.get("service"))
+    domain = AGENT_DOMAINS.get(service, f"gcp-sa-{service.split('.')[0]}.iam.gserviceaccount.com")
+    email = f"service-{c.project_number}@{domain}"
+    return {"id": f"projects/{c.project}/services/{service}", "email": email, "member": f"serviceAccount:{email}"}
+
+
 RECORDS = (
     Facts(
         gcp.pubsub.Topic,
@@ -81,5 +99,13 @@ RECORDS = (
         summary=_subscription,
         create_seconds=API_CALL,
         price=_subscription_price,
+    ),
+    grant(gcp.pubsub.TopicIAMMember, to_member),
+    Facts(
+        gcp.projects.ServiceIdentity,
+        outputs=_service_identity,
+        summary=lambda i: f"the {i.get('service')} service agent",
+        create_seconds=API_CALL,
+        free="service agents cost nothing",
     ),
 )
