@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_gcp as gcp
 
+from components.app_access import bucket_env, bucket_grants, secret_grants
 from components.cloud_run import template
 from components.cloud_run.config import BASE_ROLES, INGRESS, MigrationsArgs, ServiceArgs
 from components.cloud_run.watch import watch_service
@@ -16,7 +17,7 @@ from components.context import StackContext
 from components.images import build_image, resolve_reference
 from components.observability.config import CloudRunAlertsArgs
 from components.observability.signals import Watched
-from components.refs import DatabaseBinding, NetworkRef, RedisBinding
+from components.refs import BucketBinding, DatabaseBinding, NetworkRef, RedisBinding, SecretBinding
 
 
 class CloudRunService(pulumi.ComponentResource):
@@ -24,7 +25,8 @@ class CloudRunService(pulumi.ComponentResource):
     Redis over Direct VPC egress, and (when configured) the migrations job that must run before traffic moves.
 
     `invokers` maps each service allowed to call this one to its service account email; `database` and `redis` are
-    the data the service uses (the stack config wires them, so they always agree with it).
+    the data the service uses, `secrets` the app secrets it reads (env name -> secret) and `buckets` the application
+    buckets it uses (bucket key -> name and role); the stack config wires them, so they always agree with it.
     """
 
     url: pulumi.Output[str]
@@ -43,6 +45,8 @@ class CloudRunService(pulumi.ComponentResource):
         invokers: Mapping[str, pulumi.Input[str]] | None = None,
         database: DatabaseBinding | None = None,
         redis: RedisBinding | None = None,
+        secrets: Mapping[str, SecretBinding] | None = None,
+        buckets: Mapping[str, BucketBinding] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:CloudRunService", name, None, ctx.component(opts))
@@ -62,15 +66,28 @@ class CloudRunService(pulumi.ComponentResource):
         )
         self.project_roles = self._project_roles()
         self.secret_access = self._secret_access(database, redis)
+        member = self.service_account.member
+        self.app_secret_access = secret_grants(
+            name,
+            member=member,
+            secrets=(secrets or {}).values(),
+            parent=self,
+            after=ctx.apis.require("secretmanager.googleapis.com") if secrets else (),
+        )
+        self.bucket_access = bucket_grants(name, member=member, buckets=buckets or {}, parent=self)
         self.image = self._image(image_repository)
 
-        self._envs = [template.Env(key, value) for key, value in sorted(args.env.items())] + template.binding_envs(
-            database, redis
+        self._envs = (
+            [template.Env(key, value) for key, value in sorted(args.env.items())]
+            + template.binding_envs(database, redis)
+            + [template.Env(env, secret=s.secret_id, version=s.version) for env, s in sorted((secrets or {}).items())]
+            + [template.Env(bucket_env(key), b.name) for key, b in sorted((buckets or {}).items())]
         )
         # A revision reads its secrets and opens its Cloud SQL connection when it starts, so it waits for those grants.
         self._runs_after = [
             *ctx.apis.require("run.googleapis.com"),
             *self.secret_access.values(),
+            *self.app_secret_access.values(),
             *self.project_roles.values(),
         ]
         self.service = self._service()
