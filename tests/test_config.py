@@ -166,3 +166,11 @@ def test_behind_load_balancer_must_match_what_the_load_balancer_routes() -> None
         lambda raw: raw["services"]["orders"].update(behind_load_balancer=True, ingress="internal-and-lb"), stack="prod"
     )
     assert "services.orders.behind_load_balancer: set it to False to match load_balancer.services" in message
+
+
+def test_an_edge_origin_naming_a_service_when_there_are_none_says_how_to_fix_it() -> None:
+    message = _error(lambda raw: raw.update(services={}))
+    assert message.endswith(
+        "edge.worker.origins.eu.service: 'web' is not one of services, which is empty; define web under services, "
+        "or give this origin as https://<hostname> instead"
+    )
