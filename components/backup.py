@@ -20,7 +20,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field, model_validator
 
-from components.config_types import REGIONS, Model, Region, invalid
+from components.config_types import REGIONS, Model, Region, TimeZone, invalid
 from components.context import StackContext
 from components.observability.signals import Alert, Runbook, Watched, log_match
 
@@ -70,7 +70,7 @@ class LifecycleArgs(Model):
 
 class ExportsArgs(Model):
     hour: Annotated[int, Field(ge=0, le=23)] = 2
-    time_zone: str = "Etc/UTC"
+    time_zone: TimeZone = "Etc/UTC"
     stagger_minutes: Annotated[int, Field(ge=5, le=120)] = 20  # Cloud SQL runs one export per instance at a time
 
 

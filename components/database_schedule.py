@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-import zoneinfo
 from typing import Annotated, Literal
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from components.config_types import Model, invalid
+from components.config_types import Model, TimeZone, invalid
 from components.context import StackContext
 
 Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
@@ -33,14 +32,7 @@ class OfficeHoursArgs(Model):
     start: Clock = "08:00"
     stop: Clock = "20:00"
     days: list[Day] = Field(["MON", "TUE", "WED", "THU", "FRI"], min_length=1)
-    time_zone: str = "Europe/Brussels"
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value not in zoneinfo.available_timezones():
-            raise ValueError(f"'{value}' is not an IANA time zone; write it like Europe/Brussels")
-        return value
+    time_zone: TimeZone = "Europe/Brussels"
 
     @model_validator(mode="after")
     def _start_before_stop(self) -> OfficeHoursArgs:
