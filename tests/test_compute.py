@@ -13,6 +13,7 @@ import pytest
 
 import stack_config
 from components.cloud_run import BASE_ROLES, CloudRunService, ServiceArgs
+from components.cloud_run.config import mebibytes
 from components.images import PROJECT_ROOT, TAG_LENGTH, context_digest
 from components.network import Network
 from components.refs import DatabaseBinding, RedisBinding
@@ -535,6 +536,68 @@ def test_a_service_config_mistake_names_the_key(
 ) -> None:
     with pytest.raises(pulumi.RunError, match=message):
         parse(services_with(stack, change))
+
+
+@pytest.mark.parametrize(
+    ("name", "word"),
+    [
+        ("API_KEY", "KEY"),
+        ("STRIPE_KEY_LIVE", "KEY"),
+        ("SSH_PRIVATE_KEY", "KEY"),
+        ("apiKey", "KEY"),
+        ("APIKEY", "APIKEY"),
+        ("DB_PASS", "PASS"),
+        ("SMTP_PASSWD", "PASSWD"),
+        ("BASIC_AUTH", "AUTH"),
+        ("HTTPAuth", "AUTH"),
+        ("STRIPE_TOKEN", "TOKEN"),
+        ("DBPASSWORD", "PASSWORD"),
+    ],
+)
+def test_env_names_that_look_like_secrets_are_refused_and_told_where_secrets_go(name: str, word: str) -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"]["env"].update({name: "x"})))
+    assert f"services.web.env.{name}: {name} looks like a secret ({word}); " in str(err.value)
+    assert "keep the value in Secret Manager (app secrets get their own config)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "KEYCLOAK_URL",
+        "AUTHOR",
+        "authorName",
+        "PASSENGER_LIMIT",
+        "MONKEY_MODE",
+        "OAUTH_CLIENT_ID",
+        "PUBLIC_KEY",
+        "COMPASS",
+    ],
+)
+def test_harmless_env_names_that_contain_key_pass_or_auth_are_accepted(name: str) -> None:
+    config = parse(services_with("dev", lambda s: s["web"]["env"].update({name: "x"})))
+    assert config.services["web"].env[name] == "x"
+
+
+def test_memory_below_what_gen2_needs_is_refused_with_one_line() -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"].update(memory="256Mi")))
+    assert str(err.value) == (
+        "invalid stack config in Pulumi.test.yaml: services.web.memory: 256Mi is below the 512Mi that Cloud Run's "
+        "second-generation execution environment needs (services here run gen2, and the migrations job can run "
+        "nothing else); set memory: 512Mi or more"
+    )
+
+
+def test_every_service_and_job_asks_for_the_memory_its_execution_environment_needs(program: Recording) -> None:
+    """Cloud Run rejects a gen2 service or job below 512 MiB; jobs always run gen2."""
+    for service in program.of(SERVICE):
+        assert service.inputs["template"]["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2"
+        assert mebibytes(container_of(service)["resources"]["limits"]["memory"]) >= 512, service.name
+    for job in program.of(JOB):
+        (container,) = job.inputs["template"]["template"]["containers"]
+        assert job.inputs["template"]["template"]["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2"
+        assert mebibytes(container["resources"]["limits"]["memory"]) >= 512, job.name
 
 
 def test_a_config_survives_a_round_trip_through_its_own_dump(config: Any) -> None:
