@@ -21,7 +21,7 @@ from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
 from components.budget import BudgetArgs
 from components.cloud_run import ServiceArgs, ServiceName
-from components.config_types import Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
+from components.config_types import Member, Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
@@ -39,7 +39,7 @@ NAMESPACE = "platform"
 # Who else reads config keys: the providers this program uses, each from its own namespace (`gcp:project`,
 # `cloudflare:apiToken`; the `name` in each provider package's pulumi-plugin.json), and Pulumi itself (`pulumi:`,
 # e.g. `pulumi:disable-default-providers`). A key in any other namespace is read by nobody: a typo.
-PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random"))
+PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time"))
 ENGINE_NAMESPACE = "pulumi"
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
@@ -90,6 +90,9 @@ class StackConfig(Model):
     prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,11}$")]
     cost_center: LabelValue
     labels: dict[LabelKey, LabelValue] = {}
+    # The identity that runs `pulumi up` for the stack (its deployer, from the bootstrap): it gets actAs on each runtime
+    # service account the program creates, and on nothing else.
+    deployer: Member
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
     secrets: SecretsArgs = SecretsArgs()

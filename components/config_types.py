@@ -114,6 +114,18 @@ def _time_zone(value: str) -> str:
     return value
 
 
+_MEMBER = re.compile(r"^(serviceAccount|user|group):[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+
+
+def _member(value: str) -> str:
+    if not _MEMBER.match(value):
+        raise ValueError(
+            f"'{value}' is not an IAM member; write serviceAccount:NAME@PROJECT.iam.gserviceaccount.com "
+            "(or user:EMAIL, group:EMAIL)"
+        )
+    return value
+
+
 def _cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=False)
@@ -142,7 +154,10 @@ def _hostname(value: str) -> str:
 
 
 Region = Annotated[str, AfterValidator(_region)]
-TimeZone = Annotated[str, AfterValidator(_time_zone)]  # an IANA name, as Cloud Scheduler takes it
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+Member = Annotated[
+    str, AfterValidator(_member)
+]  # an IAM principal: serviceAccount:..., user:..., group:...  # an IANA name, as Cloud Scheduler takes it
 Cidr = Annotated[str, AfterValidator(_cidr)]
 Hostname = Annotated[str, AfterValidator(_hostname)]  # a fully qualified DNS name, no wildcard
 # The name of an entry in a keyed section of the stack file (subnets, routes, alerts, rules...): it becomes part of
