@@ -12,10 +12,10 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import pulumi
-from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
@@ -33,7 +33,6 @@ from components.redis import RedisArgs
 from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
-from offline.estimate.profile import EstimatesArgs
 
 NAMESPACE = "platform"
 # Who else reads config keys: the providers this program uses, each from its own namespace (`gcp:project`,
@@ -44,6 +43,30 @@ ENGINE_NAMESPACE = "pulumi"
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
+
+
+CloudflarePlan = Literal["free", "pro", "business", "enterprise"]
+
+
+class EstimatesArgs(Model):
+    """`platform:estimates`: a month of expected usage. Defaults describe a quiet stack; prod states its traffic."""
+
+    requests_per_month: int = Field(1_000_000, ge=0)  # requests reaching each Cloud Run service
+    avg_request_ms: int = Field(200, ge=1, le=3_600_000)  # billable time per request
+    ingress_gb: float = Field(1, ge=0)  # request bytes the load balancer processes
+    egress_gb: float = Field(10, ge=0)  # response bytes leaving Google Cloud for the internet (or Cloudflare)
+    nat_instances: int = Field(1, ge=0)  # instances egressing through Cloud NAT at a time, on average
+    nat_gb: float = Field(5, ge=0)  # data through Cloud NAT (calls to third-party APIs)
+    log_gb: float = Field(10, ge=0)  # log volume ingested into Cloud Logging
+    database_backup_gb: float | None = Field(None, ge=0)  # Cloud SQL backup storage; None: the size of the disk
+    bucket_gb: float = Field(10, ge=0)  # stored in each Cloud Storage bucket
+    artifact_gb: float = Field(2, ge=0)  # container images in each Artifact Registry repository
+    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset
+    secret_accesses_per_month: int = Field(100_000, ge=0)  # Secret Manager access operations
+    # Published to each Pub/Sub topic (not a budget's); each subscription receives it too.
+    pubsub_gib: float = Field(1, ge=0)
+    cloudflare_plan: CloudflarePlan = "free"  # used when the program does not manage the zone's subscription
+    budget_usd: float | None = Field(None, gt=0)  # warn above this when the program creates no billing budget
 
 
 class GcpArgs(Model):

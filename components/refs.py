@@ -3,7 +3,8 @@ consumer can reach only what it was given and a change inside the producer does 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -38,3 +39,23 @@ class RedisBinding:
     host: pulumi.Input[str]
     port: pulumi.Input[int]
     auth_secret_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """Customer-managed encryption keys (CMEK) by data service, when the stack turns CMEK on.
+
+    Each value is a Cloud KMS key id (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) that resolves only once the
+    service's agent may use the key, so a resource that takes it waits for the grant instead of failing on its first
+    create. Services: `sql`, `redis`, `storage`, `bigquery`, `pubsub`, `artifactregistry`, `secretmanager`; a key for
+    another region than the stack's is keyed `service@region` (a cross-region replica's key must be in its region).
+    """
+
+    keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+    def key(self, service: str, region: str | None = None) -> pulumi.Input[str] | None:
+        """The key for `service` (in `region`, when it is not the stack's), or None: Google-managed encryption."""
+        return self.keys.get(f"{service}@{region}" if region else service)
+
+
+NO_CMEK = Encryption()

@@ -1,4 +1,4 @@
-"""The mock engine's answers: realistic outputs per resource type (from offline.catalog) and provider functions."""
+"""The mock engine's answers: realistic outputs per resource type (from its facts record) and provider functions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 
-from offline.catalog import MOCK_OUTPUTS, MockContext, named
+from offline.catalog import facts_of
+from offline.catalog.facts import MockContext, named
 
 
 class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
@@ -16,8 +17,8 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", dict(args.inputs)
-        outputs = MOCK_OUTPUTS.get(args.typ)
-        computed = outputs(self.ctx, args.name, args.inputs) if outputs else {}
+        facts = facts_of(args.typ) if args.custom else None
+        computed = facts.outputs(self.ctx, args.name, args.inputs) if facts else {}
         state = {**args.inputs, **computed}
         self.ctx.created[(args.typ, named(state, args.name))] = state
         return str(computed.get("id") or args.inputs.get("name") or f"{args.name}-id"), state

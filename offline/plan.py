@@ -18,7 +18,7 @@ from typing import Any
 
 import pulumi
 
-from offline.catalog import SUMMARIES
+from offline.catalog import facts_of
 from offline.engine import ROOT, Recording, Resource, run_program
 from offline.estimate import report
 
@@ -34,8 +34,8 @@ def short_type(token: str) -> str:
 
 
 def describe(resource: Resource) -> str:
-    summary = SUMMARIES.get(resource.type)
-    text = summary(resource.inputs) if summary else ""
+    facts = facts_of(resource.type) if resource.custom else None
+    text = facts.summary(resource.inputs) if facts else ""
     flags = ["protected"] if resource.protect else []
     if resource.ignore_changes:
         flags.append(f"ignores {', '.join(resource.ignore_changes)}")

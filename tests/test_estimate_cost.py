@@ -11,15 +11,15 @@ import yaml
 import stack_config
 from offline.engine import ROOT, Recording
 from offline.estimate import cost, prices
-from offline.estimate.profile import EstimatesArgs
 from offline.estimate.report import estimate as stack_estimate
+from stack_config import EstimatesArgs
 from tests.conftest import config_of, program_of, raw_config
 from tests.records import Builder
 
 TABLE = prices.load("europe-west1")
 QUIET = EstimatesArgs(
     requests_per_month=0, ingress_gb=0, egress_gb=0, nat_gb=0, log_gb=0, bucket_gb=0, artifact_gb=0, bigquery_gb=0,
-    secret_accesses_per_month=0,
+    secret_accesses_per_month=0, pubsub_gib=0,
 )  # fmt: skip
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 
@@ -216,6 +216,25 @@ def test_storage_services_are_priced_by_class_location_and_free_allowance() -> N
     assert lines["logs"] == pytest.approx((25 - 10) * 0.02)
 
 
+def test_a_rotated_kms_key_is_priced_per_version_it_keeps_active() -> None:
+    b = Builder()
+    b.add("gcp:kms/cryptoKey:CryptoKey", "secrets-key", {"rotationPeriod": "7776000s"})  # every 90 days
+    assert priced(b.recording).total == pytest.approx((1 + 4) * 0.06)  # a year of rotations, none destroyed
+
+
+def test_stack_wide_usage_lands_on_the_same_resource_whatever_the_registration_order() -> None:
+    """The SDK registers resources in a different order from run to run; the breakdown must not move with it."""
+    owners = set()
+    for names in (("redis-auth", "database-app"), ("database-app", "redis-auth")):
+        b = Builder()
+        for name in names:
+            b.add("gcp:secretmanager/secret:Secret", name)
+            b.add("gcp:compute/globalForwardingRule:GlobalForwardingRule", f"{name}-rule")
+        estimate = priced(b.recording, QUIET.model_copy(update={"secret_accesses_per_month": 1, "egress_gb": 1}))
+        owners.add(tuple(sorted((line.price, line.resource) for line in estimate.lines if line.resource)))
+    assert len(owners) == 1, owners
+
+
 def test_a_bucket_in_a_location_without_prices_is_listed_as_not_priced() -> None:
     b = Builder()
     b.add("gcp:storage/bucket:Bucket", "far", {"location": "ASIA", "storageClass": "STANDARD"})
@@ -238,6 +257,41 @@ def test_uptime_checks_logging_and_scheduler_jobs_after_their_free_allowances() 
     )
     assert lines["cloud-logging"] == pytest.approx(15.0)
     assert lines["start"] == lines["stop"] == 0  # three jobs a month are free
+
+
+def test_pubsub_topics_and_subscriptions_are_priced_by_the_data_they_carry() -> None:
+    assert TABLE["pubsub.throughput"].cost(10) == 0  # the first 10 GiB a month are free
+    assert TABLE["pubsub.throughput"].cost(10 + 1024) == pytest.approx(40)  # then $40 per TiB
+    b = Builder()
+    b.add("gcp:pubsub/topic:Topic", "orders", {"name": "acme-prod-orders"})
+    b.add("gcp:pubsub/subscription:Subscription", "orders-worker", {"topic": "projects/acme/topics/acme-prod-orders"})
+    b.add("gcp:pubsub/subscription:Subscription", "orders-audit", {"topic": "acme-prod-orders"})
+    lines = by_resource(priced(b.recording, QUIET.model_copy(update={"pubsub_gib": 20})))
+    # 20 GiB published, then delivered to each of the two subscriptions: 60 GiB, of which 10 are free.
+    assert sum(lines.values()) == pytest.approx((60 - 10) * 40 / 1024)
+    assert lines["orders"] == pytest.approx(lines["orders-worker"]) == pytest.approx(lines["orders-audit"])
+
+
+def test_the_budget_topic_is_priced_by_its_notifications_not_the_profile() -> None:
+    b = Builder()
+    b.add("gcp:pubsub/topic:Topic", "budget-topic", {"name": "acme-prod-budget-alerts"})
+    topic = "projects/acme-platform-prod/topics/acme-prod-budget-alerts"
+    b.add("gcp:billing/budget:Budget", "budget", {"allUpdatesRule": {"pubsubTopic": topic}})
+    estimate = priced(b.recording, QUIET.model_copy(update={"pubsub_gib": 500}))
+    (line,) = [line for line in estimate.lines if line.price == "pubsub.throughput"]
+    assert line.resource == "budget-topic"
+    assert line.quantity == pytest.approx(3 * 730 * 1000 / 2**30)  # three an hour, 1,000 bytes billed each
+    assert line.usd == 0  # far inside the free 10 GiB
+
+
+def test_prod_prices_its_budget_topic_at_the_pubsub_price() -> None:
+    program = program_of("prod")
+    (topic,) = program.of("gcp:pubsub/topic:Topic")  # the budget's notifications
+    estimate = stack_estimate("prod", program, config_of("prod")).cost
+    assert estimate is not None
+    lines = [line for line in estimate.lines if line.price == "pubsub.throughput"]
+    assert [line.resource for line in lines] == [topic.name]
+    assert sum(line.usd for line in lines) == 0
 
 
 def test_the_cloudflare_plan_and_workers_are_priced_when_the_stack_has_an_edge() -> None:

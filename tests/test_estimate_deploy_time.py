@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 
+import pulumi_gcp as gcp
 import pytest
 
+from offline.catalog.facts import API_CALL, token_of
 from offline.engine import Recording
 from offline.estimate import deploy_time
 from tests.records import Builder
@@ -74,8 +76,10 @@ def test_a_dependency_on_a_component_waits_for_everything_inside_it() -> None:
         (SQL, {"masterInstanceName": "db"}, 600),
         ("gcp:redis/instance:Instance", {"tier": "BASIC"}, 360),
         ("gcp:redis/instance:Instance", {"tier": "STANDARD_HA"}, 600),
-        ("gcp:secretmanager/secret:Secret", {}, deploy_time.DEFAULT_SECONDS),
+        ("gcp:secretmanager/secret:Secret", {}, API_CALL),
         ("random:index/randomPassword:RandomPassword", {}, 0),
+        (token_of(gcp.compute.URLMap), {}, 15),  # not the default: its record is found by the token the engine records
+        ("gcp:compute/instance:Instance", {}, deploy_time.DEFAULT_SECONDS),  # no record yet
     ],
 )
 def test_create_times_per_type(type_: str, inputs: dict[str, object], seconds: float) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from offline import plan
 from offline.estimate import report
-from offline.estimate.profile import EstimatesArgs
+from stack_config import EstimatesArgs
 from tests.conftest import config_of, program_of
 from tests.records import Builder
 

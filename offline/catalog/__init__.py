@@ -1,63 +1,54 @@
-"""Per-resource-type knowledge for the offline engine, one module per area (network, data, compute, edge, ...).
+"""Per-resource-type knowledge for the offline tools: one `Facts` record per provider class, one module per area.
 
-Each module may define:
-- `MOCK_OUTPUTS`: type token -> fn(ctx, logical_name, inputs) -> the outputs the real provider returns after a create;
-- `SUMMARIES`: type token -> fn(inputs) -> the one-line settings a reviewer checks in the plan.
-Modules are discovered automatically, so an area adds its types without touching the others.
+Each area module (network, data, compute, ...) lists its records in `RECORDS`. A record holds everything the mock
+engine, the plan, the cost and deploy-time estimates and the architecture picture need about its type, so adding a
+type is adding one record (docs/estimates.md, "Adding a resource type"). A test fails when a program registers a type
+without one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import ipaddress
-import pkgutil
-from collections.abc import Callable
-from typing import Any
+import threading
+from collections.abc import Iterable
 
-Inputs = dict[str, Any]
+from offline.catalog import common, compute, data, edge, messaging, network, operations, traffic
+from offline.catalog.facts import Facts
 
-
-class MockContext:
-    """What the mocks know of the stack: its project and region, and stable fake values derived from names."""
-
-    def __init__(self, project_id: str, region: str) -> None:
-        self.project = project_id
-        self.region = region
-        self.project_number = str(int(hashlib.sha256(project_id.encode()).hexdigest(), 16))[:12]
-        # (type token, physical name) -> state of what the run created so far, for outputs that depend on another
-        # resource (e.g. a private IP inside the reserved range named in the inputs).
-        self.created: dict[tuple[str, str], Inputs] = {}
-
-    def fake_ip(self, seed: str, network: str = "10.0.0.0/8") -> str:
-        net = ipaddress.ip_network(network)
-        offset = int(hashlib.sha256(seed.encode()).hexdigest(), 16) % (net.num_addresses - 2) + 1
-        return str(net.network_address + offset)
+# The areas of the stacks' types, in the order the architecture picture lists a component's parts (its load balancer
+# before the bucket it serves). A new module must be listed here or in LATER.
+AREAS = (network, data, compute, traffic, edge, common, messaging, operations)
+# Areas of types only the bootstrap program registers (never drawn). Their SDK modules (KMS, IAM federation) take a
+# tenth of a second to import, which every stack's plan would pay for nothing: they load when a type is first missing.
+LATER = ("offline.catalog.delivery",)
 
 
-MockOutputs = Callable[[MockContext, str, Inputs], Inputs]
-Summary = Callable[[Inputs], str]
+def index(records: Iterable[Facts]) -> dict[str, Facts]:
+    """Records by type token, in order; a second record for one class is an error (the later would silently win)."""
+    by_token: dict[str, Facts] = {}
+    for record in records:
+        if record.token in by_token:
+            raise ValueError(f"two facts records for {record.resource.__name__} ({record.token}); keep one")
+        by_token[record.token] = record
+    return by_token
 
 
-def named(inputs: Inputs, name: str) -> str:
-    """The physical name a resource was given, or its logical name when the provider would generate one."""
-    return str(inputs.get("name") or name)
+FACTS = index(record for area in AREAS for record in area.RECORDS)
+_pending = list(LATER)
+_loading = threading.Lock()  # the mock engine registers resources from several threads
 
 
-def _load() -> tuple[dict[str, MockOutputs], dict[str, Summary]]:
-    outputs: dict[str, MockOutputs] = {}
-    summaries: dict[str, Summary] = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for table, found in (
-            (outputs, getattr(module, "MOCK_OUTPUTS", {})),
-            (summaries, getattr(module, "SUMMARIES", {})),
-        ):
-            twice = table.keys() & found.keys()
-            if twice:  # one owner per type, or the last module loaded would silently win
-                raise ValueError(f"offline.catalog.{info.name} redefines {', '.join(sorted(twice))}; keep one")
-            table.update(found)
-    return outputs, summaries
+def facts_of(token: str) -> Facts | None:
+    """The record of a custom resource's type token as the engine records it; None for a type without one."""
+    if token.startswith("pulumi:providers:"):  # providers need none
+        return None
+    if token not in FACTS and _pending:
+        _load_later()
+    return FACTS.get(token)
 
 
-MOCK_OUTPUTS, SUMMARIES = _load()
+def _load_later() -> None:
+    with _loading:
+        later = [record for name in _pending for record in importlib.import_module(name).RECORDS]
+        FACTS.update(index([*FACTS.values(), *later]))
+        _pending.clear()

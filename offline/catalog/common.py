@@ -1,12 +1,39 @@
-"""Types several areas use: service accounts, custom roles, Cloud Storage buckets and their IAM, Cloud Scheduler
-jobs."""
+"""Types several areas use: service accounts, custom roles, IAM grants, Cloud Storage buckets, Cloud Scheduler jobs."""
 
 from __future__ import annotations
 
 import base64
 import json
+from typing import TYPE_CHECKING
 
-from offline.catalog import Inputs, MockContext, MockOutputs, Summary, named
+import pulumi
+import pulumi_gcp as gcp
+
+from components.config_types import REGIONS
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, Summary, inputs_only, named
+from offline.estimate.pricing import Context, Usage, fixed
+
+if TYPE_CHECKING:
+    from offline.engine import Resource
+
+IAM_IS_FREE = "IAM grants, roles and service accounts cost nothing"
+
+
+def grant(resource: type[pulumi.CustomResource], summary: Summary, outputs: MockOutputs = inputs_only) -> Facts:
+    """The record of an IAM grant type: free, created by one API call."""
+    return Facts(resource, outputs=outputs, summary=summary, create_seconds=API_CALL, free=IAM_IS_FREE)
+
+
+def to_member(i: Inputs) -> str:
+    return f"{i.get('role')} to {i.get('member')}"
+
+
+def duration(seconds: str | None) -> str:
+    """A duration input ("604800s") as a reviewer reads it ("7 days")."""
+    value = int(str(seconds or "0s").removesuffix("s"))
+    if value and value % 86400 == 0:
+        return f"{value // 86400} days"
+    return f"{value // 60} min" if value >= 60 else f"{value}s"
 
 
 def _account(c: MockContext, name: str, i: Inputs) -> Inputs:
@@ -49,6 +76,21 @@ def _bucket_summary(i: Inputs) -> str:
     )
 
 
+def _bucket_price(r: Resource, ctx: Context) -> list[Usage]:
+    storage_class = str(r.inputs.get("storageClass") or "STANDARD").upper()
+    location = str(r.inputs.get("location") or "US").upper()
+    # Single regions share one list price in the table (EU and US regions differ by cents); multi- and dual-regions
+    # have their own.
+    where = "regional" if location.lower() in REGIONS else location
+    return [
+        Usage(
+            f"{ctx.profile.bucket_gb:g} GB {storage_class} in {location}",
+            f"storage.{where}.{storage_class}",
+            ctx.profile.bucket_gb,
+        )
+    ]
+
+
 def _job(i: Inputs) -> str:
     http = i.get("httpTarget") or {}
     body = json.loads(base64.b64decode(http["body"])) if http.get("body") else {}
@@ -65,28 +107,45 @@ def _job(i: Inputs) -> str:
     )
 
 
-MOCK_OUTPUTS: dict[str, MockOutputs] = {
-    "gcp:serviceaccount/account:Account": _account,
-    "gcp:storage/bucket:Bucket": _bucket,
-    "gcp:storage/bucketIAMMember:BucketIAMMember": lambda c, name, i: {
-        "id": f"b/{i.get('bucket')}/{i.get('role')}/{i.get('member')}",
-        "etag": "BwYfake=",
-    },
-    "gcp:cloudscheduler/job:Job": lambda c, name, i: {
-        "id": f"projects/{c.project}/locations/{i.get('region') or c.region}/jobs/{named(i, name)}",
-    },
-    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda c, name, i: {
-        "id": f"projects/{c.project}/roles/{i.get('roleId')}",
-        "name": f"projects/{c.project}/roles/{i.get('roleId')}",
-    },
-}
-
-SUMMARIES: dict[str, Summary] = {
-    "gcp:serviceaccount/account:Account": lambda i: (
-        f"{i.get('accountId')}: {i.get('displayName') or i.get('description') or ''}".rstrip(": ")
+RECORDS = (
+    Facts(
+        gcp.serviceaccount.Account,
+        outputs=_account,
+        summary=lambda i: f"{i.get('accountId')}: {i.get('displayName') or i.get('description') or ''}".rstrip(": "),
+        create_seconds=API_CALL,
+        free=IAM_IS_FREE,
     ),
-    "gcp:storage/bucket:Bucket": _bucket_summary,
-    "gcp:storage/bucketIAMMember:BucketIAMMember": lambda i: f"{i.get('role')} to {i.get('member')}",
-    "gcp:cloudscheduler/job:Job": _job,
-    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda i: f"{i.get('roleId')}: {', '.join(i.get('permissions', []))}",
-}
+    Facts(
+        gcp.projects.IAMCustomRole,
+        outputs=lambda c, name, i: {
+            "id": f"projects/{c.project}/roles/{i.get('roleId')}",
+            "name": f"projects/{c.project}/roles/{i.get('roleId')}",
+        },
+        summary=lambda i: f"{i.get('roleId')}: {', '.join(i.get('permissions', []))}",
+        create_seconds=API_CALL,
+        free=IAM_IS_FREE,
+    ),
+    Facts(
+        gcp.storage.Bucket,
+        outputs=_bucket,
+        summary=_bucket_summary,
+        create_seconds=5,
+        price=_bucket_price,
+        label=lambda i: f"Cloud Storage {i.get('storageClass') or 'STANDARD'} {i.get('location')}",
+    ),
+    grant(
+        gcp.storage.BucketIAMMember,
+        to_member,
+        lambda c, name, i: {"id": f"b/{i.get('bucket')}/{i.get('role')}/{i.get('member')}", "etag": "BwYfake="},
+    ),
+    Facts(
+        gcp.cloudscheduler.Job,
+        outputs=lambda c, name, i: {
+            "id": f"projects/{c.project}/locations/{i.get('region') or c.region}/jobs/{named(i, name)}",
+        },
+        summary=_job,
+        create_seconds=5,
+        price=fixed("job", "scheduler.job"),
+        label=lambda i: "Cloud Scheduler",
+    ),
+)

@@ -1,11 +1,20 @@
-"""Compute types: the Artifact Registry repository, built images, Cloud Run services and jobs, their service accounts
-and IAM grants."""
+"""Compute types: the Artifact Registry repository, built images, Cloud Run services and jobs, their IAM grants."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from typing import TYPE_CHECKING
 
-from offline.catalog import Inputs, MockContext, MockOutputs, Summary, named
+import pulumi_docker as docker
+import pulumi_gcp as gcp
+
+from offline.catalog.common import grant
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named
+from offline.estimate.pricing import SECONDS, Context, UnpricedError, Usage, fixed
+
+if TYPE_CHECKING:
+    from offline.engine import Resource
 
 REGION_CODES = {"europe-west1": "ew", "europe-west4": "ez", "us-central1": "uc", "us-east1": "ue"}
 
@@ -61,16 +70,6 @@ def _iam(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {"id": f"{target}/{i.get('role')}/{i.get('member')}", "etag": _hash(name, 12)}
 
 
-MOCK_OUTPUTS: dict[str, MockOutputs] = {
-    "gcp:artifactregistry/repository:Repository": _repository,
-    "docker:index/image:Image": _image,
-    "gcp:cloudrunv2/service:Service": _service,
-    "gcp:cloudrunv2/job:Job": _job,
-    "gcp:projects/iAMMember:IAMMember": _iam,
-    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": _iam,
-}
-
-
 def _repository_summary(i: Inputs) -> str:
     policies = ", ".join(p["id"] for p in i.get("cleanupPolicies") or []) or "none"
     dry = " (dry run)" if i.get("cleanupPolicyDryRun") else ""
@@ -119,11 +118,83 @@ def _job_summary(i: Inputs) -> str:
     return f"runs `{command}` on {container.get('image')}, {_egress(template)}, {_secrets(container)}"
 
 
-SUMMARIES: dict[str, Summary] = {
-    "gcp:artifactregistry/repository:Repository": _repository_summary,
-    "docker:index/image:Image": lambda i: f"{i.get('imageName')} from {(i.get('build') or {}).get('context')}",
-    "gcp:cloudrunv2/service:Service": _service_summary,
-    "gcp:cloudrunv2/job:Job": _job_summary,
-    "gcp:projects/iAMMember:IAMMember": lambda i: f"{i.get('role')} on project {i.get('project')}",
-    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": lambda i: f"{i.get('role')} for {i.get('member')}",
-}
+def cpu_count(value: str | float | int | None) -> float:
+    """A Kubernetes-style CPU quantity ("1", "2", "500m") in vCPUs; Cloud Run's default is 1."""
+    text = str(value or "1")
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+_MEMORY_UNITS = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1.0, "K": 1e3 / 2**30, "M": 1e6 / 2**30, "G": 1e9 / 2**30}
+
+
+def memory_gib(value: str | None) -> float:
+    """A memory quantity ("512Mi", "1Gi", "2G") in GiB; Cloud Run's default is 512Mi."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]i?)?", str(value or "512Mi"))
+    if not match:
+        raise UnpricedError(f"memory limit '{value}' is not a quantity like 512Mi or 2Gi")
+    return float(match[1]) * _MEMORY_UNITS[match[2]] if match[2] else float(match[1]) / 2**30
+
+
+def _service_price(r: Resource, ctx: Context) -> list[Usage]:
+    template = r.inputs.get("template") or {}
+    containers = template.get("containers") or [{}]
+    limits = [(c.get("resources") or {}) for c in containers]
+    cpus = sum(cpu_count((res.get("limits") or {}).get("cpu")) for res in limits)
+    memory = sum(memory_gib((res.get("limits") or {}).get("memory")) for res in limits)
+    request_based = all(res.get("cpuIdle", True) is not False for res in limits)
+    minimum = max(
+        int((template.get("scaling") or {}).get("minInstanceCount") or 0),
+        int((r.inputs.get("scaling") or {}).get("minInstanceCount") or 0),
+    )
+    billing = "request" if request_based else "instance"
+    usages: list[Usage] = []
+    if minimum:
+        idle = "idle" if request_based else "instance"
+        warm = f"{minimum} always-on instance(s) of {cpus:g} vCPU/{memory:g} GiB"
+        usages.append(Usage(warm, f"run.{idle}.cpu", minimum * cpus * SECONDS))
+        usages.append(Usage(f"{warm}, memory", f"run.{idle}.memory", minimum * memory * SECONDS))
+    busy = ctx.profile.requests_per_month * ctx.profile.avg_request_ms / 1000
+    if busy:
+        traffic = f"{ctx.profile.requests_per_month:,} requests x {ctx.profile.avg_request_ms} ms"
+        usages.append(Usage(f"{traffic}, CPU", f"run.{billing}.cpu", busy * cpus))
+        usages.append(Usage(f"{traffic}, memory", f"run.{billing}.memory", busy * memory))
+        if request_based:
+            usages.append(Usage(f"{traffic}, requests", "run.requests", ctx.profile.requests_per_month / 1e6))
+    return usages
+
+
+RECORDS = (
+    Facts(
+        gcp.cloudrunv2.Service,
+        outputs=_service,
+        summary=_service_summary,
+        create_seconds=60,
+        price=_service_price,
+        label=lambda i: f"Cloud Run {i.get('name')}",
+    ),
+    Facts(
+        gcp.cloudrunv2.Job,
+        outputs=_job,
+        summary=_job_summary,
+        create_seconds=20,
+        free="runs for seconds per deploy (not priced)",
+        label=lambda i: f"Cloud Run job {i.get('name')}",
+    ),
+    Facts(
+        gcp.artifactregistry.Repository,
+        outputs=_repository,
+        summary=_repository_summary,
+        create_seconds=10,
+        price=fixed("image storage", "artifacts.storage", lambda ctx: ctx.profile.artifact_gb),
+        label=lambda i: "Artifact Registry",
+    ),
+    Facts(
+        docker.Image,
+        outputs=_image,
+        summary=lambda i: f"{i.get('imageName')} from {(i.get('build') or {}).get('context')}",
+        create_seconds=API_CALL,
+        free="built and pushed from the deploying machine; stored images are priced per repository",
+    ),
+    grant(gcp.projects.IAMMember, lambda i: f"{i.get('role')} on project {i.get('project')}", _iam),
+    grant(gcp.cloudrunv2.ServiceIamMember, lambda i: f"{i.get('role')} for {i.get('member')}", _iam),
+)

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from offline.catalog import Inputs, MockContext, MockOutputs, Summary, named
+import pulumi_gcp as gcp
+import pulumi_random as random
+
+from offline.catalog.common import grant, to_member
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named, token_of
+from offline.estimate.pricing import HOURS, Context, UnpricedError, Usage
+
+if TYPE_CHECKING:
+    from offline.engine import Resource
 
 SQLADMIN = "https://sqladmin.googleapis.com/sql/v1beta4"
-PSA_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
+PSA_ADDRESS = token_of(gcp.compute.GlobalAddress)
+SECRET = token_of(gcp.secretmanager.Secret)
 FAKE_CERT = "-----BEGIN CERTIFICATE-----\nMIIDfzCCAmegAwIBAgIBADANBgkqhkiG9w0BAQsFADB3{seed}\n-----END CERTIFICATE-----"
 
 
@@ -109,24 +119,6 @@ def _random_password(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {"id": "none", "result": "".join(chars), "bcryptHash": f"$2a$10${_digest('bcrypt', name)[:53]}"}
 
 
-MOCK_OUTPUTS: dict[str, MockOutputs] = {
-    "gcp:sql/databaseInstance:DatabaseInstance": _sql_instance,
-    "gcp:sql/database:Database": lambda c, name, i: {
-        "id": f"projects/{c.project}/instances/{i.get('instance')}/databases/{named(i, name)}",
-        "selfLink": f"{SQLADMIN}/projects/{c.project}/instances/{i.get('instance')}/databases/{named(i, name)}",
-    },
-    "gcp:sql/user:User": lambda c, name, i: {"id": f"{named(i, name)}//{i.get('instance')}"},
-    "gcp:redis/instance:Instance": _redis,
-    "gcp:secretmanager/secret:Secret": _secret,
-    "gcp:secretmanager/secretVersion:SecretVersion": _secret_version,
-    "gcp:secretmanager/secretIamMember:SecretIamMember": lambda c, name, i: {
-        "id": f"{i.get('secretId')}/{i.get('role')}/{i.get('member')}",
-        "etag": _digest("etag", name)[:12],
-    },
-    "random:index/randomPassword:RandomPassword": _random_password,
-}
-
-
 def _on(value: Any) -> str:
     return "on" if value else "OFF"
 
@@ -181,19 +173,152 @@ def _secret_summary(i: Inputs) -> str:
     return f"{i.get('secretId')}, {placed}, deletion protection {_on(i.get('deletionProtection'))}"
 
 
-SUMMARIES: dict[str, Summary] = {
-    "gcp:sql/databaseInstance:DatabaseInstance": _sql_instance_summary,
-    "gcp:sql/database:Database": lambda i: (
-        f"{i.get('name')} ({i.get('charset')}, {i.get('collation')}), deletion policy {i.get('deletionPolicy')}"
+_SHARED_CORE = ("db-f1-micro", "db-g1-small")
+_N1_MEMORY_PER_CPU = {"standard": 3.75, "highmem": 6.5}
+
+
+def sql_machine(tier: str) -> tuple[float, float]:
+    """(vCPUs, memory GB) of a dedicated-core Cloud SQL tier."""
+    if match := re.fullmatch(r"db-custom-(\d+)-(\d+)", tier):
+        return float(match[1]), int(match[2]) / 1024
+    if match := re.fullmatch(r"db-perf-optimized-N-(\d+)", tier):  # Enterprise Plus: 8 GB per vCPU
+        return float(match[1]), float(match[1]) * 8
+    if match := re.fullmatch(r"db-n1-(standard|highmem)-(\d+)", tier):
+        return float(match[2]), float(match[2]) * _N1_MEMORY_PER_CPU[match[1]]
+    raise UnpricedError(
+        f"Cloud SQL tier '{tier}' is not one the estimator reads (db-custom-CPU-MB, db-perf-optimized-N-CPU)"
+    )
+
+
+def _sql_instance_price(r: Resource, ctx: Context) -> list[Usage]:
+    settings = r.inputs.get("settings") or {}
+    tier = str(settings.get("tier") or "")
+    replica = bool(r.inputs.get("masterInstanceName"))
+    copies = 2 if settings.get("availabilityType") == "REGIONAL" else 1  # HA keeps a standby of the same size
+    ha = " x2 HA" if copies == 2 else ""
+    hours = HOURS if replica else ctx.database_hours
+    usages: list[Usage] = []
+    if tier in _SHARED_CORE:
+        usages.append(Usage(f"{tier}{ha}, {hours:g} h", f"sql.shared.{tier}", copies * hours))
+    else:
+        # Only Enterprise Plus has db-perf-optimized tiers, so an instance without `edition` is priced by its tier.
+        plus = settings.get("edition") == "ENTERPRISE_PLUS" or tier.startswith("db-perf-optimized")
+        edition = "enterprise_plus" if plus else "enterprise"
+        cpus, memory = sql_machine(tier)
+        usages.append(Usage(f"{cpus:g} vCPU{ha}, {hours:g} h", f"sql.{edition}.vcpu", copies * cpus * hours))
+        usages.append(Usage(f"{memory:g} GB memory{ha}, {hours:g} h", f"sql.{edition}.memory", copies * memory * hours))
+    disk = float(settings.get("diskSize") or 10)
+    disk_type = str(settings.get("diskType") or "PD_SSD")
+    usages.append(Usage(f"{disk:g} GB {disk_type}{ha}", f"sql.storage.{disk_type}", copies * disk))
+    if not replica and (settings.get("backupConfiguration") or {}).get("enabled"):
+        backup = ctx.profile.database_backup_gb if ctx.profile.database_backup_gb is not None else disk
+        usages.append(Usage(f"{backup:g} GB backups", "sql.backup", backup))
+    return usages
+
+
+def _sql_label(i: Inputs) -> str:
+    if i.get("masterInstanceName"):
+        return "read replica"
+    settings = i.get("settings") or {}
+    version = str(i.get("databaseVersion") or "").replace("POSTGRES_", "PostgreSQL ")
+    return f"Cloud SQL {version}, {settings.get('availabilityType') or 'ZONAL'}, {settings.get('tier')}"
+
+
+def redis_capacity_tier(gb: float) -> str:
+    """Memorystore prices by capacity tier: M1 1-4 GB, M2 5-10, M3 11-35, M4 36-100, M5 above."""
+    for tier, upto in (("M1", 4), ("M2", 10), ("M3", 35), ("M4", 100)):
+        if gb <= upto:
+            return tier
+    return "M5"
+
+
+def _redis_price(r: Resource, ctx: Context) -> list[Usage]:
+    tier = str(r.inputs.get("tier") or "BASIC")
+    gb = float(r.inputs.get("memorySizeGb") or 1)
+    nodes = 1.0
+    if tier == "STANDARD_HA" and r.inputs.get("readReplicasMode") == "READ_REPLICAS_ENABLED":
+        # The Standard price covers a primary and one replica; every further read replica is another node.
+        nodes = (1 + int(r.inputs.get("replicaCount") or 1)) / 2
+    shape = f"{tier} {gb:g} GB" + (f" with {int(nodes * 2 - 1)} read replicas" if nodes != 1 else "")
+    return [Usage(shape, f"redis.{tier}.{redis_capacity_tier(gb)}", gb * HOURS * nodes)]
+
+
+def _secret_locations(secret: Resource) -> int:
+    replicas = ((secret.inputs.get("replication") or {}).get("userManaged") or {}).get("replicas") or []
+    return len(replicas) or 1  # automatic replication is billed as one location
+
+
+def _secret_version_price(r: Resource, ctx: Context) -> list[Usage]:
+    secrets = [d for d in ctx.dependencies(r) if d.type == SECRET]
+    locations = _secret_locations(secrets[0]) if secrets else 1
+    return [Usage(f"active version in {locations} location(s)", "secrets.version", locations)]
+
+
+RECORDS = (
+    Facts(
+        gcp.sql.DatabaseInstance,
+        outputs=_sql_instance,
+        summary=_sql_instance_summary,
+        create_seconds=lambda r: 600 if r.inputs.get("masterInstanceName") else 720,
+        price=_sql_instance_price,
+        label=_sql_label,
     ),
-    "gcp:sql/user:User": lambda i: (
-        f"{i.get('type')} user {i.get('name')}" + (", password [secret]" if i.get("password") == "[secret]" else "")
+    Facts(
+        gcp.sql.Database,
+        outputs=lambda c, name, i: {
+            "id": f"projects/{c.project}/instances/{i.get('instance')}/databases/{named(i, name)}",
+            "selfLink": f"{SQLADMIN}/projects/{c.project}/instances/{i.get('instance')}/databases/{named(i, name)}",
+        },
+        summary=lambda i: (
+            f"{i.get('name')} ({i.get('charset')}, {i.get('collation')}), deletion policy {i.get('deletionPolicy')}"
+        ),
+        create_seconds=API_CALL,
+        free="a database is part of its instance's price",
     ),
-    "gcp:redis/instance:Instance": _redis_summary,
-    "gcp:secretmanager/secret:Secret": _secret_summary,
-    "gcp:secretmanager/secretVersion:SecretVersion": lambda i: (
-        "value [secret]" if i.get("secretData") == "[secret]" else "value in PLAINTEXT"
+    Facts(
+        gcp.sql.User,
+        outputs=lambda c, name, i: {"id": f"{named(i, name)}//{i.get('instance')}"},
+        summary=lambda i: (
+            f"{i.get('type')} user {i.get('name')}" + (", password [secret]" if i.get("password") == "[secret]" else "")
+        ),
+        create_seconds=API_CALL,
+        free="a user is part of its instance's price",
     ),
-    "gcp:secretmanager/secretIamMember:SecretIamMember": lambda i: f"{i.get('role')} to {i.get('member')}",
-    "random:index/randomPassword:RandomPassword": lambda i: f"{i.get('length')} characters, generated, kept secret",
-}
+    Facts(
+        gcp.redis.Instance,
+        outputs=_redis,
+        summary=_redis_summary,
+        create_seconds=lambda r: 600 if r.inputs.get("tier") == "STANDARD_HA" else 360,
+        price=_redis_price,
+        label=lambda i: f"Memorystore Redis {i.get('tier') or 'BASIC'} {i.get('memorySizeGb')} GB",
+    ),
+    Facts(
+        gcp.secretmanager.Secret,
+        outputs=_secret,
+        summary=_secret_summary,
+        create_seconds=API_CALL,
+        free="billed per active version (SecretVersion) and access (stack-wide)",
+    ),
+    Facts(
+        gcp.secretmanager.SecretVersion,
+        outputs=_secret_version,
+        summary=lambda i: "value [secret]" if i.get("secretData") == "[secret]" else "value in PLAINTEXT",
+        create_seconds=API_CALL,
+        price=_secret_version_price,
+    ),
+    grant(
+        gcp.secretmanager.SecretIamMember,
+        to_member,
+        lambda c, name, i: {
+            "id": f"{i.get('secretId')}/{i.get('role')}/{i.get('member')}",
+            "etag": _digest("etag", name)[:12],
+        },
+    ),
+    Facts(
+        random.RandomPassword,
+        outputs=_random_password,
+        summary=lambda i: f"{i.get('length')} characters, generated, kept secret",
+        create_seconds=0,  # computed locally by the provider
+        free="generated locally by the provider",
+    ),
+)

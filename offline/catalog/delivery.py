@@ -1,8 +1,20 @@
-"""Delivery types: the bootstrap's state bucket, secrets keys, Workload Identity Federation and deployer accounts."""
+"""Delivery types (the bootstrap program): Workload Identity Federation, the KMS keys of the stacks' secrets, and the
+grants that tie them and the billing account to the deployers."""
 
 from __future__ import annotations
 
-from offline.catalog import Inputs, MockContext, MockOutputs, Summary, named
+from typing import TYPE_CHECKING
+
+import pulumi_gcp as gcp
+
+from offline.catalog.common import grant, to_member
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named
+from offline.estimate.pricing import Context, Usage
+
+if TYPE_CHECKING:
+    from offline.engine import Resource
+
+FEDERATION_IS_FREE = "Workload Identity Federation costs nothing"
 
 
 def _pool(c: MockContext, name: str, i: Inputs) -> Inputs:
@@ -21,15 +33,49 @@ def _key_ring(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {"id": path}
 
 
-MOCK_OUTPUTS: dict[str, MockOutputs] = {
-    "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _pool,
-    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _pool_provider,
-    "gcp:kms/keyRing:KeyRing": _key_ring,
-    "gcp:kms/cryptoKey:CryptoKey": lambda c, name, i: {"id": f"{i.get('keyRing')}/cryptoKeys/{named(i, name)}"},
-}
+def _rotation_days(i: Inputs) -> int:
+    return int(str(i.get("rotationPeriod") or "0s").removesuffix("s")) // 86400
 
-SUMMARIES: dict[str, Summary] = {
-    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": lambda i: (
-        f"OIDC {(i.get('oidc') or {}).get('issuerUri')} if {i.get('attributeCondition')}"
+
+def _key_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Every version a rotation creates stays active (and billed) until it is destroyed: a year's worth."""
+    days = _rotation_days(r.inputs)
+    versions = 1 + (365 // days if days else 0)
+    return [Usage(f"{versions} active key versions after a year", "kms.key_version", versions)]
+
+
+RECORDS = (
+    Facts(
+        gcp.iam.WorkloadIdentityPool,
+        outputs=_pool,
+        summary=lambda i: f"{i.get('workloadIdentityPoolId')}: {i.get('description')}",
+        create_seconds=API_CALL,
+        free=FEDERATION_IS_FREE,
     ),
-}
+    Facts(
+        gcp.iam.WorkloadIdentityPoolProvider,
+        outputs=_pool_provider,
+        summary=lambda i: f"OIDC {(i.get('oidc') or {}).get('issuerUri')} if {i.get('attributeCondition')}",
+        create_seconds=API_CALL,
+        free=FEDERATION_IS_FREE,
+    ),
+    Facts(
+        gcp.kms.KeyRing,
+        outputs=_key_ring,
+        summary=lambda i: f"{i.get('name')} in {i.get('location')}",
+        create_seconds=API_CALL,
+        free="a key ring costs nothing; its keys' versions are priced",
+    ),
+    Facts(
+        gcp.kms.CryptoKey,
+        outputs=lambda c, name, i: {"id": f"{i.get('keyRing')}/cryptoKeys/{named(i, name)}"},
+        summary=lambda i: (
+            f"{i.get('name')}, " + (f"rotated every {d} days" if (d := _rotation_days(i)) else "not rotated")
+        ),
+        create_seconds=API_CALL,
+        price=_key_price,
+    ),
+    grant(gcp.kms.CryptoKeyIAMMember, to_member),
+    grant(gcp.serviceaccount.IAMMember, to_member),
+    grant(gcp.billing.AccountIamMember, to_member),
+)

@@ -1,4 +1,4 @@
-"""Cloudflare edge types: zone settings, DNS records, the Worker and how it is attached, rulesets."""
+"""Cloudflare edge types: the zone's plan and settings, DNS records, the Worker and how it is attached, rulesets."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import hashlib
 import json
 from typing import Any
 
-from offline.catalog import Inputs, MockContext, MockOutputs, Summary
+import pulumi_cloudflare as cloudflare
+
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext
 
 CREATED = "2026-01-01T00:00:00Z"
+PRICED_STACK_WIDE = "the Cloudflare plan and Workers are priced stack-wide (cloudflare.* prices)"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
 
 
@@ -37,28 +40,6 @@ def _script(c: MockContext, name: str, i: Inputs) -> Inputs:
 
 def _record(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {"id": _id(i.get("zoneId"), i.get("name"), i.get("type")), "proxiable": True, "createdOn": CREATED}
-
-
-MOCK_OUTPUTS: dict[str, MockOutputs] = {
-    "cloudflare:index/zoneSetting:ZoneSetting": lambda c, name, i: {
-        "id": i.get("settingId"),
-        "editable": True,
-        "modifiedOn": CREATED,
-    },
-    "cloudflare:index/dnsRecord:DnsRecord": _record,
-    "cloudflare:index/workersScript:WorkersScript": _script,
-    "cloudflare:index/workersCustomDomain:WorkersCustomDomain": lambda c, name, i: {
-        "id": _id(i.get("zoneId"), i.get("hostname")),
-        "zoneName": ".".join(str(i.get("hostname", "")).split(".")[-2:]),
-        "certId": _id("cert", i.get("hostname")),
-    },
-    "cloudflare:index/workersRoute:WorkersRoute": lambda c, name, i: {"id": _id(i.get("zoneId"), i.get("pattern"))},
-    "cloudflare:index/ruleset:Ruleset": lambda c, name, i: {
-        "id": _id(i.get("zoneId"), i.get("phase")),
-        "version": "1",
-        "lastUpdated": CREATED,
-    },
-}
 
 
 def _setting(i: Inputs) -> str:
@@ -100,11 +81,61 @@ def _ruleset(i: Inputs) -> str:
     return f"{i.get('phase')}: " + "; ".join(_rule(r) for r in i.get("rules") or [])
 
 
-SUMMARIES: dict[str, Summary] = {
-    "cloudflare:index/zoneSetting:ZoneSetting": _setting,
-    "cloudflare:index/dnsRecord:DnsRecord": _record_summary,
-    "cloudflare:index/workersScript:WorkersScript": _worker,
-    "cloudflare:index/workersCustomDomain:WorkersCustomDomain": lambda i: f"{i.get('hostname')} owned by the Worker",
-    "cloudflare:index/workersRoute:WorkersRoute": lambda i: f"{i.get('pattern')} runs the Worker",
-    "cloudflare:index/ruleset:Ruleset": _ruleset,
-}
+RECORDS = (
+    Facts(
+        cloudflare.ZoneSubscription,
+        outputs=lambda c, name, i: {"id": i.get("zoneId")},
+        summary=lambda i: f"{(i.get('ratePlan') or {}).get('id')} plan",
+        create_seconds=API_CALL,
+        free=PRICED_STACK_WIDE,
+    ),
+    Facts(
+        cloudflare.ZoneSetting,
+        outputs=lambda c, name, i: {"id": i.get("settingId"), "editable": True, "modifiedOn": CREATED},
+        summary=_setting,
+        create_seconds=API_CALL,
+        free=PRICED_STACK_WIDE,
+    ),
+    Facts(
+        cloudflare.DnsRecord,
+        outputs=_record,
+        summary=_record_summary,
+        create_seconds=API_CALL,
+        free=PRICED_STACK_WIDE,
+        label=lambda i: "Cloudflare DNS (proxied)" if i.get("proxied") else "DNS",
+    ),
+    Facts(
+        cloudflare.WorkersScript,
+        outputs=_script,
+        summary=_worker,
+        create_seconds=API_CALL,
+        free=PRICED_STACK_WIDE,
+        label=lambda i: "Cloudflare Worker",
+    ),
+    Facts(
+        cloudflare.WorkersCustomDomain,
+        outputs=lambda c, name, i: {
+            "id": _id(i.get("zoneId"), i.get("hostname")),
+            "zoneName": ".".join(str(i.get("hostname", "")).split(".")[-2:]),
+            "certId": _id("cert", i.get("hostname")),
+        },
+        summary=lambda i: f"{i.get('hostname')} owned by the Worker",
+        create_seconds=API_CALL,
+        free=PRICED_STACK_WIDE,
+    ),
+    Facts(
+        cloudflare.WorkersRoute,
+        outputs=lambda c, name, i: {"id": _id(i.get("zoneId"), i.get("pattern"))},
+        summary=lambda i: f"{i.get('pattern')} runs the Worker",
+        create_seconds=API_CALL,
+        free=PRICED_STACK_WIDE,
+    ),
+    Facts(
+        cloudflare.Ruleset,
+        outputs=lambda c, name, i: {"id": _id(i.get("zoneId"), i.get("phase")), "version": "1", "lastUpdated": CREATED},
+        summary=_ruleset,
+        create_seconds=API_CALL,
+        free=PRICED_STACK_WIDE,
+        label=lambda i: "Cloudflare rules",
+    ),
+)

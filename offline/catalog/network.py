@@ -1,10 +1,20 @@
-"""Network types: the VPC, subnets, firewall rules, Cloud NAT, private services access, enabled APIs."""
+"""Network types: the VPC, subnets, firewall rules, Cloud Router and NAT, addresses, private services access, enabled
+APIs."""
 
 from __future__ import annotations
 
-from offline.catalog import Inputs, MockContext, MockOutputs, Summary, named
+from typing import TYPE_CHECKING
+
+import pulumi_gcp as gcp
+
+from offline.catalog.facts import Facts, Inputs, MockContext, MockOutputs, named
+from offline.estimate.pricing import HOURS, Context, Usage
+
+if TYPE_CHECKING:
+    from offline.engine import Resource
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
+NETWORK_IS_FREE = "VPC networks, subnets, routes and firewall rules cost nothing; traffic is priced (NAT, egress)"
 
 
 def _path(c: MockContext, kind: str, name: str, i: Inputs, regional: bool) -> Inputs:
@@ -40,22 +50,6 @@ def _address(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {**out, "address": i.get("address") or c.fake_ip(out["id"], "35.0.0.0/8")}
 
 
-MOCK_OUTPUTS: dict[str, MockOutputs] = {
-    "gcp:compute/network:Network": _global("networks"),
-    "gcp:compute/subnetwork:Subnetwork": _subnetwork,
-    "gcp:compute/firewall:Firewall": _global("firewalls"),
-    "gcp:compute/router:Router": _regional("routers"),
-    "gcp:compute/routerNat:RouterNat": lambda c, name, i: {"id": f"{c.project}/{c.region}/{i.get('router')}/{name}"},
-    "gcp:compute/globalAddress:GlobalAddress": _global_address,
-    "gcp:compute/address:Address": _address,
-    "gcp:servicenetworking/connection:Connection": lambda c, name, i: {
-        "id": f"{i.get('network')}:{i.get('service')}",
-        "peering": "servicenetworking-googleapis-com",
-    },
-    "gcp:projects/service:Service": lambda c, name, i: {"id": f"{c.project}/{i.get('service')}"},
-}
-
-
 def _firewall(i: Inputs) -> str:
     rules = i.get("allows") or i.get("denies") or []
     verb = "allow" if i.get("allows") else "deny"
@@ -85,19 +79,80 @@ def _subnet(i: Inputs) -> str:
     )
 
 
-SUMMARIES: dict[str, Summary] = {
-    "gcp:compute/network:Network": lambda i: f"custom mode, {i.get('routingMode')} routing",
-    "gcp:compute/subnetwork:Subnetwork": _subnet,
-    "gcp:compute/firewall:Firewall": _firewall,
-    "gcp:compute/routerNat:RouterNat": _nat,
-    "gcp:compute/globalAddress:GlobalAddress": lambda i: (
-        f"{i.get('address')}/{i.get('prefixLength')} {i.get('purpose')} (private services access)"
-        if i.get("purpose") == "VPC_PEERING"
-        else "global IP"
+def _nat_price(r: Resource, ctx: Context) -> list[Usage]:
+    instances = min(ctx.profile.nat_instances, 32)  # above 32 instances the gateway charge is flat
+    return [
+        Usage(f"gateway, {instances} instance(s)", "nat.gateway", instances * HOURS),
+        Usage(f"{ctx.profile.nat_gb:g} GB processed", "nat.data", ctx.profile.nat_gb),
+    ]
+
+
+def _address_price(r: Resource, ctx: Context) -> list[Usage]:
+    return [] if r.inputs.get("addressType") == "INTERNAL" else [Usage("static IP in use", "ip.static_in_use", HOURS)]
+
+
+RECORDS = (
+    Facts(
+        gcp.compute.Network,
+        outputs=_global("networks"),
+        summary=lambda i: f"custom mode, {i.get('routingMode')} routing",
+        create_seconds=30,
+        free=NETWORK_IS_FREE,
+        label=lambda i: "VPC",
     ),
-    "gcp:compute/address:Address": lambda i: f"{i.get('addressType', 'EXTERNAL').lower()} IP in {i.get('region')}",
-    "gcp:servicenetworking/connection:Connection": lambda i: (
-        f"peering with {i.get('service')}, deletion policy {i.get('deletionPolicy')}"
+    Facts(gcp.compute.Subnetwork, outputs=_subnetwork, summary=_subnet, create_seconds=20, free=NETWORK_IS_FREE),
+    Facts(
+        gcp.compute.Firewall, outputs=_global("firewalls"), summary=_firewall, create_seconds=10, free=NETWORK_IS_FREE
     ),
-    "gcp:projects/service:Service": lambda i: f"{i.get('service')}",
-}
+    Facts(
+        gcp.compute.Router,
+        outputs=_regional("routers"),
+        summary=lambda i: f"in {i.get('region')} on {str(i.get('network') or '').rsplit('/', 1)[-1]}",
+        create_seconds=15,
+        free="a Cloud Router costs nothing by itself; its NAT gateway is priced",
+    ),
+    Facts(
+        gcp.compute.RouterNat,
+        outputs=lambda c, name, i: {"id": f"{c.project}/{c.region}/{i.get('router')}/{name}"},
+        summary=_nat,
+        create_seconds=30,
+        price=_nat_price,
+        label=lambda i: "Cloud NAT",
+    ),
+    Facts(
+        gcp.compute.GlobalAddress,
+        outputs=_global_address,
+        summary=lambda i: (
+            f"{i.get('address')}/{i.get('prefixLength')} {i.get('purpose')} (private services access)"
+            if i.get("purpose") == "VPC_PEERING"
+            else "global IP"
+        ),
+        create_seconds=10,
+        free="a reserved range costs nothing; the load balancer's IP is free while a forwarding rule uses it",
+    ),
+    Facts(
+        gcp.compute.Address,
+        outputs=_address,
+        summary=lambda i: f"{i.get('addressType', 'EXTERNAL').lower()} IP in {i.get('region')}",
+        create_seconds=5,
+        price=_address_price,
+    ),
+    Facts(
+        gcp.servicenetworking.Connection,
+        outputs=lambda c, name, i: {
+            "id": f"{i.get('network')}:{i.get('service')}",
+            "peering": "servicenetworking-googleapis-com",
+        },
+        summary=lambda i: f"peering with {i.get('service')}, deletion policy {i.get('deletionPolicy')}",
+        create_seconds=120,
+        free="the peering costs nothing; the services behind it are priced",
+        label=lambda i: "private services access",
+    ),
+    Facts(
+        gcp.projects.Service,
+        outputs=lambda c, name, i: {"id": f"{c.project}/{i.get('service')}"},
+        summary=lambda i: f"{i.get('service')}",
+        create_seconds=30,
+        free="enabling an API costs nothing; its use is priced",
+    ),
+)

@@ -1,13 +1,22 @@
 """Traffic types: the global load balancer chain (NEGs, backend services, URL maps, certificates, proxies, forwarding
-rules), Cloud CDN's backend bucket and its bucket, and the Cloud Armor policy."""
+rules), Cloud CDN's backend bucket, and the Cloud Armor policy."""
 
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-from offline.catalog import Inputs, MockContext, MockOutputs, Summary, named
+import pulumi_gcp as gcp
+
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, named
+from offline.estimate.pricing import HOURS, Context, Usage, fixed
+
+if TYPE_CHECKING:
+    from offline.engine import Resource
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
+LOAD_BALANCER_PART = "part of the load balancer, priced per forwarding rule and by the data it processes"
+CERTIFICATES_ARE_FREE = "Certificate Manager's first 100 certificates are free"
 
 
 def _resource(kind: str, *, regional: bool = False, **extra: str) -> MockOutputs:
@@ -53,30 +62,6 @@ def _dns_authorization(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {**_certificate_manager("dnsAuthorizations")(c, name, i), "dnsResourceRecords": [record]}
 
 
-MOCK_OUTPUTS: dict[str, MockOutputs] = {
-    "gcp:certificatemanager/dnsAuthorization:DnsAuthorization": _dns_authorization,
-    "gcp:certificatemanager/certificate:Certificate": _certificate_manager("certificates"),
-    "gcp:certificatemanager/certificateMap:CertificateMap": _certificate_manager("certificateMaps"),
-    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": lambda c, name, i: {
-        "id": f"projects/{c.project}/locations/global/certificateMaps/{i.get('map')}/"
-        f"certificateMapEntries/{named(i, name)}",
-        "name": named(i, name),
-    },
-    "gcp:compute/securityPolicy:SecurityPolicy": _fingerprinted("securityPolicies"),
-    "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup": _resource(
-        "networkEndpointGroups", regional=True
-    ),
-    "gcp:compute/backendService:BackendService": _fingerprinted("backendServices"),
-    "gcp:compute/backendBucket:BackendBucket": _resource("backendBuckets"),
-    "gcp:compute/uRLMap:URLMap": _fingerprinted("urlMaps"),
-    "gcp:compute/managedSslCertificate:ManagedSslCertificate": _certificate,
-    "gcp:compute/sSLPolicy:SSLPolicy": _fingerprinted("sslPolicies"),
-    "gcp:compute/targetHttpsProxy:TargetHttpsProxy": _resource("targetHttpsProxies"),
-    "gcp:compute/targetHttpProxy:TargetHttpProxy": _resource("targetHttpProxies"),
-    "gcp:compute/globalForwardingRule:GlobalForwardingRule": _forwarding_rule,
-}
-
-
 def _security_policy(i: Inputs) -> str:
     rules = i.get("rules") or []
     default: Inputs = next((r for r in rules if r.get("priority") == 2147483647), {})
@@ -119,30 +104,136 @@ def _cdn(i: Inputs) -> str:
     return ", ".join(p for p in (f"CDN {'on' if i.get('enableCdn') else 'OFF'}", policy.get("cacheMode"), ttls) if p)
 
 
-SUMMARIES: dict[str, Summary] = {
-    "gcp:certificatemanager/dnsAuthorization:DnsAuthorization": lambda i: f"DNS authorization for {i.get('domain')}",
-    "gcp:certificatemanager/certificate:Certificate": lambda i: (
-        f"Google-managed for {', '.join((i.get('managed') or {}).get('domains', []))}, DNS-authorized"
+def _security_policy_price(r: Resource, ctx: Context) -> list[Usage]:
+    rules = len(r.inputs.get("rules") or []) or 1  # every policy has at least its default rule
+    return [
+        Usage("policy", "armor.policy", 1),
+        Usage(f"{rules} rules", "armor.rule", rules),
+        Usage(
+            f"{ctx.profile.requests_per_month:,} requests evaluated",
+            "armor.requests",
+            ctx.profile.requests_per_month / 1e6,
+        ),
+    ]
+
+
+def _serverless_neg(i: Inputs) -> str:
+    service = (i.get("cloudRun") or {}).get("service")
+    return f"{i.get('networkEndpointType')} in {i.get('region')} -> Cloud Run {service}"
+
+
+def _domains(i: Inputs) -> str:
+    return ", ".join((i.get("managed") or {}).get("domains", []))
+
+
+RECORDS = (
+    Facts(
+        gcp.certificatemanager.DnsAuthorization,
+        outputs=_dns_authorization,
+        summary=lambda i: f"DNS authorization for {i.get('domain')}",
+        create_seconds=API_CALL,
+        free=CERTIFICATES_ARE_FREE,
     ),
-    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": lambda i: (
-        f"{i.get('hostname')} -> its certificate"
+    Facts(
+        gcp.certificatemanager.Certificate,
+        outputs=_certificate_manager("certificates"),
+        summary=lambda i: f"Google-managed for {_domains(i)}, DNS-authorized",
+        create_seconds=API_CALL,
+        free=CERTIFICATES_ARE_FREE,
     ),
-    "gcp:compute/securityPolicy:SecurityPolicy": _security_policy,
-    "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup": lambda i: (
-        f"{i.get('networkEndpointType')} in {i.get('region')} -> Cloud Run {(i.get('cloudRun') or {}).get('service')}"
+    Facts(
+        gcp.certificatemanager.CertificateMap,
+        outputs=_certificate_manager("certificateMaps"),
+        summary=lambda i: f"{i.get('name')}: its entries pick a certificate per hostname (SNI)",
+        create_seconds=API_CALL,
+        free=CERTIFICATES_ARE_FREE,
     ),
-    "gcp:compute/backendService:BackendService": _backend_service,
-    "gcp:compute/backendBucket:BackendBucket": _cdn,
-    "gcp:compute/uRLMap:URLMap": _url_map,
-    "gcp:compute/managedSslCertificate:ManagedSslCertificate": lambda i: (
-        f"Google-managed for {', '.join((i.get('managed') or {}).get('domains', []))}"
+    Facts(
+        gcp.certificatemanager.CertificateMapEntry,
+        outputs=lambda c, name, i: {
+            "id": f"projects/{c.project}/locations/global/certificateMaps/{i.get('map')}/"
+            f"certificateMapEntries/{named(i, name)}",
+            "name": named(i, name),
+        },
+        summary=lambda i: f"{i.get('hostname')} -> its certificate",
+        create_seconds=API_CALL,
+        free=CERTIFICATES_ARE_FREE,
     ),
-    "gcp:compute/sSLPolicy:SSLPolicy": lambda i: f"{i.get('profile')} profile, min {i.get('minTlsVersion')}",
-    "gcp:compute/targetHttpsProxy:TargetHttpsProxy": lambda i: (
-        ("certificate map" if i.get("certificateMap") else f"{len(i.get('sslCertificates') or [])} certificates")
-        + f", SSL policy {'set' if i.get('sslPolicy') else 'DEFAULT'}"
+    Facts(
+        gcp.compute.GlobalForwardingRule,
+        outputs=_forwarding_rule,
+        summary=lambda i: (
+            f"{i.get('loadBalancingScheme')} {i.get('ipProtocol')}:{i.get('portRange')} on the reserved IP"
+        ),
+        create_seconds=20,
+        price=fixed("forwarding rule", "lb.forwarding_rule", lambda ctx: HOURS),
+        label=lambda i: "global HTTPS load balancer",
     ),
-    "gcp:compute/globalForwardingRule:GlobalForwardingRule": lambda i: (
-        f"{i.get('loadBalancingScheme')} {i.get('ipProtocol')}:{i.get('portRange')} on the reserved IP"
+    Facts(
+        gcp.compute.SecurityPolicy,
+        outputs=_fingerprinted("securityPolicies"),
+        summary=_security_policy,
+        create_seconds=20,
+        price=_security_policy_price,
+        label=lambda i: "Cloud Armor",
     ),
-}
+    Facts(
+        gcp.compute.RegionNetworkEndpointGroup,
+        outputs=_resource("networkEndpointGroups", regional=True),
+        summary=_serverless_neg,
+        create_seconds=API_CALL,
+        free=LOAD_BALANCER_PART,
+    ),
+    Facts(
+        gcp.compute.BackendService,
+        outputs=_fingerprinted("backendServices"),
+        summary=_backend_service,
+        create_seconds=30,
+        free=LOAD_BALANCER_PART,
+    ),
+    Facts(
+        gcp.compute.BackendBucket,
+        outputs=_resource("backendBuckets"),
+        summary=_cdn,
+        create_seconds=API_CALL,
+        free=LOAD_BALANCER_PART + "; its bucket is priced",
+    ),
+    Facts(
+        gcp.compute.URLMap,
+        outputs=_fingerprinted("urlMaps"),
+        summary=_url_map,
+        create_seconds=15,
+        free=LOAD_BALANCER_PART,
+    ),
+    Facts(
+        gcp.compute.ManagedSslCertificate,
+        outputs=_certificate,
+        summary=lambda i: f"Google-managed for {_domains(i)}",
+        create_seconds=60,  # the resource; provisioning continues after
+        free="Google-managed certificates are free",
+    ),
+    Facts(
+        gcp.compute.SSLPolicy,
+        outputs=_fingerprinted("sslPolicies"),
+        summary=lambda i: f"{i.get('profile')} profile, min {i.get('minTlsVersion')}",
+        create_seconds=API_CALL,
+        free=LOAD_BALANCER_PART,
+    ),
+    Facts(
+        gcp.compute.TargetHttpsProxy,
+        outputs=_resource("targetHttpsProxies"),
+        summary=lambda i: (
+            ("certificate map" if i.get("certificateMap") else f"{len(i.get('sslCertificates') or [])} certificates")
+            + f", SSL policy {'set' if i.get('sslPolicy') else 'DEFAULT'}"
+        ),
+        create_seconds=15,
+        free=LOAD_BALANCER_PART,
+    ),
+    Facts(
+        gcp.compute.TargetHttpProxy,
+        outputs=_resource("targetHttpProxies"),
+        summary=lambda i: f"URL map {str(i.get('urlMap') or '').rsplit('/', 1)[-1]}",
+        create_seconds=API_CALL,
+        free=LOAD_BALANCER_PART,
+    ),
+)

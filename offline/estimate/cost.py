@@ -1,61 +1,32 @@
 """Monthly cost of a stack from what its program registers, the price table and the stack's usage profile.
 
-Each priced resource type has a function that turns the resource's inputs into usages (what is billed, which price,
-how many units a month). Usages of one price are added up across the stack before free allowances and volume tiers
-apply, then shared back to the resources in proportion. Usage that no single resource owns (log volume, the
-Cloudflare plan, load balancer traffic) comes from stack-wide functions.
+Each resource is priced by its type's facts record (offline/catalog): its `price` turns the resource's inputs into
+usages (what is billed, which price, how many units a month), or its `free` reason says why it costs nothing by
+itself. Usages of one price are added up across the stack before free allowances and volume tiers apply, then shared
+back to the resources in proportion. Usage that no single resource owns (log volume, the Cloudflare plan, load
+balancer traffic) comes from stack-wide functions.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any
 
-from components.config_types import REGIONS
+import pulumi
+import pulumi_cloudflare as cloudflare
+import pulumi_gcp as gcp
+
+from offline.catalog import facts_of
+from offline.catalog.facts import token_of
 from offline.engine import Recording, Resource
 from offline.estimate.prices import MissingPriceError, PriceTable
-from offline.estimate.profile import EstimatesArgs
+from offline.estimate.pricing import HOURS, Context, UnpricedError, Usage
+from stack_config import EstimatesArgs
 
-HOURS = 730  # hours in a billing month, as Google's calculator counts them
-SECONDS = HOURS * 3600
 STACK_WIDE = "logging (stack-wide)"  # usage no component owns
-
-
-class Usage(NamedTuple):
-    item: str  # what is billed, for the breakdown
-    price: str  # key in the price table
-    quantity: float  # units of that price in a month
-
-
-class UnpricedError(Exception):
-    """A priced type whose inputs the estimator cannot read: the resource is listed as not priced, with the reason."""
-
-
-@dataclass(frozen=True)
-class Context:
-    recording: Recording
-    profile: EstimatesArgs
-    region: str
-    database_hours: float = HOURS  # hours a month Cloud SQL primaries run (fewer when stopped out of hours)
-
-    @functools.cached_property
-    def owners(self) -> dict[str, str]:
-        """urn -> logical name of the top-level component that owns the resource (itself when it is one)."""
-        by_urn = {r.urn: r for r in self.recording.resources}
-
-        def top(r: Resource) -> Resource:
-            parent = by_urn.get(r.parent or "")
-            return top(parent) if parent is not None else r
-
-        return {r.urn: top(r).name for r in self.recording.resources}
-
-    def component_of(self, resource: Resource) -> str:
-        return self.owners[resource.urn]
 
 
 @dataclass(frozen=True)
@@ -121,270 +92,30 @@ def _ranked(pairs: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
     return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-# --- Readers of inputs ------------------------------------------------------------------------------------------
+# --- Stack-wide usage -------------------------------------------------------------------------------------------
 
-_SHARED_CORE = ("db-f1-micro", "db-g1-small")
-_N1_MEMORY_PER_CPU = {"standard": 3.75, "highmem": 6.5}
-
-
-def sql_machine(tier: str) -> tuple[float, float]:
-    """(vCPUs, memory GB) of a dedicated-core Cloud SQL tier."""
-    if match := re.fullmatch(r"db-custom-(\d+)-(\d+)", tier):
-        return float(match[1]), int(match[2]) / 1024
-    if match := re.fullmatch(r"db-perf-optimized-N-(\d+)", tier):  # Enterprise Plus: 8 GB per vCPU
-        return float(match[1]), float(match[1]) * 8
-    if match := re.fullmatch(r"db-n1-(standard|highmem)-(\d+)", tier):
-        return float(match[2]), float(match[2]) * _N1_MEMORY_PER_CPU[match[1]]
-    raise UnpricedError(
-        f"Cloud SQL tier '{tier}' is not one the estimator reads (db-custom-CPU-MB, db-perf-optimized-N-CPU)"
-    )
-
-
-def cpu_count(value: str | float | int | None) -> float:
-    """A Kubernetes-style CPU quantity ("1", "2", "500m") in vCPUs; Cloud Run's default is 1."""
-    text = str(value or "1")
-    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
-
-
-_MEMORY_UNITS = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1.0, "K": 1e3 / 2**30, "M": 1e6 / 2**30, "G": 1e9 / 2**30}
-
-
-def memory_gib(value: str | None) -> float:
-    """A memory quantity ("512Mi", "1Gi", "2G") in GiB; Cloud Run's default is 512Mi."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]i?)?", str(value or "512Mi"))
-    if not match:
-        raise UnpricedError(f"memory limit '{value}' is not a quantity like 512Mi or 2Gi")
-    return float(match[1]) * _MEMORY_UNITS[match[2]] if match[2] else float(match[1]) / 2**30
-
-
-def redis_capacity_tier(gb: float) -> str:
-    """Memorystore prices by capacity tier: M1 1-4 GB, M2 5-10, M3 11-35, M4 36-100, M5 above."""
-    for tier, upto in (("M1", 4), ("M2", 10), ("M3", 35), ("M4", 100)):
-        if gb <= upto:
-            return tier
-    return "M5"
-
-
-def _duration_seconds(value: str | None, default: float) -> float:
-    return float(str(value).removesuffix("s")) if value else default
-
-
-# --- Pricers per resource type ----------------------------------------------------------------------------------
-
-Pricer = Callable[[Resource, Context], list[Usage]]
-
-
-def _sql_instance(r: Resource, ctx: Context) -> list[Usage]:
-    settings = r.inputs.get("settings") or {}
-    tier = str(settings.get("tier") or "")
-    replica = bool(r.inputs.get("masterInstanceName"))
-    copies = 2 if settings.get("availabilityType") == "REGIONAL" else 1  # HA keeps a standby of the same size
-    ha = " x2 HA" if copies == 2 else ""
-    hours = HOURS if replica else ctx.database_hours
-    usages: list[Usage] = []
-    if tier in _SHARED_CORE:
-        usages.append(Usage(f"{tier}{ha}, {hours:g} h", f"sql.shared.{tier}", copies * hours))
-    else:
-        # Only Enterprise Plus has db-perf-optimized tiers, so an instance without `edition` is priced by its tier.
-        plus = settings.get("edition") == "ENTERPRISE_PLUS" or tier.startswith("db-perf-optimized")
-        edition = "enterprise_plus" if plus else "enterprise"
-        cpus, memory = sql_machine(tier)
-        usages.append(Usage(f"{cpus:g} vCPU{ha}, {hours:g} h", f"sql.{edition}.vcpu", copies * cpus * hours))
-        usages.append(Usage(f"{memory:g} GB memory{ha}, {hours:g} h", f"sql.{edition}.memory", copies * memory * hours))
-    disk = float(settings.get("diskSize") or 10)
-    disk_type = str(settings.get("diskType") or "PD_SSD")
-    usages.append(Usage(f"{disk:g} GB {disk_type}{ha}", f"sql.storage.{disk_type}", copies * disk))
-    if not replica and (settings.get("backupConfiguration") or {}).get("enabled"):
-        backup = ctx.profile.database_backup_gb if ctx.profile.database_backup_gb is not None else disk
-        usages.append(Usage(f"{backup:g} GB backups", "sql.backup", backup))
-    return usages
-
-
-def _redis(r: Resource, ctx: Context) -> list[Usage]:
-    tier = str(r.inputs.get("tier") or "BASIC")
-    gb = float(r.inputs.get("memorySizeGb") or 1)
-    nodes = 1.0
-    if tier == "STANDARD_HA" and r.inputs.get("readReplicasMode") == "READ_REPLICAS_ENABLED":
-        # The Standard price covers a primary and one replica; every further read replica is another node.
-        nodes = (1 + int(r.inputs.get("replicaCount") or 1)) / 2
-    shape = f"{tier} {gb:g} GB" + (f" with {int(nodes * 2 - 1)} read replicas" if nodes != 1 else "")
-    return [Usage(shape, f"redis.{tier}.{redis_capacity_tier(gb)}", gb * HOURS * nodes)]
-
-
-def _cloud_run(r: Resource, ctx: Context) -> list[Usage]:
-    template = r.inputs.get("template") or {}
-    containers = template.get("containers") or [{}]
-    limits = [(c.get("resources") or {}) for c in containers]
-    cpus = sum(cpu_count((res.get("limits") or {}).get("cpu")) for res in limits)
-    memory = sum(memory_gib((res.get("limits") or {}).get("memory")) for res in limits)
-    request_based = all(res.get("cpuIdle", True) is not False for res in limits)
-    minimum = max(
-        int((template.get("scaling") or {}).get("minInstanceCount") or 0),
-        int((r.inputs.get("scaling") or {}).get("minInstanceCount") or 0),
-    )
-    billing = "request" if request_based else "instance"
-    usages: list[Usage] = []
-    if minimum:
-        idle = "idle" if request_based else "instance"
-        warm = f"{minimum} always-on instance(s) of {cpus:g} vCPU/{memory:g} GiB"
-        usages.append(Usage(warm, f"run.{idle}.cpu", minimum * cpus * SECONDS))
-        usages.append(Usage(f"{warm}, memory", f"run.{idle}.memory", minimum * memory * SECONDS))
-    busy = ctx.profile.requests_per_month * ctx.profile.avg_request_ms / 1000
-    if busy:
-        traffic = f"{ctx.profile.requests_per_month:,} requests x {ctx.profile.avg_request_ms} ms"
-        usages.append(Usage(f"{traffic}, CPU", f"run.{billing}.cpu", busy * cpus))
-        usages.append(Usage(f"{traffic}, memory", f"run.{billing}.memory", busy * memory))
-        if request_based:
-            usages.append(Usage(f"{traffic}, requests", "run.requests", ctx.profile.requests_per_month / 1e6))
-    return usages
-
-
-def _security_policy(r: Resource, ctx: Context) -> list[Usage]:
-    rules = len(r.inputs.get("rules") or []) or 1  # every policy has at least its default rule
-    return [
-        Usage("policy", "armor.policy", 1),
-        Usage(f"{rules} rules", "armor.rule", rules),
-        Usage(f"{ctx.profile.requests_per_month:,} requests evaluated", "armor.requests", _millions(ctx)),
-    ]
+StackUsage = Callable[[Context], list[tuple[str, str, Usage]]]  # (component, resource, usage)
 
 
 def _millions(ctx: Context) -> float:
     return ctx.profile.requests_per_month / 1e6
 
 
-def _router_nat(r: Resource, ctx: Context) -> list[Usage]:
-    instances = min(ctx.profile.nat_instances, 32)  # above 32 instances the gateway charge is flat
-    return [
-        Usage(f"gateway, {instances} instance(s)", "nat.gateway", instances * HOURS),
-        Usage(f"{ctx.profile.nat_gb:g} GB processed", "nat.data", ctx.profile.nat_gb),
-    ]
+def _by_name(resource: Resource) -> str:
+    return resource.name
 
 
-def _secret_locations(secret: Resource) -> int:
-    replicas = ((secret.inputs.get("replication") or {}).get("userManaged") or {}).get("replicas") or []
-    return len(replicas) or 1  # automatic replication is billed as one location
+def _first(resources: Iterable[Resource]) -> Resource | None:
+    """The resource that carries usage several share: the first by logical name (registration order varies)."""
+    return min(resources, key=_by_name, default=None)
 
 
-def _secret_version(r: Resource, ctx: Context) -> list[Usage]:
-    secrets = [d for d in _dependencies(r, ctx.recording) if d.type == "gcp:secretmanager/secret:Secret"]
-    locations = _secret_locations(secrets[0]) if secrets else 1
-    return [Usage(f"active version in {locations} location(s)", "secrets.version", locations)]
-
-
-def _dependencies(r: Resource, recording: Recording) -> list[Resource]:
-    known = {x.urn: x for x in recording.resources}
-    return [known[urn] for urn in r.dependencies if urn in known]
-
-
-def _bucket(r: Resource, ctx: Context) -> list[Usage]:
-    storage_class = str(r.inputs.get("storageClass") or "STANDARD").upper()
-    location = str(r.inputs.get("location") or "US").upper()
-    # Single regions share one list price in the table (EU and US regions differ by cents); multi- and dual-regions
-    # have their own.
-    where = "regional" if location.lower() in REGIONS else location
-    return [
-        Usage(
-            f"{ctx.profile.bucket_gb:g} GB {storage_class} in {location}",
-            f"storage.{where}.{storage_class}",
-            ctx.profile.bucket_gb,
-        )
-    ]
-
-
-_UPTIME_CHECKERS = {"USA": 3}  # "USA" runs from three locations; the other regions from one each; default: all six
-
-
-def _uptime_check(r: Resource, ctx: Context) -> list[Usage]:
-    regions = r.inputs.get("selectedRegions") or ["USA", "EUROPE", "SOUTH_AMERICA", "ASIA_PACIFIC"]
-    checkers = sum(_UPTIME_CHECKERS.get(region, 1) for region in regions)
-    period = _duration_seconds(r.inputs.get("period"), 60)
-    executions = SECONDS / period * checkers
-    return [Usage(f"every {period:g} s from {checkers} checkers", "uptime.executions", executions / 1000)]
-
-
-def _fixed(item: str, price: str, quantity: Callable[[Context], float] = lambda ctx: 1) -> Pricer:
-    return lambda r, ctx: [Usage(item, price, quantity(ctx))]
-
-
-PRICERS: dict[str, Pricer] = {
-    "gcp:sql/databaseInstance:DatabaseInstance": _sql_instance,
-    "gcp:redis/instance:Instance": _redis,
-    "gcp:cloudrunv2/service:Service": _cloud_run,
-    "gcp:compute/globalForwardingRule:GlobalForwardingRule": _fixed(
-        "forwarding rule", "lb.forwarding_rule", lambda ctx: HOURS
-    ),
-    "gcp:compute/securityPolicy:SecurityPolicy": _security_policy,
-    "gcp:compute/securityPolicyRule:SecurityPolicyRule": _fixed("rule", "armor.rule"),
-    "gcp:compute/routerNat:RouterNat": _router_nat,
-    "gcp:compute/address:Address": lambda r, ctx: (
-        [] if r.inputs.get("addressType") == "INTERNAL" else [Usage("static IP in use", "ip.static_in_use", HOURS)]
-    ),
-    "gcp:secretmanager/secretVersion:SecretVersion": _secret_version,
-    "gcp:artifactregistry/repository:Repository": _fixed(
-        "image storage", "artifacts.storage", lambda ctx: ctx.profile.artifact_gb
-    ),
-    "gcp:storage/bucket:Bucket": _bucket,
-    "gcp:bigquery/dataset:Dataset": _fixed(
-        "active storage", "bigquery.active_storage", lambda ctx: ctx.profile.bigquery_gb
-    ),
-    "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": _uptime_check,
-    "gcp:cloudscheduler/job:Job": _fixed("job", "scheduler.job"),
-}
-
-# Types Google or Cloudflare do not bill for by themselves (their usage is priced elsewhere or is free).
-FREE = (
-    "pulumi:providers:",
-    "random:",
-    "docker:",  # built and pushed from the deploying machine; stored images are priced per repository
-    "gcp:projects/",
-    "gcp:serviceaccount/",
-    "gcp:compute/network:",
-    "gcp:compute/subnetwork:",
-    "gcp:compute/firewall:",
-    "gcp:compute/router:",
-    "gcp:compute/globalAddress:",  # the load balancer's address is free while a forwarding rule uses it
-    "gcp:compute/backendService:",
-    "gcp:compute/regionNetworkEndpointGroup:",
-    "gcp:compute/uRLMap:",
-    "gcp:compute/targetHttpProxy:",
-    "gcp:compute/targetHttpsProxy:",
-    "gcp:compute/managedSslCertificate:",
-    "gcp:compute/sSLPolicy:",
-    "gcp:compute/sSLCertificate:",
-    "gcp:compute/healthCheck:",
-    "gcp:compute/backendBucket:",
-    "gcp:compute/globalNetworkEndpointGroup:",
-    "gcp:certificatemanager/",  # the first 100 certificates are free
-    "gcp:storage/bucketObject:",
-    "gcp:servicenetworking/",
-    "gcp:secretmanager/secret:",  # billed per active version
-    "gcp:sql/database:",
-    "gcp:sql/user:",
-    "gcp:monitoring/",
-    "gcp:logging/",  # ingestion is priced stack-wide from the usage profile
-    "gcp:billing/",
-    "gcp:backupdisasterrecovery/backupVault:",  # billed per GiB it protects; no backup plan feeds it here yet
-    "gcp:pubsub/",  # budget notifications: a few messages a month, far inside the free 10 GiB
-    "gcp:cloudrunv2/job:",  # runs for seconds per deploy
-    "cloudflare:",  # the plan and Workers are priced stack-wide
-)
-
-
-def _is_free(token: str) -> bool:
-    return token.startswith(FREE) or re.search(r"Iam(Member|Binding|Policy)|IAM", token) is not None
-
-
-# --- Stack-wide usage -------------------------------------------------------------------------------------------
-
-StackUsage = Callable[[Context], list[tuple[str, str, Usage]]]  # (component, resource, usage)
-
-
-def _first(ctx: Context, token: str) -> Resource | None:
-    return next((r for r in ctx.recording.resources if r.type == token), None)
+def _of(ctx: Context, resource: type[pulumi.CustomResource]) -> list[Resource]:
+    return ctx.recording.of(token_of(resource))
 
 
 def _load_balancer_traffic(ctx: Context) -> list[tuple[str, str, Usage]]:
-    rule = _first(ctx, "gcp:compute/globalForwardingRule:GlobalForwardingRule")
+    rule = _first(_of(ctx, gcp.compute.GlobalForwardingRule))
     if rule is None:
         return []
     where = (ctx.component_of(rule), rule.name)
@@ -398,7 +129,7 @@ def _load_balancer_traffic(ctx: Context) -> list[tuple[str, str, Usage]]:
 
 
 def _secret_accesses(ctx: Context) -> list[tuple[str, str, Usage]]:
-    secret = _first(ctx, "gcp:secretmanager/secret:Secret")
+    secret = _first(_of(ctx, gcp.secretmanager.Secret))
     if secret is None:
         return []
     accesses = ctx.profile.secret_accesses_per_month
@@ -420,16 +151,16 @@ def _cloudflare(ctx: Context) -> list[tuple[str, str, Usage]]:
     edge = [r for r in ctx.recording.resources if r.type.startswith("cloudflare:")]
     if not edge:
         return []
-    subscription = _first(ctx, "cloudflare:index/zoneSubscription:ZoneSubscription")
+    subscription = _first(_of(ctx, cloudflare.ZoneSubscription))
     plan = (
         (subscription.inputs.get("ratePlan") or {}).get("id") if subscription else None
     ) or ctx.profile.cloudflare_plan
-    owner = subscription or edge[0]
+    owner = subscription or min(edge, key=_by_name)
     where = (ctx.component_of(owner), owner.name)
     usages = [(*where, Usage(f"Cloudflare {plan} plan", f"cloudflare.plan.{plan}", 1))]
-    workers = [r for r in edge if r.type == "cloudflare:index/workersScript:WorkersScript"]
-    if workers and ctx.profile.requests_per_month > 100_000 * 30:  # above the free plan's 100,000 a day
-        worker = (ctx.component_of(workers[0]), workers[0].name)
+    script = _first(_of(ctx, cloudflare.WorkersScript))
+    if script and ctx.profile.requests_per_month > 100_000 * 30:  # above the free plan's 100,000 a day
+        worker = (ctx.component_of(script), script.name)
         usages.append((*worker, Usage("Workers Paid", "cloudflare.workers_paid", 1)))
         usages.append(
             (
@@ -450,7 +181,7 @@ STACK_USAGE: tuple[StackUsage, ...] = (_load_balancer_traffic, _secret_accesses,
 
 def budget_of(recording: Recording, profile: EstimatesArgs) -> float | None:
     """The stack's budget: the billing budget the program creates, else `estimates.budget_usd`."""
-    for budget in recording.of("gcp:billing/budget:Budget"):
+    for budget in recording.of(token_of(gcp.billing.Budget)):
         amount = ((budget.inputs.get("amount") or {}).get("specifiedAmount") or {}).get("units")
         if amount:
             return float(amount)
@@ -485,15 +216,16 @@ def _priced(recording: Recording, prices: PriceTable, profile: EstimatesArgs, da
     lines: list[Line] = []
     unpriced: list[tuple[str, str]] = []
     for r in recording.resources:
-        if not r.custom:
+        if not r.custom or r.type.startswith("pulumi:providers:"):
             continue
-        pricer = PRICERS.get(r.type)
-        if pricer is None:
-            if not _is_free(r.type):
-                unpriced.append((r.name, f"no price model for {r.type}"))
+        facts = facts_of(r.type)
+        if facts is None:
+            unpriced.append((r.name, f"no price model for {r.type}"))
+            continue
+        if facts.price is None:  # free: the record says why
             continue
         try:
-            usages = pricer(r, ctx)
+            usages = facts.price(r, ctx)
             prices.check(u.price for u in usages)
         except (UnpricedError, MissingPriceError) as reason:
             unpriced.append((r.name, str(reason)))

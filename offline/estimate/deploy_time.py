@@ -1,49 +1,24 @@
 """How long the first `pulumi up` of a stack takes: the longest chain of dependencies, weighted by how long each
-resource type typically takes to create. Everything off that chain is created in parallel with it."""
+resource type typically takes to create (its facts record's `create_seconds`). Everything off that chain is created in
+parallel with it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from offline.catalog import facts_of
 from offline.engine import Recording, Resource
 
-Seconds = Callable[[Resource], float]
-
-# Typical create times, seconds (observed `pulumi up` / API operation times; the slow ones dominate).
-CREATE_SECONDS: dict[str, float | Seconds] = {
-    "gcp:sql/databaseInstance:DatabaseInstance": lambda r: 600 if r.inputs.get("masterInstanceName") else 720,
-    "gcp:redis/instance:Instance": lambda r: 600 if r.inputs.get("tier") == "STANDARD_HA" else 360,
-    "gcp:servicenetworking/connection:Connection": 120,
-    "gcp:compute/managedSslCertificate:ManagedSslCertificate": 60,  # the resource; provisioning continues after
-    "gcp:cloudrunv2/service:Service": 60,
-    "gcp:cloudrunv2/job:Job": 20,
-    "gcp:projects/service:Service": 30,
-    "gcp:compute/network:Network": 30,
-    "gcp:compute/subnetwork:Subnetwork": 20,
-    "gcp:compute/router:Router": 15,
-    "gcp:compute/routerNat:RouterNat": 30,
-    "gcp:compute/backendService:BackendService": 30,
-    "gcp:compute/globalForwardingRule:GlobalForwardingRule": 20,
-    "gcp:compute/securityPolicy:SecurityPolicy": 20,
-    "gcp:compute/targetHttpsProxy:TargetHttpsProxy": 15,
-    "gcp:compute/urlMap:UrlMap": 15,
-    "gcp:compute/firewall:Firewall": 10,
-    "gcp:compute/globalAddress:GlobalAddress": 10,
-    "gcp:compute/address:Address": 5,
-    "gcp:storage/bucket:Bucket": 5,
-    "gcp:artifactregistry/repository:Repository": 10,
-    "gcp:cloudscheduler/job:Job": 5,
-}
-DEFAULT_SECONDS = 10.0  # an API call and its operation: IAM bindings, secrets, datasets, DNS records, ...
-INSTANT = ("random:",)  # computed locally
+DEFAULT_SECONDS = 10.0  # a type without a facts record (the tests fail until it has one)
 
 
 def create_seconds(resource: Resource) -> float:
-    if not resource.custom or resource.type.startswith(INSTANT):
+    """How long creating the resource typically takes, from its type's facts record."""
+    if not resource.custom:
         return 0.0
-    known = CREATE_SECONDS.get(resource.type, DEFAULT_SECONDS)
+    facts = facts_of(resource.type)
+    known = facts.create_seconds if facts else DEFAULT_SECONDS
     return float(known(resource) if callable(known) else known)
 
 

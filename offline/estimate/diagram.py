@@ -13,50 +13,24 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+import pulumi_gcp as gcp
+
+from offline.catalog import FACTS
+from offline.catalog.facts import token_of
 from offline.engine import ROOT, Recording, Resource
 
-Label = Callable[[dict[str, Any]], str]
-
-FORWARDING_RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
-
-
-def _sql(i: dict[str, Any]) -> str:
-    if i.get("masterInstanceName"):
-        return "read replica"
-    settings = i.get("settings") or {}
-    version = str(i.get("databaseVersion") or "").replace("POSTGRES_", "PostgreSQL ")
-    return f"Cloud SQL {version}, {settings.get('availabilityType') or 'ZONAL'}, {settings.get('tier')}"
-
-
-LABELS: dict[str, Label] = {
-    "gcp:sql/databaseInstance:DatabaseInstance": _sql,
-    "gcp:redis/instance:Instance": lambda i: f"Memorystore Redis {i.get('tier') or 'BASIC'} {i.get('memorySizeGb')} GB",
-    "gcp:cloudrunv2/service:Service": lambda i: f"Cloud Run {i.get('name')}",
-    "gcp:cloudrunv2/job:Job": lambda i: f"Cloud Run job {i.get('name')}",
-    FORWARDING_RULE: lambda i: "global HTTPS load balancer",
-    "gcp:compute/securityPolicy:SecurityPolicy": lambda i: "Cloud Armor",
-    "gcp:compute/network:Network": lambda i: "VPC",
-    "gcp:compute/routerNat:RouterNat": lambda i: "Cloud NAT",
-    "gcp:servicenetworking/connection:Connection": lambda i: "private services access",
-    "gcp:storage/bucket:Bucket": lambda i: f"Cloud Storage {i.get('storageClass') or 'STANDARD'} {i.get('location')}",
-    "gcp:artifactregistry/repository:Repository": lambda i: "Artifact Registry",
-    "gcp:monitoring/alertPolicy:AlertPolicy": lambda i: "alerts",
-    "gcp:monitoring/dashboard:Dashboard": lambda i: "dashboard",
-    "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": lambda i: "uptime checks",
-    "gcp:bigquery/dataset:Dataset": lambda i: "BigQuery logs",
-    "gcp:cloudscheduler/job:Job": lambda i: "Cloud Scheduler",
-    "cloudflare:index/dnsRecord:DnsRecord": lambda i: "Cloudflare DNS (proxied)" if i.get("proxied") else "DNS",
-    "cloudflare:index/workersScript:WorkersScript": lambda i: "Cloudflare Worker",
-    "cloudflare:index/ruleset:Ruleset": lambda i: "Cloudflare rules",
-}
 MAX_DETAILS = 5
-CLOUD_RUN_SERVICE = "gcp:cloudrunv2/service:Service"
-SERVERLESS_NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
-MONITORED = (CLOUD_RUN_SERVICE, "gcp:sql/databaseInstance:DatabaseInstance", "gcp:redis/instance:Instance")
+FORWARDING_RULE = token_of(gcp.compute.GlobalForwardingRule)
+CLOUD_RUN_SERVICE = token_of(gcp.cloudrunv2.Service)
+SERVERLESS_NEG = token_of(gcp.compute.RegionNetworkEndpointGroup)
+API = token_of(gcp.projects.Service)
+MONITORED = (CLOUD_RUN_SERVICE, token_of(gcp.sql.DatabaseInstance), token_of(gcp.redis.Instance))
+LABELS = {token: facts.label for token, facts in FACTS.items() if facts.label}
+# A component lists its parts in the order of the facts records (offline.catalog.AREAS), not of registration (which
+# varies between runs as outputs resolve).
+RANK = {token: rank for rank, token in enumerate(LABELS)}
 
 
 @dataclass(frozen=True)
@@ -95,7 +69,7 @@ def _node_id(name: str) -> str:
 
 def _plumbing(customs: list[Resource]) -> bool:
     """Components that only enable APIs: everything depends on them, so they would only add noise."""
-    return bool(customs) and all(r.type == "gcp:projects/service:Service" for r in customs)
+    return bool(customs) and all(r.type == API for r in customs)
 
 
 def build(stack: str, recording: Recording) -> Diagram:
@@ -157,9 +131,7 @@ def _title(component: Resource) -> str:
 
 
 def _details(customs: list[Resource]) -> tuple[str, ...]:
-    # In the order of LABELS, not of registration (which varies between runs as outputs resolve).
-    order = {token: index for index, token in enumerate(LABELS)}
-    labels = sorted((order[r.type], LABELS[r.type](r.inputs)) for r in customs if r.type in LABELS)
+    labels = sorted((RANK[r.type], LABELS[r.type](r.inputs)) for r in customs if r.type in LABELS)
     counted: dict[str, int] = {}
     for _, label in labels:
         counted[label] = counted.get(label, 0) + 1

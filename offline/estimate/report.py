@@ -12,6 +12,7 @@ from offline.engine import ROOT, Recording
 from offline.engine import stack_config as stack_values
 from offline.estimate import cost, deploy_time, diagram
 from offline.estimate.prices import MissingPriceError, load
+from offline.estimate.pricing import HOURS
 
 TOP_RESOURCES = 10
 
@@ -44,7 +45,7 @@ def estimate(stack: str, recording: Recording, config: stack_config.StackConfig)
             recording,
             load(config.gcp.region),
             config.estimates,
-            database_hours=cost.HOURS * (office_hours.running_fraction if office_hours else 1),
+            database_hours=HOURS * (office_hours.running_fraction if office_hours else 1),
             database_schedule=office_hours.describe() if office_hours else "",
         )
         error = ""
