@@ -12,9 +12,10 @@ import pulumi
 import pytest
 
 import stack_config
+from components import images
 from components.cloud_run import BASE_ROLES, CloudRunService, ServiceArgs
 from components.cloud_run.config import mebibytes
-from components.images import PROJECT_ROOT, TAG_LENGTH, context_digest
+from components.images import BuildArgs, context_digest, image_tag, tagged_inputs
 from components.network import Network
 from components.refs import DatabaseBinding, RedisBinding
 from components.registry import Registry
@@ -104,13 +105,17 @@ def test_dev_builds_each_example_image_tagged_by_its_context_and_runs_it_by_dige
     for key, service in config_of("dev").services.items():
         assert service.build is not None
         context = service.build.context
-        tag = context_digest(PROJECT_ROOT / context, PROJECT_ROOT / context / "Dockerfile")[:TAG_LENGTH]
+        tag = image_tag(service.build)
         image = program.named(f"{key}-image")
         assert image.inputs["build"] == {
             "context": context,
             "dockerfile": f"{context}/Dockerfile",
             "platform": "linux/amd64",
         }
+        # Everything pulumi-docker compares to decide on a rebuild, other than the image name, is in the tag.
+        assert {k: v for k, v in image.inputs.items() if k not in ("imageName", "registry")} == tagged_inputs(
+            service.build
+        )
         assert image.inputs["imageName"] == f"{program.outputs['image_repository']}/{key}:{tag}"
         running = container_of(service_of(program, key))["image"]
         assert running == image.outputs["repoDigest"]
@@ -165,6 +170,64 @@ def test_the_content_hash_ignores_mtimes_and_dockerignored_files_but_not_content
     third = context_digest(tmp_path, dockerfile)
     dockerfile.write_text("FROM scratch\nUSER 1000\n")
     assert context_digest(tmp_path, dockerfile) != third
+
+
+def _project(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> BuildArgs:
+    """A build context in a throwaway project: app/ with a Dockerfile, a script and a README."""
+    monkeypatch.setattr(images, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "app" / "docs").mkdir(parents=True)
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\nCOPY run.sh /\n")
+    (tmp_path / "app" / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "app" / "docs" / "notes.md").write_text("draft\n")
+    return BuildArgs(context="app")
+
+
+def test_a_file_mode_change_gives_a_new_tag_since_pulumi_docker_rebuilds_on_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pulumi-docker hashes each file's mode into its context digest; a rebuild under the old tag is refused where tags
+    are immutable."""
+    build = _project(tmp_path, monkeypatch)
+    before = image_tag(build)
+    (tmp_path / "app" / "run.sh").chmod(0o755)
+    assert image_tag(build) != before
+
+
+def test_every_build_option_is_in_the_tag(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = _project(tmp_path, monkeypatch)
+    before = image_tag(build)
+    assert image_tag(BuildArgs(context="app", dockerfile="app/Dockerfile")) == before  # the same input to pulumi-docker
+    (tmp_path / "Dockerfile.app").write_text((tmp_path / "app" / "Dockerfile").read_text())
+    assert image_tag(BuildArgs(context="app", dockerfile="Dockerfile.app")) != before  # same content, another input
+    monkeypatch.setattr(images, "PLATFORM", "linux/arm64")
+    assert image_tag(build) != before
+
+
+def test_ignore_patterns_match_as_docker_matches_them(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`*` stops at `/` in a .dockerignore, so `*.md` leaves docs/notes.md in the context (and in the tag)."""
+    build = _project(tmp_path, monkeypatch)
+    (tmp_path / "app" / ".dockerignore").write_text("*.md\n")
+    before = image_tag(build)
+    (tmp_path / "app" / "docs" / "notes.md").write_text("sent to Docker, so it counts\n")
+    assert image_tag(build) != before
+    (tmp_path / "app" / ".dockerignore").write_text("**/*.md\n")
+    before = image_tag(build)
+    (tmp_path / "app" / "docs" / "notes.md").write_text("ignored at any depth\n")
+    assert image_tag(build) == before
+
+
+def test_a_dockerfile_specific_ignore_file_wins_over_the_contexts(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = _project(tmp_path, monkeypatch)
+    (tmp_path / "app" / ".dockerignore").write_text("docs\n")
+    (tmp_path / "app" / "Dockerfile.dockerignore").write_text("*.sh\n")
+    before = image_tag(build)
+    (tmp_path / "app" / "docs" / "notes.md").write_text("sent: the Dockerfile's ignore file does not name docs\n")
+    assert image_tag(build) != before
+    before = image_tag(build)
+    (tmp_path / "app" / "run.sh").write_text("#!/bin/sh\necho ignored\n")
+    assert image_tag(build) == before
 
 
 # --- Services: identity, sizing, probes, network ---------------------------------------------------------------------
