@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, model
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
 from components.budget import BudgetArgs
+from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import ServiceArgs, ServiceName
 from components.config_types import Member, Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
 from components.database import DatabaseArgs
@@ -244,6 +245,42 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _only_the_edge_reaches_the_load_balancer(self) -> StackConfig:
+        """With cloudflare_only the load balancer admits only requests carrying the origin token, which only the edge
+        Worker sends: every hostname proxied to it must reach it through the Worker."""
+        lb = self.load_balancer
+        if not (lb.enabled and lb.security.cloudflare_only):
+            return self
+        if self.edge is None:
+            invalid(
+                "load_balancer.security.cloudflare_only",
+                "the load balancer would admit only requests carrying the origin token the edge Worker sends, and "
+                "this stack has no platform:edge; add the edge or set cloudflare_only: false",
+            )
+        # A Worker origin too: visitors and uptime checks call it directly, not only the Worker.
+        through_worker = set(self.edge.passthrough_hosts(every_path=True))
+        for host in self.edge.mode_of("dns"):
+            if host not in through_worker:
+                invalid(
+                    f"edge.hostnames.{host}",
+                    f"requests for '{host}' would reach the load balancer without the origin token and get 403; add "
+                    f"a worker.routes entry '{host}/*' (the Worker sends them on to it with the token)",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _admin_allow_list_fits_one_armor_rule(self) -> StackConfig:
+        admin = self.admin_allow_list()
+        if self.load_balancer.enabled and admin and admin.subexpressions > MAX_SUBEXPRESSIONS:
+            invalid(
+                "edge.waf.admin.allowed_cidrs",
+                f"the load balancer repeats the admin allow-list in one Cloud Armor rule of at most "
+                f"{MAX_SUBEXPRESSIONS} subexpressions, one per path and one per network (got {admin.subexpressions}); "
+                "list fewer paths or networks (a wider network covers several)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _backup_outside_the_region(self) -> StackConfig:
         if self.backup.location == self.gcp.region:
             invalid(
@@ -278,6 +315,13 @@ class StackConfig(Model):
         target = {host: route_of(m, config.health_path) for m in self.load_balancer.routing() for host in m.hosts}
         return next((domain for domain in self.load_balancer.domains if target[domain] == service), None)
 
+    def admin_allow_list(self) -> AdminAllowList | None:
+        """The edge's admin allow-list, for the load balancer to repeat; None when the edge only challenges."""
+        admin = self.edge.waf.admin if self.edge else None
+        if admin is None or not admin.allowed_cidrs:
+            return None
+        return AdminAllowList(paths=tuple(admin.paths), networks=tuple(str(c) for c in admin.allowed_cidrs))
+
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
         return Naming(prefix=self.prefix, environment=environment, labels=labels)
@@ -291,6 +335,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         channels.WEBHOOK_URL_KEY,
         "cloudflare_api_token",
         "origin_token",
+        "origin_token_accepted",  # optional: a second token the load balancer accepts while rotating
     )
 )
 

@@ -287,6 +287,7 @@ ROLE_OF_TYPE = {
     "gcp:projects/iAMCustomRole:IAMCustomRole": "roles/iam.roleAdmin",
     "gcp:compute/firewall:Firewall": "roles/compute.securityAdmin",
     "gcp:compute/securityPolicy:SecurityPolicy": "roles/compute.securityAdmin",
+    "gcp:compute/securityPolicyRule:SecurityPolicyRule": "roles/compute.securityAdmin",
     "gcp:compute/sSLPolicy:SSLPolicy": "roles/compute.securityAdmin",
 }
 BILLING_ACCOUNT_TYPES = {"gcp:billing/budget:Budget"}  # granted on the billing account (test above)
