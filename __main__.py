@@ -74,7 +74,13 @@ backup = Backup(
         instance=redis.instance.name, region=ctx.region, persistence_identity=redis.instance.persistence_iam_identity
     ),
 )
-ctx.act_as(backup, "backup-exporter", backup.scheduler_account.name)  # the export jobs call with it (see above)
+# Workflows check actAs on the account a workflow runs as, Cloud Scheduler on the one its jobs call with (the export
+# workflows and jobs do not wait for these grants yet).
+for key, account in {
+    "export-invoker": backup.invoker,
+    **{f"{k}-exporter": a for k, a in backup.exporters.items()},
+}.items():
+    ctx.act_as(backup, f"backup-{key}", account.name)
 
 # Services: callers first, since a service's invoker bindings name its callers' service accounts
 registry = Registry("registry", config.registry, ctx=ctx)

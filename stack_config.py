@@ -34,6 +34,7 @@ from components.redis import RedisArgs
 from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
+from components.windows import describe_day, first_outside, first_overlap, first_without
 
 NAMESPACE = "platform"
 # Who else reads config keys: the providers this program uses, each from its own namespace (`gcp:project`,
@@ -288,11 +289,66 @@ class StackConfig(Model):
                 f"'{self.backup.location}' is the stack's region (gcp.region); backups must survive its loss: "
                 "use another region or a dual-region",
             )
-        if self.backup.retention_policy is not None:
+        return self
+
+    @model_validator(mode="after")
+    def _exports_clear_of_backups_and_maintenance(self) -> StackConfig:
+        """Cloud SQL runs one operation at a time: an export that starts during a backup or maintenance fails."""
+        exports = self.backup.exports.window(len(self.database.databases))
+        others = {
+            "database.backups.start_time": self.database.backups.window(),
+            "database.maintenance": self.database.maintenance.window(),
+        }
+        for key, other in others.items():
+            when = first_overlap(exports, other) if other is not None else None
+            if other is not None and when is not None:
+                invalid(
+                    "backup.exports.time",
+                    f"exports {exports.describe()} (up to timeout_minutes per database) overlap {key} "
+                    f"({other.describe()}) on {describe_day(when, exports.time_zone)}; Cloud SQL runs one operation "
+                    "at a time, so move backup.exports.time clear of it",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _data_operations_while_the_database_runs(self) -> StackConfig:
+        """A stopped instance takes no backup and cannot be exported: both must happen within its office hours."""
+        hours = self.schedule.database_office_hours
+        if hours is None:
+            return self
+        running = hours.running()
+        backups = self.database.backups.window()
+        day = first_without(running, backups) if backups is not None else None
+        if backups is not None and day is not None:
             invalid(
-                "backup.retention_policy",
-                "the daily exports replace their objects, which a retention policy refuses; remove it (versioning "
-                "and soft delete keep the history) or use backup.vault",
+                "database.backups.start_time",
+                f"the backup window {backups.describe()} does not fall within schedule.database_office_hours "
+                f"({running.describe()}, once started) on {describe_day(day, running.time_zone)}; Cloud SQL takes no "
+                "backup of a stopped instance, so start the window (UTC, four hours long) within those hours",
+            )
+        exports = self.backup.exports.window(len(self.database.databases))
+        when = first_outside(exports, running)
+        if when is not None:
+            invalid(
+                "backup.exports.time",
+                f"exports {exports.describe()} (up to timeout_minutes per database) fall outside "
+                f"schedule.database_office_hours ({running.describe()}, once started) on "
+                f"{describe_day(when, exports.time_zone)}, when the instance is stopped; set backup.exports.time and "
+                "backup.exports.days within those hours",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pgaudit_is_logged(self) -> StackConfig:
+        """pgAudit writes to the project's Data Access audit logs of Cloud SQL, which are off unless enabled."""
+        logs = self.audit_logs
+        if self.database.pgaudit and not (
+            "cloudsql.googleapis.com" in logs.services and {"DATA_READ", "DATA_WRITE"} <= set(logs.log_types)
+        ):
+            invalid(
+                "database.pgaudit",
+                "pgAudit writes Cloud SQL's Data Access audit logs; add cloudsql.googleapis.com to audit_logs.services "
+                "with DATA_READ and DATA_WRITE in audit_logs.log_types, or set pgaudit: false",
             )
         return self
 

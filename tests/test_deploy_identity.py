@@ -22,7 +22,7 @@ ACCOUNT_IAM = "gcp:serviceaccount/iAMMember:IAMMember"
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
 SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
-SLEEP = "time:index/sleep:Sleep"
+WORKFLOW = "gcp:workflows/workflow:Workflow"
 SECRET_IAM = "gcp:secretmanager/secretIamMember:SecretIamMember"
 PROJECT_IAM = "gcp:projects/iAMMember:IAMMember"
 API = "gcp:projects/service:Service"
@@ -46,11 +46,13 @@ def test_the_deployer_acts_as_exactly_the_runtime_accounts_the_program_creates(p
 
 
 def test_every_account_a_workload_runs_as_is_one_the_deployer_may_act_as(program: Recording) -> None:
-    """Cloud Run and Cloud Scheduler refuse a service, job or schedule naming an account its deployer cannot actAs."""
+    """Cloud Run, Workflows and Cloud Scheduler refuse a service, job, workflow or schedule naming an account its
+    deployer cannot actAs."""
     grants = _act_as(program)
     named = [s.inputs["template"]["serviceAccount"] for s in program.of(SERVICE)]
     named += [j.inputs["template"]["template"]["serviceAccount"] for j in program.of(JOB)]
     named += [j.inputs["httpTarget"]["oauthToken"]["serviceAccountEmail"] for j in program.of(SCHEDULER_JOB)]
+    named += [w.inputs["serviceAccount"] for w in program.of(WORKFLOW)]
     assert named
     assert set(named) <= set(grants)
 
