@@ -24,7 +24,15 @@ from components.registry import Registry
 
 config = stack_config.load()
 secrets = pulumi.Config(stack_config.NAMESPACE)
-provider = gcp.Provider("gcp", project=config.gcp.project, region=config.gcp.region)
+# Quota and billing of every call go to the stack's project (where the program enables the APIs it calls), not to the
+# deployer's own project: budgets are billing-account resources, and their API refuses a caller without a quota project.
+provider = gcp.Provider(
+    "gcp",
+    project=config.gcp.project,
+    region=config.gcp.region,
+    billing_project=config.gcp.project,
+    user_project_override=True,
+)
 apis = ProjectServices("apis", opts=pulumi.ResourceOptions(providers=[provider]))
 ctx = StackContext(
     naming=config.naming(pulumi.get_stack()),
@@ -34,6 +42,7 @@ ctx = StackContext(
     deletion_protection=config.protection.deletion_protection,
     protect=config.protection.protect,
     provider=provider,
+    deployer=config.deployer,
 )
 
 # Network and data
@@ -41,8 +50,14 @@ network = Network("network", config.network, ctx=ctx)
 database = Database("database", config.database, ctx=ctx, network=network.ref, secrets=config.secrets)
 redis = Redis("redis", config.redis, ctx=ctx, network=network.ref, secrets=config.secrets)
 if config.schedule.database_office_hours:
-    DatabaseSchedule(
+    schedule = DatabaseSchedule(
         "database-schedule", config.schedule.database_office_hours, ctx=ctx, instance_name=database.instance_name
+    )
+    # Cloud Scheduler checks actAs on the account a job calls with (its jobs do not wait for this grant yet).
+    ctx.act_as(
+        schedule,
+        "database-schedule",
+        pulumi.Output.concat("projects/", ctx.project, "/serviceAccounts/", schedule.service_account_email),
     )
 backup = Backup(
     "backup",
@@ -59,6 +74,13 @@ backup = Backup(
         instance=redis.instance.name, region=ctx.region, persistence_identity=redis.instance.persistence_iam_identity
     ),
 )
+# Workflows check actAs on the account a workflow runs as, Cloud Scheduler on the one its jobs call with (the export
+# workflows and jobs do not wait for these grants yet).
+for key, account in {
+    "export-invoker": backup.invoker,
+    **{f"{k}-exporter": a for k, a in backup.exporters.items()},
+}.items():
+    ctx.act_as(backup, f"backup-{key}", account.name)
 
 # Services: callers first, since a service's invoker bindings name its callers' service accounts
 registry = Registry("registry", config.registry, ctx=ctx)

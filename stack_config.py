@@ -6,10 +6,11 @@ mistake in a stack file stops the program with one line that names the key and s
 
 from __future__ import annotations
 
+import difflib
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Literal, Union
 
@@ -21,7 +22,7 @@ from components.backup import BackupArgs
 from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import ServiceArgs, ServiceName
-from components.config_types import Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
+from components.config_types import Member, Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
@@ -36,6 +37,11 @@ from components.secret import SecretsArgs
 from components.windows import describe_day, first_outside, first_overlap, first_without
 
 NAMESPACE = "platform"
+# Who else reads config keys: the providers this program uses, each from its own namespace (`gcp:project`,
+# `cloudflare:apiToken`; the `name` in each provider package's pulumi-plugin.json), and Pulumi itself (`pulumi:`,
+# e.g. `pulumi:disable-default-providers`). A key in any other namespace is read by nobody: a typo.
+PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time"))
+ENGINE_NAMESPACE = "pulumi"
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
@@ -109,6 +115,9 @@ class StackConfig(Model):
     prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,11}$")]
     cost_center: LabelValue
     labels: dict[LabelKey, LabelValue] = {}
+    # The identity that runs `pulumi up` for the stack (its deployer, from the bootstrap): it gets actAs on each runtime
+    # service account the program creates, and on nothing else.
+    deployer: Member
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
     secrets: SecretsArgs = SecretsArgs()
@@ -162,7 +171,7 @@ class StackConfig(Model):
                 )
         served = set(self.load_balancer.services) if self.load_balancer.enabled else set()
         for name in sorted(served - set(self.services)):
-            invalid("load_balancer.services", f"'{name}' is not one of services: {', '.join(self.services)}")
+            invalid("load_balancer.services", self._unknown_service(name, "remove it from load_balancer.services"))
         for name, service in self.services.items():
             if service.behind_load_balancer != (name in served):
                 invalid(
@@ -187,7 +196,8 @@ class StackConfig(Model):
             service = self.services.get(name)
             if service is None:
                 invalid(
-                    f"edge.worker.origins.{key}.service", f"'{name}' is not one of services: {', '.join(self.services)}"
+                    f"edge.worker.origins.{key}.service",
+                    self._unknown_service(name, "give this origin as https://<hostname> instead"),
                 )
             if not (service.public and service.ingress == "all"):
                 invalid(
@@ -342,6 +352,12 @@ class StackConfig(Model):
             )
         return self
 
+    def _unknown_service(self, name: str, alternative: str) -> str:
+        """Why `name` is not a service, and the fix (also when the stack defines no service at all)."""
+        if not self.services:
+            return f"'{name}' is not one of services, which is empty; define {name} under services, or {alternative}"
+        return f"'{name}' is not one of services: {', '.join(self.services)}; define it there, or {alternative}"
+
     def service_order(self) -> list[str]:
         """Callers before the services they call: a callee's invoker binding names the caller's service account."""
         graph = {name: set(service.invokers) for name, service in self.services.items()}
@@ -390,9 +406,26 @@ def require_secret(key: str, needed_by: str) -> pulumi.Output[str]:
 
 def load() -> StackConfig:
     """Read and validate the `platform:*` stack config, or stop the program with one clear line."""
+    stack_file = f"Pulumi.{pulumi.get_stack()}.yaml"
+    check_namespaces(_config_keys(), stack_file=stack_file)
     config = pulumi.Config(NAMESPACE)
     values = {f"{NAMESPACE}:{key}": config.get(key) or "" for key in sorted(_present_keys() - SECRET_KEYS)}
-    return parse(decode(values), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+    return parse(decode(values), stack_file=stack_file)
+
+
+def check_namespaces(keys: Iterable[str], *, stack_file: str) -> None:
+    """Refuse a key in a namespace nobody reads (`platfrom:protection` would leave prod without `protect`)."""
+    known = sorted({NAMESPACE, ENGINE_NAMESPACE, *PROVIDER_NAMESPACES})
+    for key in sorted(keys):
+        namespace, _, name = key.partition(":")
+        if namespace in known:
+            continue
+        near = difflib.get_close_matches(namespace, known, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}:{name}?" if near else f"the program reads {NAMESPACE}:<key>"
+        raise pulumi.RunError(
+            f"invalid stack config in {stack_file}: {key} is in namespace '{namespace}', which nothing reads "
+            f"(known: {', '.join(known)}); {hint}"
+        )
 
 
 def decode(values: Mapping[str, str]) -> dict[str, Any]:
@@ -418,11 +451,15 @@ def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 
 
-def _present_keys() -> set[str]:
+def _config_keys() -> set[str]:
+    """Every key of the stack's config as the engine hands it to the program, in every namespace."""
     from pulumi.runtime import config as runtime_config
 
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return {k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:")}
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def _present_keys() -> set[str]:
+    return {k.split(":", 1)[1] for k in _config_keys() if k.startswith(f"{NAMESPACE}:")}
 
 
 def describe(err: ValidationError, *, stack_file: str) -> str:

@@ -47,8 +47,9 @@ DEPLOYER_ROLES = (
     "roles/storage.admin",  # backup and asset buckets
     "roles/monitoring.admin",  # dashboards, alert policies, notification channels
     "roles/logging.configWriter",  # log-based metrics and sinks
-    "roles/iam.serviceAccountAdmin",  # the runtime service accounts
-    "roles/iam.serviceAccountUser",  # attaching them to Cloud Run and Cloud Scheduler (why project-wide: see docs)
+    # The runtime service accounts, and their IAM policies: the program grants the deployer actAs
+    # (roles/iam.serviceAccountUser) on each account it creates, and on nothing else (see docs/delivery.md).
+    "roles/iam.serviceAccountAdmin",
     "roles/iam.roleAdmin",  # the export-only and schedule-only custom roles
     "roles/bigquery.dataOwner",  # the log sink's dataset and its writer's access
     "roles/cloudscheduler.admin",  # the export schedules, the dev database's office hours
@@ -69,7 +70,12 @@ RUNTIME_ROLES = (
 # and billing.budgets.* on the billing account: roles/billing.costsManager, the narrowest predefined role with them.
 BUDGET_TOPIC_PERMISSIONS = ("pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy")
 BUDGET_ROLE = "roles/billing.costsManager"
-PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer")
+# serviceUsageConsumer: the program's Google provider bills every call to the stack's project (user_project_override),
+# which needs serviceusage.services.use there; roles/viewer lacks it.
+PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer", "roles/serviceusage.serviceUsageConsumer")
+# Enabled in each stack's project before its first `pulumi up`: with the quota project set to the stack's project, the
+# calls that enable every other API (Service Usage) and set project IAM (Resource Manager) are billed there.
+STACK_PROJECT_APIS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com")
 KEY_ROTATION = "7776000s"  # 90 days
 NONCURRENT_STATE_DAYS = 90  # old state versions kept this long, to roll a stack's state back by hand
 
@@ -293,6 +299,14 @@ def stack_access(
     opts: pulumi.ResourceOptions,
 ) -> tuple[gcp.kms.CryptoKey, gcp.serviceaccount.Account, gcp.serviceaccount.Account]:
     """The stack's secrets key, and its deployer and previewer with exactly the access each needs."""
+    for api in STACK_PROJECT_APIS:
+        gcp.projects.Service(
+            f"{stack}-api-{api.split('.')[0]}",
+            project=args.project,
+            service=api,
+            disable_on_destroy=False,
+            opts=opts,
+        )
     key = gcp.kms.CryptoKey(
         f"{stack}-secrets",
         name=f"{stack}-stack-secrets",

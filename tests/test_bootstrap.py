@@ -208,7 +208,10 @@ def test_the_deployer_of_a_stack_with_a_budget_gets_exactly_what_budgets_need(bo
 
 
 def test_previewers_only_read(bootstrap: Recording) -> None:
-    assert _roles(bootstrap, "prod-previewer") == {"acme-platform-prod": {"roles/viewer", "roles/iam.securityReviewer"}}
+    # Reads, and uses the stack project as quota project (serviceusage.services.use), which changes nothing.
+    assert _roles(bootstrap, "prod-previewer") == {
+        "acme-platform-prod": {"roles/viewer", "roles/iam.securityReviewer", "roles/serviceusage.serviceUsageConsumer"}
+    }
     (key,) = [r for r in bootstrap.of(KEY_MEMBER) if r.name == "prod-previewer-secrets"]
     assert key.inputs["role"] == "roles/cloudkms.cryptoKeyDecrypter"
 
