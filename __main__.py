@@ -50,14 +50,8 @@ network = Network("network", config.network, ctx=ctx)
 database = Database("database", config.database, ctx=ctx, network=network.ref, secrets=config.secrets)
 redis = Redis("redis", config.redis, ctx=ctx, network=network.ref, secrets=config.secrets)
 if config.schedule.database_office_hours:
-    schedule = DatabaseSchedule(
+    DatabaseSchedule(
         "database-schedule", config.schedule.database_office_hours, ctx=ctx, instance_name=database.instance_name
-    )
-    # Cloud Scheduler checks actAs on the account a job calls with (its jobs do not wait for this grant yet).
-    ctx.act_as(
-        schedule,
-        "database-schedule",
-        pulumi.Output.concat("projects/", ctx.project, "/serviceAccounts/", schedule.service_account_email),
     )
 backup = Backup(
     "backup",
@@ -74,13 +68,6 @@ backup = Backup(
         instance=redis.instance.name, region=ctx.region, persistence_identity=redis.instance.persistence_iam_identity
     ),
 )
-# Workflows check actAs on the account a workflow runs as, Cloud Scheduler on the one its jobs call with (the export
-# workflows and jobs do not wait for these grants yet).
-for key, account in {
-    "export-invoker": backup.invoker,
-    **{f"{k}-exporter": a for k, a in backup.exporters.items()},
-}.items():
-    ctx.act_as(backup, f"backup-{key}", account.name)
 
 # Services: callers first, since a service's invoker bindings name its callers' service accounts
 registry = Registry("registry", config.registry, ctx=ctx)

@@ -13,7 +13,7 @@ import stack_config
 from components.cloud_run.service import IAM_PROPAGATION
 from components.context import ACT_AS_ROLE
 from offline.engine import Recording, Resource
-from tests.conftest import STACKS, config_of, raw_config
+from tests.conftest import STACKS, config_of, program_of, raw_config
 from tests.test_bootstrap import ADMIN_PROJECT, bootstrap_config, run_bootstrap
 from tests.test_compute import run_with
 
@@ -186,3 +186,17 @@ def test_previewers_may_use_their_stack_project_as_quota_project() -> None:
     roles = {(r.inputs["project"], r.inputs["role"]) for r in run_bootstrap_once().of(PROJECT_IAM)}
     for stack in STACKS:
         assert (f"acme-platform-{stack}", "roles/serviceusage.serviceUsageConsumer") in roles
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_scheduled_jobs_and_export_workflows_wait_for_the_deployers_act_as_on_their_account(stack: str) -> None:
+    program = program_of(stack)
+    waiting = program.of("gcp:cloudscheduler/job:Job") + program.of("gcp:workflows/workflow:Workflow")
+    assert waiting
+    grants = program.of("gcp:serviceaccount/iAMMember:IAMMember", role="roles/iam.serviceAccountUser")
+    for resource in waiting:
+        account = resource.inputs.get("serviceAccount") or (
+            (resource.inputs.get("httpTarget") or {}).get("oauthToken") or {}
+        ).get("serviceAccountEmail")
+        mine = [g for g in grants if program.depends_on(resource, g)]
+        assert mine, f"{resource.name} does not wait for actAs on {account}"
