@@ -279,6 +279,7 @@ ROLE_OF_MODULE = {
 }
 ROLE_OF_TYPE = {
     "gcp:projects/service:Service": "roles/serviceusage.serviceUsageAdmin",
+    "gcp:projects/serviceIdentity:ServiceIdentity": "roles/serviceusage.serviceUsageAdmin",
     "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",  # conditional: see above
     "gcp:projects/iAMAuditConfig:IAMAuditConfig": "roles/resourcemanager.projectIamAdmin",
     "gcp:projects/iAMCustomRole:IAMCustomRole": "roles/iam.roleAdmin",
