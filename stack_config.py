@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, model
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
 from components.budget import BudgetArgs
+from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import ServiceArgs, ServiceName
 from components.config_types import (
     LabelKey,
@@ -44,6 +45,7 @@ from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
 from components.warehouse import WarehouseArgs
+from components.windows import describe_day, first_outside, first_overlap, first_without
 
 NAMESPACE = "platform"
 
@@ -259,6 +261,42 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _only_the_edge_reaches_the_load_balancer(self) -> StackConfig:
+        """With cloudflare_only the load balancer admits only requests carrying the origin token, which only the edge
+        Worker sends: every hostname proxied to it must reach it through the Worker."""
+        lb = self.load_balancer
+        if not (lb.enabled and lb.security.cloudflare_only):
+            return self
+        if self.edge is None:
+            invalid(
+                "load_balancer.security.cloudflare_only",
+                "the load balancer would admit only requests carrying the origin token the edge Worker sends, and "
+                "this stack has no platform:edge; add the edge or set cloudflare_only: false",
+            )
+        # A Worker origin too: visitors and uptime checks call it directly, not only the Worker.
+        through_worker = set(self.edge.passthrough_hosts(every_path=True))
+        for host in self.edge.mode_of("dns"):
+            if host not in through_worker:
+                invalid(
+                    f"edge.hostnames.{host}",
+                    f"requests for '{host}' would reach the load balancer without the origin token and get 403; add "
+                    f"a worker.routes entry '{host}/*' (the Worker sends them on to it with the token)",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _admin_allow_list_fits_one_armor_rule(self) -> StackConfig:
+        admin = self.admin_allow_list()
+        if self.load_balancer.enabled and admin and admin.subexpressions > MAX_SUBEXPRESSIONS:
+            invalid(
+                "edge.waf.admin.allowed_cidrs",
+                f"the load balancer repeats the admin allow-list in one Cloud Armor rule of at most "
+                f"{MAX_SUBEXPRESSIONS} subexpressions, one per path and one per network (got {admin.subexpressions}); "
+                "list fewer paths or networks (a wider network covers several)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _backup_outside_the_region(self) -> StackConfig:
         if self.backup.location == self.gcp.region:
             invalid(
@@ -266,11 +304,66 @@ class StackConfig(Model):
                 f"'{self.backup.location}' is the stack's region (gcp.region); backups must survive its loss: "
                 "use another region or a dual-region",
             )
-        if self.backup.retention_policy is not None:
+        return self
+
+    @model_validator(mode="after")
+    def _exports_clear_of_backups_and_maintenance(self) -> StackConfig:
+        """Cloud SQL runs one operation at a time: an export that starts during a backup or maintenance fails."""
+        exports = self.backup.exports.window(len(self.database.databases))
+        others = {
+            "database.backups.start_time": self.database.backups.window(),
+            "database.maintenance": self.database.maintenance.window(),
+        }
+        for key, other in others.items():
+            when = first_overlap(exports, other) if other is not None else None
+            if other is not None and when is not None:
+                invalid(
+                    "backup.exports.time",
+                    f"exports {exports.describe()} (up to timeout_minutes per database) overlap {key} "
+                    f"({other.describe()}) on {describe_day(when, exports.time_zone)}; Cloud SQL runs one operation "
+                    "at a time, so move backup.exports.time clear of it",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _data_operations_while_the_database_runs(self) -> StackConfig:
+        """A stopped instance takes no backup and cannot be exported: both must happen within its office hours."""
+        hours = self.schedule.database_office_hours
+        if hours is None:
+            return self
+        running = hours.running()
+        backups = self.database.backups.window()
+        day = first_without(running, backups) if backups is not None else None
+        if backups is not None and day is not None:
             invalid(
-                "backup.retention_policy",
-                "the daily exports replace their objects, which a retention policy refuses; remove it (versioning "
-                "and soft delete keep the history) or use backup.vault",
+                "database.backups.start_time",
+                f"the backup window {backups.describe()} does not fall within schedule.database_office_hours "
+                f"({running.describe()}, once started) on {describe_day(day, running.time_zone)}; Cloud SQL takes no "
+                "backup of a stopped instance, so start the window (UTC, four hours long) within those hours",
+            )
+        exports = self.backup.exports.window(len(self.database.databases))
+        when = first_outside(exports, running)
+        if when is not None:
+            invalid(
+                "backup.exports.time",
+                f"exports {exports.describe()} (up to timeout_minutes per database) fall outside "
+                f"schedule.database_office_hours ({running.describe()}, once started) on "
+                f"{describe_day(when, exports.time_zone)}, when the instance is stopped; set backup.exports.time and "
+                "backup.exports.days within those hours",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pgaudit_is_logged(self) -> StackConfig:
+        """pgAudit writes to the project's Data Access audit logs of Cloud SQL, which are off unless enabled."""
+        logs = self.audit_logs
+        if self.database.pgaudit and not (
+            "cloudsql.googleapis.com" in logs.services and {"DATA_READ", "DATA_WRITE"} <= set(logs.log_types)
+        ):
+            invalid(
+                "database.pgaudit",
+                "pgAudit writes Cloud SQL's Data Access audit logs; add cloudsql.googleapis.com to audit_logs.services "
+                "with DATA_READ and DATA_WRITE in audit_logs.log_types, or set pgaudit: false",
             )
         return self
 
@@ -344,6 +437,13 @@ class StackConfig(Model):
         target = {host: route_of(m, config.health_path) for m in self.load_balancer.routing() for host in m.hosts}
         return next((domain for domain in self.load_balancer.domains if target[domain] == service), None)
 
+    def admin_allow_list(self) -> AdminAllowList | None:
+        """The edge's admin allow-list, for the load balancer to repeat; None when the edge only challenges."""
+        admin = self.edge.waf.admin if self.edge else None
+        if admin is None or not admin.allowed_cidrs:
+            return None
+        return AdminAllowList(paths=tuple(admin.paths), networks=tuple(str(c) for c in admin.allowed_cidrs))
+
     def naming(self, environment: str) -> Naming:
         labels = {**self.labels, "environment": environment, "managed-by": "pulumi", "cost-center": self.cost_center}
         return Naming(prefix=self.prefix, environment=environment, labels=labels)
@@ -357,6 +457,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         channels.WEBHOOK_URL_KEY,
         "cloudflare_api_token",
         "origin_token",
+        "origin_token_accepted",  # optional: a second token the load balancer accepts while rotating
     )
 )
 

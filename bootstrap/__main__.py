@@ -51,9 +51,9 @@ DEPLOYER_ROLES = (
     "roles/iam.serviceAccountUser",  # attaching them to Cloud Run and Cloud Scheduler (why project-wide: see docs)
     "roles/iam.roleAdmin",  # the export-only and schedule-only custom roles
     "roles/bigquery.dataOwner",  # the log sink's dataset and its writer's access
-    "roles/cloudscheduler.admin",  # daily exports, the dev database's office hours
+    "roles/cloudscheduler.admin",  # the export schedules, the dev database's office hours
+    "roles/workflows.editor",  # the export workflows
     "roles/pubsub.editor",  # the budget's notification topic (its IAM policy: BUDGET_TOPIC_PERMISSIONS)
-    "roles/backupdr.admin",  # the Backup and DR vault
     "roles/certificatemanager.editor",  # DNS-authorized certificates and the certificate map
 )
 # The predefined roles the platform program grants its runtime service accounts on the project; with the stack's own
@@ -63,6 +63,7 @@ RUNTIME_ROLES = (
     "roles/cloudtrace.agent",
     "roles/logging.logWriter",
     "roles/monitoring.metricWriter",
+    "roles/workflows.invoker",  # the scheduler's account starts the export workflows (grantable on projects only)
 )
 # A budget that notifies a Pub/Sub topic needs its caller to set the topic's IAM policy (roles/pubsub.editor cannot),
 # and billing.budgets.* on the billing account: roles/billing.costsManager, the narrowest predefined role with them.

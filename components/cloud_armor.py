@@ -1,6 +1,13 @@
-"""The Cloud Armor policy every backend service of the load balancer carries: preconfigured WAF rules, per-client
-rate limiting with a ban, adaptive protection, optional country blocks, and an option to accept traffic only from
-Cloudflare's edge when Cloudflare fronts the load balancer."""
+"""Cloud Armor for the load balancer, in two policies.
+
+The edge policy (CLOUD_ARMOR_EDGE) decides who may reach the load balancer at all; Google evaluates it before the
+CDN cache, and it is the only kind a backend bucket takes, so it sits on every backend service and on the
+static-assets bucket. Behind Cloudflare it admits only this project's zone: requests from Cloudflare's ranges that
+carry the origin token the Worker sends (`X-Origin-Auth`). Otherwise it carries the country blocks.
+
+The backend policy decides what a request may do: the admin allow-list repeated from the edge, preconfigured WAF
+rules, one per-visitor rate limit with a ban, adaptive protection.
+"""
 
 from __future__ import annotations
 
@@ -46,8 +53,16 @@ CLOUDFLARE_IPV6 = (
     "2a06:98c0::/29",
     "2c0f:f248::/32",
 )
-# The header Cloudflare sets to the visitor's address; Cloud Armor keys rate limits on it (origin.user_ip).
-CLOUDFLARE_CLIENT_IP_HEADER = "CF-Connecting-IP"
+# The header the edge Worker sets to the visitor's address (the CF-Connecting-IP Cloudflare gave it), overwriting any
+# client copy; behind Cloudflare, Cloud Armor resolves origin.user_ip from it. Only requests carrying the origin token
+# pass the edge policy, and only the Worker has the token, so nothing else can set it.
+VISITOR_IP_HEADER = "X-Visitor-IP"
+# The header carrying the origin token; request.headers keys are lower case in the rules language.
+ORIGIN_AUTH_HEADER = "x-origin-auth"
+# Stands for the origin token in a planned expression; the component puts the secret in its place.
+ORIGIN_TOKEN = "{origin_token}"
+# What a token may contain: it goes into a rules-language string literal and an HTTP header.
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9+/=_.~-]{16,256}$")
 
 MAX_SRC_IP_RANGES = 10  # per rule's basic match (compute API: SecurityPolicyRuleMatcherConfig.src_ip_ranges)
 MAX_SUBEXPRESSIONS = 5  # per rule's advanced match expression
@@ -67,9 +82,11 @@ WAF_RULES = {
 }
 # Priorities never derive from list positions: a rule keeps its number when others are added or removed. Cloud Armor
 # evaluates the lowest number first and stops at the first match; gaps leave room for rules added by hand in an
-# incident. Deny rules (countries, attacks) come before the admission rules (rate limit, Cloudflare allow-list),
-# because an admission rule lets conforming requests through without evaluating anything after it.
-GEO_BLOCK_PRIORITY = 1000
+# incident. Deny rules come before the rules that admit (the rate limit, the Cloudflare allow-list), because those
+# let a conforming request through without evaluating anything after them.
+GEO_BLOCK_PRIORITY = 1000  # edge policy
+ORIGIN_AUTH_PRIORITY = 1900  # edge policy
+ADMIN_PRIORITY = 1500  # backend policy
 WAF_PRIORITIES = {
     "sqli": 2000,
     "xss": 2010,
@@ -81,7 +98,7 @@ WAF_PRIORITIES = {
     "session-fixation": 2070,
     "log4j": 2080,
 }
-ADMISSION_PRIORITY = 3000
+ADMISSION_PRIORITY = 3000  # the edge policy's Cloudflare allow-list; the backend policy's rate limit
 
 RuleName = Literal[
     "sqli",
@@ -131,7 +148,8 @@ class SecurityArgs(Model):
     json_parsing: bool = True  # inspect JSON bodies field by field: fewer false positives on APIs
     geo_block: list[CountryCode] = []  # ISO 3166-1 alpha-2 codes whose requests get 403
     preview_rules: list[RuleName] = []  # evaluated and logged, not enforced: how a new rule is tried out
-    cloudflare_only: bool = False  # accept only Cloudflare's edge ranges; everything else gets 403
+    # Admit only this project's Cloudflare zone: Cloudflare's ranges carrying the origin token; everything else 403.
+    cloudflare_only: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> SecurityArgs:
@@ -140,12 +158,6 @@ class SecurityArgs(Model):
                 "geo_block",
                 "behind Cloudflare the request's country is the Cloudflare edge's, not the visitor's; "
                 "block countries at the Cloudflare edge instead and leave geo_block empty",
-            )
-        if self.cloudflare_only and "rate-limit" in self.preview_rules:
-            invalid(
-                "preview_rules",
-                "with cloudflare_only the rate-limit rules are what admits Cloudflare's traffic; "
-                "in preview they would admit nothing. Remove rate-limit from preview_rules",
             )
         if "geo-block" in self.preview_rules and not self.geo_block:
             invalid("preview_rules", "geo-block is in preview_rules but geo_block lists no countries")
@@ -156,21 +168,55 @@ class SecurityArgs(Model):
 
 @dataclass(frozen=True)
 class ArmorRule:
-    """One rule of the policy as a reviewer reads it: a stable name, its priority and what it does."""
+    """One rule of a policy as a reviewer reads it: a stable name, its priority and what it does."""
 
     name: str
     priority: int
     action: str
-    expression: str | None = None
+    expression: str | None = None  # may hold ORIGIN_TOKEN, which the component replaces with the secret
     src_ip_ranges: tuple[str, ...] = ()
     preview: bool = False
     rate_limit_key: str | None = None  # set on rate-limited rules: what a client is counted by
+
+    @property
+    def needs_token(self) -> bool:
+        return ORIGIN_TOKEN in (self.expression or "")
+
+
+@dataclass(frozen=True)
+class AdminAllowList:
+    """Admin path prefixes and the only networks that may reach them (the edge's `waf.admin`), repeated at the load
+    balancer: a request that reaches it without passing the edge's rule must not get further."""
+
+    paths: tuple[str, ...]
+    networks: tuple[str, ...]
+
+    @property
+    def subexpressions(self) -> int:
+        return len(self.paths) + len(self.networks)
 
 
 def waf_expression(rule: str, ruleset: str, sensitivity: int) -> str:
     base = WAF_RULES[rule]
     name = base if base == "cve-canary" else f"{base}-{ruleset}-stable"
     return f"evaluatePreconfiguredWaf('{name}', {{'sensitivity': {sensitivity}}})"
+
+
+def origin_auth_expression(accepted: int = 1) -> str:
+    """Matches a request without the header, or with a value that is none of the `accepted` tokens (the current one
+    and, while rotating, one more). A missing key would make the lookup an error, hence has() first; `||` is true as
+    soon as one side is, so a request without the header matches."""
+    header = f"request.headers['{ORIGIN_AUTH_HEADER}']"
+    differs = " && ".join(f"{header} != '{ORIGIN_TOKEN}{i or ''}'" for i in range(accepted))
+    return f"!has({header}) || " + (f"({differs})" if accepted > 1 else differs)
+
+
+def admin_expression(admin: AdminAllowList) -> str:
+    """An admin path (decoded, any case) from a visitor outside the allowed networks. origin.user_ip is the visitor's
+    address behind Cloudflare (VISITOR_IP_HEADER) and the client's own otherwise."""
+    paths = " || ".join(f"request.path.urlDecode().lower().startsWith('{p.lower()}')" for p in admin.paths)
+    networks = " || ".join(f"inIpRange(origin.user_ip, '{n}')" for n in admin.networks)
+    return f"({paths}) && !({networks})"
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:
@@ -189,8 +235,10 @@ def cloudflare_groups() -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def plan_rules(args: SecurityArgs) -> list[ArmorRule]:
-    """Every rule of the policy, default rule last. Pure, so tests and docs can read the policy without an engine."""
+def plan_edge_rules(args: SecurityArgs) -> list[ArmorRule]:
+    """The edge policy: who may reach the load balancer, default rule last. Behind Cloudflare: a request without the
+    origin token is denied, then Cloudflare's ranges are admitted (an allow rule per group: the edge policy counts
+    nothing, so several are fine) and everything else denied. Otherwise: the country blocks, then every source."""
     preview = set(args.preview_rules)
     rules: list[ArmorRule] = []
     for offset, countries in enumerate(_chunks(sorted(set(args.geo_block)), MAX_SUBEXPRESSIONS)):
@@ -203,31 +251,18 @@ def plan_rules(args: SecurityArgs) -> list[ArmorRule]:
                 preview="geo-block" in preview,
             )
         )
-    for name in WAF_RULES:
+    if args.cloudflare_only:
         rules.append(
             ArmorRule(
-                name=f"waf-{name}",
-                priority=WAF_PRIORITIES[name],
+                name="origin-auth",
+                priority=ORIGIN_AUTH_PRIORITY,
                 action="deny(403)",
-                expression=waf_expression(name, args.waf_ruleset, args.waf_sensitivity),
-                preview=name in preview,
+                expression=origin_auth_expression(),
             )
         )
-    # Admission: requests that pass the deny rules. Behind Cloudflare only its ranges are admitted (one rule per group
-    # of ranges, rate limited on the visitor's address); otherwise every source is.
-    sources = cloudflare_groups() if args.cloudflare_only else {"rate-limit": ("*",)}
-    if args.rate_limit or args.cloudflare_only:
-        for offset, (name, ranges) in enumerate(sources.items()):
+        for offset, (name, ranges) in enumerate(cloudflare_groups().items()):
             rules.append(
-                ArmorRule(
-                    name=name,
-                    priority=ADMISSION_PRIORITY + offset,
-                    action="rate_based_ban" if args.rate_limit else "allow",
-                    src_ip_ranges=ranges,
-                    preview="rate-limit" in preview,
-                    # Behind Cloudflare the source is a Cloudflare edge; count the visitor's address instead.
-                    rate_limit_key=("USER_IP" if args.cloudflare_only else "IP") if args.rate_limit else None,
-                )
+                ArmorRule(name=name, priority=ADMISSION_PRIORITY + offset, action="allow", src_ip_ranges=ranges)
             )
     rules.append(
         ArmorRule(
@@ -240,10 +275,69 @@ def plan_rules(args: SecurityArgs) -> list[ArmorRule]:
     return rules
 
 
+def plan_rules(args: SecurityArgs, admin: AdminAllowList | None = None) -> list[ArmorRule]:
+    """The backend policy, default rule last: the admin allow-list, the WAF, then one rate limit over every request
+    that got this far, so a visitor has one budget. Pure, so tests and docs can read the policy without an engine."""
+    preview = set(args.preview_rules)
+    rules: list[ArmorRule] = []
+    if admin:
+        rules.append(
+            ArmorRule(
+                name="admin-allowlist", priority=ADMIN_PRIORITY, action="deny(403)", expression=admin_expression(admin)
+            )
+        )
+    for name in WAF_RULES:
+        rules.append(
+            ArmorRule(
+                name=f"waf-{name}",
+                priority=WAF_PRIORITIES[name],
+                action="deny(403)",
+                expression=waf_expression(name, args.waf_ruleset, args.waf_sensitivity),
+                preview=name in preview,
+            )
+        )
+    if args.rate_limit:
+        rules.append(
+            ArmorRule(
+                name="rate-limit",
+                priority=ADMISSION_PRIORITY,
+                action="rate_based_ban",
+                src_ip_ranges=("*",),
+                preview="rate-limit" in preview,
+                # Behind Cloudflare the source is a Cloudflare edge; count the visitor's address instead.
+                rate_limit_key="USER_IP" if args.cloudflare_only else "IP",
+            )
+        )
+    rules.append(ArmorRule(name="default-allow", priority=DEFAULT_RULE_PRIORITY, action="allow", src_ip_ranges=("*",)))
+    return rules
+
+
+def accepted_tokens(current: str, accepted: str | None = None) -> list[pulumi.Output[str]]:
+    """The origin tokens the edge policy accepts, as secrets: the Worker's current one and, while rotating, one more
+    (once, if it is the same). Each goes into a rules-language string literal, so anything that could end the literal
+    stops the program; the message names the key, never the value."""
+    for key, value in (("origin_token", current), ("origin_token_accepted", accepted)):
+        if value is not None and not TOKEN_PATTERN.match(value):
+            raise pulumi.RunError(
+                f"platform:{key} must be 16-256 characters of A-Z a-z 0-9 + / = _ . ~ - (e.g. `openssl rand -base64 "
+                f"48`): the load balancer compares it in a Cloud Armor rule; set it with `pulumi config set --secret "
+                f"platform:{key}`"
+            )
+    return [pulumi.Output.secret(token) for token in dict.fromkeys(t for t in (current, accepted) if t)]
+
+
 class SecurityPolicy(pulumi.ComponentResource):
-    """A Cloud Armor backend security policy; attach `self_link` to every backend service of the load balancer."""
+    """The load balancer's Cloud Armor: attach `edge_self_link` as the edge policy of every backend service and of
+    the backend bucket, and `self_link` as the backend policy of every backend service.
+
+    The edge policy's rules are separate `SecurityPolicyRule` resources, so that only the rule holding the origin
+    token is a secret (an inline rule list with one secret in it is hidden from every preview as a whole), and
+    `edge_self_link` resolves once they exist, so no backend is attached to an edge policy still admitting everyone.
+    `origin_tokens` are the tokens the edge policy accepts (`accepted_tokens`); required with `cloudflare_only`.
+    """
 
     self_link: pulumi.Output[str]
+    edge_self_link: pulumi.Output[str]
     policy_name: pulumi.Output[str]
 
     def __init__(
@@ -252,14 +346,21 @@ class SecurityPolicy(pulumi.ComponentResource):
         args: SecurityArgs,
         *,
         ctx: StackContext,
+        origin_tokens: Sequence[pulumi.Output[str]] = (),
+        admin: AdminAllowList | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:SecurityPolicy", name, None, ctx.component(opts))
-        self.rules = plan_rules(args)
+        self._name = name
+        self.rules = plan_rules(args, admin)
+        self.edge_rules = plan_edge_rules(args)
+        if args.cloudflare_only and not origin_tokens:
+            raise ValueError("cloudflare_only needs the origin token the edge policy requires")
+        compute = ctx.after(self, "compute.googleapis.com")
         self.policy = gcp.compute.SecurityPolicy(
             f"{name}-policy",
             name=ctx.naming.physical("armor"),
-            description="WAF, rate limiting and adaptive protection for the load balancer's backends",
+            description="Admin allow-list, WAF, per-visitor rate limiting and adaptive protection for the backends",
             type="CLOUD_ARMOR",
             labels=ctx.labels("cloud-armor"),
             rules=[_rule_args(rule, args.rate_limit) for rule in self.rules],
@@ -272,30 +373,74 @@ class SecurityPolicy(pulumi.ComponentResource):
             advanced_options_config=gcp.compute.SecurityPolicyAdvancedOptionsConfigArgs(
                 json_parsing="STANDARD" if args.json_parsing else "DISABLED",
                 log_level="NORMAL",
-                user_ip_request_headers=[CLOUDFLARE_CLIENT_IP_HEADER] if args.cloudflare_only else None,
+                user_ip_request_headers=[VISITOR_IP_HEADER] if args.cloudflare_only else None,
             ),
-            opts=ctx.after(self, "compute.googleapis.com"),
+            opts=compute,
         )
+        self.edge_policy = gcp.compute.SecurityPolicy(
+            f"{name}-edge",
+            name=ctx.naming.physical("armor-edge"),
+            description="Who may reach the load balancer: evaluated at Google's edge, before the CDN cache",
+            type="CLOUD_ARMOR_EDGE",
+            labels=ctx.labels("cloud-armor"),
+            opts=compute,
+        )
+        self.edge_policy_rules = self._edge_rules(origin_tokens)
         self.self_link = self.policy.self_link
+        self.edge_self_link = pulumi.Output.all(
+            self.edge_policy.self_link, *(r.id for r in self.edge_policy_rules.values())
+        ).apply(lambda values: str(values[0]))
         self.policy_name = self.policy.name
-        self.register_outputs({"self_link": self.self_link, "name": self.policy_name, "rules": len(self.rules)})
+        self.register_outputs(
+            {"self_link": self.self_link, "edge_self_link": self.edge_self_link, "name": self.policy_name}
+        )
+
+    def _edge_rules(self, tokens: Sequence[pulumi.Output[str]]) -> dict[str, gcp.compute.SecurityPolicyRule]:
+        return {
+            rule.name: gcp.compute.SecurityPolicyRule(
+                f"{self._name}-edge-{rule.name}",
+                security_policy=self.edge_policy.name,
+                description=rule.name,
+                priority=rule.priority,
+                action=rule.action,
+                preview=rule.preview,
+                match=_match(rule, tokens),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for rule in self.edge_rules
+        }
+
+
+def _with_tokens(tokens: Sequence[pulumi.Output[str]]) -> pulumi.Output[str]:
+    """The origin-auth expression with the secret tokens in place of ORIGIN_TOKEN: a secret, never plain text."""
+
+    def fill(values: list[str]) -> str:
+        text = origin_auth_expression(len(values))
+        for index, value in enumerate(values):
+            text = text.replace(f"'{ORIGIN_TOKEN}{index or ''}'", f"'{value}'")
+        return text
+
+    return pulumi.Output.secret(pulumi.Output.all(*tokens).apply(fill))
+
+
+def _match(rule: ArmorRule, tokens: Sequence[pulumi.Output[str]] = ()) -> gcp.compute.SecurityPolicyRuleMatchArgs:
+    if rule.expression:
+        expression = _with_tokens(tokens) if rule.needs_token else rule.expression
+        return gcp.compute.SecurityPolicyRuleMatchArgs(
+            expr=gcp.compute.SecurityPolicyRuleMatchExprArgs(expression=expression)
+        )
+    return gcp.compute.SecurityPolicyRuleMatchArgs(
+        versioned_expr="SRC_IPS_V1",
+        config=gcp.compute.SecurityPolicyRuleMatchConfigArgs(src_ip_ranges=list(rule.src_ip_ranges)),
+    )
 
 
 def _rule_args(rule: ArmorRule, rate_limit: ArmorRateLimitArgs | None) -> gcp.compute.SecurityPolicyRuleArgs:
-    if rule.expression:
-        match = gcp.compute.SecurityPolicyRuleMatchArgs(
-            expr=gcp.compute.SecurityPolicyRuleMatchExprArgs(expression=rule.expression)
-        )
-    else:
-        match = gcp.compute.SecurityPolicyRuleMatchArgs(
-            versioned_expr="SRC_IPS_V1",
-            config=gcp.compute.SecurityPolicyRuleMatchConfigArgs(src_ip_ranges=list(rule.src_ip_ranges)),
-        )
     return gcp.compute.SecurityPolicyRuleArgs(
         description=rule.name,
         priority=rule.priority,
         action=rule.action,
-        match=match,
+        match=_match(rule),
         preview=rule.preview,
         rate_limit_options=_rate_limit_options(rate_limit, rule.rate_limit_key)
         if rule.rate_limit_key and rate_limit
@@ -308,7 +453,7 @@ def _rate_limit_options(rate_limit: ArmorRateLimitArgs, key: str) -> gcp.compute
     return gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs(
         conform_action="allow",
         exceed_action=rate_limit.exceed_action,
-        enforce_on_key=key,  # USER_IP resolves from CF-Connecting-IP (advanced_options_config)
+        enforce_on_key=key,  # USER_IP resolves from VISITOR_IP_HEADER (advanced_options_config)
         rate_limit_threshold=gcp.compute.SecurityPolicyRuleRateLimitOptionsRateLimitThresholdArgs(
             count=rate_limit.requests_per_interval, interval_sec=rate_limit.interval_sec
         ),

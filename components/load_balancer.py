@@ -21,6 +21,8 @@ from components.routing import CDN, PathMatcher, RouteArgs, UrlPath, path_rules_
 
 # A target HTTPS proxy takes at most 15 certificates directly; a Certificate Manager map holds many more.
 MAX_CERTIFICATES = 15
+# Static assets replaced by a deploy stay restorable this long as noncurrent versions, then are deleted.
+NONCURRENT_ASSET_DAYS = 30
 CERTIFICATE_MANAGER = "certificatemanager.googleapis.com"
 
 
@@ -145,7 +147,8 @@ def certificate_name(naming: Naming, domain: str) -> str:
 
 class LoadBalancer(pulumi.ComponentResource):
     """Global external Application Load Balancer (EXTERNAL_MANAGED) for serverless backends, each backend service
-    carrying the Cloud Armor policy `security_policy` (a self link).
+    carrying the Cloud Armor backend policy `security_policy` and, with the static-assets bucket, the edge policy
+    `edge_security_policy` (self links; only an edge policy can protect a backend bucket).
 
     Certificates: one Google-managed certificate per domain, keyed by the domain (classic certificates on the proxy,
     or Certificate Manager certificates in a map when authorized by DNS). Adding a domain creates a certificate;
@@ -163,10 +166,12 @@ class LoadBalancer(pulumi.ComponentResource):
         ctx: StackContext,
         backends: Mapping[str, ServerlessBackend],
         security_policy: pulumi.Input[str],
+        edge_security_policy: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:LoadBalancer", name, None, ctx.component(opts))
         self._name = name
+        self._edge_policy = edge_security_policy
         self._ctx = ctx
         self._naming = ctx.naming
         self._compute = ctx.after(self, "compute.googleapis.com")
@@ -241,6 +246,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 protocol="HTTPS",
                 backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
                 security_policy=security_policy,
+                edge_security_policy=self._edge_policy,
                 log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=args.log_sample_rate),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -390,6 +396,16 @@ class LoadBalancer(pulumi.ComponentResource):
             location=cdn.location,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
+            # A deploy that overwrites or deletes assets leaves the old ones restorable for a while.
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        days_since_noncurrent_time=NONCURRENT_ASSET_DAYS, with_state="ARCHIVED"
+                    ),
+                )
+            ],
             force_destroy=not self._ctx.deletion_protection,
             deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
             labels=self._ctx.labels("load-balancer"),
@@ -410,6 +426,7 @@ class LoadBalancer(pulumi.ComponentResource):
             description="Static assets from Cloud Storage through Cloud CDN",
             bucket_name=bucket.name,
             enable_cdn=True,
+            edge_security_policy=self._edge_policy,
             compression_mode="AUTOMATIC",
             cdn_policy=gcp.compute.BackendBucketCdnPolicyArgs(
                 cache_mode=cdn.cache_mode,

@@ -3,7 +3,8 @@
  *
  * Bindings (all text; names are fixed, the Pulumi program uploads them):
  *   ORIGINS                  plain text, JSON, required (schema below)
- *   ORIGIN_TOKEN             secret, required; sent to origins as X-Origin-Auth
+ *   ORIGIN_TOKEN             secret, required; sent as X-Origin-Auth to every
+ *                            origin not listed as external
  *   MAINTENANCE              plain text, optional; "true" (case-insensitive) turns
  *                            maintenance mode on, anything else means off
  *   MAINTENANCE_RETRY_AFTER  plain text, optional; Retry-After seconds, default 300
@@ -11,13 +12,18 @@
  *                            default DEFAULT_CSP below
  *   ORIGIN_TIMEOUT_MS        plain text, optional; per-attempt timeout until the
  *                            origin's response headers arrive, default 10000
+ *   HSTS                     plain text, optional; the Strict-Transport-Security
+ *                            value, "max-age=N[; includeSubDomains][; preload]";
+ *                            default (or malformed) DEFAULT_HSTS, without preload
  *
  * ORIGINS schema:
  *   {
  *     "origins":    { "<key>": "<base URL>", ... },  required, at least one entry
  *     "continents": { "<continent>": "<key>", ... }, optional
  *     "countries":  { "<country>": "<key>", ... },   optional, wins over continents
- *     "default":    "<key>"                          required
+ *     "default":    "<key>",                         required
+ *     "external":   ["<key>", ...],                  optional
+ *     "passthrough": ["<hostname>", ...]             optional
  *   }
  *   - <key>: 1-32 chars of [a-z0-9_-]; it is what X-Edge-Origin reports.
  *   - <base URL>: absolute http(s) URL with no user info, path, query or fragment
@@ -26,7 +32,12 @@
  *     refuses Worker fetches to bare IP addresses in production.
  *   - <continent>: a Cloudflare request.cf.continent code: AF AN AS EU NA OC SA.
  *   - <country>: a two-letter request.cf.country code, upper case (e.g. "GB").
- *   - every key referenced by continents, countries and default must exist in origins.
+ *   - every key referenced by continents, countries, default and external must
+ *     exist in origins.
+ *   - external: origins outside this platform; they never get X-Origin-Auth.
+ *   - passthrough: hostnames whose requests go to the same URL instead of being
+ *     steered (the Worker runs on their route; Cloudflare sends a same-zone
+ *     fetch of a route's own hostname to the origin in DNS, not to the Worker).
  *   Example:
  *     {"origins": {"na": "https://us.origin.example.com",
  *                  "eu": "https://eu.origin.example.com",
@@ -41,10 +52,14 @@
  * Requests, in order of precedence:
  *   /healthz       200 {"status":"ok"} from the edge, never proxied, also during
  *                  maintenance; 500 {"status":"error"} if the config is broken.
+ *                  On a passthrough hostname it is proxied like any path: its
+ *                  uptime check is meant for the service behind it.
  *   maintenance    503 HTML page with Retry-After for everything else (needs no
  *                  valid ORIGINS, so it can cover a broken config too).
  *   anything else  proxied. Bodies over MAX_BODY_BYTES get 413. The origin gets
- *                  X-Origin-Auth (client copies are dropped), X-Forwarded-Host,
+ *                  X-Origin-Auth (unless external; client copies are dropped),
+ *                  X-Visitor-IP (the CF-Connecting-IP Cloudflare gave the Worker;
+ *                  client copies are dropped), X-Forwarded-Host,
  *                  X-Forwarded-Proto and X-Forwarded-For (client value, if any,
  *                  then CF-Connecting-IP). Origin redirects are not followed; a
  *                  Location pointing at the origin's own base URL is rewritten to
@@ -57,11 +72,16 @@
  *
  * Failover policy (an attempt "fails" and the next origin is tried when):
  *   - idempotent methods (GET HEAD OPTIONS TRACE PUT DELETE): network error,
- *     timeout, or a 502/503/504 response. A 500 is the application's answer,
- *     not a sign the origin is unreachable, so it is returned as-is.
- *   - other methods (POST, PATCH, ...): only when fetch() rejects before any
- *     response and not because of our timeout. A timeout or any response (5xx
- *     included) may mean the origin already acted, so it is never re-sent.
+ *     timeout, or a 502/503/504 response, or one of the statuses Cloudflare
+ *     itself returns for an origin it cannot get an answer from (520-527, 530).
+ *     A 500 is the application's answer, not a sign the origin is unreachable,
+ *     so it is returned as-is.
+ *   - other methods (POST, PATCH, ...): when fetch() rejects before any
+ *     response and not because of our timeout, or Cloudflare answers that it
+ *     never delivered the request (521 refused, 523 unreachable, 525 TLS
+ *     handshake failed, 526 invalid certificate). A timeout or any other
+ *     response (520, 522, 524 included) may mean the origin already acted, so
+ *     it is never re-sent.
  *     Caveat: the runtime reports "connection refused" and "connection lost
  *     after the request was sent" alike, so a non-idempotent request can, rarely,
  *     reach two origins; origins should de-duplicate (e.g. idempotency keys).
@@ -75,19 +95,30 @@
 const DEFAULT_CSP =
   "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'";
 const DEFAULT_TIMEOUT_MS = 10000;
+// Preloading is near-irreversible, so it is only sent when the HSTS binding asks for it.
+const DEFAULT_HSTS = "max-age=31536000; includeSubDomains";
+const HSTS_RE = /^max-age=[0-9]{1,9}(; includeSubDomains)?(; preload)?$/;
+// The header carrying the visitor's address to origins; the load balancer counts rate limits per visitor on it.
+const VISITOR_IP_HEADER = "X-Visitor-IP";
 const DEFAULT_RETRY_AFTER_S = 300;
 // Request bodies are buffered so they can be re-sent on failover; past this
 // size the request is refused (413) rather than held in isolate memory.
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
-const FAILOVER_STATUSES = new Set([502, 503, 504]);
+// Cloudflare answers for the origin when it cannot get a response from it (developers.cloudflare.com, "Cloudflare
+// 5xx errors"): 520 empty or unknown response, 521 connection refused, 522 connection timed out, 523 origin
+// unreachable, 524 no response in time, 525 TLS handshake failed, 526 invalid origin certificate, 527 Railgun,
+// 530 with a 1xxx error such as an origin DNS failure.
+const FAILOVER_STATUSES = new Set([502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527, 530]);
+// Of those, the ones that say the request never reached the origin: safe to re-send whatever the method.
+const NOT_DELIVERED_STATUSES = new Set([521, 523, 525, 526]);
 const CONTINENTS = new Set(["AF", "AN", "AS", "EU", "NA", "OC", "SA"]);
 const KEY_RE = /^[a-z0-9_-]{1,32}$/;
 const COUNTRY_RE = /^[A-Z]{2}$/;
+const HOST_RE = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 
 const SECURITY_HEADERS = {
-  "Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
   "X-Content-Type-Options": "nosniff",
   "X-Frame-Options": "DENY",
   "Referrer-Policy": "strict-origin-when-cross-origin",
@@ -136,7 +167,7 @@ function parseOrigins(raw) {
   }
   if (!isPlainObject(doc)) throw new Error("ORIGINS must be a JSON object");
   for (const field of Object.keys(doc)) {
-    if (!["origins", "continents", "countries", "default"].includes(field)) {
+    if (!["origins", "continents", "countries", "default", "external", "passthrough"].includes(field)) {
       throw new Error(`ORIGINS has unknown field "${field}"`);
     }
   }
@@ -170,7 +201,17 @@ function parseOrigins(raw) {
   if (typeof doc.default !== "string" || !origins.has(doc.default)) {
     throw new Error("ORIGINS.default must name an origin");
   }
-  return { origins, continents, countries, defaultKey: doc.default };
+  const list = (where, itemOk) => {
+    const items = doc[where] ?? [];
+    if (!Array.isArray(items)) throw new Error(`ORIGINS.${where} must be an array`);
+    for (const item of items) {
+      if (!itemOk(item)) throw new Error(`ORIGINS.${where} has invalid entry ${JSON.stringify(item)}`);
+    }
+    return new Set(items);
+  };
+  const external = list("external", (key) => typeof key === "string" && origins.has(key));
+  const passthrough = list("passthrough", (host) => typeof host === "string" && HOST_RE.test(host));
+  return { origins, continents, countries, defaultKey: doc.default, external, passthrough };
 }
 
 function parseBaseUrl(key, value) {
@@ -206,8 +247,15 @@ function failoverOrder(config, cf) {
 // ---------------------------------------------------------------------------
 // Responses
 
+/** The configured HSTS value; a missing or malformed binding falls back to the default, never to no header. */
+function hsts(env) {
+  const value = String(env.HSTS ?? "").trim();
+  return HSTS_RE.test(value) ? value : DEFAULT_HSTS;
+}
+
 function withSecurityHeaders(response, env) {
   const headers = response.headers;
+  headers.set("Strict-Transport-Security", hsts(env));
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers.set(name, value);
   // An empty CSP binding counts as unset: never serve without a policy.
   headers.set("Content-Security-Policy", env.CSP && env.CSP.trim() ? env.CSP.trim() : DEFAULT_CSP);
@@ -266,18 +314,22 @@ async function readBody(request, limit) {
   return body;
 }
 
-function originRequestHeaders(request, url, env) {
+function originRequestHeaders(request, url, env, withToken) {
   const headers = new Headers(request.headers);
   // Host comes from the origin URL (TLS and virtual hosting need it); framing
   // headers are recomputed for the buffered body.
   for (const name of ["Host", "Content-Length", "Transfer-Encoding"]) headers.delete(name);
-  // Only the edge may authenticate to the origin: drop whatever the client sent.
+  // Only the edge may authenticate to the origin, and only to this platform's
+  // origins: drop whatever the client sent.
   headers.delete("X-Origin-Auth");
-  headers.set("X-Origin-Auth", env.ORIGIN_TOKEN);
+  if (withToken) headers.set("X-Origin-Auth", env.ORIGIN_TOKEN);
   headers.set("X-Forwarded-Host", url.host);
   headers.set("X-Forwarded-Proto", url.protocol.slice(0, -1));
   const clientIp = request.headers.get("CF-Connecting-IP");
+  // Only the edge says who the visitor is: a client's own copy is dropped.
+  headers.delete(VISITOR_IP_HEADER);
   if (clientIp) {
+    headers.set(VISITOR_IP_HEADER, clientIp);
     // Entries before the last one are client-supplied and must not be trusted.
     const prior = request.headers.get("X-Forwarded-For");
     headers.set("X-Forwarded-For", prior ? `${prior}, ${clientIp}` : clientIp);
@@ -309,7 +361,18 @@ async function attempt(target, init, timeoutMs) {
 function shouldFailOver(result, idempotent) {
   if (result.error === "network") return true;
   if (result.error === "timeout") return idempotent;
-  return idempotent && FAILOVER_STATUSES.has(result.response.status);
+  const status = result.response.status;
+  return idempotent ? FAILOVER_STATUSES.has(status) : NOT_DELIVERED_STATUSES.has(status);
+}
+
+/** The origins to try, in order: a passthrough hostname goes to itself, anything else is steered. */
+function targets(config, url, cf) {
+  if (config.passthrough.has(url.hostname)) return [{ key: "passthrough", base: url.origin, external: false }];
+  return failoverOrder(config, cf).map((key) => ({
+    key,
+    base: config.origins.get(key),
+    external: config.external.has(key),
+  }));
 }
 
 async function proxy(request, env, config) {
@@ -322,17 +385,17 @@ async function proxy(request, env, config) {
     body = await readBody(request, MAX_BODY_BYTES);
     if (body === null) return textResponse(env, 413, "Payload Too Large");
   }
-  const init = {
+  const init = (target) => ({
     method,
-    headers: originRequestHeaders(request, url, env),
+    headers: originRequestHeaders(request, url, env, !target.external),
     body,
     redirect: "manual", // origin redirects go back to the client (see rewriteLocation)
-  };
+  });
   const timeoutMs = positiveInt(env.ORIGIN_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
 
-  for (const key of failoverOrder(config, request.cf)) {
-    const base = config.origins.get(key);
-    const result = await attempt(base + url.pathname + url.search, init, timeoutMs);
+  for (const target of targets(config, url, request.cf)) {
+    const { key, base } = target;
+    const result = await attempt(base + url.pathname + url.search, init(target), timeoutMs);
     if (shouldFailOver(result, idempotent)) {
       // Free the connection of a discarded 5xx before trying the next origin.
       await result.response?.body?.cancel();
@@ -391,7 +454,8 @@ async function handle(request, env) {
     configError = err.message;
   }
 
-  if (url.pathname === "/healthz") {
+  const passthrough = config?.passthrough.has(url.hostname) ?? false;
+  if (url.pathname === "/healthz" && !passthrough) {
     // Answered here, never proxied. Reports a broken edge configuration so a
     // monitor catches a bad deploy; maintenance mode does not make it fail.
     if (configError) {

@@ -8,7 +8,6 @@ from offline.engine import Recording
 # Cloud Resource Manager and Service Usage, which every project has on.
 API_OF_MODULE = {
     "artifactregistry": "artifactregistry.googleapis.com",
-    "backupdisasterrecovery": "backupdr.googleapis.com",
     "bigquery": "bigquery.googleapis.com",
     "billing": "billingbudgets.googleapis.com",
     "certificatemanager": "certificatemanager.googleapis.com",
@@ -24,6 +23,7 @@ API_OF_MODULE = {
     "servicenetworking": "servicenetworking.googleapis.com",
     "sql": "sqladmin.googleapis.com",
     "storage": "storage.googleapis.com",
+    "workflows": "workflows.googleapis.com",
 }
 API_OF_TYPE = {"gcp:projects/iAMCustomRole:IAMCustomRole": "iam.googleapis.com"}
 

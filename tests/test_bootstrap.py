@@ -262,7 +262,6 @@ def test_docs_delivery_lists_the_repository_variables_to_set(bootstrap: Recordin
 # The deployer role that lets `pulumi up` create each kind of resource the platform program registers.
 ROLE_OF_MODULE = {
     "artifactregistry": "roles/artifactregistry.admin",
-    "backupdisasterrecovery": "roles/backupdr.admin",
     "bigquery": "roles/bigquery.dataOwner",
     "certificatemanager": "roles/certificatemanager.editor",
     "cloudrunv2": "roles/run.admin",
@@ -276,6 +275,7 @@ ROLE_OF_MODULE = {
     "servicenetworking": "roles/servicenetworking.networksAdmin",
     "sql": "roles/cloudsql.admin",
     "storage": "roles/storage.admin",
+    "workflows": "roles/workflows.editor",
 }
 ROLE_OF_TYPE = {
     "gcp:projects/service:Service": "roles/serviceusage.serviceUsageAdmin",
@@ -285,6 +285,7 @@ ROLE_OF_TYPE = {
     "gcp:projects/iAMCustomRole:IAMCustomRole": "roles/iam.roleAdmin",
     "gcp:compute/firewall:Firewall": "roles/compute.securityAdmin",
     "gcp:compute/securityPolicy:SecurityPolicy": "roles/compute.securityAdmin",
+    "gcp:compute/securityPolicyRule:SecurityPolicyRule": "roles/compute.securityAdmin",
     "gcp:compute/sSLPolicy:SSLPolicy": "roles/compute.securityAdmin",
 }
 BILLING_ACCOUNT_TYPES = {"gcp:billing/budget:Budget"}  # granted on the billing account (test above)

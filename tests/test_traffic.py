@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 from typing import Any
 
 import pulumi
@@ -19,17 +20,21 @@ from components.cloud_armor import (
     WAF_RULES,
     SecurityArgs,
     cloudflare_groups,
+    plan_edge_rules,
     plan_rules,
 )
 from components.context import StackContext
 from components.load_balancer import LoadBalancer, LoadBalancerArgs, ServerlessBackend, certificate_name
 from components.naming import Naming
 from components.project_services import ProjectServices
-from offline.engine import Recording, Resource, run
+from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, Resource, run, run_program
+from offline.engine import stack_config as stack_values
 from tests.conftest import config_of, program_of, raw_config
 
 ENABLED = ("staging", "prod")
 POLICY = "gcp:compute/securityPolicy:SecurityPolicy"
+POLICY_RULE = "gcp:compute/securityPolicyRule:SecurityPolicyRule"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
 BACKEND = "gcp:compute/backendService:BackendService"
 NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
 URL_MAP = "gcp:compute/uRLMap:URLMap"
@@ -46,9 +51,30 @@ def lb(stack: str) -> LoadBalancerArgs:
     return config_of(stack).load_balancer
 
 
+def backend_policy(program: Recording) -> Resource:
+    return program.one(POLICY, type="CLOUD_ARMOR")
+
+
+def edge_policy(program: Recording) -> Resource:
+    return program.one(POLICY, type="CLOUD_ARMOR_EDGE")
+
+
 def rules(program: Recording) -> dict[str, dict[str, Any]]:
-    """The Cloud Armor rules by their stable name (the description)."""
-    return {r["description"]: r for r in program.one(POLICY).inputs["rules"]}
+    """The backend policy's rules by their stable name (the description)."""
+    return {r["description"]: r for r in backend_policy(program).inputs["rules"]}
+
+
+def edge_rules(program: Recording) -> dict[str, Resource]:
+    """The edge policy's rules (one resource each) by their stable name (the description)."""
+    policy = edge_policy(program).inputs["name"]
+    return {r.inputs["description"]: r for r in program.of(POLICY_RULE, securityPolicy=policy)}
+
+
+def revealed_expression(rule: Resource) -> str:
+    """The expression of a rule whose match reached the engine as a secret (fails if it was sent in plain text)."""
+    match = rule.revealed_inputs["match"]
+    assert SECRET_SIG in match, "the match was not sent as a secret"
+    return str(match["value"]["expr"]["expression"])
 
 
 def expression(rule: dict[str, Any]) -> str:
@@ -80,7 +106,7 @@ def test_only_stacks_whose_config_enables_it_get_a_load_balancer(program: Record
     enabled = lb(stack).enabled
     assert enabled == (stack in ENABLED)
     assert len(program.of(RULE)) == (2 if enabled else 0)
-    assert len(program.of(POLICY)) == (1 if enabled else 0)
+    assert len(program.of(POLICY)) == (2 if enabled else 0)  # the backend policy and the edge policy
     for key in ("load_balancer_ip", "load_balancer_domains", "security_policy"):
         assert (key in program.outputs) == enabled, key
 
@@ -90,7 +116,7 @@ def test_outputs_name_the_reserved_ip_the_domains_and_the_policy(stack: str) -> 
     program = program_of(stack)
     ipaddress.ip_address(program.outputs["load_balancer_ip"])
     assert program.outputs["load_balancer_domains"] == lb(stack).domains
-    assert program.outputs["security_policy"] == program.one(POLICY).inputs["name"]
+    assert program.outputs["security_policy"] == backend_policy(program).inputs["name"]
 
 
 # --- the load balancer chain ----------------------------------------------------------------------------------------
@@ -112,7 +138,7 @@ def test_each_service_gets_a_serverless_neg_for_its_cloud_run_service(stack: str
 @pytest.mark.parametrize("stack", ENABLED)
 def test_every_backend_service_is_external_managed_https_logged_and_behind_cloud_armor(stack: str) -> None:
     program = program_of(stack)
-    policy = program.one(POLICY)
+    policy = backend_policy(program)
     backends = program.of(BACKEND)
     assert len(backends) == len(lb(stack).services)
     for backend in backends:
@@ -121,8 +147,21 @@ def test_every_backend_service_is_external_managed_https_logged_and_behind_cloud
         assert backend.inputs["logConfig"] == {"enable": True, "sampleRate": lb(stack).log_sample_rate}
         assert backend.inputs["securityPolicy"] == policy.outputs["selfLink"]
         assert program.depends_on(backend, policy)
+        assert backend.inputs["edgeSecurityPolicy"] == edge_policy(program).outputs["selfLink"]
         (group,) = backend.inputs["backends"]
         assert group["group"] in {n.outputs["id"] for n in program.of(NEG)}
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_every_backend_and_the_static_bucket_get_the_edge_policy_only_once_its_rules_exist(stack: str) -> None:
+    """Only an edge policy can protect a backend bucket; attached before its rules exist, it would admit everyone."""
+    program = program_of(stack)
+    policy = edge_policy(program)
+    assert policy.inputs["type"] == "CLOUD_ARMOR_EDGE"
+    attached = [*program.of(BACKEND), program.one("gcp:compute/backendBucket:BackendBucket")]
+    for resource in attached:
+        assert resource.inputs["edgeSecurityPolicy"] == policy.outputs["selfLink"], resource.name
+        assert all(program.depends_on(resource, rule) for rule in edge_rules(program).values()), resource.name
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -228,11 +267,11 @@ def test_resources_wait_for_the_apis_they_call(stack: str) -> None:
     compute, storage = program.named("apis-compute"), program.named("apis-storage")
     for name in ("lb-ip", "lb-tls", "lb-redirect", *(f"lb-{s}-neg" for s in lb(stack).services)):
         assert program.depends_on(program.named(name), compute), name
-    assert program.depends_on(program.one(POLICY), compute)
+    assert all(program.depends_on(policy, compute) for policy in program.of(POLICY))
     assert program.depends_on(program.named("lb-static"), storage)
     # ... and nothing more: the certificates need not wait for the backends.
     for cert in program.of(CERT):
-        assert not program.depends_on(cert, program.one(POLICY))
+        assert not program.depends_on(cert, backend_policy(program))
 
 
 # --- Cloud CDN for static assets ------------------------------------------------------------------------------------
@@ -244,6 +283,11 @@ def test_static_assets_come_from_a_private_bucket_through_cloud_cdn(stack: str) 
     cdn = config.load_balancer.cdn
     bucket = program.named("lb-static")
     assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    assert bucket.inputs["versioning"] == {"enabled": True}
+    (noncurrent,) = bucket.inputs["lifecycleRules"]
+    assert noncurrent["action"] == {"type": "Delete"}
+    assert noncurrent["condition"]["withState"] == "ARCHIVED"  # only replaced or deleted assets, never live ones
+    assert noncurrent["condition"]["daysSinceNoncurrentTime"] >= 7
     assert bucket.inputs["uniformBucketLevelAccess"] is True
     assert bucket.protect == config.protection.protect
     assert bucket.inputs["forceDestroy"] is (not config.protection.deletion_protection)
@@ -293,29 +337,29 @@ def test_staging_previews_the_noisiest_waf_rules_and_prod_enforces_all() -> None
 
 
 @pytest.mark.parametrize("stack", ENABLED)
-def test_clients_over_the_rate_limit_are_banned(stack: str) -> None:
+def test_one_rate_limit_rule_counts_every_request_so_a_visitor_has_one_budget(stack: str) -> None:
     limit = lb(stack).security.rate_limit
     assert limit is not None
-    banned = [r for r in rules(program_of(stack)).values() if r["action"] == "rate_based_ban"]
-    assert banned
-    for rule in banned:
-        options = rule["rateLimitOptions"]
-        assert options["rateLimitThreshold"] == {
-            "count": limit.requests_per_interval,
-            "intervalSec": limit.interval_sec,
-        }
-        assert options["banDurationSec"] == limit.ban_duration_sec
-        assert options["conformAction"] == "allow"
-        assert options["exceedAction"] == limit.exceed_action
+    (banned,) = [r for r in rules(program_of(stack)).values() if r["action"] == "rate_based_ban"]
+    assert banned["match"]["config"]["srcIpRanges"] == ["*"]
+    options = banned["rateLimitOptions"]
+    assert options["rateLimitThreshold"] == {"count": limit.requests_per_interval, "intervalSec": limit.interval_sec}
+    assert options["banDurationSec"] == limit.ban_duration_sec
+    assert options["conformAction"] == "allow"
+    assert options["exceedAction"] == limit.exceed_action
 
 
 @pytest.mark.parametrize("stack", ENABLED)
-def test_behind_the_edge_clients_are_counted_by_the_visitor_ip_cloudflare_forwards(stack: str) -> None:
-    policy = program_of(stack).one(POLICY).inputs
-    banned = [r for r in policy["rules"] if r["action"] == "rate_based_ban"]
-    assert banned
-    assert {r["rateLimitOptions"]["enforceOnKey"] for r in banned} == {"USER_IP"}
-    assert policy["advancedOptionsConfig"]["userIpRequestHeaders"] == ["CF-Connecting-IP"]
+def test_behind_the_edge_visitors_are_counted_by_the_address_the_worker_forwards(stack: str) -> None:
+    """On a Worker's same-zone subrequest CF-Connecting-IP is whatever x-real-ip the Worker sends, so the load
+    balancer counts on the header the Worker sets from the visitor's address and overwrites (edge/worker.js)."""
+    policy = backend_policy(program_of(stack)).inputs
+    (banned,) = [r for r in policy["rules"] if r["action"] == "rate_based_ban"]
+    assert banned["rateLimitOptions"]["enforceOnKey"] == "USER_IP"
+    worker = (ROOT / "edge" / "worker.js").read_text()
+    set_by_worker = re.search(r'const VISITOR_IP_HEADER = "([^"]+)"', worker)
+    assert set_by_worker is not None
+    assert policy["advancedOptionsConfig"]["userIpRequestHeaders"] == [set_by_worker.group(1)]
 
 
 def test_without_cloudflare_only_clients_are_counted_by_source_ip() -> None:
@@ -326,46 +370,144 @@ def test_without_cloudflare_only_clients_are_counted_by_source_ip() -> None:
 
 @pytest.mark.parametrize("stack", ENABLED)
 def test_adaptive_protection_watches_for_layer7_ddos(stack: str) -> None:
-    config = program_of(stack).one(POLICY).inputs["adaptiveProtectionConfig"]
+    config = backend_policy(program_of(stack)).inputs["adaptiveProtectionConfig"]
     assert config["layer7DdosDefenseConfig"]["enable"] is lb(stack).security.adaptive_protection is True
 
 
 @pytest.mark.parametrize("stack", ENABLED)
 def test_behind_the_edge_only_cloudflare_ranges_are_admitted_and_everything_else_denied(stack: str) -> None:
-    by_name = rules(program_of(stack))
+    by_name = {name: r.inputs for name, r in edge_rules(program_of(stack)).items()}
     assert by_name["default-deny"]["priority"] == DEFAULT_RULE_PRIORITY
     assert by_name["default-deny"]["action"] == "deny(403)"
-    admitted = [r for r in by_name.values() if r["action"] in ("allow", "rate_based_ban")]
+    admitted = [r for r in by_name.values() if r["action"] == "allow"]
     ranges = [cidr for r in admitted for cidr in r["match"]["config"]["srcIpRanges"]]
     assert sorted(ranges) == sorted(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)
     assert all(len(r["match"]["config"]["srcIpRanges"]) <= MAX_SRC_IP_RANGES for r in admitted)
-    # Deny rules come first: an admission rule ends evaluation for the requests it lets through.
-    assert max(r["priority"] for n, r in by_name.items() if n.startswith("waf-")) < min(r["priority"] for r in admitted)
+    # The token check comes first: an allow rule ends evaluation for the requests it lets through.
+    assert by_name["origin-auth"]["priority"] < min(r["priority"] for r in admitted)
+    assert by_name["origin-auth"]["action"] == "deny(403)"
 
 
-def test_without_cloudflare_only_every_source_is_admitted_and_configured_countries_are_blocked() -> None:
-    by_name = {r.name: r for r in plan_rules(SecurityArgs(geo_block=["KP"]))}
+@pytest.mark.parametrize("stack", ENABLED)
+def test_behind_the_edge_a_request_without_this_zones_origin_token_is_refused_and_the_token_stays_secret(
+    stack: str,
+) -> None:
+    program = program_of(stack)
+    rule = edge_rules(program)["origin-auth"]
+    assert rule.inputs["match"] == SECRET_MASK  # never in plain text in the plan or the state
+    header = "request.headers['x-origin-auth']"
+    assert revealed_expression(rule) == f"!has({header}) || {header} != '{SECRET_PLACEHOLDER}'"
+    # The token is platform:origin_token, the one the Worker sends in the header this rule reads.
+    (script,) = program.of("cloudflare:index/workersScript:WorkersScript")
+    binding = {b["name"]: b for b in script.revealed_inputs["bindings"]["value"]}["ORIGIN_TOKEN"]
+    assert binding["text"] == SECRET_PLACEHOLDER
+    assert 'headers.set("X-Origin-Auth", env.ORIGIN_TOKEN)' in (ROOT / "edge" / "worker.js").read_text()
+    assert "offline-secret" not in str([r.inputs for r in program.resources])
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_the_worker_takes_a_new_origin_token_only_once_the_edge_policy_accepts_it(stack: str) -> None:
+    program = program_of(stack)
+    (script,) = program.of("cloudflare:index/workersScript:WorkersScript")
+    assert program.depends_on(script, edge_rules(program)["origin-auth"])
+
+
+def with_tokens(current: str, accepted: str | None) -> Resource:
+    """The prod origin-auth rule with these origin tokens (and a second accepted one while rotating)."""
+    values, _ = stack_values("prod")
+    values = {**values, "platform:origin_token": current}
+    if accepted is None:
+        values.pop("platform:origin_token_accepted", None)
+    else:
+        values["platform:origin_token_accepted"] = accepted
+    return edge_rules(run_program("prod", config=values))["origin-auth"]
+
+
+def test_while_rotating_the_edge_policy_accepts_the_current_and_the_accepted_token() -> None:
+    current, accepted = "Q2hhbmdlZC10b2tlbi0xMjM0NTY3OA==", "UHJldmlvdXMtdG9rZW4tODc2NTQzMjE="
+    header = "request.headers['x-origin-auth']"
+    assert revealed_expression(with_tokens(current, accepted)) == (
+        f"!has({header}) || ({header} != '{current}' && {header} != '{accepted}')"
+    )
+    assert revealed_expression(with_tokens(current, None)) == f"!has({header}) || {header} != '{current}'"
+
+
+@pytest.mark.parametrize("token", ["short", "quote'd-token-1234567890", "back\\slash-token-1234567890"])
+def test_an_origin_token_that_could_break_the_rule_expression_stops_the_program_without_printing_it(
+    token: str,
+) -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        with_tokens(token, None)
+    message = str(raised.value)
+    assert "platform:origin_token" in message
+    assert token not in message
+
+
+def test_prod_repeats_the_edge_admin_allow_list_at_the_load_balancer() -> None:
+    edge = config_of("prod").edge
+    assert edge is not None
+    assert edge.waf.admin is not None
+    admin = rules(program_of("prod"))["admin-allowlist"]
+    assert admin["action"] == "deny(403)"
+    assert expression(admin) == (
+        "(request.path.urlDecode().lower().startsWith('/admin')) && !(inIpRange(origin.user_ip, '203.0.113.0/24'))"
+    )
+    assert [str(c) for c in edge.waf.admin.allowed_cidrs] == ["203.0.113.0/24"]
+    assert admin["priority"] < min(r["priority"] for n, r in rules(program_of("prod")).items() if n.startswith("waf-"))
+    assert "admin-allowlist" not in rules(program_of("staging"))  # staging's edge challenges instead: nothing to repeat
+
+
+def test_an_admin_allow_list_that_does_not_fit_one_armor_rule_is_refused() -> None:
+    raw = copy.deepcopy(raw_config("prod"))
+    admin = raw["edge"]["waf"]["admin"]  # type: ignore[index]
+    admin["allowed_cidrs"] = ["203.0.113.0/26", "203.0.113.64/26", "198.51.100.0/24", "192.0.2.0/24", "10.8.0.0/16"]
+    rejects(raw, r"edge\.waf\.admin\.allowed_cidrs: the load balancer repeats the admin allow-list .* \(got 6\)")
+
+
+def test_behind_the_edge_every_load_balancer_hostname_is_reached_through_the_worker() -> None:
+    raw = copy.deepcopy(raw_config("prod"))
+    raw["edge"]["worker"]["routes"] = {}  # type: ignore[index]
+    rejects(raw, r"edge\.hostnames\.api\.example\.com: requests for 'api\.example\.com' would reach the load bal")
+    raw["edge"]["worker"]["routes"] = {"api": "api.example.com/v1/*"}  # type: ignore[index]
+    rejects(raw, r"edge\.hostnames\.api\.example\.com: .* add a worker\.routes entry 'api\.example\.com/\*'")
+
+
+def test_admitting_only_the_zone_needs_an_edge_to_send_the_token() -> None:
+    raw = {k: v for k, v in raw_config("prod").items() if k != "edge"}
+    rejects(raw, r"load_balancer\.security\.cloudflare_only: .* this stack has no platform:edge")
+
+
+def test_without_cloudflare_only_every_source_is_admitted_and_configured_countries_are_blocked_at_the_edge() -> None:
+    by_name = {r.name: r for r in plan_edge_rules(SecurityArgs(geo_block=["KP"]))}
     assert by_name["default-allow"].action == "allow"
     geo = [r for n, r in by_name.items() if n.startswith("geo-block-")]
     assert [r.expression for r in geo] == ["origin.region_code == 'KP'"]
     assert all(r.action == "deny(403)" for r in geo)
+    assert "origin-auth" not in by_name
+    assert not [r for r in plan_rules(SecurityArgs(geo_block=["KP"])) if r.name.startswith("geo-block-")]
 
 
 @pytest.mark.parametrize("stack", ENABLED)
 def test_every_rule_has_its_own_priority(stack: str) -> None:
-    priorities = [r["priority"] for r in rules(program_of(stack)).values()]
-    assert len(priorities) == len(set(priorities))
+    for priorities in (
+        [r["priority"] for r in rules(program_of(stack)).values()],
+        [r.inputs["priority"] for r in edge_rules(program_of(stack)).values()],
+    ):
+        assert len(priorities) == len(set(priorities))
 
 
 def test_rule_priorities_do_not_shift_when_other_rules_are_added() -> None:
-    before = {r.name: r.priority for r in plan_rules(SecurityArgs())}
-    after = {r.name: r.priority for r in plan_rules(SecurityArgs(geo_block=["KP", "IR"], cloudflare_only=False))}
+    def priorities(args: SecurityArgs) -> dict[str, int]:
+        return {r.name: r.priority for r in plan_rules(args) + plan_edge_rules(args)}
+
+    before = priorities(SecurityArgs())
+    after = priorities(SecurityArgs(geo_block=["KP", "IR"], cloudflare_only=False))
     assert all(after[name] == priority for name, priority in before.items())
 
 
 def test_country_blocks_stay_within_the_subexpression_limit() -> None:
     countries = ["AF", "BY", "CU", "IR", "KP", "RU", "SY"]
-    geo = [r for r in plan_rules(SecurityArgs(geo_block=countries)) if r.name.startswith("geo-block-")]
+    geo = [r for r in plan_edge_rules(SecurityArgs(geo_block=countries)) if r.name.startswith("geo-block-")]
     assert all(str(r.expression).count("==") <= MAX_SUBEXPRESSIONS for r in geo)
     assert sorted(c for r in geo for c in str(r.expression).split("'")[1::2]) == countries
 
@@ -513,7 +655,6 @@ def test_bad_staging_load_balancer_config_is_one_line_naming_the_key(changes: di
             {"security__geo_block": ["KP"]},
             r"load_balancer\.security\.geo_block: behind Cloudflare the request's country",
         ),
-        ({"security__preview_rules": ["rate-limit"]}, r"load_balancer\.security\.preview_rules: with cloudflare_only"),
         (
             {"security__rate_limit__ban_threshold": {"requests": 10, "interval_sec": 60}},
             r"load_balancer\.security\.rate_limit\.ban_threshold\.requests: the ban threshold is a lower rate",
@@ -534,6 +675,7 @@ def test_dns_authorized_certificates_are_not_limited_to_15_domains() -> None:
     many = [*lb("prod").domains, *extra]
     raw = bad("prod", domains=many)
     raw["edge"]["hostnames"].update({host: {"mode": "dns"} for host in extra})  # type: ignore[index]
+    raw["edge"]["worker"]["routes"] = {"all": "*.example.com/*"}  # type: ignore[index]
     parsed = stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
     assert parsed.load_balancer.domains == many
 

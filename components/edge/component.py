@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from components.edge.config import EdgeArgs, HstsArgs, WorkerArgs
-from components.edge.rules import PHASES, phase_rules
+from components.edge.config import EdgeArgs, HstsArgs
+from components.edge.rules import PHASES, Phase, phase_rules
 from components.naming import Naming
 
 WORKER_SCRIPT = Path(__file__).resolve().parent.parent.parent / "edge" / "worker.js"
@@ -125,7 +125,7 @@ class EdgeWorker(pulumi.ComponentResource):
             content=WORKER_SCRIPT.read_text(),
             main_module=MAIN_MODULE,
             compatibility_date=COMPATIBILITY_DATE,
-            bindings=self._bindings(worker, origin_token, urls),
+            bindings=self._bindings(self._args, origin_token, urls),
             observability=cloudflare.WorkersScriptObservabilityArgs(
                 enabled=True,
                 head_sampling_rate=worker.logs_sampling_rate,
@@ -138,14 +138,20 @@ class EdgeWorker(pulumi.ComponentResource):
 
     @staticmethod
     def _bindings(
-        worker: WorkerArgs, origin_token: pulumi.Input[str], service_urls: Mapping[str, pulumi.Input[str]]
+        args: EdgeArgs, origin_token: pulumi.Input[str], service_urls: Mapping[str, pulumi.Input[str]]
     ) -> list[cloudflare.WorkersScriptBindingArgs]:
+        worker, passthrough = args.worker, args.passthrough_hosts()
         named = {service: service_urls[service] for service in worker.service_origins().values()}
         plain: dict[str, pulumi.Input[str]] = {
-            "ORIGINS": pulumi.Output.all(**named).apply(worker.origins_json) if named else worker.origins_json(),
+            "ORIGINS": pulumi.Output.all(**named).apply(lambda urls: worker.origins_json(urls, passthrough))
+            if named
+            else worker.origins_json(passthrough=passthrough),
             "MAINTENANCE": "true" if worker.maintenance else "false",
             "MAINTENANCE_RETRY_AFTER": str(worker.maintenance_retry_after),
             "ORIGIN_TIMEOUT_MS": str(worker.origin_timeout_ms),
+            # The zone's security_header setting replaces a Worker's HSTS header inside the zone; both come from
+            # edge.hsts, so the header says the same whichever of the two sets it.
+            "HSTS": args.hsts.header(),
         }
         if worker.csp:
             plain["CSP"] = worker.csp
@@ -194,8 +200,10 @@ class EdgeWorker(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _rulesets(self, naming: Naming) -> dict[str, cloudflare.Ruleset]:
-        """Exactly one entry-point ruleset per phase: a second one for the same (zone, phase) would be rejected."""
+    def _rulesets(self, naming: Naming) -> dict[Phase, cloudflare.Ruleset]:
+        """Exactly one entry-point ruleset per phase: a second one for the same (zone, phase) would be rejected.
+        A phase's ruleset made outside this program (`existing_rulesets`) is adopted with `import_`: the next `up`
+        reads it and replaces its rules with these."""
         a = self._args
         return {
             phase: cloudflare.Ruleset(
@@ -206,11 +214,16 @@ class EdgeWorker(pulumi.ComponentResource):
                 name=naming.physical("edge", PHASES[phase]),
                 description=f"Platform edge {PHASES[phase].replace('_', ' ')} (managed by Pulumi)",
                 rules=rules,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, import_=self._import_id(phase)),
             )
             for phase, rules in phase_rules(a.waf, a.rate_limits, a.cache, a.redirects).items()
             if rules
         }
+
+    def _import_id(self, phase: Phase) -> str | None:
+        """The id Cloudflare's rulesets import under: zones/<zone id>/<ruleset id> (pulumi_cloudflare 6)."""
+        existing = self._args.existing_rulesets.get(phase)
+        return f"zones/{self._args.zone_id}/{existing}" if existing else None
 
 
 def _single_cname(domain: str, records: Sequence[Mapping[str, str]]) -> Mapping[str, str]:

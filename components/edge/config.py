@@ -18,6 +18,7 @@ from components.edge.rules import (
     CacheArgs,
     Duration,
     EdgeRateLimitArgs,
+    Phase,
     RedirectArgs,
     WafArgs,
     phase_rules,
@@ -48,6 +49,12 @@ def _origin_url(value: str) -> str:
     return value
 
 
+def _matches(pattern: str, host: str) -> bool:
+    """Whether a Worker route pattern (`host/path`; the host may start with `*`) runs on `host`."""
+    route_host = pattern.split("/", 1)[0]
+    return host.endswith(route_host[1:]) if route_host.startswith("*") else host == route_host
+
+
 class ServiceOrigin(Model):
     """An origin that is one of the platform's Cloud Run services, fetched at its run.app URL (which has no record in
     the zone, so it needs no load balancer)."""
@@ -55,26 +62,44 @@ class ServiceOrigin(Model):
     service: str
 
 
-def _origin(value: object) -> str | ServiceOrigin:
-    """`https://host` or `{service: <services key>}`; one validator, so an error names the origin's own key."""
-    if isinstance(value, ServiceOrigin):
+class ExternalOrigin(Model):
+    """An origin this stack does not publish (another platform, a partner), said so explicitly. It never gets the
+    origin token: the token opens this stack's load balancer."""
+
+    url: str
+    external: Literal[True]
+
+
+ORIGIN_FORMS = "write https://<a dns hostname>, {service: <a key of services>} or {url: https://host, external: true}"
+
+
+def _origin(value: object) -> str | ServiceOrigin | ExternalOrigin:
+    """`https://host`, `{service: <services key>}` or `{url: https://host, external: true}`; one validator, so an
+    error names the origin's own key."""
+    if isinstance(value, ServiceOrigin | ExternalOrigin):
         return value
     if isinstance(value, dict):
-        service = value.get("service")
-        # The name is checked against platform:services by the stack config.
-        if set(value) != {"service"} or not isinstance(service, str):
-            raise ValueError(f"{value!r} is not an origin; write {{service: <a key of services>}} or https://host")
-        return ServiceOrigin(service=service)
+        service, url = value.get("service"), value.get("url")
+        # The service name is checked against platform:services by the stack config.
+        if set(value) == {"service"} and isinstance(service, str):
+            return ServiceOrigin(service=service)
+        if set(value) <= {"url", "external"} and isinstance(url, str):
+            if value.get("external") is not True:
+                raise ValueError(
+                    f"{value!r}: an origin outside this stack must say so with external: true "
+                    "(an origin this stack publishes is written as https://<a dns hostname>)"
+                )
+            return ExternalOrigin(url=_origin_url(url), external=True)
     if isinstance(value, str):
         return _origin_url(value)
-    raise ValueError(f"{value!r} is not an origin; write https://host or {{service: <a key of services>}}")
+    raise ValueError(f"{value!r} is not an origin; {ORIGIN_FORMS}")
 
 
-def _dump_origin(origin: str | ServiceOrigin) -> str | dict[str, str]:
-    return origin.model_dump() if isinstance(origin, ServiceOrigin) else origin
+def _dump_origin(origin: str | ServiceOrigin | ExternalOrigin) -> str | dict[str, object]:
+    return origin if isinstance(origin, str) else origin.model_dump()
 
 
-Origin = Annotated[str | ServiceOrigin, PlainValidator(_origin), PlainSerializer(_dump_origin)]
+Origin = Annotated[str | ServiceOrigin | ExternalOrigin, PlainValidator(_origin), PlainSerializer(_dump_origin)]
 
 
 class HostnameArgs(Model):
@@ -84,9 +109,16 @@ class HostnameArgs(Model):
 
 
 class HstsArgs(Model):
+    """One policy for the zone setting and the Worker: whichever of the two sets the header, it says the same."""
+
     max_age: Duration = 31536000
     include_subdomains: bool = True
     preload: bool = True
+
+    def header(self) -> str:
+        """The Strict-Transport-Security value, as the Worker's HSTS binding takes it."""
+        flags = ["includeSubDomains"] * self.include_subdomains + ["preload"] * self.preload
+        return "; ".join([f"max-age={self.max_age}", *flags])
 
     @model_validator(mode="after")
     def _preload_rules(self) -> HstsArgs:
@@ -123,15 +155,28 @@ class WorkerArgs(Model):
         """Origin key -> the Cloud Run service it names."""
         return {key: o.service for key, o in self.origins.items() if isinstance(o, ServiceOrigin)}
 
-    def origins_json(self, service_urls: Mapping[str, str] | None = None) -> str:
+    def published_origins(self) -> dict[str, str]:
+        """Origin key -> the hostname of this stack it is fetched at (not service or external origins)."""
+        return {key: urlsplit(o).hostname or "" for key, o in self.origins.items() if isinstance(o, str)}
+
+    def origins_json(self, service_urls: Mapping[str, str] | None = None, passthrough: list[str] | None = None) -> str:
         """The ORIGINS binding: canonical JSON, so reordering the stack file changes nothing at the edge. A service
-        origin becomes its URL from `service_urls` (service name -> run.app URL)."""
+        origin becomes its URL from `service_urls` (service name -> run.app URL); `passthrough` lists the hostnames
+        whose requests go to their own URL (EdgeArgs.passthrough_hosts)."""
         urls = service_urls or {}
+
+        def url_of(origin: str | ServiceOrigin | ExternalOrigin) -> str:
+            if isinstance(origin, ServiceOrigin):
+                return urls[origin.service]
+            return origin.url if isinstance(origin, ExternalOrigin) else origin
+
         document = {
-            "origins": {key: urls[o.service] if isinstance(o, ServiceOrigin) else o for key, o in self.origins.items()},
+            "origins": {key: url_of(o) for key, o in self.origins.items()},
             "continents": self.continents,
             "countries": self.countries,
             "default": self.default_origin,
+            "external": sorted(key for key, o in self.origins.items() if isinstance(o, ExternalOrigin)),
+            "passthrough": sorted(passthrough or []),
         }
         return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
@@ -148,9 +193,17 @@ class EdgeArgs(Model):
     rate_limits: dict[Key, EdgeRateLimitArgs] = {}
     cache: CacheArgs | None = None
     redirects: dict[Key, RedirectArgs] = {}
+    # The zone's entry-point rulesets made outside this program (phase -> ruleset id), adopted instead of created.
+    existing_rulesets: dict[Phase, HexId] = {}
 
     def mode_of(self, mode: str) -> list[str]:
         return [host for host, h in self.hostnames.items() if h.mode == mode]
+
+    def passthrough_hosts(self, *, every_path: bool = False) -> list[str]:
+        """The dns hostnames a Worker route covers (with `every_path`, a route `host/*`): the Worker sends their
+        requests on to themselves."""
+        routes = [p for p in self.worker.routes.values() if not every_path or p.split("/", 1)[1] == "*"]
+        return [host for host in self.mode_of("dns") if any(_matches(p, host) for p in routes)]
 
     @model_validator(mode="after")
     def _consistent(self) -> EdgeArgs:
@@ -161,6 +214,7 @@ class EdgeArgs(Model):
         self._check_origins()
         self._check_redirects()
         self._check_plan()
+        self._check_existing_rulesets()
         return self
 
     def in_zone(self, host: str) -> bool:
@@ -181,20 +235,34 @@ class EdgeArgs(Model):
                     " a worker_custom_domain hostname needs no route",
                 )
 
-    def _served_by_worker(self, host: str) -> bool:
-        if host in self.mode_of("worker_custom_domain"):
-            return True
-        for pattern in self.worker.routes.values():
-            route_host = pattern.split("/", 1)[0]
-            wildcard = route_host.removeprefix("*")
-            if host == route_host or (route_host.startswith("*") and host.endswith(wildcard)):
-                return True
-        return False
-
     def _check_origins(self) -> None:
-        for key, url in self.worker.origins.items():
-            if isinstance(url, str) and self._served_by_worker(urlsplit(url).hostname or ""):
+        """An origin is a hostname this stack publishes to the load balancer (a dns hostname), a service, or marked
+        external. A fetch of a Worker custom domain runs the Worker again; a route is never the target of a same-zone
+        fetch, so an origin under a route reaches the load balancer."""
+        custom_domains = self.mode_of("worker_custom_domain")
+        for key, origin in self.worker.origins.items():
+            url = origin.url if isinstance(origin, ExternalOrigin) else origin
+            if not isinstance(url, str):
+                continue
+            host = urlsplit(url).hostname or ""
+            if host in custom_domains:
                 invalid(f"worker.origins.{key}", f"'{url}' is served by this Worker; its requests would loop")
+            if isinstance(origin, str) and host not in self.mode_of("dns"):
+                invalid(
+                    f"worker.origins.{key}",
+                    f"'{host}' is not a hostname this stack publishes (a dns hostname of edge.hostnames, which the "
+                    f"load balancer serves); {ORIGIN_FORMS}",
+                )
+
+    def _check_existing_rulesets(self) -> None:
+        rules = phase_rules(self.waf, self.rate_limits, self.cache, self.redirects)
+        for phase in self.existing_rulesets:
+            if not rules[phase]:
+                invalid(
+                    f"existing_rulesets.{phase}",
+                    f"{PHASES[phase]} has no rules, so no {phase} ruleset is managed to adopt it into; "
+                    f"configure {PHASES[phase]} or remove the entry",
+                )
 
     def _check_redirects(self) -> None:
         sources = {r.from_host for r in self.redirects.values()}

@@ -20,7 +20,10 @@ RATE_LIMIT_SECONDS = frozenset(
 
 
 # The rule phases this component manages, each with the config key that feeds it.
-PHASES = {
+Phase = Literal[
+    "http_request_firewall_custom", "http_ratelimit", "http_request_cache_settings", "http_request_dynamic_redirect"
+]
+PHASES: dict[Phase, str] = {
     "http_request_firewall_custom": "waf",
     "http_ratelimit": "rate_limits",
     "http_request_cache_settings": "cache",
@@ -32,7 +35,7 @@ PHASES = {
 class PlanLimits:
     """What a Cloudflare plan allows per zone (developers.cloudflare.com/waf and /rules, checked in 2026)."""
 
-    rules: dict[str, int]  # per phase
+    rules: dict[Phase, int]  # per phase
     max_rate_limit_period: int
     max_mitigation_timeout: int
     min_edge_ttl: int
@@ -158,7 +161,9 @@ def waf_rules(waf: WafArgs) -> list[cloudflare.RulesetRuleArgs]:
 
 
 def rate_limit_rules(limits: dict[str, EdgeRateLimitArgs]) -> list[cloudflare.RulesetRuleArgs]:
-    """Per-IP limits on path prefixes (the only field every plan allows in a rate limiting expression)."""
+    """Per-IP limits on path prefixes (the only field every plan allows in a rate limiting expression).
+    `requests_to_origin` stays unset: with it, Cloudflare counts the Worker's same-zone subrequest of a visitor's
+    request as a second request of that visitor."""
     return [
         _rule(
             f"ratelimit-{key}",
@@ -236,7 +241,7 @@ def phase_rules(
     rate_limits: dict[str, EdgeRateLimitArgs],
     cache: CacheArgs | None,
     redirects: dict[str, RedirectArgs],
-) -> dict[str, list[cloudflare.RulesetRuleArgs]]:
+) -> dict[Phase, list[cloudflare.RulesetRuleArgs]]:
     """The rules of each phase, from config; the plan check and the component use the same list."""
     return {
         "http_request_firewall_custom": waf_rules(waf),

@@ -1,7 +1,7 @@
 // Responses generated at the edge: /healthz, maintenance, configuration errors, CSP.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { assertSecurityHeaders, startOrigin, startWorker } from "./helpers.mjs";
+import { DEFAULT_HSTS, DEV_HSTS, assertSecurityHeaders, startOrigin, startWorker } from "./helpers.mjs";
 
 const EU = { country: "DE", continent: "EU" };
 
@@ -161,6 +161,46 @@ describe("CSP binding", () => {
   });
 });
 
+describe("HSTS binding", () => {
+  let origin;
+  const workers = [];
+
+  before(async () => {
+    origin = await startOrigin("eu");
+  });
+  after(async () => {
+    for (const w of workers) await w.dispose();
+    await origin?.close();
+  });
+
+  async function hstsOf(bindings, path = "/") {
+    const w = await startWorker({ ORIGINS: originsFor(origin), ...bindings });
+    workers.push(w);
+    const res = await w.fetch(path, { cf: EU });
+    await res.arrayBuffer();
+    return res.headers.get("strict-transport-security");
+  }
+
+  test("with dev's config (preload: false) the header carries no preload", async () => {
+    for (const path of ["/", "/healthz"]) {
+      const value = await hstsOf({ HSTS: DEV_HSTS }, path);
+      assert.equal(value, DEV_HSTS);
+      assert.ok(!value.includes("preload"), path);
+    }
+  });
+
+  test("a preloading config is sent as configured", async () => {
+    const prod = "max-age=63072000; includeSubDomains; preload";
+    assert.equal(await hstsOf({ HSTS: prod }), prod);
+  });
+
+  test("without a binding, or a malformed one, the default is sent: never preload, never no header", async () => {
+    assert.equal(await hstsOf({}), DEFAULT_HSTS);
+    assert.equal(await hstsOf({ HSTS: "max-age=1; preload; evil" }), DEFAULT_HSTS);
+    assert.ok(!DEFAULT_HSTS.includes("preload"));
+  });
+});
+
 describe("malformed configuration fails closed", () => {
   let origin;
   const workers = [];
@@ -185,6 +225,9 @@ describe("malformed configuration fails closed", () => {
     ["origin URL is not http(s)", () => JSON.stringify({ ...good(), origins: { eu: "ftp://eu.example.com" } }), "bare http(s) URL"],
     ["origin URL has a path", () => JSON.stringify({ ...good(), origins: { eu: `${origin.url}/app`, na: origin.url } }), "bare http(s) URL"],
     ["unknown top-level field", () => JSON.stringify({ ...good(), fallback: "na" }), "unknown field"],
+    ["external names no origin", () => JSON.stringify({ ...good(), external: ["ap"] }), "ORIGINS.external"],
+    ["external is not a list", () => JSON.stringify({ ...good(), external: "na" }), "ORIGINS.external must be"],
+    ["passthrough is not a hostname", () => JSON.stringify({ ...good(), passthrough: ["API.example.com/"] }), "ORIGINS.passthrough"],
   ];
 
   for (const [name, origins, reason] of cases) {

@@ -150,3 +150,67 @@ describe("every origin down", () => {
     for (const { port } of closed) assert.ok(!everything.includes(String(port)), "no origin port");
   });
 });
+
+// Cloudflare answers for an origin it cannot get a response from with its own 52x statuses (520 unknown response,
+// 521 refused, 522 connection timeout, 523 unreachable, 524 response timeout, 525 TLS handshake, 526 invalid
+// certificate, 527 Railgun, 530 with a 1xxx error). Here each comes from a local origin standing in for that answer.
+describe("Cloudflare's origin error statuses", () => {
+  const STATUSES = [520, 521, 522, 523, 524, 525, 526, 527, 530];
+  // Statuses that say Cloudflare never delivered the request: a POST can be sent elsewhere without acting twice.
+  const NOT_DELIVERED = new Set([521, 523, 525, 526]);
+  // Each status is the nearest origin of its own (made-up) country.
+  const country = (status) => `X${String.fromCharCode(65 + STATUSES.indexOf(status))}`;
+  let worker;
+  let ok;
+  const failing = {};
+
+  before(async () => {
+    ok = await startOrigin("ok", answer(200));
+    for (const status of STATUSES) failing[status] = await startOrigin(`s${status}`, answer(status));
+    worker = await startWorker({
+      ORIGINS: JSON.stringify({
+        origins: { ok: ok.url, ...Object.fromEntries(STATUSES.map((s) => [`s${s}`, failing[s].url])) },
+        countries: Object.fromEntries(STATUSES.map((s) => [country(s), `s${s}`])),
+        default: "ok",
+      }),
+    });
+  });
+  beforeEach(() => {
+    ok.reset();
+    for (const origin of Object.values(failing)) origin.reset();
+  });
+  after(async () => {
+    await worker?.dispose();
+    await ok?.close();
+    for (const origin of Object.values(failing)) await origin.close();
+  });
+
+  for (const status of STATUSES) {
+    test(`GET fails over on ${status}`, async () => {
+      const res = await worker.fetch("/orders?id=1", { cf: { country: country(status), continent: "EU" } });
+      assert.equal(await res.text(), "hello from ok (200)");
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("x-edge-origin"), "ok");
+      assert.equal(failing[status].requests.length, 1, "the nearest origin was tried first");
+    });
+
+    const delivered = !NOT_DELIVERED.has(status);
+    test(`POST ${delivered ? "is not re-sent after" : "fails over on"} ${status}`, async () => {
+      const res = await worker.fetch("/orders", {
+        method: "POST",
+        body: '{"order":1}',
+        cf: { country: country(status), continent: "EU" },
+      });
+      await res.arrayBuffer();
+      if (delivered) {
+        assert.equal(res.status, status);
+        assert.equal(res.headers.get("x-edge-origin"), `s${status}`);
+        assert.equal(ok.requests.length, 0, "never sent twice");
+      } else {
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get("x-edge-origin"), "ok");
+        assert.equal(ok.requests[0].body.toString(), '{"order":1}');
+      }
+    });
+  }
+});

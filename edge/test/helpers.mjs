@@ -109,8 +109,14 @@ export async function closedOriginUrl() {
   return { port, url: `http://127.0.0.1:${port}` };
 }
 
+// The Worker's HSTS value without an HSTS binding: no preload, which is opt-in.
+export const DEFAULT_HSTS = "max-age=31536000; includeSubDomains";
+// The HSTS binding the dev stack uploads (edge.hsts with preload: false); tests/test_edge.py checks the program
+// uploads exactly this value.
+export const DEV_HSTS = "max-age=31536000; includeSubDomains";
+
 export const SECURITY_HEADERS = {
-  "strict-transport-security": "max-age=31536000; includeSubDomains; preload",
+  "strict-transport-security": DEFAULT_HSTS,
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "referrer-policy": "strict-origin-when-cross-origin",

@@ -90,6 +90,22 @@ describe("proxying", () => {
     assert.equal(origin.requests[0].headers["x-forwarded-for"], "203.0.113.9");
   });
 
+  test("tells the origin the visitor's address in X-Visitor-IP, whatever the client claims", async () => {
+    const res = await worker.fetch("/", {
+      headers: { "CF-Connecting-IP": "203.0.113.9", "X-Visitor-IP": "198.51.100.66" },
+      cf: EU,
+    });
+    await res.arrayBuffer();
+    assert.equal(origin.requests[0].headers["x-visitor-ip"], "203.0.113.9");
+  });
+
+  test("replaces a client's X-Visitor-IP even when the client sent no CF-Connecting-IP", async () => {
+    // The runtime always sets CF-Connecting-IP on the incoming request (miniflare: the local address).
+    const res = await worker.fetch("/", { headers: { "X-Visitor-IP": "198.51.100.66" }, cf: EU });
+    await res.arrayBuffer();
+    assert.equal(origin.requests[0].headers["x-visitor-ip"], "127.0.0.1");
+  });
+
   test("sends Host of the origin itself, not the public host", async () => {
     const res = await worker.fetch("/", { cf: EU });
     await res.arrayBuffer();
@@ -164,5 +180,99 @@ describe("proxying", () => {
     await res.arrayBuffer();
     assertSecurityHeaders(assert, res);
     assert.equal(origin.requests.length, 0);
+  });
+});
+
+describe("origins outside the platform", () => {
+  let own;
+  let external;
+  let worker;
+
+  before(async () => {
+    own = await startOrigin("eu");
+    external = await startOrigin("partner");
+    worker = await startWorker({
+      ORIGINS: JSON.stringify({
+        origins: { eu: own.url, partner: external.url },
+        countries: { US: "partner" },
+        default: "eu",
+        external: ["partner"],
+      }),
+    });
+  });
+  after(async () => {
+    await worker?.dispose();
+    await own?.close();
+    await external?.close();
+  });
+
+  test("never receive the origin token, not even a client's copy", async () => {
+    const res = await worker.fetch("/", {
+      headers: { "X-Origin-Auth": "forged-by-client", "CF-Connecting-IP": "203.0.113.9" },
+      cf: { country: "US", continent: "NA" },
+    });
+    await res.arrayBuffer();
+    assert.equal(res.headers.get("x-edge-origin"), "partner");
+    const seen = external.requests[0].headers;
+    assert.equal(seen["x-origin-auth"], undefined);
+    assert.ok(!JSON.stringify(seen).includes(TOKEN));
+    assert.equal(seen["x-visitor-ip"], "203.0.113.9");
+  });
+
+  test("the platform's own origins still do", async () => {
+    const res = await worker.fetch("/", { cf: EU });
+    await res.arrayBuffer();
+    assert.equal(own.requests[0].headers["x-origin-auth"], TOKEN);
+  });
+});
+
+describe("passthrough hostnames", () => {
+  // The Worker on a route of a load balancer hostname (api.*) sends the request on to that same hostname. Here the
+  // request's host is the local origin itself, standing in for the hostname Cloudflare resolves to the origin.
+  let steered;
+  let self;
+  let worker;
+
+  before(async () => {
+    steered = await startOrigin("eu");
+    self = await startOrigin("api");
+    worker = await startWorker({
+      ORIGINS: JSON.stringify({ origins: { eu: steered.url }, default: "eu", passthrough: ["127.0.0.1"] }),
+    });
+  });
+  after(async () => {
+    await worker?.dispose();
+    await steered?.close();
+    await self?.close();
+  });
+
+  test("go to their own URL with the origin token and the visitor's address, not to the steered origins", async () => {
+    const res = await worker.mf.dispatchFetch(`${self.url}/v1/orders?id=7`, {
+      method: "POST",
+      body: "x",
+      headers: { "CF-Connecting-IP": "203.0.113.9", "X-Visitor-IP": "198.51.100.66" },
+      cf: EU,
+    });
+    assert.equal(await res.text(), "hello from api (200)");
+    assert.equal(res.headers.get("x-edge-origin"), "passthrough");
+    assert.equal(steered.requests.length, 0);
+    const seen = self.requests[0];
+    assert.equal(seen.url, "/v1/orders?id=7");
+    assert.equal(seen.method, "POST");
+    assert.equal(seen.headers["x-origin-auth"], TOKEN);
+    assert.equal(seen.headers["x-visitor-ip"], "203.0.113.9");
+    assertSecurityHeaders(assert, res);
+  });
+
+  test("their /healthz is the service's, not the edge's", async () => {
+    const res = await worker.mf.dispatchFetch(`${self.url}/healthz`, { cf: EU });
+    assert.equal(await res.text(), "hello from api (200)");
+    assert.equal(self.requests.at(-1).url, "/healthz");
+  });
+
+  test("other hostnames are still steered", async () => {
+    const res = await worker.fetch("/", { cf: EU });
+    await res.arrayBuffer();
+    assert.equal(res.headers.get("x-edge-origin"), "eu");
   });
 });

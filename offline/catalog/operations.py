@@ -1,13 +1,15 @@
 """Operations types: monitoring (channels, uptime checks, alert policies, SLOs, dashboards), logging, audit config,
-budgets, the Backup and DR vault, and BigQuery (the log sink's dataset, the warehouse's datasets and tables)."""
+budgets, the workflows that run the scheduled exports, and BigQuery (the log sink's dataset, the warehouse's datasets
+and tables)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi_gcp as gcp
+import yaml
 
 from offline.catalog.common import duration, grant, to_member
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, inputs_only, named
@@ -52,6 +54,44 @@ def _slo(c: MockContext, name: str, i: Inputs) -> Inputs:
 def _dataset(c: MockContext, name: str, i: Inputs) -> Inputs:
     path = f"projects/{c.project}/datasets/{i.get('datasetId')}"
     return {"id": path, "selfLink": f"https://bigquery.googleapis.com/bigquery/v2/{path}"}
+
+
+def _workflow(c: MockContext, name: str, i: Inputs) -> Inputs:
+    workflow = named(i, name)
+    region = i.get("region") or c.region
+    return {
+        "id": f"projects/{c.project}/locations/{region}/workflows/{workflow}",
+        "name": workflow,
+        "state": "ACTIVE",
+        "revisionId": f"000001-{_hex(str(i.get('sourceContents')), 3)}",
+    }
+
+
+def _calls(node: Any) -> set[str]:
+    """Every `call:` target in a workflow definition (connectors, HTTP methods, functions, subworkflows)."""
+    if isinstance(node, dict):
+        found = {str(node["call"])} if "call" in node else set()
+        return found.union(*(_calls(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_calls(v) for v in node))
+    return set()
+
+
+def _workflow_summary(i: Inputs) -> str:
+    source = i.get("sourceContents")
+    calls = ", ".join(sorted(_calls(yaml.safe_load(source)))) if isinstance(source, str) else "(source not known)"
+    return f"{i.get('region')}, runs as {i.get('serviceAccount')}; calls {calls}"
+
+
+# A daily export execution takes about a hundred internal steps: its own steps, and the polling of a long-running
+# operation (the connector's, or the workflow's own loop every 30 s), for an export of ten minutes or so.
+WORKFLOW_STEPS_PER_EXECUTION = 100
+WORKFLOW_EXECUTIONS_PER_MONTH = 31
+
+
+def _workflow_price(r: Resource, ctx: Context) -> list[Usage]:
+    thousands = WORKFLOW_STEPS_PER_EXECUTION * WORKFLOW_EXECUTIONS_PER_MONTH / 1000
+    return [Usage("internal steps", "workflows.internal_steps", thousands)]
 
 
 def _condition(c: Inputs) -> str:
@@ -290,16 +330,11 @@ RECORDS = (
         free="budgets cost nothing; the messages they publish are priced on their Pub/Sub topic",
     ),
     Facts(
-        gcp.backupdisasterrecovery.BackupVault,
-        outputs=lambda c, name, i: {
-            "id": f"projects/{c.project}/locations/{i.get('location')}/backupVaults/{i.get('backupVaultId')}",
-            "name": f"projects/{c.project}/locations/{i.get('location')}/backupVaults/{i.get('backupVaultId')}",
-        },
-        summary=lambda i: (
-            f"{i.get('backupVaultId')} in {i.get('location')}, minimum retention "
-            f"{int(str(i.get('backupMinimumEnforcedRetentionDuration', '0s')).removesuffix('s')) // 86400} days"
-        ),
+        gcp.workflows.Workflow,
+        outputs=_workflow,
+        summary=_workflow_summary,
         create_seconds=API_CALL,
-        free="billed per GiB it protects; no backup plan feeds it yet",
+        price=_workflow_price,
+        label=lambda i: "Workflows",
     ),
 )

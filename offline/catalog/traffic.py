@@ -63,6 +63,8 @@ def _dns_authorization(c: MockContext, name: str, i: Inputs) -> Inputs:
 
 
 def _security_policy(i: Inputs) -> str:
+    if i.get("type") == "CLOUD_ARMOR_EDGE":
+        return "edge policy (CLOUD_ARMOR_EDGE): its rules are separate SecurityPolicyRule resources"
     rules = i.get("rules") or []
     default: Inputs = next((r for r in rules if r.get("priority") == 2147483647), {})
     waf = [r for r in rules if "evaluatePreconfiguredWaf" in str(r.get("match", {}).get("expr", {}).get("expression"))]
@@ -80,6 +82,18 @@ def _security_policy(i: Inputs) -> str:
     if preview:
         parts.append(f"preview: {', '.join(str(p) for p in preview)}")
     return ", ".join(parts)
+
+
+def _security_policy_rule(i: Inputs) -> str:
+    match = i.get("match")
+    if not isinstance(match, dict):
+        what = "match hidden (a secret)"
+    elif (match.get("expr") or {}).get("expression"):
+        what = f"if {match['expr']['expression']}"
+    else:
+        what = f"from {', '.join((match.get('config') or {}).get('srcIpRanges') or [])}"
+    preview = " (preview)" if i.get("preview") else ""
+    return f"priority {i.get('priority')}: {i.get('action')}{preview} {what}"
 
 
 def _backend_service(i: Inputs) -> str:
@@ -176,6 +190,15 @@ RECORDS = (
         create_seconds=20,
         price=_security_policy_price,
         label=lambda i: "Cloud Armor",
+    ),
+    Facts(
+        gcp.compute.SecurityPolicyRule,
+        outputs=lambda c, name, i: {
+            "id": f"projects/{c.project}/global/securityPolicies/{i.get('securityPolicy')}/{i.get('priority')}"
+        },
+        summary=_security_policy_rule,
+        create_seconds=API_CALL,
+        price=fixed("rule", "armor.rule"),
     ),
     Facts(
         gcp.compute.RegionNetworkEndpointGroup,
