@@ -22,10 +22,22 @@ from components.backup import BackupArgs
 from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import ServiceArgs, ServiceName
-from components.config_types import Member, Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
+from components.config_types import (
+    LabelKey,
+    LabelValue,
+    Member,
+    Model,
+    ProjectId,
+    Region,
+    SqlIdentifier,
+    invalid,
+    missing_secret,
+)
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
+from components.events import EventsArgs
+from components.events.config import BigQueryArgs, TopicArgs
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
@@ -34,6 +46,7 @@ from components.redis import RedisArgs
 from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
+from components.warehouse import WarehouseArgs
 from components.windows import describe_day, first_outside, first_overlap, first_without
 
 NAMESPACE = "platform"
@@ -43,11 +56,19 @@ NAMESPACE = "platform"
 PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time"))
 ENGINE_NAMESPACE = "pulumi"
 
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
-
-
 CloudflarePlan = Literal["free", "pro", "business", "enterprise"]
+# The columns a BigQuery subscription that writes metadata fills, and the column types each Avro type may land in.
+METADATA_COLUMNS = ("subscription_name", "message_id", "publish_time", "attributes")
+AVRO_COLUMNS = {
+    "string": {"STRING", "JSON"},
+    "long": {"INTEGER", "INT64", "NUMERIC", "BIGNUMERIC"},
+    "int": {"INTEGER", "INT64", "NUMERIC", "BIGNUMERIC"},
+    "boolean": {"BOOLEAN", "BOOL"},
+    "double": {"FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"},
+    "float": {"FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"},
+    "bytes": {"BYTES"},
+    "null": set(),
+}
 
 
 class EstimatesArgs(Model):
@@ -63,10 +84,13 @@ class EstimatesArgs(Model):
     database_backup_gb: float | None = Field(None, ge=0)  # Cloud SQL backup storage; None: the size of the disk
     bucket_gb: float = Field(10, ge=0)  # stored in each Cloud Storage bucket
     artifact_gb: float = Field(2, ge=0)  # container images in each Artifact Registry repository
-    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset
+    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset outside the warehouse (logs)
+    warehouse_gb: float = Field(10, ge=0)  # active storage in each warehouse dataset
+    warehouse_query_tib: float = Field(0.5, ge=0)  # data the warehouse's on-demand queries scan, in TiB
     secret_accesses_per_month: int = Field(100_000, ge=0)  # Secret Manager access operations
     # Published to each Pub/Sub topic (not a budget's); each subscription receives it too.
     pubsub_gib: float = Field(1, ge=0)
+    dead_letter_gib: float = Field(0.01, ge=0)  # forwarded to each dead-letter topic (and kept by its subscription)
     cloudflare_plan: CloudflarePlan = "free"  # used when the program does not manage the zone's subscription
     budget_usd: float | None = Field(None, gt=0)  # warn above this when the program creates no billing budget
 
@@ -133,6 +157,8 @@ class StackConfig(Model):
     edge: EdgeArgs | None = None  # the Cloudflare edge; a stack without it has none
     registry: RegistryArgs = RegistryArgs()
     services: dict[ServiceName, ServiceConfig] = {}
+    events: EventsArgs | None = None  # Pub/Sub topics and subscriptions; a stack without it has none
+    warehouse: WarehouseArgs | None = None  # BigQuery datasets and tables; a stack without it has none
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
@@ -357,6 +383,63 @@ class StackConfig(Model):
         if not self.services:
             return f"'{name}' is not one of services, which is empty; define {name} under services, or {alternative}"
         return f"'{name}' is not one of services: {', '.join(self.services)}; define it there, or {alternative}"
+
+    @model_validator(mode="after")
+    def _events_reach_services_and_tables(self) -> StackConfig:
+        """Publishers and consumers are services of the stack; a BigQuery subscription writes into a warehouse table
+        whose columns take its messages. Pushes go to a service's run.app URL, which every ingress setting admits from
+        Pub/Sub in the same project, so no ingress is refused."""
+        if self.events is None:
+            return self
+        for t, topic in self.events.topics.items():
+            for name in topic.publishers:
+                self._service(f"events.topics.{t}.publishers", name)
+            for s, subscription in topic.subscriptions.items():
+                key = f"events.topics.{t}.subscriptions.{s}"
+                consumer = subscription.push or subscription.pull
+                if consumer is not None:
+                    self._service(f"{key}.{subscription.kind}.service", consumer.service)
+                if subscription.bigquery is not None:
+                    self._writes_into_table(f"{key}.bigquery", topic, subscription.bigquery)
+        return self
+
+    def _service(self, key: str, name: str) -> None:
+        if name not in self.services:
+            invalid(key, f"'{name}' is not one of services: {', '.join(self.services)}")
+
+    def _writes_into_table(self, key: str, topic: TopicArgs, bigquery: BigQueryArgs) -> None:
+        table = self.warehouse.table(bigquery.table) if self.warehouse else None
+        if self.warehouse is None or table is None:
+            known = ", ".join(self.warehouse.table_refs()) if self.warehouse else "none (no warehouse section)"
+            invalid(f"{key}.table", f"'{bigquery.table}' is not a warehouse table (dataset.table): {known}")
+        columns = table.columns
+        if bigquery.write_metadata:
+            missing = [c for c in METADATA_COLUMNS if c not in columns]
+            if missing:
+                invalid(
+                    f"{key}.write_metadata",
+                    f"{table.schema_file} lacks the metadata columns {', '.join(missing)}; add them or set "
+                    "write_metadata: false",
+                )
+        fields = topic.avro_fields or {}
+        if not bigquery.drop_unknown_fields:
+            unknown = sorted(f for f in fields if f not in columns)
+            if unknown:
+                invalid(
+                    f"{key}.table",
+                    f"the topic's schema has fields {', '.join(unknown)} that {table.schema_file} lacks; such messages "
+                    "would stay undelivered: add the columns or set drop_unknown_fields: true",
+                )
+        wrong = sorted(f for f, kind in fields.items() if f in columns and columns[f][0] not in AVRO_COLUMNS[kind])
+        if wrong:
+            invalid(f"{key}.table", f"columns {', '.join(wrong)} of {table.schema_file} do not take the topic's types")
+
+    @model_validator(mode="after")
+    def _warehouse_access_is_for_services(self) -> StackConfig:
+        for d, dataset in (self.warehouse.datasets if self.warehouse else {}).items():
+            for name in dataset.access:
+                self._service(f"warehouse.datasets.{d}.access.{name}", name)
+        return self
 
     def service_order(self) -> list[str]:
         """Callers before the services they call: a callee's invoker binding names the caller's service account."""

@@ -54,7 +54,10 @@ DEPLOYER_ROLES = (
     "roles/bigquery.dataOwner",  # the log sink's dataset and its writer's access
     "roles/cloudscheduler.admin",  # the export schedules, the dev database's office hours
     "roles/workflows.editor",  # the export workflows
-    "roles/pubsub.editor",  # the budget's notification topic (its IAM policy: BUDGET_TOPIC_PERMISSIONS)
+    # Topics, subscriptions and schemas, and their IAM policies: the event bus grants publishers, subscribers and the
+    # Pub/Sub agent on single topics and subscriptions, and a budget sets its notification topic's policy;
+    # roles/pubsub.editor has no setIamPolicy.
+    "roles/pubsub.admin",
     "roles/certificatemanager.editor",  # DNS-authorized certificates and the certificate map
 )
 # The predefined roles the platform program grants its runtime service accounts on the project; with the stack's own
@@ -66,9 +69,8 @@ RUNTIME_ROLES = (
     "roles/monitoring.metricWriter",
     "roles/workflows.invoker",  # the scheduler's account starts the export workflows (grantable on projects only)
 )
-# A budget that notifies a Pub/Sub topic needs its caller to set the topic's IAM policy (roles/pubsub.editor cannot),
-# and billing.budgets.* on the billing account: roles/billing.costsManager, the narrowest predefined role with them.
-BUDGET_TOPIC_PERMISSIONS = ("pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy")
+# A budget needs billing.budgets.* on the billing account: roles/billing.costsManager, the narrowest predefined role
+# with them (and the topic it notifies lets its caller set its IAM policy: roles/pubsub.admin above).
 BUDGET_ROLE = "roles/billing.costsManager"
 # serviceUsageConsumer: the program's Google provider bills every call to the stack's project (user_project_override),
 # which needs serviceusage.services.use there; roles/viewer lacks it.
@@ -262,22 +264,6 @@ def _deployer_extras(stack: str, args: StackArgs, member: pulumi.Output[str], op
     )
     if args.budget_billing_account is None:
         return
-    topic_role = gcp.projects.IAMCustomRole(
-        f"{stack}-budget-topic-iam",
-        project=args.project,
-        role_id="platformBudgetTopicIam",
-        title="Budget topic IAM (platform deployer)",
-        description="What a budget that notifies a Pub/Sub topic needs on the topic beyond roles/pubsub.editor",
-        permissions=list(BUDGET_TOPIC_PERMISSIONS),
-        opts=opts,
-    )
-    gcp.projects.IAMMember(
-        f"{stack}-deployer-budget-topic-iam",
-        project=args.project,
-        role=topic_role.name,
-        member=member,
-        opts=opts,
-    )
     gcp.billing.AccountIamMember(
         f"{stack}-deployer-budgets",
         billing_account_id=args.budget_billing_account,

@@ -164,6 +164,9 @@ Hostname = Annotated[str, AfterValidator(_hostname)]  # a fully qualified DNS na
 # logical and physical names, so it is short, lowercase and starts with a letter.
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 ProjectId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]  # a Google Cloud project id
+# Google Cloud label keys and values (lowercase letters, digits, underscores and hyphens).
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
 # A PostgreSQL database or role name as this platform creates them.
 SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
