@@ -17,17 +17,27 @@ from components.database import Database
 from components.database_schedule import DatabaseSchedule
 from components.edge import EdgeWorker
 from components.encryption import CustomerManagedKeys
+from components.events import EventBus
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.observability import ChannelSecrets, Observability
 from components.project_services import ProjectServices
 from components.redis import Redis
-from components.refs import NO_CMEK, BucketBinding, DatabaseBinding, RedisBinding
+from components.refs import NO_CMEK, BucketBinding, DatabaseBinding, RedisBinding, ServiceEndpoint
 from components.registry import Registry
+from components.warehouse import Warehouse
 
 config = stack_config.load()
 secrets = pulumi.Config(stack_config.NAMESPACE)
-provider = gcp.Provider("gcp", project=config.gcp.project, region=config.gcp.region)
+# Quota and billing of every call go to the stack's project (where the program enables the APIs it calls), not to the
+# deployer's own project: budgets are billing-account resources, and their API refuses a caller without a quota project.
+provider = gcp.Provider(
+    "gcp",
+    project=config.gcp.project,
+    region=config.gcp.region,
+    billing_project=config.gcp.project,
+    user_project_override=True,
+)
 apis = ProjectServices("apis", opts=pulumi.ResourceOptions(providers=[provider]))
 ctx = StackContext(
     naming=config.naming(pulumi.get_stack()),
@@ -37,6 +47,7 @@ ctx = StackContext(
     deletion_protection=config.protection.deletion_protection,
     protect=config.protection.protect,
     provider=provider,
+    deployer=config.deployer,
 )
 
 # Customer-managed keys (CMEK) for every data service, where the stack asks for them
@@ -112,6 +123,34 @@ for key in config.service_order():
         buckets={key: BucketBinding(buckets[key].name, ACCESS[access]) for key, access in service.buckets.items()},
     )
 
+# Events and the warehouse they land in
+warehouse = (
+    Warehouse(
+        "warehouse",
+        config.warehouse,
+        ctx=ctx,
+        service_accounts={key: s.service_account_email for key, s in services.items()},
+        encryption=encryption,
+    )
+    if config.warehouse
+    else None
+)
+events = (
+    EventBus(
+        "events",
+        config.events,
+        ctx=ctx,
+        services={
+            key: ServiceEndpoint(name=s.service.name, url=s.url, service_account_email=s.service_account_email)
+            for key, s in services.items()
+        },
+        tables=warehouse.tables if warehouse else {},
+        encryption=encryption,
+    )
+    if config.events
+    else None
+)
+
 # Monitoring, and what the project as a whole is held to
 alerts = config.observability.alerts
 observability = Observability(
@@ -124,6 +163,7 @@ observability = Observability(
         database.watch(alerts.cloud_sql),
         redis.watch(alerts.redis),
         backup.watch(),
+        *([events.watch()] if events else []),
         app_secrets.watch(),
     ],
 )
@@ -187,6 +227,16 @@ if config.edge and cloudflare_token is not None and origin_token is not None:
     )
     pulumi.export("edge_hostnames", edge.hostnames)
     pulumi.export("edge_worker_name", edge.worker_name)
+
+if warehouse:
+    pulumi.export("warehouse_datasets", warehouse.dataset_ids)
+    pulumi.export("warehouse_tables", warehouse.table_ids)
+if events:
+    pulumi.export("event_topics", events.topic_ids)
+    pulumi.export("event_subscriptions", events.subscription_ids)
+    pulumi.export("event_dead_letter_subscriptions", events.dead_letter_subscription_ids)
+    pulumi.export("event_push_service_accounts", events.push_service_accounts)
+    pulumi.export("pubsub_service_agent", events.service_agent)
 
 migration_jobs = [s.migration_job_name for s in services.values() if s.migration_job_name is not None]
 pulumi.export("network_id", network.network_id)

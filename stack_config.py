@@ -6,10 +6,11 @@ mistake in a stack file stops the program with one line that names the key and s
 
 from __future__ import annotations
 
+import difflib
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Literal, Union
 
@@ -25,11 +26,24 @@ from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import RESERVED_ENV, ServiceArgs, ServiceName
 from components.cloud_run.config import EnvName
-from components.config_types import Key, Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
+from components.config_types import (
+    Key,
+    LabelKey,
+    LabelValue,
+    Member,
+    Model,
+    ProjectId,
+    Region,
+    SqlIdentifier,
+    invalid,
+    missing_secret,
+)
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
 from components.encryption import EncryptionArgs
+from components.events import EventsArgs
+from components.events.config import BigQueryArgs, TopicArgs
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
@@ -38,15 +52,29 @@ from components.redis import RedisArgs
 from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
+from components.warehouse import WarehouseArgs
 from components.windows import describe_day, first_outside, first_overlap, first_without
 
 NAMESPACE = "platform"
-
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
-
+# Who else reads config keys: the providers this program uses, each from its own namespace (`gcp:project`,
+# `cloudflare:apiToken`; the `name` in each provider package's pulumi-plugin.json), and Pulumi itself (`pulumi:`,
+# e.g. `pulumi:disable-default-providers`). A key in any other namespace is read by nobody: a typo.
+PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time"))
+ENGINE_NAMESPACE = "pulumi"
 
 CloudflarePlan = Literal["free", "pro", "business", "enterprise"]
+# The columns a BigQuery subscription that writes metadata fills, and the column types each Avro type may land in.
+METADATA_COLUMNS = ("subscription_name", "message_id", "publish_time", "attributes")
+AVRO_COLUMNS = {
+    "string": {"STRING", "JSON"},
+    "long": {"INTEGER", "INT64", "NUMERIC", "BIGNUMERIC"},
+    "int": {"INTEGER", "INT64", "NUMERIC", "BIGNUMERIC"},
+    "boolean": {"BOOLEAN", "BOOL"},
+    "double": {"FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"},
+    "float": {"FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"},
+    "bytes": {"BYTES"},
+    "null": set(),
+}
 
 
 class EstimatesArgs(Model):
@@ -62,11 +90,14 @@ class EstimatesArgs(Model):
     database_backup_gb: float | None = Field(None, ge=0)  # Cloud SQL backup storage; None: the size of the disk
     bucket_gb: float = Field(10, ge=0)  # stored in each Cloud Storage bucket
     artifact_gb: float = Field(2, ge=0)  # container images in each Artifact Registry repository
-    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset
+    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset outside the warehouse (logs)
+    warehouse_gb: float = Field(10, ge=0)  # active storage in each warehouse dataset
+    warehouse_query_tib: float = Field(0.5, ge=0)  # data the warehouse's on-demand queries scan, in TiB
     secret_accesses_per_month: int = Field(100_000, ge=0)  # Secret Manager access operations
     kms_operations_per_month: int = Field(100_000, ge=0)  # encrypt/decrypt calls on each customer-managed key
     # Published to each Pub/Sub topic (not a budget's); each subscription receives it too.
     pubsub_gib: float = Field(1, ge=0)
+    dead_letter_gib: float = Field(0.01, ge=0)  # forwarded to each dead-letter topic (and kept by its subscription)
     cloudflare_plan: CloudflarePlan = "free"  # used when the program does not manage the zone's subscription
     budget_usd: float | None = Field(None, gt=0)  # warn above this when the program creates no billing budget
 
@@ -140,6 +171,9 @@ class StackConfig(Model):
     prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,11}$")]
     cost_center: LabelValue
     labels: dict[LabelKey, LabelValue] = {}
+    # The identity that runs `pulumi up` for the stack (its deployer, from the bootstrap): it gets actAs on each runtime
+    # service account the program creates, and on nothing else.
+    deployer: Member
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
     secrets: SecretsArgs = SecretsArgs()
@@ -158,6 +192,8 @@ class StackConfig(Model):
     app_secrets: dict[SecretKey, AppSecretArgs] = {}  # the services' own secrets; services name them under secrets
     buckets: dict[Key, BucketArgs] = {}  # application buckets; services name them under buckets
     services: dict[ServiceName, ServiceConfig] = {}
+    events: EventsArgs | None = None  # Pub/Sub topics and subscriptions; a stack without it has none
+    warehouse: WarehouseArgs | None = None  # BigQuery datasets and tables; a stack without it has none
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
@@ -196,7 +232,7 @@ class StackConfig(Model):
                 )
         served = set(self.load_balancer.services) if self.load_balancer.enabled else set()
         for name in sorted(served - set(self.services)):
-            invalid("load_balancer.services", f"'{name}' is not one of services: {', '.join(self.services)}")
+            invalid("load_balancer.services", self._unknown_service(name, "remove it from load_balancer.services"))
         for name, service in self.services.items():
             if service.behind_load_balancer != (name in served):
                 invalid(
@@ -221,7 +257,8 @@ class StackConfig(Model):
             service = self.services.get(name)
             if service is None:
                 invalid(
-                    f"edge.worker.origins.{key}.service", f"'{name}' is not one of services: {', '.join(self.services)}"
+                    f"edge.worker.origins.{key}.service",
+                    self._unknown_service(name, "give this origin as https://<hostname> instead"),
                 )
             if not (service.public and service.ingress == "all"):
                 invalid(
@@ -411,6 +448,69 @@ class StackConfig(Model):
             )
         return self
 
+    def _unknown_service(self, name: str, alternative: str) -> str:
+        """Why `name` is not a service, and the fix (also when the stack defines no service at all)."""
+        if not self.services:
+            return f"'{name}' is not one of services, which is empty; define {name} under services, or {alternative}"
+        return f"'{name}' is not one of services: {', '.join(self.services)}; define it there, or {alternative}"
+
+    @model_validator(mode="after")
+    def _events_reach_services_and_tables(self) -> StackConfig:
+        """Publishers and consumers are services of the stack; a BigQuery subscription writes into a warehouse table
+        whose columns take its messages. Pushes go to a service's run.app URL, which every ingress setting admits from
+        Pub/Sub in the same project, so no ingress is refused."""
+        if self.events is None:
+            return self
+        for t, topic in self.events.topics.items():
+            for name in topic.publishers:
+                self._service(f"events.topics.{t}.publishers", name)
+            for s, subscription in topic.subscriptions.items():
+                key = f"events.topics.{t}.subscriptions.{s}"
+                consumer = subscription.push or subscription.pull
+                if consumer is not None:
+                    self._service(f"{key}.{subscription.kind}.service", consumer.service)
+                if subscription.bigquery is not None:
+                    self._writes_into_table(f"{key}.bigquery", topic, subscription.bigquery)
+        return self
+
+    def _service(self, key: str, name: str) -> None:
+        if name not in self.services:
+            invalid(key, f"'{name}' is not one of services: {', '.join(self.services)}")
+
+    def _writes_into_table(self, key: str, topic: TopicArgs, bigquery: BigQueryArgs) -> None:
+        table = self.warehouse.table(bigquery.table) if self.warehouse else None
+        if self.warehouse is None or table is None:
+            known = ", ".join(self.warehouse.table_refs()) if self.warehouse else "none (no warehouse section)"
+            invalid(f"{key}.table", f"'{bigquery.table}' is not a warehouse table (dataset.table): {known}")
+        columns = table.columns
+        if bigquery.write_metadata:
+            missing = [c for c in METADATA_COLUMNS if c not in columns]
+            if missing:
+                invalid(
+                    f"{key}.write_metadata",
+                    f"{table.schema_file} lacks the metadata columns {', '.join(missing)}; add them or set "
+                    "write_metadata: false",
+                )
+        fields = topic.avro_fields or {}
+        if not bigquery.drop_unknown_fields:
+            unknown = sorted(f for f in fields if f not in columns)
+            if unknown:
+                invalid(
+                    f"{key}.table",
+                    f"the topic's schema has fields {', '.join(unknown)} that {table.schema_file} lacks; such messages "
+                    "would stay undelivered: add the columns or set drop_unknown_fields: true",
+                )
+        wrong = sorted(f for f, kind in fields.items() if f in columns and columns[f][0] not in AVRO_COLUMNS[kind])
+        if wrong:
+            invalid(f"{key}.table", f"columns {', '.join(wrong)} of {table.schema_file} do not take the topic's types")
+
+    @model_validator(mode="after")
+    def _warehouse_access_is_for_services(self) -> StackConfig:
+        for d, dataset in (self.warehouse.datasets if self.warehouse else {}).items():
+            for name in dataset.access:
+                self._service(f"warehouse.datasets.{d}.access.{name}", name)
+        return self
+
     def unused_app_secrets(self) -> list[str]:
         """App secrets no service names: kept (a service may be about to use one), but worth a warning."""
         named = {key for service in self.services.values() for key in service.secrets.values()}
@@ -431,7 +531,8 @@ class StackConfig(Model):
             "sql": {region, *(r.region for r in self.database.replicas.values())},
             "redis": {region},
             "storage": storage,
-            "bigquery": {region},
+            "bigquery": {d.location or region for d in (self.warehouse.datasets.values() if self.warehouse else ())}
+            or {region},
             "pubsub": {region},
             "secretmanager": set(self.secrets.replicas) or {"global"},
         }
@@ -519,9 +620,26 @@ def app_secret_values(config: StackConfig) -> dict[str, pulumi.Output[str]]:
 
 def load() -> StackConfig:
     """Read and validate the `platform:*` stack config, or stop the program with one clear line."""
+    stack_file = f"Pulumi.{pulumi.get_stack()}.yaml"
+    check_namespaces(_config_keys(), stack_file=stack_file)
     config = pulumi.Config(NAMESPACE)
     values = {f"{NAMESPACE}:{key}": config.get(key) or "" for key in sorted(_present_keys()) if not is_secret_key(key)}
-    return parse(decode(values), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+    return parse(decode(values), stack_file=stack_file)
+
+
+def check_namespaces(keys: Iterable[str], *, stack_file: str) -> None:
+    """Refuse a key in a namespace nobody reads (`platfrom:protection` would leave prod without `protect`)."""
+    known = sorted({NAMESPACE, ENGINE_NAMESPACE, *PROVIDER_NAMESPACES})
+    for key in sorted(keys):
+        namespace, _, name = key.partition(":")
+        if namespace in known:
+            continue
+        near = difflib.get_close_matches(namespace, known, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}:{name}?" if near else f"the program reads {NAMESPACE}:<key>"
+        raise pulumi.RunError(
+            f"invalid stack config in {stack_file}: {key} is in namespace '{namespace}', which nothing reads "
+            f"(known: {', '.join(known)}); {hint}"
+        )
 
 
 def decode(values: Mapping[str, str]) -> dict[str, Any]:
@@ -547,11 +665,15 @@ def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 
 
-def _present_keys() -> set[str]:
+def _config_keys() -> set[str]:
+    """Every key of the stack's config as the engine hands it to the program, in every namespace."""
     from pulumi.runtime import config as runtime_config
 
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return {k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:")}
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def _present_keys() -> set[str]:
+    return {k.split(":", 1)[1] for k in _config_keys() if k.startswith(f"{NAMESPACE}:")}
 
 
 def describe(err: ValidationError, *, stack_file: str) -> str:

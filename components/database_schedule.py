@@ -101,8 +101,10 @@ class DatabaseSchedule(pulumi.ComponentResource):
             opts=ctx.after(self, "iam.googleapis.com"),
         )
         self.grant = self._grant(account, instance_path)
+        # Cloud Scheduler checks actAs on the account its jobs call with.
+        self.act_as = ctx.act_as(self, name, account.name)
         scheduler = pulumi.ResourceOptions(
-            parent=self, depends_on=[*ctx.apis.require("cloudscheduler.googleapis.com"), self.grant]
+            parent=self, depends_on=[*ctx.apis.require("cloudscheduler.googleapis.com"), self.grant, *self.act_as]
         )
         self.jobs = {
             action: self._job(action, args, clock, policy, account, instance_path, scheduler)

@@ -85,3 +85,27 @@ class Encryption:
 
 
 NO_CMEK = Encryption()
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    """A Cloud Run service as the event bus sees it: its name (resolving once the service exists, so a grant on it
+    waits), its run.app URL (where Pub/Sub pushes and the audience its ID tokens carry) and its own service account."""
+
+    name: pulumi.Input[str]
+    url: pulumi.Input[str]
+    service_account_email: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class WarehouseTable:
+    """A BigQuery table of the warehouse, as a BigQuery subscription writes into it."""
+
+    project: str
+    dataset_id: pulumi.Input[str]
+    table_id: pulumi.Input[str]
+
+    @property
+    def path(self) -> pulumi.Output[str]:
+        """`PROJECT.DATASET.TABLE`, the form a BigQuery subscription names its table in."""
+        return pulumi.Output.concat(self.project, ".", self.dataset_id, ".", self.table_id)

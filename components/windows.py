@@ -12,22 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import StringConstraints
+
+# The one time zone type of the stack config; the data tier's modules import it from here.
+from components.config_types import TimeZone as TimeZone
 
 REFERENCE_YEAR = 2026  # any year with the usual daylight-saving rules; fixed so that checks do not change over time
 Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 DAYS: tuple[Day, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")  # index = date.weekday()
 Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Interval = tuple[datetime, datetime]
-
-
-def _time_zone(value: str) -> str:
-    if value not in zoneinfo.available_timezones():
-        raise ValueError(f"'{value}' is not an IANA time zone; write it like Europe/Brussels or Etc/UTC")
-    return value
-
-
-TimeZone = Annotated[str, AfterValidator(_time_zone)]
 
 
 def minutes_of(clock: str) -> int:

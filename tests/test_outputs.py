@@ -24,6 +24,8 @@ WHEN: dict[str, Callable[[StackConfig], bool]] = {
     "always": lambda config: True,
     "with a load balancer": lambda config: config.load_balancer.enabled,
     "with an edge": lambda config: config.edge is not None,
+    "with an event bus": lambda config: config.events is not None,
+    "with a warehouse": lambda config: config.warehouse is not None,
 }
 
 

@@ -161,6 +161,8 @@ class Backup(pulumi.ComponentResource):
             member=self.invoker.member,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # Cloud Scheduler checks actAs on the account its jobs call with; Workflows on the one a workflow runs as.
+        self.invoker_act_as = self._ctx.act_as(self, f"{self._name}-export-invoker", self.invoker.name)
         timeout = args.timeout_minutes * 60
         bucket = self.bucket.name
         if database is not None:
@@ -235,6 +237,7 @@ class Backup(pulumi.ComponentResource):
         )
         self.exporters[kind] = account
         grant = self._grant_exporter(kind, account, condition)
+        act_as = self._ctx.act_as(self, f"{self._name}-{kind}-exporter", account.name)
         workflow = gcp.workflows.Workflow(
             f"{self._name}-{kind}-workflow",
             name=physical,
@@ -245,7 +248,7 @@ class Backup(pulumi.ComponentResource):
             deletion_protection=False,  # it holds no data; the definition is in this program
             labels=self._labels,
             opts=pulumi.ResourceOptions.merge(
-                self._ctx.after(self, "workflows.googleapis.com"), pulumi.ResourceOptions(depends_on=[grant])
+                self._ctx.after(self, "workflows.googleapis.com"), pulumi.ResourceOptions(depends_on=[grant, *act_as])
             ),
         )
         self.workflows[kind] = workflow
@@ -276,7 +279,9 @@ class Backup(pulumi.ComponentResource):
                     service_account_email=self.invoker.email, scope=SCHEDULER_SCOPE
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(scheduler, pulumi.ResourceOptions(depends_on=[self.invoker_grant])),
+            opts=pulumi.ResourceOptions.merge(
+                scheduler, pulumi.ResourceOptions(depends_on=[self.invoker_grant, *self.invoker_act_as])
+            ),
         )
 
     def _grant_exporter(

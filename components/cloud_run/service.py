@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 
 from components.app_access import bucket_env, bucket_grants, secret_grants
 from components.cloud_run import template
@@ -18,6 +19,8 @@ from components.images import build_image, resolve_reference
 from components.observability.config import CloudRunAlertsArgs
 from components.observability.signals import Watched
 from components.refs import BucketBinding, DatabaseBinding, NetworkRef, RedisBinding, SecretBinding
+
+IAM_PROPAGATION = "180s"  # typically 2 minutes, per Google; the first create of a service or a grant waits this long
 
 
 class CloudRunService(pulumi.ComponentResource):
@@ -83,13 +86,17 @@ class CloudRunService(pulumi.ComponentResource):
             + [template.Env(env, secret=s.secret_id, version=s.version) for env, s in sorted((secrets or {}).items())]
             + [template.Env(bucket_env(key), b.name) for key, b in sorted((buckets or {}).items())]
         )
-        # A revision reads its secrets and opens its Cloud SQL connection when it starts, so it waits for those grants.
-        self._runs_after = [
-            *ctx.apis.require("run.googleapis.com"),
+        # The deployer may name the account on the service and the job (actAs), and a revision reads its secrets and
+        # opens its Cloud SQL connection when it starts: both wait for those grants to take effect.
+        self.act_as = ctx.act_as(self, name, self.service_account.name)
+        grants: list[pulumi.Resource] = [
             *self.secret_access.values(),
             *self.app_secret_access.values(),
             *self.project_roles.values(),
+            *self.act_as,
         ]
+        self.grants_settled = self._grants_settled(grants)
+        self._runs_after = [*ctx.apis.require("run.googleapis.com"), *grants, self.grants_settled]
         self.service = self._service()
         self.invoker_bindings = self._invokers(invokers or {})
         self.job = self._job(args.migrations) if args.migrations else None
@@ -145,6 +152,30 @@ class CloudRunService(pulumi.ComponentResource):
             )
             for key, secret_id in secrets.items()
         }
+
+    def _grants_settled(self, grants: list[pulumi.Resource]) -> time.Sleep:
+        """A wait after the grants, so that they have propagated before Cloud Run checks them.
+
+        IAM changes typically take two minutes to propagate, sometimes seven or more, and a revision created before
+        its secret accessor grant has propagated fails ("Permission denied on secret"); the provider does not retry
+        it. The sleep waits only when it is created: updates that leave the grants alone pass straight through, and a
+        change to the grants (its triggers) replaces it, so the revision that needs the new grant waits again.
+        """
+        readers = [*self.secret_access.values(), *self.app_secret_access.values()]
+        secrets = pulumi.Output.all(*(g.secret_id for g in readers)).apply(
+            lambda ids: ",".join(sorted(str(i) for i in ids))
+        )
+        return time.Sleep(
+            f"{self._name}-iam-propagation",
+            create_duration=IAM_PROPAGATION,
+            triggers={
+                "service_account": self.service_account.email,
+                "secrets": secrets,
+                "project_roles": ",".join(sorted(self.project_roles)),
+                "deployer": self._ctx.deployer or "",
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
 
     def _image(self, repository: pulumi.Input[str]) -> pulumi.Output[str]:
         if self._args.build is None:

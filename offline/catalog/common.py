@@ -117,6 +117,10 @@ RECORDS = (
         create_seconds=API_CALL,
         free=IAM_IS_FREE,
     ),
+    grant(
+        gcp.serviceaccount.IAMMember,
+        lambda i: f"{i.get('role')} to {i.get('member')} on {str(i.get('serviceAccountId')).rsplit('/', 1)[-1]}",
+    ),
     Facts(
         gcp.projects.IAMCustomRole,
         outputs=lambda c, name, i: {

@@ -88,6 +88,5 @@ RECORDS = (
         price=_key_price,
     ),
     grant(gcp.kms.CryptoKeyIAMMember, to_member),
-    grant(gcp.serviceaccount.IAMMember, to_member),
     grant(gcp.billing.AccountIamMember, to_member),
 )

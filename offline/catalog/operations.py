@@ -1,5 +1,6 @@
 """Operations types: monitoring (channels, uptime checks, alert policies, SLOs, dashboards), logging, audit config,
-budgets and the workflows that run the scheduled exports."""
+budgets, the workflows that run the scheduled exports, and BigQuery (the log sink's dataset, the warehouse's datasets
+and tables)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pulumi_gcp as gcp
 import yaml
 
-from offline.catalog.common import duration, grant
+from offline.catalog.common import duration, grant, to_member
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, inputs_only, named
-from offline.estimate.pricing import SECONDS, Context, Usage, fixed
+from offline.estimate.pricing import SECONDS, Context, Usage
 
 if TYPE_CHECKING:
     from offline.engine import Resource
@@ -159,12 +160,56 @@ def _dashboard(i: Inputs) -> str:
     return f"{document.get('displayName')}: {len(document.get('mosaicLayout', {}).get('tiles', []))} charts"
 
 
+def _days(ms: object) -> str:
+    return f"{int(str(ms)) // 86_400_000} days" if ms else "never"
+
+
 def _dataset_summary(i: Inputs) -> str:
-    expiry = i.get("defaultPartitionExpirationMs")
     return (
-        f"{i.get('datasetId')} in {i.get('location')}, partitions expire after "
-        f"{int(expiry) // 86_400_000 if expiry else 'never'} days, deletion {i.get('deletionPolicy')}"
+        f"{i.get('datasetId')} in {i.get('location')}, tables expire {_days(i.get('defaultTableExpirationMs'))}, "
+        f"partitions expire {_days(i.get('defaultPartitionExpirationMs'))}, deletion {i.get('deletionPolicy')}"
+        + (", CMEK" if i.get("defaultEncryptionConfiguration") else "")
     )
+
+
+def _in_warehouse(i: Inputs) -> bool:
+    return (i.get("labels") or {}).get("component") == "warehouse"
+
+
+def _dataset_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Active storage: `warehouse_gb` for a warehouse dataset, `bigquery_gb` for any other. The warehouse's queries
+    (`warehouse_query_tib`, on demand) are carried by its first dataset by logical name."""
+    if not _in_warehouse(r.inputs):
+        return [Usage("active storage", "bigquery.active_storage", ctx.profile.bigquery_gb)]
+    usages = [
+        Usage(f"{ctx.profile.warehouse_gb:g} GiB active storage", "bigquery.active_storage", ctx.profile.warehouse_gb)
+    ]
+    warehouse = [d for d in ctx.recording.of(r.type) if _in_warehouse(d.inputs)]
+    if min(d.name for d in warehouse) == r.name:
+        tib = ctx.profile.warehouse_query_tib
+        usages.append(Usage(f"{tib:g} TiB scanned by queries", "bigquery.on_demand_query", tib))
+    return usages
+
+
+def _table(c: MockContext, name: str, i: Inputs) -> Inputs:
+    path = f"projects/{c.project}/datasets/{i.get('datasetId')}/tables/{i.get('tableId')}"
+    return {"id": path, "selfLink": f"https://bigquery.googleapis.com/bigquery/v2/{path}", "type": "TABLE"}
+
+
+def _table_summary(i: Inputs) -> str:
+    partitioning = i.get("timePartitioning") or {}
+    on = partitioning.get("field") or "ingestion time"
+    expire = _days(partitioning.get("expirationMs"))
+    parts = [
+        f"{i.get('datasetId')}.{i.get('tableId')}",
+        f"partitioned by {partitioning.get('type')} on {on}, partitions expire {expire}"
+        if partitioning
+        else "NOT partitioned",
+        f"clustered on {', '.join(i.get('clusterings') or []) or 'nothing'}",
+        f"partition filter {'required' if i.get('requirePartitionFilter') else 'optional'}",
+        f"deletion protection {'on' if i.get('deletionProtection') else 'OFF'}",
+    ]
+    return ", ".join(parts) + (", CMEK" if i.get("encryptionConfiguration") else "")
 
 
 _UPTIME_CHECKERS = {"USA": 3}  # "USA" runs from three locations; the other regions from one each; default: all six
@@ -255,10 +300,18 @@ RECORDS = (
         outputs=_dataset,
         summary=_dataset_summary,
         create_seconds=API_CALL,
-        price=fixed("active storage", "bigquery.active_storage", lambda ctx: ctx.profile.bigquery_gb),
-        label=lambda i: "BigQuery logs",
+        price=_dataset_price,
+        label=lambda i: "BigQuery warehouse" if _in_warehouse(i) else "BigQuery logs",
     ),
-    grant(gcp.bigquery.DatasetIamMember, lambda i: f"{i.get('role')} to the log sink's writer identity"),
+    Facts(
+        gcp.bigquery.Table,
+        outputs=_table,
+        summary=_table_summary,
+        create_seconds=API_CALL,
+        free="a table's storage and queries are priced on its dataset",
+    ),
+    grant(gcp.bigquery.DatasetIamMember, to_member),
+    grant(gcp.bigquery.IamMember, lambda i: f"{to_member(i)} on table {i.get('tableId')}"),
     Facts(
         gcp.projects.IAMAuditConfig,
         outputs=inputs_only,
