@@ -197,4 +197,8 @@ RECORDS = (
     ),
     grant(gcp.projects.IAMMember, lambda i: f"{i.get('role')} on project {i.get('project')}", _iam),
     grant(gcp.cloudrunv2.ServiceIamMember, lambda i: f"{i.get('role')} for {i.get('member')}", _iam),
+    grant(
+        gcp.artifactregistry.RepositoryIamMember,
+        lambda i: f"{i.get('role')} on {i.get('repository')} for {i.get('member')}",
+    ),
 )
