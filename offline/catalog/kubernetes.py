@@ -167,7 +167,10 @@ RECORDS = (
     ),
     Facts(
         kubernetes.helm.v3.Release,
-        outputs=lambda c, name, i: {"status": {"status": "deployed", "namespace": i.get("namespace")}},
+        outputs=lambda c, name, i: {
+            "id": f"{i.get('namespace')}/{named(i, name)}",
+            "status": {"status": "deployed", "namespace": i.get("namespace")},
+        },
         summary=_release_summary,
         create_seconds=180,
         free=ON_THE_NODES,
