@@ -129,11 +129,10 @@ if config.gke:
         )
         for key, workload in gke.workloads.items()
     }
-    # Inside the cluster, through its API; Argo CD and the tools need nodes to run on.
-    in_cluster = pulumi.ResourceOptions(
-        parent=cluster, providers=[cluster.provider], depends_on=list(cluster.node_pools.values())
-    )
-    argocd = ArgoCd("argocd", gke.argocd, ctx=ctx, opts=in_cluster) if gke.argocd else None
+    # Inside the cluster, through its API; Argo CD needs nodes to run on.
+    in_cluster = pulumi.ResourceOptions(parent=cluster, providers=[cluster.provider])
+    nodes = list(cluster.node_pools.values())
+    argocd = ArgoCd("argocd", gke.argocd, ctx=ctx, nodes=nodes, opts=in_cluster) if gke.argocd else None
     if gke.internal_tools:
         tools = {**({"argocd": gke.argocd.tool()} if gke.argocd else {}), **gke.internal_tools.tools}
         internal_tools = InternalTools(

@@ -4,6 +4,7 @@ plain HTTP behind the load balancer, which terminates TLS."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import pulumi
@@ -48,17 +49,23 @@ class ArgoCdArgs(Model):
 
 
 class ArgoCd(pulumi.ComponentResource):
-    """Takes the cluster's Kubernetes provider in `opts`."""
+    """Takes the cluster's Kubernetes provider in `opts`; nothing is created before `nodes` (its pods need them)."""
 
     def __init__(
-        self, name: str, args: ArgoCdArgs, *, ctx: StackContext, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: ArgoCdArgs,
+        *,
+        ctx: StackContext,
+        nodes: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:ArgoCd", name, None, ctx.component(opts))
         labels = {"app.kubernetes.io/managed-by": "pulumi", "platform/component": "argocd"}
         self.namespace = kubernetes.core.v1.Namespace(
             f"{name}-namespace",
             metadata=kubernetes.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=labels),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(nodes)),
         )
         self.release = kubernetes.helm.v3.Release(
             f"{name}-release",
