@@ -6,8 +6,10 @@ import pulumi_gcp as gcp
 
 import stack_config
 from components.app_secrets import AppSecrets
+from components.argocd import ArgoCd
 from components.audit_logs import AuditLogs
 from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
+from components.binauthz import BinaryAuthorization
 from components.buckets import ACCESS, AppBucket
 from components.budget import Budget
 from components.cloud_armor import SecurityPolicy, accepted_tokens
@@ -18,14 +20,17 @@ from components.database_schedule import DatabaseSchedule
 from components.edge import EdgeWorker
 from components.encryption import CustomerManagedKeys
 from components.events import EventBus
+from components.gke import GkeCluster
+from components.internal_tools import OAUTH_SECRET_KEY, InternalTools
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.observability import ChannelSecrets, Observability
 from components.project_services import ProjectServices
 from components.redis import Redis
-from components.refs import NO_CMEK, BucketBinding, DatabaseBinding, RedisBinding, ServiceEndpoint
+from components.refs import NO_CMEK, BucketBinding, DatabaseBinding, RedisBinding, RepositoryRef, ServiceEndpoint
 from components.registry import Registry
 from components.warehouse import Warehouse
+from components.workload_identity import WorkloadIdentity
 
 config = stack_config.load()
 secrets = pulumi.Config(stack_config.NAMESPACE)
@@ -150,6 +155,68 @@ events = (
     if config.events
     else None
 )
+# Kubernetes: the cluster, its workloads' identities, Argo CD and the internal tools behind IAP
+cluster: GkeCluster | None = None
+if config.binary_authorization:
+    binauthz = BinaryAuthorization("binauthz", config.binary_authorization, ctx=ctx)
+    pulumi.export("binauthz_attestor", binauthz.attestor)
+    pulumi.export("binauthz_key_version", binauthz.key_version)
+if config.gke:
+    gke = config.gke
+    repository = registry.repository
+    cluster = GkeCluster(
+        "gke",
+        gke,
+        ctx=ctx,
+        network=network.ref,
+        repository=RepositoryRef(repository.project, repository.location, repository.repository_id)
+        if repository
+        else None,
+    )
+    workloads = {
+        key: WorkloadIdentity(
+            key,
+            workload,
+            ctx=ctx,
+            workload_pool=cluster.workload_pool,
+            database=DatabaseBinding(
+                connection_name=database.connection_name,
+                database=workload.database,
+                user=database.users[workload.database],
+                password_secret_id=database.password_secret_ids[workload.database],
+            )
+            if workload.database
+            else None,
+            redis=RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
+            if workload.redis
+            else None,
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
+        for key, workload in gke.workloads.items()
+    }
+    # Inside the cluster, through its API; Argo CD needs nodes to run on.
+    in_cluster = pulumi.ResourceOptions(parent=cluster, providers=[cluster.provider])
+    nodes = list(cluster.node_pools.values())
+    argocd = ArgoCd("argocd", gke.argocd, ctx=ctx, nodes=nodes, opts=in_cluster) if gke.argocd else None
+    if gke.internal_tools:
+        tools = {**({"argocd": gke.argocd.tool()} if gke.argocd else {}), **gke.internal_tools.tools}
+        internal_tools = InternalTools(
+            "internal-tools",
+            gke.internal_tools,
+            tools,
+            ctx=ctx,
+            oauth_client_secret=stack_config.require_secret(OAUTH_SECRET_KEY, "gke.internal_tools"),
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster, pulumi.ResourceOptions(depends_on=[argocd] if argocd else [])
+            ),
+        )
+        pulumi.export("internal_tools_ip", internal_tools.ip_address)
+        pulumi.export("internal_tools_hosts", {key: tool.host for key, tool in sorted(tools.items())})
+    pulumi.export("gke_cluster_name", cluster.name)
+    pulumi.export("gke_endpoint", cluster.dns_endpoint)
+    pulumi.export("gke_ca_certificate", cluster.ca_certificate)
+    pulumi.export("gke_workload_pool", cluster.workload_pool)
+    pulumi.export("workload_service_accounts", {key: w.email for key, w in sorted(workloads.items())})
 
 # Monitoring, and what the project as a whole is held to
 alerts = config.observability.alerts
@@ -164,6 +231,7 @@ observability = Observability(
         redis.watch(alerts.redis),
         backup.watch(),
         *([events.watch()] if events else []),
+        *([cluster.watch(alerts.gke)] if cluster else []),
         app_secrets.watch(),
     ],
 )

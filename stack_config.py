@@ -21,6 +21,7 @@ from components.app_access import bucket_env
 from components.app_secrets import VALUE_KEY_PREFIX, AppSecretArgs, SecretKey, secret_value_kind, value_key
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
+from components.binauthz import BinaryAuthorizationArgs
 from components.buckets import Access, BucketArgs
 from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
@@ -44,6 +45,8 @@ from components.edge import EdgeArgs
 from components.encryption import EncryptionArgs
 from components.events import EventsArgs
 from components.events.config import BigQueryArgs, TopicArgs
+from components.gke import GkeArgs
+from components.internal_tools import OAUTH_SECRET_KEY
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
@@ -99,6 +102,8 @@ class EstimatesArgs(Model):
     pubsub_gib: float = Field(1, ge=0)
     dead_letter_gib: float = Field(0.01, ge=0)  # forwarded to each dead-letter topic (and kept by its subscription)
     cloudflare_plan: CloudflarePlan = "free"  # used when the program does not manage the zone's subscription
+    gke_autopilot_vcpus: float = Field(2, ge=0)  # Pod vCPU requests on an Autopilot cluster, on average
+    gke_autopilot_memory_gib: float = Field(8, ge=0)  # Pod memory requests on an Autopilot cluster, on average
     budget_usd: float | None = Field(None, gt=0)  # warn above this when the program creates no billing budget
 
 
@@ -194,6 +199,8 @@ class StackConfig(Model):
     services: dict[ServiceName, ServiceConfig] = {}
     events: EventsArgs | None = None  # Pub/Sub topics and subscriptions; a stack without it has none
     warehouse: WarehouseArgs | None = None  # BigQuery datasets and tables; a stack without it has none
+    gke: GkeArgs | None = None  # the Kubernetes runtime; a stack may run Cloud Run services, GKE, or both
+    binary_authorization: BinaryAuthorizationArgs | None = None  # the project's image policy and the attestor
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
@@ -511,6 +518,61 @@ class StackConfig(Model):
                 self._service(f"warehouse.datasets.{d}.access.{name}", name)
         return self
 
+    @model_validator(mode="after")
+    def _gke_fits_the_stack(self) -> StackConfig:
+        gke = self.gke
+        if gke is None:
+            return self
+        if gke.location is not None and gke.location != self.gcp.region:
+            invalid("gke.location", f"'{gke.location}' is not the stack's region ({self.gcp.region}); leave it out")
+        subnet = self.network.subnets.get(gke.subnet)
+        if subnet is None:
+            invalid("gke.subnet", f"'{gke.subnet}' is not one of network.subnets: {', '.join(self.network.subnets)}")
+        for key in ("pods_range", "services_range"):
+            name = getattr(gke, key)
+            if name not in subnet.secondary_ranges:
+                known = ", ".join(subnet.secondary_ranges) or "none"
+                invalid(
+                    f"gke.{key}",
+                    f"'{name}' is not a secondary range of network.subnets.{gke.subnet} (it has: {known}); add it "
+                    "under secondary_ranges",
+                )
+        if gke.pods_range == gke.services_range:
+            invalid("gke.services_range", "Pods and Services need two different secondary ranges")
+        for name, workload in gke.workloads.items():
+            if workload.database is not None and workload.database not in self.database.databases:
+                invalid(
+                    f"gke.workloads.{name}.database",
+                    f"'{workload.database}' is not one of database.databases: {', '.join(self.database.databases)}",
+                )
+        if self.binary_authorization is None:
+            invalid("binary_authorization", "a GKE cluster enforces the project's policy; configure it")
+        return self
+
+    @model_validator(mode="after")
+    def _protected_stacks_run_what_was_reviewed(self) -> StackConfig:
+        """A protected stack's control plane has no public endpoint, its images are signed, and Argo CD applies
+        nothing nobody synced."""
+        if not self.protection.protect:
+            return self
+        if self.gke is not None:
+            if not self.gke.control_plane.private_endpoint:
+                invalid(
+                    "gke.control_plane.private_endpoint",
+                    "a protected stack's control plane has no public endpoint; set it to true (CI reaches the DNS "
+                    "endpoint)",
+                )
+            for key, app in (self.gke.argocd.applications if self.gke.argocd else {}).items():
+                if app.sync != "manual":
+                    invalid(f"gke.argocd.applications.{key}.sync", "a protected stack syncs manually; set manual")
+        if self.binary_authorization is not None and self.binary_authorization.mode != "enforce":
+            invalid(
+                "binary_authorization.mode",
+                "a protected stack runs only images its attestor signed; set enforce "
+                f"(got {self.binary_authorization.mode})",
+            )
+        return self
+
     def unused_app_secrets(self) -> list[str]:
         """App secrets no service names: kept (a service may be about to use one), but worth a warning."""
         named = {key for service in self.services.values() for key in service.secrets.values()}
@@ -531,8 +593,9 @@ class StackConfig(Model):
             "sql": {region, *(r.region for r in self.database.replicas.values())},
             "redis": {region},
             "storage": storage,
-            "bigquery": {d.location or region for d in (self.warehouse.datasets.values() if self.warehouse else ())}
-            or {region},
+            "bigquery": {region, *(d.location or region for d in self.warehouse.datasets.values())}
+            if self.warehouse
+            else {region},
             "pubsub": {region},
             "secretmanager": set(self.secrets.replicas) or {"global"},
         }
@@ -574,6 +637,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "cloudflare_api_token",
         "origin_token",
         "origin_token_accepted",  # optional: a second token the load balancer accepts while rotating
+        OAUTH_SECRET_KEY,
     )
 )
 

@@ -18,7 +18,7 @@ def bucket_env(bucket: str) -> str:
     return "BUCKET_" + bucket.upper().replace("-", "_")
 
 
-def secret_grants(
+def app_secret_grants(
     name: str,
     *,
     member: pulumi.Input[str],

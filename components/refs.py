@@ -22,6 +22,7 @@ class NetworkRef:
     serverless_subnet_id: pulumi.Output[str]
     private_services_network: pulumi.Output[str]
     private_services_range: pulumi.Output[str]  # the reserved range's name, for allocated/reserved IP ranges
+    subnet_ids: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # every subnet's id, by its config key
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ class BucketBinding:
 
     name: pulumi.Input[str]
     role: str  # roles/storage.objectViewer, objectCreator or objectUser
+
+
+@dataclass(frozen=True)
+class RepositoryRef:
+    """An Artifact Registry repository a runtime pulls images from: grants are made on it alone."""
+
+    project: pulumi.Input[str]
+    location: pulumi.Input[str]
+    repository_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True)

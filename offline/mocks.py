@@ -37,4 +37,16 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
         if args.token == "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount":
             email = f"bq-{self.ctx.project_number}@bigquery-encryption.iam.gserviceaccount.com"
             return {"email": email, "member": f"serviceAccount:{email}", "project": self.ctx.project}, []
+        if args.token == "gcp:kms/getKMSCryptoKeyVersion:getKMSCryptoKeyVersion":
+            # An asymmetric signing key's first version and its public key (a stand-in PEM, never a real key).
+            key = str(args.args.get("cryptoKey"))
+            pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEoffline\n-----END PUBLIC KEY-----\n"
+            version = f"{key}/cryptoKeyVersions/{int(args.args.get('version') or 1)}"
+            return {
+                "id": version,
+                "name": version,
+                "algorithm": "EC_SIGN_P256_SHA256",
+                "publicKeys": [{"algorithm": "EC_SIGN_P256_SHA256", "pem": pem}],
+                "state": "ENABLED",
+            }, []
         return {}, []  # an empty list of check failures (None breaks the SDK mock monitor)

@@ -15,7 +15,7 @@ import stack_config
 from components import config_types
 from offline.engine import ROOT, Recording, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import STACKS, raw_config
+from tests.conftest import ALL_STACKS, raw_config
 
 
 def _error(mutate: Any, stack: str = "dev") -> str:
@@ -29,7 +29,7 @@ def _error(mutate: Any, stack: str = "dev") -> str:
     return message
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_every_stack_file_is_valid(stack: str) -> None:
     stack_config.parse(raw_config(stack), stack_file=f"Pulumi.{stack}.yaml")
 

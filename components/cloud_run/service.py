@@ -10,11 +10,12 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 
-from components.app_access import bucket_env, bucket_grants, secret_grants
+from components.app_access import app_secret_grants, bucket_env, bucket_grants
 from components.cloud_run import template
 from components.cloud_run.config import BASE_ROLES, INGRESS, MigrationsArgs, ServiceArgs
 from components.cloud_run.watch import watch_service
 from components.context import StackContext
+from components.data_access import data_roles, project_grants, secret_grants
 from components.images import build_image, resolve_reference
 from components.observability.config import CloudRunAlertsArgs
 from components.observability.signals import Watched
@@ -70,7 +71,7 @@ class CloudRunService(pulumi.ComponentResource):
         self.project_roles = self._project_roles()
         self.secret_access = self._secret_access(database, redis)
         member = self.service_account.member
-        self.app_secret_access = secret_grants(
+        self.app_secret_access = app_secret_grants(
             name,
             member=member,
             secrets=(secrets or {}).values(),
@@ -122,36 +123,20 @@ class CloudRunService(pulumi.ComponentResource):
         return watch_service(self._name, self.physical_name, self._args, thresholds, host)
 
     def _project_roles(self) -> dict[str, gcp.projects.IAMMember]:
-        roles = [*BASE_ROLES, *(["roles/cloudsql.client"] if self._database else [])]
-        return {
-            role: gcp.projects.IAMMember(
-                f"{self._name}-{role.removeprefix('roles/').replace('.', '-')}",
-                project=self._ctx.project,
-                role=role,
-                member=self.service_account.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for role in roles
-        }
+        return project_grants(
+            self._name,
+            project=self._ctx.project,
+            member=self.service_account.member,
+            roles=[*BASE_ROLES, *data_roles(self._database)],
+            parent=self,
+        )
 
     def _secret_access(
         self, database: DatabaseBinding | None, redis: RedisBinding | None
     ) -> dict[str, gcp.secretmanager.SecretIamMember]:
-        """Read access to exactly the secrets the service's bindings name, each granted on that secret alone."""
-        secrets = {
-            **({"db-password": database.password_secret_id} if database else {}),
-            **({"redis-auth": redis.auth_secret_id} if redis else {}),
-        }
-        return {
-            key: gcp.secretmanager.SecretIamMember(
-                f"{self._name}-{key}-accessor",
-                secret_id=secret_id,
-                role="roles/secretmanager.secretAccessor",
-                member=self.service_account.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for key, secret_id in secrets.items()
-        }
+        return secret_grants(
+            self._name, member=self.service_account.member, database=database, redis=redis, parent=self
+        )
 
     def _grants_settled(self, grants: list[pulumi.Resource]) -> time.Sleep:
         """A wait after the grants, so that they have propagated before Cloud Run checks them.

@@ -219,4 +219,8 @@ RECORDS = (
         free="a wait during the deploy, not a cloud resource",
     ),
     grant(gcp.cloudrunv2.ServiceIamMember, lambda i: f"{i.get('role')} for {i.get('member')}", _iam),
+    grant(
+        gcp.artifactregistry.RepositoryIamMember,
+        lambda i: f"{i.get('role')} on {i.get('repository')} for {i.get('member')}",
+    ),
 )

@@ -96,6 +96,9 @@ def _workflow_price(r: Resource, ctx: Context) -> list[Usage]:
 
 def _condition(c: Inputs) -> str:
     threshold = c.get("conditionThreshold")
+    promql = c.get("conditionPrometheusQueryLanguage")
+    if promql is not None:
+        return f"PromQL {promql.get('query')} for {duration(promql.get('duration'))}"
     if threshold is None:
         return f"log match: {c.get('displayName')}"
     op = {"COMPARISON_GT": ">", "COMPARISON_GE": ">=", "COMPARISON_LT": "<", "COMPARISON_LE": "<="}
