@@ -17,7 +17,14 @@ from offline.engine import stack_config as stack_values
 from tests.conftest import STACKS
 
 # The provider packages the program depends on (pyproject.toml), each reading its settings from its own namespace.
-PROVIDER_PACKAGES = ("pulumi-gcp", "pulumi-cloudflare", "pulumi-docker", "pulumi-random", "pulumiverse-time")
+PROVIDER_PACKAGES = (
+    "pulumi-gcp",
+    "pulumi-cloudflare",
+    "pulumi-docker",
+    "pulumi-random",
+    "pulumiverse-time",
+    "pulumi-kubernetes",
+)
 
 
 def _plan(stack: str, text: str) -> subprocess.CompletedProcess[str]:
