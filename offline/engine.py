@@ -323,10 +323,18 @@ def _collect_outputs(recording: Recording) -> None:
             recording.secret_outputs.add(key)
 
 
-def run_program(stack: str, *, config: dict[str, str] | None = None, into: Recording | None = None) -> Recording:
-    """Run `__main__.py` for a stack as `pulumi up` would, against the mock engine (optionally with other config)."""
-    stack_values, secret_keys = stack_config(stack)
+def run_program(
+    stack: str,
+    *,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    into: Recording | None = None,
+) -> Recording:
+    """Run `__main__.py` for a stack as `pulumi up` would, against the mock engine (optionally with other config, and
+    other keys marked secret)."""
+    stack_values, stack_secret_keys = stack_config(stack)
     config = stack_values if config is None else config
+    secret_keys = stack_secret_keys if secret_keys is None else secret_keys
     gcp = json.loads(config.get(f"{PROJECT}:gcp", "{}"))
     main = str(ROOT / "__main__.py")
     return run(

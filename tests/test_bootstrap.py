@@ -265,6 +265,7 @@ ROLE_OF_MODULE = {
     "certificatemanager": "roles/certificatemanager.editor",
     "cloudrunv2": "roles/run.admin",
     "cloudscheduler": "roles/cloudscheduler.admin",
+    "kms": "roles/cloudkms.admin",  # key rings, keys and their IAM policies; no cryptographic operations
     "logging": "roles/logging.configWriter",
     "monitoring": "roles/monitoring.admin",
     "pubsub": "roles/pubsub.admin",  # topics, subscriptions, schemas (Editor would do, but not their IAM policies)
