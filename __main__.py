@@ -241,6 +241,7 @@ budget = Budget(
     ctx=ctx,
     notification_channels=observability.channel_ids,
     aliases_parent=observability,
+    encryption=encryption,
 )
 AuditLogs("audit-logs", config.audit_logs, ctx=ctx, aliases_parent=observability)
 
