@@ -584,7 +584,8 @@ class StackConfig(Model):
 
     def encryption_needs(self) -> dict[str, set[str]]:
         """Where each data service keeps data (service -> the locations its resources name), for one key per service
-        and location: replicas, secret replicas, the backup bucket's DR location and every bucket's own."""
+        and location: replicas, secret replicas, the backup bucket's DR location, every bucket's and dataset's own.
+        A service that keeps nothing in the stack gets no key (a key version is billed whether used or not)."""
         region = self.gcp.region
         storage = {self.backup.location, *(b.location or region for b in self.buckets.values())}
         if self.load_balancer.enabled and self.load_balancer.cdn.enabled and self.cdn_bucket() is None:
@@ -593,12 +594,13 @@ class StackConfig(Model):
             "sql": {region, *(r.region for r in self.database.replicas.values())},
             "redis": {region},
             "storage": storage,
-            "bigquery": {region, *(d.location or region for d in self.warehouse.datasets.values())}
-            if self.warehouse
-            else {region},
-            "pubsub": {region},
             "secretmanager": set(self.secrets.replicas) or {"global"},
         }
+        if self.warehouse is not None:
+            needs["bigquery"] = {d.location or region for d in self.warehouse.datasets.values()}
+        rotating = any(s.rotation_days is not None for s in self.app_secrets.values())
+        if self.events is not None or rotating or self.budget.billing_account is not None:
+            needs["pubsub"] = {region}  # the event bus, the secret rotation topic, the budget's topic
         if self.registry.shared is None:
             needs["artifactregistry"] = {region}
         return needs

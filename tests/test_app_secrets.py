@@ -15,6 +15,7 @@ from components.secret import ACCESSOR_ROLE
 from offline.engine import SECRET_PLACEHOLDER, Recording, Resource, run_program
 from offline.engine import stack_config as stack_values
 from tests.conftest import STACKS, config_of, program_of, raw_config
+from tests.docs import yaml_blocks
 
 SECRET = "gcp:secretmanager/secret:Secret"
 VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
@@ -254,3 +255,25 @@ def test_app_secrets_are_labelled_and_protected_as_the_stack_says() -> None:
         assert secret.inputs["labels"]["component"] == "app-secrets"
         assert secret.inputs["deletionProtection"] is config.protection.deletion_protection
         assert secret.protect is config.protection.protect
+
+
+def test_the_examples_in_the_app_platform_guide_are_valid_stack_config() -> None:
+    """docs/app-platform.md's examples, laid over prod's config, are what the stack file accepts."""
+    raw = raw_config("prod")
+    blocks = yaml_blocks("docs/app-platform.md")
+    assert len(blocks) == 3
+    for block in blocks:
+        for key, value in block.items():
+            name = key.removeprefix(f"{stack_config.NAMESPACE}:")
+            if name == "services":  # wiring added to the services the stack already has
+                raw["services"] = {**raw["services"], **{s: {**raw["services"][s], **v} for s, v in value.items()}}
+            else:
+                raw[name] = value
+    config = stack_config.parse(raw, stack_file="docs/app-platform.md")
+    assert config.app_secrets["jwt_signing_key"].version == "pinned"
+    assert config.services["api"].secrets == {
+        "JWT_SIGNING_KEY": "jwt_signing_key",
+        "GA_MEASUREMENT_ID": "ga_measurement_id",
+    }
+    assert config.buckets["exports"].retention_policy is not None
+    assert config.encryption.cmek

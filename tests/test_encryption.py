@@ -33,8 +33,9 @@ LOOKED_UP = {
 
 
 def keys(program: Recording) -> dict[str, Resource]:
-    """Keys by id (projects/P/locations/L/keyRings/R/cryptoKeys/SERVICE)."""
-    return {k.outputs["id"]: k for k in program.of(KEY)}
+    """The customer-managed keys by id (projects/P/locations/L/keyRings/R/cryptoKeys/SERVICE); not other keys of the
+    stack, such as a Binary Authorization signing key."""
+    return {k.outputs["id"]: k for k in program.of(KEY) if "platform:components:CustomerManagedKeys$" in k.urn}
 
 
 def location_of(key_id: str) -> str:
@@ -129,11 +130,12 @@ def test_dev_keeps_google_managed_encryption() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_key_may_be_used_by_its_own_services_agent_and_nobody_else(stack: str) -> None:
     program = program_of(stack)
-    grants = program.of(KEY_GRANT)
+    mine = keys(program)
+    grants = [g for g in program.of(KEY_GRANT) if g.inputs["cryptoKeyId"] in mine]  # from any component
     by_key: dict[str, list[Resource]] = {}
     for grant in grants:
         by_key.setdefault(grant.inputs["cryptoKeyId"], []).append(grant)
-    assert set(by_key) == set(keys(program))  # every key has a grant, and every grant is on one key
+    assert set(by_key) == set(mine)  # every key has a grant (and, below, exactly one)
     for key_id, on_key in by_key.items():
         (grant,) = on_key
         service = service_of(key_id)
@@ -217,3 +219,10 @@ def test_bad_encryption_config_names_the_key(key: str, value: int, message: str)
     raw["encryption"] = {"cmek": True, key: value}
     with pytest.raises(pulumi.RunError, match=message):
         stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
+
+
+def test_a_service_that_keeps_no_data_in_the_stack_gets_no_key() -> None:
+    """Every key version is billed, used or not: bro-ai has no warehouse, event bus, rotating secret or budget topic."""
+    services = {service_of(k) for k in keys(program_of("bro-ai"))}
+    assert services == {"sql", "redis", "storage", "secretmanager", "artifactregistry"}
+    assert {"bigquery", "pubsub"} <= {service_of(k) for k in keys(program_of("prod"))}

@@ -96,6 +96,7 @@ RECORDS = (
         summary=_key_summary,
         create_seconds=API_CALL,
         price=_key_price,
+        label=lambda i: "Cloud KMS key",
     ),
     Facts(
         gcp.binaryauthorization.Policy,
