@@ -11,16 +11,16 @@ import pulumi_gcp as gcp
 
 from offline.catalog.common import duration, grant
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, inputs_only, named
-from offline.estimate.pricing import SECONDS, Context, Usage, fixed
+from offline.estimate.pricing import DAYS, SECONDS, Context, Usage, fixed
 
 if TYPE_CHECKING:
     from offline.engine import Resource
 
 MONITORING_IS_FREE = "Cloud Monitoring's channels, services, SLOs and dashboards cost nothing"
-LOGS_PRICED_STACK_WIDE = "log ingestion is priced stack-wide from the usage profile (log_gb)"
-# Cloud Monitoring has announced a charge per alerting condition (cloud.google.com/monitoring/alerts/cost-control);
-# the estimate leaves it out until the alert design is costed against dev's budget.
-ALERTS_NOT_PRICED_YET = "not priced yet: Cloud Monitoring's announced charge per alerting condition is left out"
+LOG_METRIC = (
+    "a log-based metric is chargeable Monitoring data, a few time series here: well inside the 150 MiB a month free"
+    " per billing account"
+)
 
 
 def _hex(seed: str, length: int = 16) -> str:
@@ -139,6 +139,34 @@ def _uptime_price(r: Resource, ctx: Context) -> list[Usage]:
     return [Usage(f"every {period:g} s from {checkers} checkers", "uptime.executions", executions / 1000)]
 
 
+def _metric_references(condition: Inputs) -> int:
+    """Alerting bills each metric a condition reads: a threshold (or absence) condition one, a ratio two; a
+    log-match condition none."""
+    for kind in ("conditionThreshold", "conditionAbsent"):
+        if kind in condition:
+            return 1 + bool((condition[kind] or {}).get("denominatorFilter"))
+    return (
+        1
+        if any(k in condition for k in ("conditionMonitoringQueryLanguage", "conditionPrometheusQueryLanguage"))
+        else 0
+    )
+
+
+def _alert_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Priced at the announced charge per metric reference; the price table marks it as not yet applied."""
+    references = sum(_metric_references(c) for c in r.inputs.get("conditions") or [])
+    return [Usage(f"{references} metric reference(s)", "monitoring.alert_reference", references)] if references else []
+
+
+def _log_bucket_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Logs are kept 30 days within the ingestion price; each further day of the month's logs costs retention."""
+    extra_days = max(0, int(r.inputs.get("retentionDays") or 30) - 30)
+    if r.inputs.get("bucketId") != "_Default" or not extra_days:
+        return []
+    gib = ctx.profile.log_gb + ctx.profile.network_log_gb
+    return [Usage(f"{gib:g} GiB kept {extra_days} more days", "logging.retention", gib * extra_days / DAYS)]
+
+
 RECORDS = (
     Facts(
         gcp.monitoring.NotificationChannel,
@@ -152,7 +180,7 @@ RECORDS = (
         outputs=_project_path("alertPolicies"),
         summary=_alert,
         create_seconds=API_CALL,
-        free=ALERTS_NOT_PRICED_YET,
+        price=_alert_price,
         label=lambda i: "alerts",
     ),
     Facts(
@@ -186,7 +214,7 @@ RECORDS = (
         outputs=lambda c, name, i: {"id": named(i, name)},
         summary=lambda i: f"counts {i.get('filter')}",
         create_seconds=API_CALL,
-        free=LOGS_PRICED_STACK_WIDE,
+        free=LOG_METRIC,
     ),
     Facts(
         gcp.logging.ProjectSink,
@@ -199,7 +227,10 @@ RECORDS = (
             f", filter {i.get('filter')}"
         ),
         create_seconds=API_CALL,
-        free="routing logs costs nothing; their storage is priced at the destination (BigQuery)",
+        free=(
+            "routing logs costs nothing; the destination bills their storage (priced per dataset) and BigQuery's"
+            " streaming inserts (not modelled)"
+        ),
     ),
     Facts(
         gcp.logging.ProjectBucketConfig,
@@ -209,7 +240,7 @@ RECORDS = (
         },
         summary=lambda i: f"log bucket {i.get('bucketId')} keeps {i.get('retentionDays')} days",
         create_seconds=API_CALL,
-        free=LOGS_PRICED_STACK_WIDE,
+        price=_log_bucket_price,
     ),
     Facts(
         gcp.bigquery.Dataset,
