@@ -32,7 +32,7 @@ plan: setup ## Offline plan of one stack: make plan STACK=prod
 	$(BIN)/python -m offline.plan $(STACK)
 
 plans: setup ## Offline plan of every stack
-	for stack in dev staging prod; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
+	for stack in dev staging prod bro-ai; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
 
 diagrams: setup ## Regenerate docs/architecture.md from the prod program
 	$(BIN)/python -m offline.estimate.diagram

@@ -5,8 +5,10 @@ import pulumi_cloudflare as cloudflare
 import pulumi_gcp as gcp
 
 import stack_config
+from components.argocd import ArgoCd
 from components.audit_logs import AuditLogs
 from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
+from components.binauthz import BinaryAuthorization
 from components.budget import Budget
 from components.cloud_armor import SecurityPolicy, accepted_tokens
 from components.cloud_run import CloudRunService
@@ -14,17 +16,30 @@ from components.context import StackContext
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
 from components.edge import EdgeWorker
+from components.events import EventBus
+from components.gke import GkeCluster
+from components.internal_tools import OAUTH_SECRET_KEY, InternalTools
 from components.load_balancer import LoadBalancer, ServerlessBackend
 from components.network import Network
 from components.observability import ChannelSecrets, Observability
 from components.project_services import ProjectServices
 from components.redis import Redis
-from components.refs import DatabaseBinding, RedisBinding
+from components.refs import DatabaseBinding, RedisBinding, RepositoryRef, ServiceEndpoint
 from components.registry import Registry
+from components.warehouse import Warehouse
+from components.workload_identity import WorkloadIdentity
 
 config = stack_config.load()
 secrets = pulumi.Config(stack_config.NAMESPACE)
-provider = gcp.Provider("gcp", project=config.gcp.project, region=config.gcp.region)
+# Quota and billing of every call go to the stack's project (where the program enables the APIs it calls), not to the
+# deployer's own project: budgets are billing-account resources, and their API refuses a caller without a quota project.
+provider = gcp.Provider(
+    "gcp",
+    project=config.gcp.project,
+    region=config.gcp.region,
+    billing_project=config.gcp.project,
+    user_project_override=True,
+)
 apis = ProjectServices("apis", opts=pulumi.ResourceOptions(providers=[provider]))
 ctx = StackContext(
     naming=config.naming(pulumi.get_stack()),
@@ -34,6 +49,7 @@ ctx = StackContext(
     deletion_protection=config.protection.deletion_protection,
     protect=config.protection.protect,
     provider=provider,
+    deployer=config.deployer,
 )
 
 # Network and data
@@ -85,6 +101,94 @@ for key in config.service_order():
         else None,
     )
 
+# Events and the warehouse they land in
+warehouse = (
+    Warehouse(
+        "warehouse",
+        config.warehouse,
+        ctx=ctx,
+        service_accounts={key: s.service_account_email for key, s in services.items()},
+    )
+    if config.warehouse
+    else None
+)
+events = (
+    EventBus(
+        "events",
+        config.events,
+        ctx=ctx,
+        services={
+            key: ServiceEndpoint(name=s.service.name, url=s.url, service_account_email=s.service_account_email)
+            for key, s in services.items()
+        },
+        tables=warehouse.tables if warehouse else {},
+    )
+    if config.events
+    else None
+)
+# Kubernetes: the cluster, its workloads' identities, Argo CD and the internal tools behind IAP
+cluster: GkeCluster | None = None
+if config.binary_authorization:
+    binauthz = BinaryAuthorization("binauthz", config.binary_authorization, ctx=ctx)
+    pulumi.export("binauthz_attestor", binauthz.attestor)
+    pulumi.export("binauthz_key_version", binauthz.key_version)
+if config.gke:
+    gke = config.gke
+    repository = registry.repository
+    cluster = GkeCluster(
+        "gke",
+        gke,
+        ctx=ctx,
+        network=network.ref,
+        repository=RepositoryRef(repository.project, repository.location, repository.repository_id)
+        if repository
+        else None,
+    )
+    workloads = {
+        key: WorkloadIdentity(
+            key,
+            workload,
+            ctx=ctx,
+            workload_pool=cluster.workload_pool,
+            database=DatabaseBinding(
+                connection_name=database.connection_name,
+                database=workload.database,
+                user=database.users[workload.database],
+                password_secret_id=database.password_secret_ids[workload.database],
+            )
+            if workload.database
+            else None,
+            redis=RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
+            if workload.redis
+            else None,
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
+        for key, workload in gke.workloads.items()
+    }
+    # Inside the cluster, through its API; Argo CD needs nodes to run on.
+    in_cluster = pulumi.ResourceOptions(parent=cluster, providers=[cluster.provider])
+    nodes = list(cluster.node_pools.values())
+    argocd = ArgoCd("argocd", gke.argocd, ctx=ctx, nodes=nodes, opts=in_cluster) if gke.argocd else None
+    if gke.internal_tools:
+        tools = {**({"argocd": gke.argocd.tool()} if gke.argocd else {}), **gke.internal_tools.tools}
+        internal_tools = InternalTools(
+            "internal-tools",
+            gke.internal_tools,
+            tools,
+            ctx=ctx,
+            oauth_client_secret=stack_config.require_secret(OAUTH_SECRET_KEY, "gke.internal_tools"),
+            opts=pulumi.ResourceOptions.merge(
+                in_cluster, pulumi.ResourceOptions(depends_on=[argocd] if argocd else [])
+            ),
+        )
+        pulumi.export("internal_tools_ip", internal_tools.ip_address)
+        pulumi.export("internal_tools_hosts", {key: tool.host for key, tool in sorted(tools.items())})
+    pulumi.export("gke_cluster_name", cluster.name)
+    pulumi.export("gke_endpoint", cluster.dns_endpoint)
+    pulumi.export("gke_ca_certificate", cluster.ca_certificate)
+    pulumi.export("gke_workload_pool", cluster.workload_pool)
+    pulumi.export("workload_service_accounts", {key: w.email for key, w in sorted(workloads.items())})
+
 # Monitoring, and what the project as a whole is held to
 alerts = config.observability.alerts
 observability = Observability(
@@ -97,6 +201,8 @@ observability = Observability(
         database.watch(alerts.cloud_sql),
         redis.watch(alerts.redis),
         backup.watch(),
+        *([events.watch()] if events else []),
+        *([cluster.watch(alerts.gke)] if cluster else []),
     ],
 )
 budget = Budget(
@@ -157,6 +263,16 @@ if config.edge and cloudflare_token is not None and origin_token is not None:
     )
     pulumi.export("edge_hostnames", edge.hostnames)
     pulumi.export("edge_worker_name", edge.worker_name)
+
+if warehouse:
+    pulumi.export("warehouse_datasets", warehouse.dataset_ids)
+    pulumi.export("warehouse_tables", warehouse.table_ids)
+if events:
+    pulumi.export("event_topics", events.topic_ids)
+    pulumi.export("event_subscriptions", events.subscription_ids)
+    pulumi.export("event_dead_letter_subscriptions", events.dead_letter_subscription_ids)
+    pulumi.export("event_push_service_accounts", events.push_service_accounts)
+    pulumi.export("pubsub_service_agent", events.service_agent)
 
 migration_jobs = [s.migration_job_name for s in services.values() if s.migration_job_name is not None]
 pulumi.export("network_id", network.network_id)

@@ -6,10 +6,11 @@ mistake in a stack file stops the program with one line that names the key and s
 
 from __future__ import annotations
 
+import difflib
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 from typing import Annotated, Any, Union
 
@@ -18,13 +19,28 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, model
 
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
+from components.binauthz import BinaryAuthorizationArgs
 from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import ServiceArgs, ServiceName
-from components.config_types import Model, ProjectId, Region, SqlIdentifier, invalid, missing_secret
+from components.config_types import (
+    LabelKey,
+    LabelValue,
+    Member,
+    Model,
+    ProjectId,
+    Region,
+    SqlIdentifier,
+    invalid,
+    missing_secret,
+)
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
+from components.events import EventsArgs
+from components.events.config import BigQueryArgs, TopicArgs
+from components.gke import GkeArgs
+from components.internal_tools import OAUTH_SECRET_KEY
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
 from components.network import NetworkArgs
@@ -33,11 +49,28 @@ from components.redis import RedisArgs
 from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
+from components.warehouse import WarehouseArgs
+from components.windows import describe_day, first_outside, first_overlap, first_without
 
 NAMESPACE = "platform"
+# Who else reads config keys: the providers this program uses, each from its own namespace (`gcp:project`,
+# `cloudflare:apiToken`; the `name` in each provider package's pulumi-plugin.json), and Pulumi itself (`pulumi:`,
+# e.g. `pulumi:disable-default-providers`). A key in any other namespace is read by nobody: a typo.
+PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time"))
+ENGINE_NAMESPACE = "pulumi"
 
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
+# The columns a BigQuery subscription that writes metadata fills, and the column types each Avro type may land in.
+METADATA_COLUMNS = ("subscription_name", "message_id", "publish_time", "attributes")
+AVRO_COLUMNS = {
+    "string": {"STRING", "JSON"},
+    "long": {"INTEGER", "INT64", "NUMERIC", "BIGNUMERIC"},
+    "int": {"INTEGER", "INT64", "NUMERIC", "BIGNUMERIC"},
+    "boolean": {"BOOLEAN", "BOOL"},
+    "double": {"FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"},
+    "float": {"FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"},
+    "bytes": {"BYTES"},
+    "null": set(),
+}
 
 
 class EstimatesArgs(Model):
@@ -64,10 +97,15 @@ class EstimatesArgs(Model):
     bucket_gb: float = Field(10, ge=0)  # stored in each Cloud Storage bucket
     artifact_gb: float = Field(2, ge=0)  # container images in each Artifact Registry repository
     images_pushed_per_month: int = Field(10, ge=0)  # new image digests, each scanned once when scanning is on
-    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset
+    bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset outside the warehouse (logs)
+    warehouse_gb: float = Field(10, ge=0)  # active storage in each warehouse dataset
+    warehouse_query_tib: float = Field(0.5, ge=0)  # data the warehouse's on-demand queries scan, in TiB
     secret_accesses_per_month: int = Field(100_000, ge=0)  # Secret Manager access operations
     # Published to each Pub/Sub topic (not a budget's); each subscription receives it too.
     pubsub_gib: float = Field(1, ge=0)
+    dead_letter_gib: float = Field(0.01, ge=0)  # forwarded to each dead-letter topic (and kept by its subscription)
+    gke_autopilot_vcpus: float = Field(2, ge=0)  # Pod vCPU requests on an Autopilot cluster, on average
+    gke_autopilot_memory_gib: float = Field(8, ge=0)  # Pod memory requests on an Autopilot cluster, on average
     worker_cpu_ms: float = Field(2, ge=0)  # CPU time of the edge Worker per request
     # Whether other projects on this stack's billing account use up its free tiers (Cloud Run, Secret Manager, ...):
     # true for all stacks sharing an account but one, so that the account's free tiers are counted once.
@@ -131,6 +169,9 @@ class StackConfig(Model):
     prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,11}$")]
     cost_center: LabelValue
     labels: dict[LabelKey, LabelValue] = {}
+    # The identity that runs `pulumi up` for the stack (its deployer, from the bootstrap): it gets actAs on each runtime
+    # service account the program creates, and on nothing else.
+    deployer: Member
     protection: ProtectionArgs = ProtectionArgs()
     network: NetworkArgs
     secrets: SecretsArgs = SecretsArgs()
@@ -146,6 +187,10 @@ class StackConfig(Model):
     edge: EdgeArgs | None = None  # the Cloudflare edge; a stack without it has none
     registry: RegistryArgs = RegistryArgs()
     services: dict[ServiceName, ServiceConfig] = {}
+    events: EventsArgs | None = None  # Pub/Sub topics and subscriptions; a stack without it has none
+    warehouse: WarehouseArgs | None = None  # BigQuery datasets and tables; a stack without it has none
+    gke: GkeArgs | None = None  # the Kubernetes runtime; a stack may run Cloud Run services, GKE, or both
+    binary_authorization: BinaryAuthorizationArgs | None = None  # the project's image policy and the attestor
 
     @model_validator(mode="after")
     def _database_in_region(self) -> StackConfig:
@@ -184,7 +229,7 @@ class StackConfig(Model):
                 )
         served = set(self.load_balancer.services) if self.load_balancer.enabled else set()
         for name in sorted(served - set(self.services)):
-            invalid("load_balancer.services", f"'{name}' is not one of services: {', '.join(self.services)}")
+            invalid("load_balancer.services", self._unknown_service(name, "remove it from load_balancer.services"))
         for name, service in self.services.items():
             if service.behind_load_balancer != (name in served):
                 invalid(
@@ -223,7 +268,8 @@ class StackConfig(Model):
             service = self.services.get(name)
             if service is None:
                 invalid(
-                    f"edge.worker.origins.{key}.service", f"'{name}' is not one of services: {', '.join(self.services)}"
+                    f"edge.worker.origins.{key}.service",
+                    self._unknown_service(name, "give this origin as https://<hostname> instead"),
                 )
             if not (service.public and service.ingress == "all"):
                 invalid(
@@ -315,11 +361,184 @@ class StackConfig(Model):
                 f"'{self.backup.location}' is the stack's region (gcp.region); backups must survive its loss: "
                 "use another region or a dual-region",
             )
-        if self.backup.retention_policy is not None:
+        return self
+
+    @model_validator(mode="after")
+    def _exports_clear_of_backups_and_maintenance(self) -> StackConfig:
+        """Cloud SQL runs one operation at a time: an export that starts during a backup or maintenance fails."""
+        exports = self.backup.exports.window(len(self.database.databases))
+        others = {
+            "database.backups.start_time": self.database.backups.window(),
+            "database.maintenance": self.database.maintenance.window(),
+        }
+        for key, other in others.items():
+            when = first_overlap(exports, other) if other is not None else None
+            if other is not None and when is not None:
+                invalid(
+                    "backup.exports.time",
+                    f"exports {exports.describe()} (up to timeout_minutes per database) overlap {key} "
+                    f"({other.describe()}) on {describe_day(when, exports.time_zone)}; Cloud SQL runs one operation "
+                    "at a time, so move backup.exports.time clear of it",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _data_operations_while_the_database_runs(self) -> StackConfig:
+        """A stopped instance takes no backup and cannot be exported: both must happen within its office hours."""
+        hours = self.schedule.database_office_hours
+        if hours is None:
+            return self
+        running = hours.running()
+        backups = self.database.backups.window()
+        day = first_without(running, backups) if backups is not None else None
+        if backups is not None and day is not None:
             invalid(
-                "backup.retention_policy",
-                "the daily exports replace their objects, which a retention policy refuses; remove it (versioning "
-                "and soft delete keep the history) or use backup.vault",
+                "database.backups.start_time",
+                f"the backup window {backups.describe()} does not fall within schedule.database_office_hours "
+                f"({running.describe()}, once started) on {describe_day(day, running.time_zone)}; Cloud SQL takes no "
+                "backup of a stopped instance, so start the window (UTC, four hours long) within those hours",
+            )
+        exports = self.backup.exports.window(len(self.database.databases))
+        when = first_outside(exports, running)
+        if when is not None:
+            invalid(
+                "backup.exports.time",
+                f"exports {exports.describe()} (up to timeout_minutes per database) fall outside "
+                f"schedule.database_office_hours ({running.describe()}, once started) on "
+                f"{describe_day(when, exports.time_zone)}, when the instance is stopped; set backup.exports.time and "
+                "backup.exports.days within those hours",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pgaudit_is_logged(self) -> StackConfig:
+        """pgAudit writes to the project's Data Access audit logs of Cloud SQL, which are off unless enabled."""
+        logs = self.audit_logs
+        if self.database.pgaudit and not (
+            "cloudsql.googleapis.com" in logs.services and {"DATA_READ", "DATA_WRITE"} <= set(logs.log_types)
+        ):
+            invalid(
+                "database.pgaudit",
+                "pgAudit writes Cloud SQL's Data Access audit logs; add cloudsql.googleapis.com to audit_logs.services "
+                "with DATA_READ and DATA_WRITE in audit_logs.log_types, or set pgaudit: false",
+            )
+        return self
+
+    def _unknown_service(self, name: str, alternative: str) -> str:
+        """Why `name` is not a service, and the fix (also when the stack defines no service at all)."""
+        if not self.services:
+            return f"'{name}' is not one of services, which is empty; define {name} under services, or {alternative}"
+        return f"'{name}' is not one of services: {', '.join(self.services)}; define it there, or {alternative}"
+
+    @model_validator(mode="after")
+    def _events_reach_services_and_tables(self) -> StackConfig:
+        """Publishers and consumers are services of the stack; a BigQuery subscription writes into a warehouse table
+        whose columns take its messages. Pushes go to a service's run.app URL, which every ingress setting admits from
+        Pub/Sub in the same project, so no ingress is refused."""
+        if self.events is None:
+            return self
+        for t, topic in self.events.topics.items():
+            for name in topic.publishers:
+                self._service(f"events.topics.{t}.publishers", name)
+            for s, subscription in topic.subscriptions.items():
+                key = f"events.topics.{t}.subscriptions.{s}"
+                consumer = subscription.push or subscription.pull
+                if consumer is not None:
+                    self._service(f"{key}.{subscription.kind}.service", consumer.service)
+                if subscription.bigquery is not None:
+                    self._writes_into_table(f"{key}.bigquery", topic, subscription.bigquery)
+        return self
+
+    def _service(self, key: str, name: str) -> None:
+        if name not in self.services:
+            invalid(key, f"'{name}' is not one of services: {', '.join(self.services)}")
+
+    def _writes_into_table(self, key: str, topic: TopicArgs, bigquery: BigQueryArgs) -> None:
+        table = self.warehouse.table(bigquery.table) if self.warehouse else None
+        if self.warehouse is None or table is None:
+            known = ", ".join(self.warehouse.table_refs()) if self.warehouse else "none (no warehouse section)"
+            invalid(f"{key}.table", f"'{bigquery.table}' is not a warehouse table (dataset.table): {known}")
+        columns = table.columns
+        if bigquery.write_metadata:
+            missing = [c for c in METADATA_COLUMNS if c not in columns]
+            if missing:
+                invalid(
+                    f"{key}.write_metadata",
+                    f"{table.schema_file} lacks the metadata columns {', '.join(missing)}; add them or set "
+                    "write_metadata: false",
+                )
+        fields = topic.avro_fields or {}
+        if not bigquery.drop_unknown_fields:
+            unknown = sorted(f for f in fields if f not in columns)
+            if unknown:
+                invalid(
+                    f"{key}.table",
+                    f"the topic's schema has fields {', '.join(unknown)} that {table.schema_file} lacks; such messages "
+                    "would stay undelivered: add the columns or set drop_unknown_fields: true",
+                )
+        wrong = sorted(f for f, kind in fields.items() if f in columns and columns[f][0] not in AVRO_COLUMNS[kind])
+        if wrong:
+            invalid(f"{key}.table", f"columns {', '.join(wrong)} of {table.schema_file} do not take the topic's types")
+
+    @model_validator(mode="after")
+    def _warehouse_access_is_for_services(self) -> StackConfig:
+        for d, dataset in (self.warehouse.datasets if self.warehouse else {}).items():
+            for name in dataset.access:
+                self._service(f"warehouse.datasets.{d}.access.{name}", name)
+        return self
+
+    @model_validator(mode="after")
+    def _gke_fits_the_stack(self) -> StackConfig:
+        gke = self.gke
+        if gke is None:
+            return self
+        if gke.location is not None and gke.location != self.gcp.region:
+            invalid("gke.location", f"'{gke.location}' is not the stack's region ({self.gcp.region}); leave it out")
+        subnet = self.network.subnets.get(gke.subnet)
+        if subnet is None:
+            invalid("gke.subnet", f"'{gke.subnet}' is not one of network.subnets: {', '.join(self.network.subnets)}")
+        for key in ("pods_range", "services_range"):
+            name = getattr(gke, key)
+            if name not in subnet.secondary_ranges:
+                known = ", ".join(subnet.secondary_ranges) or "none"
+                invalid(
+                    f"gke.{key}",
+                    f"'{name}' is not a secondary range of network.subnets.{gke.subnet} (it has: {known}); add it "
+                    "under secondary_ranges",
+                )
+        if gke.pods_range == gke.services_range:
+            invalid("gke.services_range", "Pods and Services need two different secondary ranges")
+        for name, workload in gke.workloads.items():
+            if workload.database is not None and workload.database not in self.database.databases:
+                invalid(
+                    f"gke.workloads.{name}.database",
+                    f"'{workload.database}' is not one of database.databases: {', '.join(self.database.databases)}",
+                )
+        if self.binary_authorization is None:
+            invalid("binary_authorization", "a GKE cluster enforces the project's policy; configure it")
+        return self
+
+    @model_validator(mode="after")
+    def _protected_stacks_run_what_was_reviewed(self) -> StackConfig:
+        """A protected stack's control plane has no public endpoint, its images are signed, and Argo CD applies
+        nothing nobody synced."""
+        if not self.protection.protect:
+            return self
+        if self.gke is not None:
+            if not self.gke.control_plane.private_endpoint:
+                invalid(
+                    "gke.control_plane.private_endpoint",
+                    "a protected stack's control plane has no public endpoint; set it to true (CI reaches the DNS "
+                    "endpoint)",
+                )
+            for key, app in (self.gke.argocd.applications if self.gke.argocd else {}).items():
+                if app.sync != "manual":
+                    invalid(f"gke.argocd.applications.{key}.sync", "a protected stack syncs manually; set manual")
+        if self.binary_authorization is not None and self.binary_authorization.mode != "enforce":
+            invalid(
+                "binary_authorization.mode",
+                "a protected stack runs only images its attestor signed; set enforce "
+                f"(got {self.binary_authorization.mode})",
             )
         return self
 
@@ -357,6 +576,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "cloudflare_api_token",
         "origin_token",
         "origin_token_accepted",  # optional: a second token the load balancer accepts while rotating
+        OAUTH_SECRET_KEY,
     )
 )
 
@@ -371,9 +591,26 @@ def require_secret(key: str, needed_by: str) -> pulumi.Output[str]:
 
 def load() -> StackConfig:
     """Read and validate the `platform:*` stack config, or stop the program with one clear line."""
+    stack_file = f"Pulumi.{pulumi.get_stack()}.yaml"
+    check_namespaces(_config_keys(), stack_file=stack_file)
     config = pulumi.Config(NAMESPACE)
     values = {f"{NAMESPACE}:{key}": config.get(key) or "" for key in sorted(_present_keys() - SECRET_KEYS)}
-    return parse(decode(values), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+    return parse(decode(values), stack_file=stack_file)
+
+
+def check_namespaces(keys: Iterable[str], *, stack_file: str) -> None:
+    """Refuse a key in a namespace nobody reads (`platfrom:protection` would leave prod without `protect`)."""
+    known = sorted({NAMESPACE, ENGINE_NAMESPACE, *PROVIDER_NAMESPACES})
+    for key in sorted(keys):
+        namespace, _, name = key.partition(":")
+        if namespace in known:
+            continue
+        near = difflib.get_close_matches(namespace, known, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}:{name}?" if near else f"the program reads {NAMESPACE}:<key>"
+        raise pulumi.RunError(
+            f"invalid stack config in {stack_file}: {key} is in namespace '{namespace}', which nothing reads "
+            f"(known: {', '.join(known)}); {hint}"
+        )
 
 
 def decode(values: Mapping[str, str]) -> dict[str, Any]:
@@ -399,11 +636,15 @@ def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 
 
-def _present_keys() -> set[str]:
+def _config_keys() -> set[str]:
+    """Every key of the stack's config as the engine hands it to the program, in every namespace."""
     from pulumi.runtime import config as runtime_config
 
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return {k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:")}
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def _present_keys() -> set[str]:
+    return {k.split(":", 1)[1] for k in _config_keys() if k.startswith(f"{NAMESPACE}:")}
 
 
 def describe(err: ValidationError, *, stack_file: str) -> str:

@@ -47,13 +47,17 @@ DEPLOYER_ROLES = (
     "roles/storage.admin",  # backup and asset buckets
     "roles/monitoring.admin",  # dashboards, alert policies, notification channels
     "roles/logging.configWriter",  # log-based metrics and sinks
-    "roles/iam.serviceAccountAdmin",  # the runtime service accounts
-    "roles/iam.serviceAccountUser",  # attaching them to Cloud Run and Cloud Scheduler (why project-wide: see docs)
+    # The runtime service accounts, and their IAM policies: the program grants the deployer actAs
+    # (roles/iam.serviceAccountUser) on each account it creates, and on nothing else (see docs/delivery.md).
+    "roles/iam.serviceAccountAdmin",
     "roles/iam.roleAdmin",  # the export-only and schedule-only custom roles
     "roles/bigquery.dataOwner",  # the log sink's dataset and its writer's access
-    "roles/cloudscheduler.admin",  # daily exports, the dev database's office hours
-    "roles/pubsub.editor",  # the budget's notification topic (its IAM policy: BUDGET_TOPIC_PERMISSIONS)
-    "roles/backupdr.admin",  # the Backup and DR vault
+    "roles/cloudscheduler.admin",  # the export schedules, the dev database's office hours
+    "roles/workflows.editor",  # the export workflows
+    # Topics, subscriptions and schemas, and their IAM policies: the event bus grants publishers, subscribers and the
+    # Pub/Sub agent on single topics and subscriptions, and a budget sets its notification topic's policy;
+    # roles/pubsub.editor has no setIamPolicy.
+    "roles/pubsub.admin",
     "roles/certificatemanager.editor",  # DNS-authorized certificates and the certificate map
 )
 # The predefined roles the platform program grants its runtime service accounts on the project; with the stack's own
@@ -63,12 +67,17 @@ RUNTIME_ROLES = (
     "roles/cloudtrace.agent",
     "roles/logging.logWriter",
     "roles/monitoring.metricWriter",
+    "roles/workflows.invoker",  # the scheduler's account starts the export workflows (grantable on projects only)
 )
-# A budget that notifies a Pub/Sub topic needs its caller to set the topic's IAM policy (roles/pubsub.editor cannot),
-# and billing.budgets.* on the billing account: roles/billing.costsManager, the narrowest predefined role with them.
-BUDGET_TOPIC_PERMISSIONS = ("pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy")
+# A budget needs billing.budgets.* on the billing account: roles/billing.costsManager, the narrowest predefined role
+# with them (and the topic it notifies lets its caller set its IAM policy: roles/pubsub.admin above).
 BUDGET_ROLE = "roles/billing.costsManager"
-PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer")
+# serviceUsageConsumer: the program's Google provider bills every call to the stack's project (user_project_override),
+# which needs serviceusage.services.use there; roles/viewer lacks it.
+PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer", "roles/serviceusage.serviceUsageConsumer")
+# Enabled in each stack's project before its first `pulumi up`: with the quota project set to the stack's project, the
+# calls that enable every other API (Service Usage) and set project IAM (Resource Manager) are billed there.
+STACK_PROJECT_APIS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com")
 KEY_ROTATION = "7776000s"  # 90 days
 NONCURRENT_STATE_DAYS = 90  # old state versions kept this long, to roll a stack's state back by hand
 
@@ -255,22 +264,6 @@ def _deployer_extras(stack: str, args: StackArgs, member: pulumi.Output[str], op
     )
     if args.budget_billing_account is None:
         return
-    topic_role = gcp.projects.IAMCustomRole(
-        f"{stack}-budget-topic-iam",
-        project=args.project,
-        role_id="platformBudgetTopicIam",
-        title="Budget topic IAM (platform deployer)",
-        description="What a budget that notifies a Pub/Sub topic needs on the topic beyond roles/pubsub.editor",
-        permissions=list(BUDGET_TOPIC_PERMISSIONS),
-        opts=opts,
-    )
-    gcp.projects.IAMMember(
-        f"{stack}-deployer-budget-topic-iam",
-        project=args.project,
-        role=topic_role.name,
-        member=member,
-        opts=opts,
-    )
     gcp.billing.AccountIamMember(
         f"{stack}-deployer-budgets",
         billing_account_id=args.budget_billing_account,
@@ -292,6 +285,14 @@ def stack_access(
     opts: pulumi.ResourceOptions,
 ) -> tuple[gcp.kms.CryptoKey, gcp.serviceaccount.Account, gcp.serviceaccount.Account]:
     """The stack's secrets key, and its deployer and previewer with exactly the access each needs."""
+    for api in STACK_PROJECT_APIS:
+        gcp.projects.Service(
+            f"{stack}-api-{api.split('.')[0]}",
+            project=args.project,
+            service=api,
+            disable_on_destroy=False,
+            opts=opts,
+        )
     key = gcp.kms.CryptoKey(
         f"{stack}-secrets",
         name=f"{stack}-stack-secrets",

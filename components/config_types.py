@@ -4,9 +4,12 @@ name the key to fix."""
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
+import zoneinfo
 from collections.abc import Iterable
+from importlib import resources
 from typing import Annotated, Literal, NoReturn
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -92,6 +95,37 @@ def _region(value: str) -> str:
     return value
 
 
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zone names, from the pinned tzdata package, so every machine agrees (a machine's own zoneinfo may
+    lack them or add `localtime`); `Factory` is a placeholder zone, not a place."""
+    names = resources.files("tzdata").joinpath("zones").read_text().split()
+    return frozenset(names) - {"Factory"}
+
+
+def _time_zone(value: str) -> str:
+    if value not in time_zones():
+        near = difflib.get_close_matches(value, sorted(time_zones()), n=1) or [
+            name for name in sorted(time_zones()) if name.lower() == value.lower()
+        ]
+        hint = f"did you mean '{near[0]}'?" if near else "write an IANA name like Europe/Brussels or Etc/UTC"
+        raise ValueError(f"'{value}' is not an IANA time zone; {hint}")
+    zoneinfo.ZoneInfo(value)  # the program can read it too
+    return value
+
+
+_MEMBER = re.compile(r"^(serviceAccount|user|group):[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+
+
+def _member(value: str) -> str:
+    if not _MEMBER.match(value):
+        raise ValueError(
+            f"'{value}' is not an IAM member; write serviceAccount:NAME@PROJECT.iam.gserviceaccount.com "
+            "(or user:EMAIL, group:EMAIL)"
+        )
+    return value
+
+
 def _cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=False)
@@ -120,12 +154,19 @@ def _hostname(value: str) -> str:
 
 
 Region = Annotated[str, AfterValidator(_region)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+Member = Annotated[
+    str, AfterValidator(_member)
+]  # an IAM principal: serviceAccount:..., user:..., group:...  # an IANA name, as Cloud Scheduler takes it
 Cidr = Annotated[str, AfterValidator(_cidr)]
 Hostname = Annotated[str, AfterValidator(_hostname)]  # a fully qualified DNS name, no wildcard
 # The name of an entry in a keyed section of the stack file (subnets, routes, alerts, rules...): it becomes part of
 # logical and physical names, so it is short, lowercase and starts with a letter.
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 ProjectId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]  # a Google Cloud project id
+# Google Cloud label keys and values (lowercase letters, digits, underscores and hyphens).
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{0,63}$")]
 # A PostgreSQL database or role name as this platform creates them.
 SqlIdentifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 

@@ -5,54 +5,51 @@ from __future__ import annotations
 
 import base64
 import json
-import zoneinfo
-from typing import Annotated, Literal
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from components.config_types import Model, invalid
 from components.context import StackContext
+from components.windows import DAYS, Clock, Day, Recurring, TimeZone, minutes_of
 
-Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
-Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 CRON_DAYS: dict[str, int] = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
 HOURS_PER_WEEK = 7 * 24
 SQLADMIN = "https://sqladmin.googleapis.com/v1"
 # Patching an instance needs this one permission; the grant is further limited to the one instance by a condition.
 PERMISSIONS = ("cloudsql.instances.update",)
-
-
-def _minutes(clock: str) -> int:
-    hours, minutes = clock.split(":")
-    return int(hours) * 60 + int(minutes)
+# The start job's PATCH returns before the instance serves; nothing is scheduled in the first minutes of the day.
+STARTUP_MINUTES = 15
 
 
 class OfficeHoursArgs(Model):
     start: Clock = "08:00"
     stop: Clock = "20:00"
     days: list[Day] = Field(["MON", "TUE", "WED", "THU", "FRI"], min_length=1)
-    time_zone: str = "Europe/Brussels"
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value not in zoneinfo.available_timezones():
-            raise ValueError(f"'{value}' is not an IANA time zone; write it like Europe/Brussels")
-        return value
+    time_zone: TimeZone = "Europe/Brussels"
 
     @model_validator(mode="after")
     def _start_before_stop(self) -> OfficeHoursArgs:
-        if _minutes(self.start) >= _minutes(self.stop):
-            invalid("stop", f"stop ({self.stop}) must be later than start ({self.start}) on the same day")
+        if minutes_of(self.start) + STARTUP_MINUTES >= minutes_of(self.stop):
+            invalid(
+                "stop",
+                f"stop ({self.stop}) must be later than start ({self.start}) on the same day, by more than the "
+                f"{STARTUP_MINUTES} minutes the instance takes to start",
+            )
         if len(set(self.days)) != len(self.days):
             invalid("days", "each day may appear once")
         return self
 
     @property
     def hours_per_week(self) -> float:
-        return (_minutes(self.stop) - _minutes(self.start)) / 60 * len(self.days)
+        return (minutes_of(self.stop) - minutes_of(self.start)) / 60 * len(self.days)
+
+    def running(self) -> Recurring:
+        """When the instance serves: from a few minutes after the start job until the stop job, on office days."""
+        begin = minutes_of(self.start) + STARTUP_MINUTES
+        days = tuple(d for d in DAYS if d in self.days)
+        return Recurring(begin, minutes_of(self.stop) - begin, self.time_zone, days)
 
     @property
     def running_fraction(self) -> float:
@@ -104,8 +101,10 @@ class DatabaseSchedule(pulumi.ComponentResource):
             opts=ctx.after(self, "iam.googleapis.com"),
         )
         self.grant = self._grant(account, instance_path)
+        # Cloud Scheduler checks actAs on the account its jobs call with.
+        self.act_as = ctx.act_as(self, name, account.name)
         scheduler = pulumi.ResourceOptions(
-            parent=self, depends_on=[*ctx.apis.require("cloudscheduler.googleapis.com"), self.grant]
+            parent=self, depends_on=[*ctx.apis.require("cloudscheduler.googleapis.com"), self.grant, *self.act_as]
         )
         self.jobs = {
             action: self._job(action, args, clock, policy, account, instance_path, scheduler)

@@ -1,10 +1,16 @@
 """Where a service's container image comes from: an existing reference, or a Docker build pushed to the registry and
-tagged by the content of its build context, so an unchanged context never rebuilds or redeploys."""
+tagged by everything that makes pulumi-docker rebuild it, so an unchanged build never rebuilds or redeploys and a
+rebuild never reuses a tag."""
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import hashlib
+import json
+import os
+import posixpath
+import re
+import stat
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
@@ -19,6 +25,7 @@ from components.config_types import Model, invalid
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TAG_LENGTH = 16
 PLATFORM = "linux/amd64"  # Cloud Run runs x86-64 images only
+BUILD_ON_PREVIEW = False  # previews never build: they need no Docker engine
 
 
 def _inside_project(value: str) -> str:
@@ -75,21 +82,65 @@ def resolve_reference(ref: str, repository_url: pulumi.Input[str]) -> pulumi.Out
     return pulumi.Output.concat(repository_url, "/", ref)
 
 
+def build_options(build: BuildArgs) -> dict[str, str]:
+    """The image's `build` input (context, Dockerfile, platform), which pulumi-docker's diff compares."""
+    return {
+        "context": build.context,
+        "dockerfile": build.dockerfile or f"{build.context}/Dockerfile",
+        "platform": PLATFORM,
+    }
+
+
+def tagged_inputs(build: BuildArgs) -> dict[str, object]:
+    """Every input of the image, as the engine receives it, that the tag hashes: all but the image name (which holds
+    the tag) and the registry login (whose credentials pulumi-docker's diff ignores; its server is in the name)."""
+    return {"build": build_options(build), "buildOnPreview": BUILD_ON_PREVIEW, "skipPush": False}
+
+
+def image_tag(build: BuildArgs) -> str:
+    """The tag of a build: a hash of everything that makes pulumi-docker build and push again.
+
+    pulumi-docker rebuilds when any of its inputs differs from the last deploy: the build options, or the digest it
+    computes of the context (each file's path, mode and content, the Dockerfile). Builds are not reproducible, so a
+    rebuild pushed under an unchanged tag would move it, which a repository with immutable tags refuses. Hashing the
+    same things gives every rebuild a tag of its own, and an unchanged build the same tag (nothing rebuilds).
+    """
+    options = json.dumps(tagged_inputs(build), sort_keys=True).encode()
+    digest = context_digest(PROJECT_ROOT / build.context, build.dockerfile_path)
+    return hashlib.sha256(options + b"\0" + digest.encode()).hexdigest()[:TAG_LENGTH]
+
+
 def context_digest(context: Path, dockerfile: Path) -> str:
-    """sha256 over the files Docker would send (honouring .dockerignore) and the Dockerfile, independent of mtimes."""
-    patterns = _dockerignore(context)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+    """sha256 over the Dockerfile and every file Docker would send (its ignore file honoured): each by path, mode and
+    content (a symlink by where it points), as pulumi-docker hashes them; modification times do not count."""
+    patterns = _dockerignore(context, dockerfile)
+    digest = hashlib.sha256(b"Dockerfile\0" + hashlib.sha256(dockerfile.read_bytes()).digest())
+    for path in _files(context):
         relative = path.relative_to(context).as_posix()
-        if not _ignored(relative, patterns):
-            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(b"Dockerfile\0" + dockerfile.read_bytes())
+        if _ignored(relative, patterns):
+            continue
+        mode = path.lstat().st_mode
+        content = os.path.realpath(path).encode() if stat.S_ISLNK(mode) else path.read_bytes()
+        digest.update(f"\0{relative}\0{mode:o}\0".encode() + hashlib.sha256(content).digest())
     return digest.hexdigest()
 
 
-def _dockerignore(context: Path) -> list[str]:
-    path = context / ".dockerignore"
-    if not path.is_file():
+def _files(directory: Path) -> list[Path]:
+    """Every file and symlink under `directory`, without following symlinks, in a stable order."""
+    found: list[Path] = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if entry.is_dir(follow_symlinks=False):
+            found += _files(Path(entry.path))
+        else:
+            found.append(Path(entry.path))
+    return found
+
+
+def _dockerignore(context: Path, dockerfile: Path | None = None) -> list[str]:
+    """The ignore patterns Docker applies: `<Dockerfile>.dockerignore` if there is one, else the context's."""
+    candidates = [Path(f"{dockerfile}.dockerignore")] if dockerfile else []
+    path = next((p for p in [*candidates, context / ".dockerignore"] if p.is_file()), None)
+    if path is None:
         return []
     lines = (line.strip() for line in path.read_text().splitlines())
     return [line for line in lines if line and not line.startswith("#")]
@@ -102,10 +153,42 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     ignored = False
     for pattern in patterns:
         negated = pattern.startswith("!")
-        cleaned = pattern.removeprefix("!").strip("/")
-        if any(fnmatch.fnmatchcase(candidate, cleaned) for candidate in candidates):
+        matcher = _pattern(pattern.removeprefix("!").strip())
+        if any(matcher.match(candidate) for candidate in candidates):
             ignored = not negated
     return ignored
+
+
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern as Docker reads it (moby/patternmatcher): cleaned like a path, without a leading `/`;
+    `*` and `?` stop at `/`, `**` spans any number of directories, `[...]` is a character class."""
+    cleaned = posixpath.normpath(pattern).lstrip("/")
+    regex, i = "", 0
+    while i < len(cleaned):
+        char = cleaned[i]
+        if cleaned.startswith("**", i):
+            i += 2
+            if cleaned.startswith("/", i):
+                i += 1
+            regex += ".*" if i >= len(cleaned) else "(.*/)?"
+            continue
+        if char == "*":
+            regex += "[^/]*"
+        elif char == "?":
+            regex += "[^/]"
+        elif char == "[" and "]" in cleaned[i + 1 :]:
+            end = cleaned.index("]", i + 1)
+            body = cleaned[i + 1 : end]
+            regex += "[" + ("^" + body[1:] if body.startswith(("!", "^")) else body) + "]"
+            i = end
+        elif char == "\\" and i + 1 < len(cleaned):
+            i += 1
+            regex += re.escape(cleaned[i])
+        else:
+            regex += re.escape(char)
+        i += 1
+    return re.compile(f"^{regex}$")
 
 
 def build_image(
@@ -121,17 +204,17 @@ def build_image(
     The registry login is a short-lived OAuth token of the identity running Pulumi, fetched at deploy time, so no key
     file exists anywhere.
     """
-    tag = context_digest(PROJECT_ROOT / build.context, build.dockerfile_path)[:TAG_LENGTH]
+    tag = image_tag(build)
+    options = build_options(build)
     token = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent)).access_token
     server = pulumi.Output.from_input(repository_url).apply(lambda url: url.split("/", 1)[0])
     return docker.Image(
         name,
         image_name=pulumi.Output.concat(repository_url, f"/{image}:{tag}"),
-        build=docker.DockerBuildArgs(
-            context=build.context,
-            dockerfile=build.dockerfile or f"{build.context}/Dockerfile",
-            platform=PLATFORM,
-        ),
+        # Every input but the name and the login is hashed into the tag (a test checks they are tagged_inputs).
+        build=docker.DockerBuildArgs(context=options["context"], dockerfile=options["dockerfile"], platform=PLATFORM),
+        build_on_preview=BUILD_ON_PREVIEW,
+        skip_push=False,
         registry=docker.RegistryArgs(server=server, username="oauth2accesstoken", password=pulumi.Output.secret(token)),
         # The image name comes from the repository's outputs, so the push waits for the repository.
         opts=pulumi.ResourceOptions(parent=parent),

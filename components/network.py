@@ -178,6 +178,7 @@ class Network(pulumi.ComponentResource):
             serverless_subnet_id=self.serverless_subnet.id,
             private_services_network=pulumi.Output.all(self.vpc.id, self.psa_connection.id).apply(lambda v: v[0]),
             private_services_range=self.psa_range.name,
+            subnet_ids={key: s.id for key, s in self.subnets.items()},
         )
         self.register_outputs(
             {

@@ -22,6 +22,7 @@ class NetworkRef:
     serverless_subnet_id: pulumi.Output[str]
     private_services_network: pulumi.Output[str]
     private_services_range: pulumi.Output[str]  # the reserved range's name, for allocated/reserved IP ranges
+    subnet_ids: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # every subnet's id, by its config key
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,15 @@ class RedisBinding:
 
 
 @dataclass(frozen=True)
+class RepositoryRef:
+    """An Artifact Registry repository a runtime pulls images from: grants are made on it alone."""
+
+    project: pulumi.Input[str]
+    location: pulumi.Input[str]
+    repository_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class Encryption:
     """Customer-managed encryption keys (CMEK) by data service, when the stack turns CMEK on.
 
@@ -59,3 +69,27 @@ class Encryption:
 
 
 NO_CMEK = Encryption()
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    """A Cloud Run service as the event bus sees it: its name (resolving once the service exists, so a grant on it
+    waits), its run.app URL (where Pub/Sub pushes and the audience its ID tokens carry) and its own service account."""
+
+    name: pulumi.Input[str]
+    url: pulumi.Input[str]
+    service_account_email: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class WarehouseTable:
+    """A BigQuery table of the warehouse, as a BigQuery subscription writes into it."""
+
+    project: str
+    dataset_id: pulumi.Input[str]
+    table_id: pulumi.Input[str]
+
+    @property
+    def path(self) -> pulumi.Output[str]:
+        """`PROJECT.DATASET.TABLE`, the form a BigQuery subscription names its table in."""
+        return pulumi.Output.concat(self.project, ".", self.dataset_id, ".", self.table_id)

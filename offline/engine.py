@@ -10,7 +10,7 @@ import asyncio
 import contextvars
 import json
 import runpy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,10 +192,9 @@ def stack_config(stack: str, *, stand_ins: bool = True) -> tuple[dict[str, str],
     if not path.exists():
         stacks = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
         raise pulumi.RunError(f"no stack file {path.name}; known stacks: {', '.join(stacks)}")
-    document = yaml.safe_load(path.read_text()) or {}
     config: dict[str, str] = {}
     secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in read_stack_file(path).items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[key] = SECRET_PLACEHOLDER
             secret_keys.append(key)
@@ -210,6 +209,72 @@ def stack_config(stack: str, *, stand_ins: bool = True) -> tuple[dict[str, str],
                 config[key] = SECRET_PLACEHOLDER
                 secret_keys.append(key)
     return config, secret_keys
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key repeated in one mapping."""
+
+
+class _StackFileLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error.
+
+    PyYAML, like the Pulumi CLI (gopkg.in/yaml.v2 outside strict mode), keeps the last of two equal keys, so the first
+    value is silently lost; in a stack file that is a setting someone believes is in force.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges keys that the mapping's own keys may override, as YAML intends
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML's own construct_mapping reports it
+            if key in seen:
+                first = seen[key].line + 1
+                raise DuplicateKeyError(
+                    None, None, f"duplicate key {key!r} (first at line {first}); keep one", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """A stack file's `config:` keyed `<namespace>:<name>`, or one line naming the file, line and column at fault."""
+    try:
+        document = yaml.load(path.read_text(), Loader=_StackFileLoader)  # a SafeLoader
+    except yaml.MarkedYAMLError as err:
+        raise pulumi.RunError(_yaml_problem(path, err)) from None
+    except yaml.YAMLError as err:  # not tied to a position
+        raise pulumi.RunError(f"{path.name}: invalid YAML: {' '.join(str(err).split())}") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise pulumi.RunError(f"{path.name}: config must be a mapping of <namespace>:<name> keys")
+    return {_config_key(path, str(key)): value for key, value in config.items()}
+
+
+def _yaml_problem(path: Path, err: yaml.MarkedYAMLError) -> str:
+    mark = err.problem_mark or err.context_mark
+    where = f"{path.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else path.name
+    if isinstance(err, DuplicateKeyError):
+        return f"{where}: {err.problem}"
+    context = f" ({err.context} at line {err.context_mark.line + 1})" if err.context and err.context_mark else ""
+    return f"{where}: invalid YAML: {err.problem}{context}"
+
+
+def _config_key(path: Path, key: str) -> str:
+    """`ns:name` as Pulumi parses it: `ns:config:name` is the old spelling of `ns:name`; anything else is refused."""
+    parts = key.split(":")
+    if len(parts) == 2 and all(parts):
+        return key
+    if len(parts) == 3 and parts[1] == "config" and parts[0] and parts[2]:
+        return f"{parts[0]}:{parts[2]}"
+    raise pulumi.RunError(
+        f"{path.name}: config key '{key}' is not of the form <namespace>:<name> (Pulumi refuses it); "
+        f"write it like platform:{parts[-1] or 'name'}"
+    )
 
 
 def run(

@@ -31,4 +31,16 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
             # The deploying identity's short-lived OAuth token, which registry logins use.
             ctx = self.ctx
             return {"project": ctx.project, "region": ctx.region, "accessToken": "offline-access-token"}, []
+        if args.token == "gcp:kms/getKMSCryptoKeyVersion:getKMSCryptoKeyVersion":
+            # An asymmetric signing key's first version and its public key (a stand-in PEM, never a real key).
+            key = str(args.args.get("cryptoKey"))
+            pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEoffline\n-----END PUBLIC KEY-----\n"
+            version = f"{key}/cryptoKeyVersions/{int(args.args.get('version') or 1)}"
+            return {
+                "id": version,
+                "name": version,
+                "algorithm": "EC_SIGN_P256_SHA256",
+                "publicKeys": [{"algorithm": "EC_SIGN_P256_SHA256", "pem": pem}],
+                "state": "ENABLED",
+            }, []
         return {}, []  # an empty list of check failures (None breaks the SDK mock monitor)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
 from offline.engine import Recording
+from tests.conftest import ALL_STACKS
 
 # Provider module -> the API its resources call. Project-level IAM and the Service resources themselves go through
 # Cloud Resource Manager and Service Usage, which every project has on.
 API_OF_MODULE = {
     "artifactregistry": "artifactregistry.googleapis.com",
-    "backupdisasterrecovery": "backupdr.googleapis.com",
     "bigquery": "bigquery.googleapis.com",
+    "binaryauthorization": "binaryauthorization.googleapis.com",
     "billing": "billingbudgets.googleapis.com",
     "certificatemanager": "certificatemanager.googleapis.com",
     "cloudrunv2": "run.googleapis.com",
     "cloudscheduler": "cloudscheduler.googleapis.com",
     "compute": "compute.googleapis.com",
+    "container": "container.googleapis.com",
+    "containeranalysis": "containeranalysis.googleapis.com",
+    "iap": "iap.googleapis.com",
+    "kms": "cloudkms.googleapis.com",
     "logging": "logging.googleapis.com",
     "monitoring": "monitoring.googleapis.com",
     "pubsub": "pubsub.googleapis.com",
@@ -24,6 +31,7 @@ API_OF_MODULE = {
     "servicenetworking": "servicenetworking.googleapis.com",
     "sql": "sqladmin.googleapis.com",
     "storage": "storage.googleapis.com",
+    "workflows": "workflows.googleapis.com",
 }
 API_OF_TYPE = {"gcp:projects/iAMCustomRole:IAMCustomRole": "iam.googleapis.com"}
 
@@ -35,6 +43,7 @@ def _api(resource_type: str) -> str | None:
     return API_OF_TYPE.get(resource_type) or API_OF_MODULE.get(module.split("/")[0])
 
 
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_every_google_resource_waits_for_its_api(program: Recording) -> None:
     enabled = {r.inputs["service"]: r for r in program.of("gcp:projects/service:Service")}
     racing = [
@@ -45,6 +54,7 @@ def test_every_google_resource_waits_for_its_api(program: Recording) -> None:
     assert racing == []
 
 
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_the_map_covers_every_google_type_the_stacks_create(program: Recording) -> None:
     unknown = {
         r.type

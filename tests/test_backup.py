@@ -1,5 +1,6 @@
-"""Backups: a bucket that survives the region and cannot be made public or emptied, daily exports run by an identity
-that may export and nothing else, and recovery objectives computed from how the data is protected."""
+"""Backups: a bucket that survives the region and cannot be made public or emptied, daily export workflows run by
+identities that may export and nothing else, started by one that may start workflows and nothing else, and recovery
+objectives computed from how the data is protected."""
 
 from __future__ import annotations
 
@@ -15,14 +16,8 @@ import pulumi
 import pytest
 
 import stack_config
-from components.backup import (
-    Backup,
-    BackupArgs,
-    DatabaseExportTarget,
-    RedisExportTarget,
-    recovery_objectives,
-    schedule_at,
-)
+from components.backup import Backup, BackupArgs, DatabaseExportTarget, RedisExportTarget, recovery_objectives
+from components.backup.workflows import cloudsql_prefix, database_workflow, redis_prefix, redis_workflow, to_yaml
 from offline.engine import Recording, run
 from offline.plan import render
 from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
@@ -33,6 +28,7 @@ RUNBOOK = ROOT / "docs" / "operations" / "backup-recovery.md"
 SCRIPT = ROOT / "scripts" / "verify-recovery.sh"
 BUCKET = "gcp:storage/bucket:Bucket"
 JOB = "gcp:cloudscheduler/job:Job"
+WORKFLOW = "gcp:workflows/workflow:Workflow"
 SQL_SA = "p123-abc@gcp-sa-cloud-sql.iam.gserviceaccount.com"
 REDIS_IDENTITY = "serviceAccount:service-123@cloud-redis.iam.gserviceaccount.com"
 
@@ -76,7 +72,7 @@ def wired(stack: str, args: BackupArgs | None = None) -> Recording:
 
 def bad(stack: str, change: dict[str, Any], match: str) -> None:
     raw = raw_config(stack)
-    raw["backup"] = {**raw["backup"], **change}  # type: ignore[dict-item]
+    raw["backup"] = {**raw["backup"], **change}
     with pytest.raises(pulumi.RunError, match=match):
         stack_config.parse(raw, stack_file=f"Pulumi.{stack}.yaml")
 
@@ -98,11 +94,16 @@ def test_the_backup_bucket_cannot_be_public_or_quietly_emptied(stack: str) -> No
     bucket = program_of(stack).named("backup-bucket").inputs
     assert bucket["uniformBucketLevelAccess"] is True
     assert bucket["publicAccessPrevention"] == "enforced"
-    assert bucket["versioning"] == {"enabled": True}
     assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == config.backup.soft_delete_days * 86400
     assert bucket["forceDestroy"] is False
     assert bucket["deletionPolicy"] == "PREVENT"
     assert bucket["labels"]["component"] == "backup"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_backup_bucket_keeps_no_versions_because_no_export_replaces_another(stack: str) -> None:
+    # Every run writes a new object, so versioning would keep nothing; a retention policy protects the exports.
+    assert program_of(stack).named("backup-bucket").inputs["versioning"] == {"enabled": False}
 
 
 def test_prod_backups_are_protected_and_soft_deleted_for_90_days() -> None:
@@ -112,8 +113,15 @@ def test_prod_backups_are_protected_and_soft_deleted_for_90_days() -> None:
     assert program_of("dev").named("backup-bucket").protect is False
 
 
+def test_staging_and_prod_exports_cannot_be_deleted_or_replaced_before_their_retention_period() -> None:
+    for stack, days in (("staging", 14), ("prod", 30)):
+        retention = program_of(stack).named("backup-bucket").inputs["retentionPolicy"]
+        assert retention == {"retentionPeriod": str(days * 86400), "isLocked": False}
+    assert "retentionPolicy" not in program_of("dev").named("backup-bucket").inputs
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_backups_move_to_nearline_coldline_then_archive_and_old_days_expire(stack: str) -> None:
+def test_backups_move_to_nearline_coldline_then_archive_and_old_exports_expire(stack: str) -> None:
     lifecycle = config_of(stack).backup.lifecycle
     rules = program_of(stack).named("backup-bucket").inputs["lifecycleRules"]
     moves = [(r["action"]["storageClass"], r["condition"]["age"]) for r in rules if r["action"]["type"] != "Delete"]
@@ -123,13 +131,15 @@ def test_backups_move_to_nearline_coldline_then_archive_and_old_days_expire(stac
         ("ARCHIVE", lifecycle.archive_after_days),
     ]
     (delete,) = [r["condition"] for r in rules if r["action"]["type"] == "Delete"]
-    assert delete["withState"] == "ARCHIVED"  # noncurrent versions: the earlier days' exports
-    assert delete["daysSinceNoncurrentTime"] == lifecycle.delete_noncurrent_after_days
+    # By age, live or not: exports are never replaced, so the old rule on noncurrent versions would delete nothing.
+    assert delete == {"age": lifecycle.delete_after_days, "withState": "ANY"}
+    retention = config_of(stack).backup.retention_policy
+    assert retention is None or delete["age"] >= retention.days
 
 
 def retention_args(locked: bool) -> BackupArgs:
     base = config_of("dev").backup.model_dump()
-    return BackupArgs.model_validate({**base, "versioning": False, "retention_policy": {"days": 30, "locked": locked}})
+    return BackupArgs.model_validate({**base, "retention_policy": {"days": 30, "locked": locked}})
 
 
 def bucket_only(stack: str, args: BackupArgs) -> Recording:
@@ -146,15 +156,25 @@ def test_a_retention_policy_is_locked_only_when_config_says_so() -> None:
     for locked in (False, True):
         bucket = bucket_only("dev", retention_args(locked)).one(BUCKET).inputs
         assert bucket["retentionPolicy"] == {"retentionPeriod": str(30 * 86400), "isLocked": locked}
-    assert "retentionPolicy" not in program_of("prod").named("backup-bucket").inputs
 
 
-def test_a_retention_policy_with_daily_exports_is_refused() -> None:
+def test_a_retention_policy_with_daily_exports_is_accepted() -> None:
+    # Exports write new objects, which a retention policy allows; it only refuses deleting or replacing young ones.
+    raw = raw_config("dev")
+    raw["backup"] = {**raw["backup"], "retention_policy": {"days": 7}}
+    assert stack_config.parse(raw, stack_file="Pulumi.dev.yaml").backup.retention_policy is not None
+
+
+def test_exports_deleted_before_their_retention_period_name_both_keys() -> None:
     bad(
-        "dev",
-        {"versioning": False, "retention_policy": {"days": 30}},
-        r"backup\.retention_policy: the daily exports replace their objects",
+        "prod",
+        {"lifecycle": {"delete_after_days": 10}},
+        r"backup\.lifecycle\.delete_after_days: 10 days is less than retention_policy\.days \(30\)",
     )
+
+
+def test_versioning_is_no_longer_a_backup_setting() -> None:
+    bad("dev", {"versioning": True}, r"backup\.versioning is not a known key")
 
 
 def test_the_backup_bucket_in_the_stack_region_names_the_key() -> None:
@@ -163,7 +183,7 @@ def test_the_backup_bucket_in_the_stack_region_names_the_key() -> None:
 
 def test_a_dual_region_is_a_valid_backup_location() -> None:
     raw = raw_config("dev")
-    raw["backup"] = {**raw["backup"], "location": "EUR4", "turbo_replication": True}  # type: ignore[dict-item]
+    raw["backup"] = {**raw["backup"], "location": "EUR4", "turbo_replication": True}
     assert stack_config.parse(raw, stack_file="Pulumi.dev.yaml").backup.location == "EUR4"
 
 
@@ -175,10 +195,6 @@ def test_turbo_replication_needs_a_dual_region() -> None:
     bad("dev", {"turbo_replication": True}, r"backup\.turbo_replication: turbo replication needs a dual-region")
 
 
-def test_a_retention_policy_on_a_versioned_bucket_names_the_key() -> None:
-    bad("dev", {"retention_policy": {"days": 7}}, r"backup\.retention_policy: Cloud Storage refuses a retention")
-
-
 def test_lifecycle_classes_must_get_colder_over_time() -> None:
     bad(
         "dev",
@@ -187,7 +203,7 @@ def test_lifecycle_classes_must_get_colder_over_time() -> None:
     )
 
 
-# Scheduled exports -----------------------------------------------------------------------------------------------
+# Scheduled export workflows --------------------------------------------------------------------------------------
 
 
 def _body(job: Any) -> dict[str, Any]:
@@ -195,78 +211,85 @@ def _body(job: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_each_database_and_redis_is_exported_daily_one_at_a_time(stack: str) -> None:
+def test_a_scheduler_job_starts_each_export_workflow_at_the_configured_time(stack: str) -> None:
     recording = wired(stack)
-    exports = config_of(stack).backup.exports
     jobs = {j.name: j.inputs for j in recording.of(JOB)}
-    assert sorted(jobs) == ["backup-export-database-app", "backup-export-database-orders", "backup-export-redis"]
-    assert [jobs[n]["schedule"] for n in sorted(jobs)] == [
-        schedule_at(exports.hour, 0),
-        schedule_at(exports.hour, exports.stagger_minutes),
-        schedule_at(exports.hour, 2 * exports.stagger_minutes),
-    ]
-    assert {j["timeZone"] for j in jobs.values()} == {exports.time_zone}
+    assert sorted(jobs) == ["backup-export-database", "backup-export-redis"]
+    expected = {
+        "dev": ("0 10 * * 1,2,3,4,5", "Europe/Brussels"),  # office days, while the database runs
+        "staging": ("0 22 * * *", "Etc/UTC"),
+        "prod": ("0 22 * * *", "Etc/UTC"),
+    }[stack]
+    assert {(j["schedule"], j["timeZone"]) for j in jobs.values()} == {expected}
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_cloud_sql_exports_call_the_admin_api_with_a_decodable_body(stack: str) -> None:
-    recording = wired(stack)
-    project = config_of(stack).gcp.project
-    bucket = recording.one(BUCKET).inputs["name"]
-    job = recording.named("backup-export-database-orders")
-    target = job.inputs["httpTarget"]
-    assert target["uri"] == f"https://sqladmin.googleapis.com/v1/projects/{project}/instances/acme-db/export"
-    assert target["httpMethod"] == "POST"
-    assert _body(job) == {
-        "exportContext": {
-            "fileType": "SQL",
-            "uri": f"gs://{bucket}/cloudsql/acme-db/orders.sql.gz",
-            "databases": ["orders"],
-            "offload": True,
-        }
-    }
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_the_redis_export_calls_memorystore_with_a_decodable_body(stack: str) -> None:
+def test_each_job_calls_the_workflow_executions_api_with_an_oauth_token(stack: str) -> None:
     recording = wired(stack)
     config = config_of(stack)
-    bucket = recording.one(BUCKET).inputs["name"]
-    job = recording.named("backup-export-redis")
-    assert job.inputs["httpTarget"]["uri"] == (
-        f"https://redis.googleapis.com/v1/projects/{config.gcp.project}/locations/{config.gcp.region}"
-        "/instances/acme-cache:export"
-    )
-    assert _body(job) == {"outputConfig": {"gcsDestination": {"uri": f"gs://{bucket}/redis/acme-cache.rdb"}}}
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_exports_run_as_a_dedicated_account_that_may_only_export(stack: str) -> None:
-    recording = wired(stack)
-    account = recording.one("gcp:serviceaccount/account:Account")
-    for job in recording.of(JOB):
-        token = job.inputs["httpTarget"]["oauthToken"]
-        assert token == {
-            "serviceAccountEmail": account.outputs["email"],
+    invoker = recording.named("backup-export-invoker")
+    for kind in ("database", "redis"):
+        workflow = recording.named(f"backup-{kind}-workflow").inputs
+        target = recording.named(f"backup-export-{kind}").inputs["httpTarget"]
+        assert target["uri"] == (
+            f"https://workflowexecutions.googleapis.com/v1/projects/{config.gcp.project}/locations/"
+            f"{config.gcp.region}/workflows/{workflow['name']}/executions"
+        )
+        assert workflow["region"] == config.gcp.region
+        assert target["httpMethod"] == "POST"
+        assert _body(recording.named(f"backup-export-{kind}")) == {}
+        # Google APIs take OAuth access tokens; an OIDC token is refused.
+        assert target["oauthToken"] == {
+            "serviceAccountEmail": invoker.outputs["email"],
             "scope": "https://www.googleapis.com/auth/cloud-platform",
         }
-    roles = {r.name: r for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")}
-    assert {n: r.inputs["permissions"] for n, r in roles.items()} == {
-        "backup-database-exporter-role": ["cloudsql.instances.export"],
-        "backup-redis-exporter-role": ["redis.instances.export"],
-    }
-    bindings = {b.name: b.inputs for b in recording.of("gcp:projects/iAMMember:IAMMember")}
-    assert set(bindings) == {"backup-database-exporter", "backup-redis-exporter"}
-    for kind in ("database", "redis"):
-        binding = bindings[f"backup-{kind}-exporter"]
-        assert binding["role"] == roles[f"backup-{kind}-exporter-role"].outputs["name"]
-        assert binding["member"] == account.outputs["member"]
+        assert "oidcToken" not in target
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_scheduler_may_export_only_the_platform_database_instance(stack: str) -> None:
+def test_the_scheduler_account_may_start_workflows_and_nothing_else(stack: str) -> None:
+    recording = wired(stack)
+    invoker = recording.named("backup-export-invoker")
+    grants = [
+        g.inputs
+        for g in recording.of("gcp:projects/iAMMember:IAMMember")
+        if g.inputs["member"] == invoker.outputs["member"]
+    ]
+    assert grants == [
+        {
+            "project": config_of(stack).gcp.project,
+            "role": "roles/workflows.invoker",
+            "member": invoker.outputs["member"],
+        }
+    ]
+    assert not [
+        b
+        for b in recording.of("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if b.inputs["member"] == invoker.outputs["member"]
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_workflow_runs_as_its_own_account_that_may_only_export(stack: str) -> None:
+    recording = wired(stack)
+    roles = {r.name: r for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")}
+    assert roles["backup-database-exporter-role"].inputs["permissions"] == ["cloudsql.instances.export"]
+    assert roles["backup-redis-exporter-role"].inputs["permissions"] == ["redis.instances.export"]
+    for kind in ("database", "redis"):
+        account = recording.named(f"backup-{kind}-exporter")
+        assert recording.named(f"backup-{kind}-workflow").inputs["serviceAccount"] == account.outputs["email"]
+        (grant,) = [
+            g
+            for g in recording.of("gcp:projects/iAMMember:IAMMember")
+            if g.inputs["member"] == account.outputs["member"]
+        ]
+        assert grant.inputs["role"] == roles[f"backup-{kind}-exporter-role"].outputs["name"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_database_workflow_may_export_only_the_platform_database_instance(stack: str) -> None:
     project = config_of(stack).gcp.project
-    condition = wired(stack).named("backup-database-exporter").inputs["condition"]
+    condition = wired(stack).named("backup-database-exporter-grant").inputs["condition"]
     assert condition["expression"] == (
         f"resource.name == 'projects/{project}/instances/acme-db'"
         " && resource.type == 'sqladmin.googleapis.com/Instance'"
@@ -274,35 +297,83 @@ def test_the_scheduler_may_export_only_the_platform_database_instance(stack: str
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_instances_own_identities_write_the_exports_to_the_bucket_only(stack: str) -> None:
+def test_the_instances_own_identities_may_only_create_objects_in_the_bucket(stack: str) -> None:
+    # An export writes a new object; neither identity may delete or replace one (objectCreator has no delete).
     recording = wired(stack)
     bucket = recording.one(BUCKET).inputs["name"]
     grants = {g.inputs["member"]: g.inputs for g in recording.of("gcp:storage/bucketIAMMember:BucketIAMMember")}
     assert set(grants) == {f"serviceAccount:{SQL_SA}", REDIS_IDENTITY}
-    assert {(g["bucket"], g["role"]) for g in grants.values()} == {(bucket, "roles/storage.objectAdmin")}
+    assert {g["bucket"] for g in grants.values()} == {bucket}
+    assert grants[f"serviceAccount:{SQL_SA}"]["role"] == "roles/storage.objectCreator"
+    writer = recording.named("backup-redis-writer-role")
+    assert grants[REDIS_IDENTITY]["role"] == writer.outputs["name"]
+    assert writer.inputs["permissions"] == ["storage.buckets.get", "storage.objects.create"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_database_and_the_redis_instance_of_the_stack_are_exported_daily(stack: str) -> None:
+def test_the_workflows_are_the_export_definitions_for_the_stack_instances(stack: str) -> None:
+    recording = wired(stack)
+    config = config_of(stack)
+    bucket = recording.one(BUCKET).inputs["name"]
+    timeout = config.backup.exports.timeout_minutes * 60
+    project = config.gcp.project
+    assert recording.named("backup-database-workflow").inputs["sourceContents"] == to_yaml(
+        database_workflow(project, bucket, "acme-db", ["app", "orders"], timeout)
+    )
+    assert recording.named("backup-redis-workflow").inputs["sourceContents"] == to_yaml(
+        redis_workflow(project, config.gcp.region, bucket, "acme-cache", timeout)
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_database_and_the_redis_instance_of_the_stack_are_exported(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     instance = program.named("database-primary").inputs["name"]
     redis = program.named("redis-instance").inputs["name"]
-    jobs = {j.name: j.inputs["httpTarget"]["uri"] for j in program.of(JOB) if j.name.startswith("backup-export-")}
-    assert set(jobs) == {f"backup-export-database-{db}" for db in config.database.databases} | {"backup-export-redis"}
-    for db in config.database.databases:
-        assert jobs[f"backup-export-database-{db}"].endswith(f"/instances/{instance}/export")
-    assert jobs["backup-export-redis"].endswith(f"/instances/{redis}:export")
+    bucket = program.named("backup-bucket").inputs["name"]
+    timeout = config.backup.exports.timeout_minutes * 60
+    assert program.named("backup-database-workflow").inputs["sourceContents"] == to_yaml(
+        database_workflow(config.gcp.project, bucket, instance, sorted(config.database.databases), timeout)
+    )
+    assert program.named("backup-redis-workflow").inputs["sourceContents"] == to_yaml(
+        redis_workflow(config.gcp.project, config.gcp.region, bucket, redis, timeout)
+    )
 
 
-# Backup and DR vault ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_jobs_wait_for_the_invoker_grant_and_the_workflows_for_their_export_grant(stack: str) -> None:
+    recording = wired(stack)
+    for kind in ("database", "redis"):
+        assert recording.depends_on(
+            recording.named(f"backup-export-{kind}"), recording.named("backup-export-invoker-grant")
+        )
+        assert recording.depends_on(recording.named(f"backup-export-{kind}"), recording.named("apis-cloudscheduler"))
+        workflow = recording.named(f"backup-{kind}-workflow")
+        assert recording.depends_on(workflow, recording.named(f"backup-{kind}-exporter-grant"))
+        assert recording.depends_on(workflow, recording.named("apis-workflows"))
 
 
-def test_prod_has_a_backup_vault_with_enforced_minimum_retention() -> None:
-    vault = program_of("prod").one("gcp:backupdisasterrecovery/backupVault:BackupVault")
-    assert vault.inputs["backupMinimumEnforcedRetentionDuration"] == f"{30 * 86400}s"
-    assert vault.inputs["location"] == "europe-west4"
-    assert vault.protect is True
-    assert not program_of("dev").of("gcp:backupdisasterrecovery/backupVault:BackupVault")
+# No Backup and DR vault --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_stack_creates_a_backup_and_dr_vault_that_nothing_fills(stack: str) -> None:
+    # Cloud SQL enhanced backups (the only way into a vault) support neither CMEK nor cross-region backups, which prod
+    # needs; an empty vault would only be a false claim of an immutable copy.
+    assert not [r for r in program_of(stack).resources if r.type.startswith("gcp:backupdisasterrecovery/")]
+
+
+def test_a_vault_in_config_names_the_key() -> None:
+    bad(
+        "prod", {"vault": {"region": "europe-west4", "minimum_retention_days": 30}}, r"backup\.vault is not a known key"
+    )
+
+
+def test_no_doc_calls_anything_the_immutable_copy() -> None:
+    for doc in (RUNBOOK, ROOT / "docs" / "data.md"):
+        text = doc.read_text().lower()
+        assert "immutable copy" not in text
+        assert "vault" not in text or "no backup and dr vault" in text
 
 
 # Recovery objectives ---------------------------------------------------------------------------------------------
@@ -325,6 +396,13 @@ def test_without_pitr_the_rpo_is_the_daily_backup() -> None:
     ] == (24 * 60)
 
 
+def test_exports_on_weekdays_only_leave_a_weekend_of_data_at_risk_in_a_region_loss() -> None:
+    objectives = program_of("dev").outputs["recovery_objectives"]
+    assert config_of("dev").backup.exports.days == ["MON", "TUE", "WED", "THU", "FRI"]
+    assert objectives["region_loss_rpo_minutes"] == 72 * 60  # Friday's export to Monday's
+    assert program_of("prod").outputs["recovery_objectives"]["region_loss_rpo_minutes"] == 1  # its DR replica
+
+
 def test_with_nothing_to_protect_the_objectives_say_so() -> None:
     objectives = recovery_objectives(pitr=False, dr_replica=False, export_interval_hours=None, rto_minutes=60)
     assert (objectives["rpo_minutes"], objectives["region_loss_rpo_minutes"]) == (None, None)
@@ -341,12 +419,14 @@ def test_the_program_exports_the_bucket_and_recovery_objectives(stack: str) -> N
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_runbook_names_each_stack_bucket_and_export_job_as_the_program_creates_them(stack: str) -> None:
+def test_the_runbook_names_each_stack_bucket_workflow_and_job_as_the_program_creates_them(stack: str) -> None:
     text = RUNBOOK.read_text()
-    assert f"`{program_of(stack).outputs['backup_bucket']}`" in text
-    naming = config_of(stack).naming(stack)
-    assert f"`{naming.physical('export', 'database')}-<database>`" in text
-    assert f"`{naming.physical('export', 'redis')}`" in text
+    program = program_of(stack)
+    assert f"`{program.outputs['backup_bucket']}`" in text
+    for kind in ("database", "redis"):
+        name = program.named(f"backup-{kind}-workflow").inputs["name"]
+        assert program.named(f"backup-export-{kind}").inputs["name"] == name
+        assert f"`{name}`" in text
 
 
 def test_the_runbook_restores_the_newest_export_from_the_paths_the_exports_write() -> None:
@@ -355,6 +435,9 @@ def test_the_runbook_restores_the_newest_export_from_the_paths_the_exports_write
     assert 'gcloud storage ls "gs://${BUCKET}/cloudsql/${INSTANCE}/${DATABASE}/"' in text
     assert 'gcloud storage ls "gs://${BUCKET}/redis/${REDIS_INSTANCE}/"' in text
     assert "gs://${BUCKET}/cloudsql/${INSTANCE}/${DATABASE}/YYYYMMDDTHHMMSSZ.sql.gz" in text
+    # ... which are the prefixes the workflows write under.
+    assert cloudsql_prefix("${BUCKET}", "${INSTANCE}", "${DATABASE}") + "YYYYMMDDTHHMMSSZ.sql.gz" in text
+    assert redis_prefix("${BUCKET}", "${REDIS_INSTANCE}") + "YYYYMMDDTHHMMSSZ.rdb" in text
     # The object picked is the object imported (an earlier runbook copied one object and imported another).
     assert 'gcloud sql import sql "${TARGET}" "${EXPORT}"' in text
     assert 'gcloud redis instances import "${RDB}"' in text
@@ -381,14 +464,16 @@ def test_the_verification_script_is_valid_bash_that_stops_on_errors() -> None:
 
 def test_the_runbook_config_example_is_valid_config() -> None:
     example = yaml_blocks(RUNBOOK)[0]["platform:backup"]
-    assert BackupArgs.model_validate(example).vault is not None
+    assert BackupArgs.model_validate(example).retention_policy is not None
 
 
 def test_the_plan_lists_backup_schedules_with_their_targets() -> None:
     text = render("prod", wired("prod"))
-    assert "'20 2 * * *' Etc/UTC: POST https://sqladmin.googleapis.com/" in text
-    assert "-> gs://acme-prod-backups-acme-platform-prod/cloudsql/acme-db/orders.sql.gz" in text
     assert (
-        "europe-west4 STANDARD, uniform access, public access prevention enforced, versioning on, soft delete 90d,"
-        " retention none" in text
+        "'0 22 * * *' Etc/UTC: POST https://workflowexecutions.googleapis.com/v1/projects/acme-platform-prod/"
+        "locations/europe-west1/workflows/acme-prod-export-database/executions" in text
+    )
+    assert (
+        "europe-west4 STANDARD, uniform access, public access prevention enforced, versioning off, soft delete 90d,"
+        " retention 30d" in text
     )

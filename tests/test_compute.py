@@ -12,8 +12,10 @@ import pulumi
 import pytest
 
 import stack_config
+from components import images
 from components.cloud_run import BASE_ROLES, CloudRunService, ServiceArgs
-from components.images import PROJECT_ROOT, TAG_LENGTH, context_digest
+from components.cloud_run.config import mebibytes
+from components.images import BuildArgs, context_digest, image_tag, tagged_inputs
 from components.network import Network
 from components.refs import DatabaseBinding, RedisBinding
 from components.registry import Registry
@@ -103,13 +105,17 @@ def test_dev_builds_each_example_image_tagged_by_its_context_and_runs_it_by_dige
     for key, service in config_of("dev").services.items():
         assert service.build is not None
         context = service.build.context
-        tag = context_digest(PROJECT_ROOT / context, PROJECT_ROOT / context / "Dockerfile")[:TAG_LENGTH]
+        tag = image_tag(service.build)
         image = program.named(f"{key}-image")
         assert image.inputs["build"] == {
             "context": context,
             "dockerfile": f"{context}/Dockerfile",
             "platform": "linux/amd64",
         }
+        # Everything pulumi-docker compares to decide on a rebuild, other than the image name, is in the tag.
+        assert {k: v for k, v in image.inputs.items() if k not in ("imageName", "registry")} == tagged_inputs(
+            service.build
+        )
         assert image.inputs["imageName"] == f"{program.outputs['image_repository']}/{key}:{tag}"
         running = container_of(service_of(program, key))["image"]
         assert running == image.outputs["repoDigest"]
@@ -164,6 +170,64 @@ def test_the_content_hash_ignores_mtimes_and_dockerignored_files_but_not_content
     third = context_digest(tmp_path, dockerfile)
     dockerfile.write_text("FROM scratch\nUSER 1000\n")
     assert context_digest(tmp_path, dockerfile) != third
+
+
+def _project(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> BuildArgs:
+    """A build context in a throwaway project: app/ with a Dockerfile, a script and a README."""
+    monkeypatch.setattr(images, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "app" / "docs").mkdir(parents=True)
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\nCOPY run.sh /\n")
+    (tmp_path / "app" / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "app" / "docs" / "notes.md").write_text("draft\n")
+    return BuildArgs(context="app")
+
+
+def test_a_file_mode_change_gives_a_new_tag_since_pulumi_docker_rebuilds_on_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pulumi-docker hashes each file's mode into its context digest; a rebuild under the old tag is refused where tags
+    are immutable."""
+    build = _project(tmp_path, monkeypatch)
+    before = image_tag(build)
+    (tmp_path / "app" / "run.sh").chmod(0o755)
+    assert image_tag(build) != before
+
+
+def test_every_build_option_is_in_the_tag(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = _project(tmp_path, monkeypatch)
+    before = image_tag(build)
+    assert image_tag(BuildArgs(context="app", dockerfile="app/Dockerfile")) == before  # the same input to pulumi-docker
+    (tmp_path / "Dockerfile.app").write_text((tmp_path / "app" / "Dockerfile").read_text())
+    assert image_tag(BuildArgs(context="app", dockerfile="Dockerfile.app")) != before  # same content, another input
+    monkeypatch.setattr(images, "PLATFORM", "linux/arm64")
+    assert image_tag(build) != before
+
+
+def test_ignore_patterns_match_as_docker_matches_them(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`*` stops at `/` in a .dockerignore, so `*.md` leaves docs/notes.md in the context (and in the tag)."""
+    build = _project(tmp_path, monkeypatch)
+    (tmp_path / "app" / ".dockerignore").write_text("*.md\n")
+    before = image_tag(build)
+    (tmp_path / "app" / "docs" / "notes.md").write_text("sent to Docker, so it counts\n")
+    assert image_tag(build) != before
+    (tmp_path / "app" / ".dockerignore").write_text("**/*.md\n")
+    before = image_tag(build)
+    (tmp_path / "app" / "docs" / "notes.md").write_text("ignored at any depth\n")
+    assert image_tag(build) == before
+
+
+def test_a_dockerfile_specific_ignore_file_wins_over_the_contexts(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = _project(tmp_path, monkeypatch)
+    (tmp_path / "app" / ".dockerignore").write_text("docs\n")
+    (tmp_path / "app" / "Dockerfile.dockerignore").write_text("*.sh\n")
+    before = image_tag(build)
+    (tmp_path / "app" / "docs" / "notes.md").write_text("sent: the Dockerfile's ignore file does not name docs\n")
+    assert image_tag(build) != before
+    before = image_tag(build)
+    (tmp_path / "app" / "run.sh").write_text("#!/bin/sh\necho ignored\n")
+    assert image_tag(build) == before
 
 
 # --- Services: identity, sizing, probes, network ---------------------------------------------------------------------
@@ -535,6 +599,68 @@ def test_a_service_config_mistake_names_the_key(
 ) -> None:
     with pytest.raises(pulumi.RunError, match=message):
         parse(services_with(stack, change))
+
+
+@pytest.mark.parametrize(
+    ("name", "word"),
+    [
+        ("API_KEY", "KEY"),
+        ("STRIPE_KEY_LIVE", "KEY"),
+        ("SSH_PRIVATE_KEY", "KEY"),
+        ("apiKey", "KEY"),
+        ("APIKEY", "APIKEY"),
+        ("DB_PASS", "PASS"),
+        ("SMTP_PASSWD", "PASSWD"),
+        ("BASIC_AUTH", "AUTH"),
+        ("HTTPAuth", "AUTH"),
+        ("STRIPE_TOKEN", "TOKEN"),
+        ("DBPASSWORD", "PASSWORD"),
+    ],
+)
+def test_env_names_that_look_like_secrets_are_refused_and_told_where_secrets_go(name: str, word: str) -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"]["env"].update({name: "x"})))
+    assert f"services.web.env.{name}: {name} looks like a secret ({word}); " in str(err.value)
+    assert "keep the value in Secret Manager (app secrets get their own config)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "KEYCLOAK_URL",
+        "AUTHOR",
+        "authorName",
+        "PASSENGER_LIMIT",
+        "MONKEY_MODE",
+        "OAUTH_CLIENT_ID",
+        "PUBLIC_KEY",
+        "COMPASS",
+    ],
+)
+def test_harmless_env_names_that_contain_key_pass_or_auth_are_accepted(name: str) -> None:
+    config = parse(services_with("dev", lambda s: s["web"]["env"].update({name: "x"})))
+    assert config.services["web"].env[name] == "x"
+
+
+def test_memory_below_what_gen2_needs_is_refused_with_one_line() -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"].update(memory="256Mi")))
+    assert str(err.value) == (
+        "invalid stack config in Pulumi.test.yaml: services.web.memory: 256Mi is below the 512Mi that Cloud Run's "
+        "second-generation execution environment needs (services here run gen2, and the migrations job can run "
+        "nothing else); set memory: 512Mi or more"
+    )
+
+
+def test_every_service_and_job_asks_for_the_memory_its_execution_environment_needs(program: Recording) -> None:
+    """Cloud Run rejects a gen2 service or job below 512 MiB; jobs always run gen2."""
+    for service in program.of(SERVICE):
+        assert service.inputs["template"]["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2"
+        assert mebibytes(container_of(service)["resources"]["limits"]["memory"]) >= 512, service.name
+    for job in program.of(JOB):
+        (container,) = job.inputs["template"]["template"]["containers"]
+        assert job.inputs["template"]["template"]["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2"
+        assert mebibytes(container["resources"]["limits"]["memory"]) >= 512, job.name
 
 
 def test_a_config_survives_a_round_trip_through_its_own_dump(config: Any) -> None:

@@ -12,9 +12,10 @@ import pulumi
 import pytest
 
 import stack_config
+from components import config_types
 from offline.engine import ROOT, Recording, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import STACKS, raw_config
+from tests.conftest import ALL_STACKS, raw_config
 
 
 def _error(mutate: Any, stack: str = "dev") -> str:
@@ -28,7 +29,7 @@ def _error(mutate: Any, stack: str = "dev") -> str:
     return message
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_every_stack_file_is_valid(stack: str) -> None:
     stack_config.parse(raw_config(stack), stack_file=f"Pulumi.{stack}.yaml")
 
@@ -166,3 +167,43 @@ def test_behind_load_balancer_must_match_what_the_load_balancer_routes() -> None
         lambda raw: raw["services"]["orders"].update(behind_load_balancer=True, ingress="internal-and-lb"), stack="prod"
     )
     assert "services.orders.behind_load_balancer: set it to False to match load_balancer.services" in message
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda raw: raw["backup"].setdefault("exports", {}).update(time_zone="Europe/Brusels"),
+            "backup.exports.time_zone: 'Europe/Brusels' is not an IANA time zone; did you mean 'Europe/Brussels'?",
+        ),
+        (
+            lambda raw: raw["backup"].setdefault("exports", {}).update(time_zone="CEST"),
+            "backup.exports.time_zone: 'CEST' is not an IANA time zone; did you mean",  # an abbreviation, not a zone
+        ),
+        (
+            lambda raw: raw["schedule"]["database_office_hours"].update(time_zone="europe/brussels"),
+            "schedule.database_office_hours.time_zone: 'europe/brussels' is not an IANA time zone; "
+            "did you mean 'Europe/Brussels'?",
+        ),
+        (
+            lambda raw: raw["backup"].setdefault("exports", {}).update(time_zone="localtime"),
+            "backup.exports.time_zone: 'localtime' is not an IANA time zone; write an IANA name like Europe/Brussels",
+        ),
+    ],
+)
+def test_every_time_zone_is_an_iana_name(mutate: Any, message: str) -> None:
+    assert message in _error(mutate)
+
+
+def test_time_zones_are_the_pinned_iana_list_not_the_machines() -> None:
+    zones = config_types.time_zones()
+    assert {"Etc/UTC", "UTC", "Europe/Brussels", "America/Argentina/Buenos_Aires"} <= zones
+    assert not {"localtime", "Factory", "posixrules"} & zones
+
+
+def test_an_edge_origin_naming_a_service_when_there_are_none_says_how_to_fix_it() -> None:
+    message = _error(lambda raw: raw.update(services={}))
+    assert message.endswith(
+        "edge.worker.origins.eu.service: 'web' is not one of services, which is empty; define web under services, "
+        "or give this origin as https://<hostname> instead"
+    )

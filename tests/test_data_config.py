@@ -128,3 +128,9 @@ def test_a_secret_replicated_twice_to_one_region_is_rejected() -> None:
         parse("prod", "secrets", replicas=["europe-west1", "europe-west1"])
     with pytest.raises(pulumi.RunError, match=r"secrets\.replicas\.0: 'europe-west99' is not a Google Cloud region"):
         parse("prod", "secrets", replicas=["europe-west99"])
+
+
+def test_pgaudit_without_cloud_sql_data_access_logs_names_both_keys() -> None:
+    # pgAudit's entries are Cloud SQL Data Access audit logs, which a project does not write unless told to.
+    with pytest.raises(pulumi.RunError, match=r"database\.pgaudit: .*audit_logs\.services"):
+        parse("prod", "audit_logs", services=["redis.googleapis.com"])

@@ -154,12 +154,12 @@ def test_prod_denies_maintenance_in_its_busiest_weeks() -> None:
     assert "denyMaintenancePeriod" not in primary(program_of("dev")).inputs["settings"]
 
 
-def test_query_insights_and_bounded_disk_autoresize_are_on(
+def test_query_insights_is_on_the_primary_and_bounded_disk_autoresize_everywhere(
     program: Recording, config: stack_config.StackConfig
 ) -> None:
+    assert primary(program).inputs["settings"]["insightsConfig"]["queryInsightsEnabled"] is True
     for instance in program.of(SQL):
         settings = instance.inputs["settings"]
-        assert settings["insightsConfig"]["queryInsightsEnabled"] is True
         assert settings["diskAutoresize"] is True
         assert settings["diskAutoresizeLimit"] == config.database.disk.autoresize_limit_gb
         assert settings["diskAutoresizeLimit"] >= settings["diskSize"]
@@ -174,9 +174,25 @@ def test_cis_benchmark_flags_and_iam_authentication_are_set(program: Recording) 
     assert set_flags["cloudsql.iam_authentication"] == "on"
 
 
-def test_pgaudit_is_enabled_where_config_sets_it() -> None:
-    assert flags(primary(program_of("prod")))["cloudsql.enable_pgaudit"] == "on"
-    assert "cloudsql.enable_pgaudit" not in flags(primary(program_of("dev")))
+def test_query_insights_is_off_on_read_replicas() -> None:
+    # Query Insights for Enterprise Plus is not supported on read replicas; Enterprise replicas do the same.
+    for stack in ("staging", "prod"):
+        found = replicas(program_of(stack))
+        assert found
+        for replica in found.values():
+            assert replica.inputs["settings"]["insightsConfig"] == {"queryInsightsEnabled": False}
+
+
+def test_every_stack_logs_hostnames_and_runs_pgaudit(program: Recording) -> None:
+    # Checkov CKV_GCP_108 (log_hostname on) and CKV_GCP_110 (cloudsql.enable_pgaudit on).
+    set_flags = flags(primary(program))
+    assert set_flags["log_hostname"] == "on"
+    assert set_flags["cloudsql.enable_pgaudit"] == "on"
+    assert set_flags["pgaudit.log"] == "ddl,role"
+
+
+def test_pgaudit_is_off_only_where_config_turns_it_off() -> None:
+    assert "cloudsql.enable_pgaudit" not in flags(primary(program_with("dev", database={"pgaudit": False})))
 
 
 def test_flags_from_config_are_merged_over_the_defaults() -> None:

@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 import stack_config
-from components.backup import cloudsql_export_body, encode
+from components.backup.workflows import database_workflow, to_yaml
 from offline.catalog.compute import fleet
 from offline.estimate import cost, prices
 from offline.estimate.report import estimate as stack_estimate
@@ -194,19 +194,18 @@ def test_backups_keep_one_copy_of_the_data_plus_each_days_changes_and_logs() -> 
 
 
 def test_daily_exports_to_another_region_pay_for_moving_there() -> None:
-    b = Builder()
-    b.add(SQL, "primary", {"settings": {"tier": "db-f1-micro", "diskSize": 10}})
-    b.add("gcp:storage/bucket:Bucket", "backup-bucket", {"name": "acme-backups", "location": "EUROPE-WEST4"})
-    body = encode(cloudsql_export_body("acme-backups", "acme-db", "app"))
-    b.add("gcp:cloudscheduler/job:Job", "export", {"httpTarget": {"body": body}})
-    lines = priced(b.recording, QUIET.model_copy(update={"database_gb": 4})).lines
-    (transfer,) = [line for line in lines if line.price == "network.inter_region"]
+    def exported(bucket_location: str) -> tuple[cost.Line, ...]:
+        b = Builder()
+        b.add(SQL, "primary", {"settings": {"tier": "db-f1-micro", "diskSize": 10}})
+        b.add("gcp:storage/bucket:Bucket", "backup-bucket", {"name": "acme-backups", "location": bucket_location})
+        source = to_yaml(database_workflow("acme", "acme-backups", "acme-db", ["app"], 3600))
+        b.add("gcp:workflows/workflow:Workflow", "export", {"sourceContents": source})
+        return priced(b.recording, QUIET.model_copy(update={"database_gb": 4})).lines
+
+    (transfer,) = [line for line in exported("EUROPE-WEST4") if line.price == "network.inter_region"]
     assert transfer.resource == "export"
-    assert transfer.quantity == pytest.approx(4 * 730 / 24)  # a 4 GB export every day
-    same_region = Builder()
-    same_region.add("gcp:storage/bucket:Bucket", "backup-bucket", {"name": "acme-backups", "location": "EUROPE-WEST1"})
-    same_region.add("gcp:cloudscheduler/job:Job", "export", {"httpTarget": {"body": body}})
-    assert not [line for line in priced(same_region.recording).lines if line.price.startswith("network.")]
+    assert transfer.quantity == pytest.approx(4 * 31)  # a 4 GB export on each of the month's executions
+    assert not [line for line in exported("EUROPE-WEST1") if line.price.startswith("network.")]
 
 
 # --- Network, logs, images, alerting --------------------------------------------------------------------------------

@@ -267,12 +267,19 @@ def test_the_budget_topic_is_priced_by_its_notifications_not_the_profile() -> No
 
 def test_prod_prices_its_budget_topic_at_the_pubsub_price() -> None:
     program = program_of("prod")
-    (topic,) = program.of("gcp:pubsub/topic:Topic")  # the budget's notifications
+    budget = program.one("gcp:billing/budget:Budget")
+    (topic,) = [
+        t
+        for t in program.of("gcp:pubsub/topic:Topic")
+        if t.outputs["id"] == budget.inputs["allUpdatesRule"]["pubsubTopic"]
+    ]
     estimate = stack_estimate("prod", program, config_of("prod")).cost
     assert estimate is not None
-    lines = [line for line in estimate.lines if line.price == "pubsub.throughput"]
-    assert [line.resource for line in lines] == [topic.name]
-    assert sum(line.usd for line in lines) == 0
+    (line,) = [line for line in estimate.lines if line.resource == topic.name]
+    assert line.price == "pubsub.throughput"
+    assert "budget notifications" in line.item
+    assert line.quantity == pytest.approx(3 * 730 * 1000 / 2**30)  # three an hour at the 1,000-byte minimum
+    assert line.usd < 0.01  # its share of whatever the stack's topics carry beyond the free 10 GiB
 
 
 def test_the_cloudflare_plan_and_workers_are_priced_when_the_stack_has_an_edge() -> None:

@@ -13,6 +13,7 @@ from offline.catalog.facts import API_CALL, Facts, MockContext, inputs_only, nam
 from offline.engine import ROOT, Recording
 from offline.estimate.deploy_time import create_seconds
 from offline.estimate.pricing import HOURS, fixed
+from tests.conftest import ALL_STACKS
 from tests.test_bootstrap import bootstrap_config, run_bootstrap
 
 HOW = "add a Facts record to a module of offline/catalog (docs/estimates.md, 'Adding a resource type')"
@@ -36,6 +37,7 @@ def _incomplete(recording: Recording) -> dict[str, str]:
     return problems
 
 
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_every_type_a_stack_registers_has_a_complete_record(program: Recording) -> None:
     assert _incomplete(program) == {}, HOW
 

@@ -38,6 +38,7 @@ from offline.engine import Recording, run
 from policy import rules
 from policy.pack import policies
 from policy.rules import RULES
+from tests.conftest import ALL_STACKS
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = {"environment": "dev", "managed-by": "pulumi", "cost-center": "platform-dev", "component": "example"}
@@ -275,6 +276,7 @@ def test_labels_are_required_where_the_provider_takes_them(type_: str, path: tup
     assert rules.label_path(type_) == path
 
 
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_every_stack_passes_every_rule(program: Recording, config: stack_config.StackConfig) -> None:
     found = rules.violations(
         records(program),
@@ -284,6 +286,7 @@ def test_every_stack_passes_every_rule(program: Recording, config: stack_config.
     assert found == []
 
 
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_the_policy_config_of_each_stack_matches_its_protection(stack: str, config: stack_config.StackConfig) -> None:
     pack_config = json.loads((ROOT / "policy" / "config" / f"{stack}.json").read_text())
     assert pack_config == {

@@ -12,10 +12,10 @@ import yaml
 import stack_config
 from offline.engine import ROOT, SECRET_PLACEHOLDER, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import STACKS
+from tests.conftest import ALL_STACKS
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_no_stack_file_commits_ciphertext_that_no_key_can_decrypt(stack: str) -> None:
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
     secure = [k for k, v in document["config"].items() if isinstance(v, dict) and "secure" in v]
@@ -25,7 +25,7 @@ def test_no_stack_file_commits_ciphertext_that_no_key_can_decrypt(stack: str) ->
         assert secure == []
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_the_offline_plan_supplies_a_secret_stand_in_for_every_secret_the_program_reads(stack: str) -> None:
     values, secret_keys = stack_values(stack)
     keys = {f"{stack_config.NAMESPACE}:{key}" for key in stack_config.SECRET_KEYS}

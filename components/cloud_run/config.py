@@ -3,6 +3,7 @@ traffic and its migrations job. How it is wired to other components is the stack
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -46,8 +47,37 @@ RESERVED_ENV = frozenset(
         "REDIS_AUTH",
     )
 )
-SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY", "CREDENTIAL")
+# Env names that look like they hold a secret. Long words count anywhere in the name (DBPASSWORD); short ones only as a
+# whole word between underscores or at a camelCase boundary (API_KEY, DB_PASS, basicAuth), since as bare substrings they
+# sit inside harmless names (KEYCLOAK_URL, AUTHOR, PASSENGER_LIMIT, MONKEY, OAUTH_CLIENT_ID).
+SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
+SECRET_NAME_WORDS = frozenset(("KEY", "KEYS", "APIKEY", "PASS", "PASSWD", "PASSPHRASE", "AUTH"))
+PUBLIC_WORDS = frozenset(("PUBLIC",))  # PUBLIC_KEY names a public key: not a secret
+# Every service here runs in Cloud Run's second-generation execution environment (jobs cannot run in any other), which
+# needs at least 512 MiB of memory.
+EXECUTION_ENVIRONMENT = "gen2"
+MIN_MEMORY_MIB = {"gen1": 128, "gen2": 512}
 BASE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent")
+
+
+def mebibytes(memory: str) -> int:
+    """`512Mi` -> 512, `2Gi` -> 2048."""
+    return int(memory[:-2]) * (1024 if memory.endswith("Gi") else 1)
+
+
+def secret_word(name: str) -> str | None:
+    """The word that makes an env name look like a secret, or None."""
+    upper = name.upper()
+    for word in SECRET_WORDS:
+        if word in upper:
+            return word
+    words: list[str] = [
+        w.upper() for part in name.split("_") for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", part)
+    ]
+    for i, word in enumerate(words):
+        if word in SECRET_NAME_WORDS and not (word == "KEY" and i > 0 and words[i - 1] in PUBLIC_WORDS):
+            return word
+    return None
 
 
 class TrafficArgs(Model):
@@ -106,6 +136,7 @@ class ServiceArgs(Model):
     @model_validator(mode="after")
     def _consistent(self) -> ServiceArgs:
         self._check_image()
+        self._check_memory()
         if self.min_instances > self.max_instances:
             invalid(
                 "min_instances", f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})"
@@ -127,12 +158,27 @@ class ServiceArgs(Model):
         if problem:
             invalid("image", problem)
 
+    def _check_memory(self) -> None:
+        least = MIN_MEMORY_MIB[EXECUTION_ENVIRONMENT]
+        if mebibytes(self.memory) < least:
+            invalid(
+                "memory",
+                f"{self.memory} is below the {least}Mi that Cloud Run's second-generation execution environment needs "
+                f"(services here run gen2, and the migrations job can run nothing else); set memory: {least}Mi or more",
+            )
+
     def _check_env(self) -> None:
         for key in self.env:
             if key in RESERVED_ENV:
                 invalid(f"env.{key}", f"{key} is set by Cloud Run or from the data bindings; use another name")
-            if any(word in key.upper() for word in SECRET_WORDS):
-                invalid(f"env.{key}", f"{key} looks like a secret; keep it in Secret Manager, not in plain env")
+            word = secret_word(key)
+            if word:
+                invalid(
+                    f"env.{key}",
+                    f"{key} looks like a secret ({word}); plain env is readable by anyone who can read the service or "
+                    "this file: keep the value in Secret Manager (app secrets get their own config), or rename it if "
+                    "it holds none",
+                )
 
     def _check_traffic(self) -> None:
         if self.deploy_mode == "app":

@@ -8,15 +8,19 @@ from urllib.parse import urlparse
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 
 from components.cloud_run import template
 from components.cloud_run.config import BASE_ROLES, INGRESS, MigrationsArgs, ServiceArgs
 from components.cloud_run.watch import watch_service
 from components.context import StackContext
+from components.data_access import data_roles, project_grants, secret_grants
 from components.images import build_image, resolve_reference
 from components.observability.config import CloudRunAlertsArgs
 from components.observability.signals import Watched
 from components.refs import DatabaseBinding, NetworkRef, RedisBinding
+
+IAM_PROPAGATION = "180s"  # typically 2 minutes, per Google; the first create of a service or a grant waits this long
 
 
 class CloudRunService(pulumi.ComponentResource):
@@ -67,12 +71,12 @@ class CloudRunService(pulumi.ComponentResource):
         self._envs = [template.Env(key, value) for key, value in sorted(args.env.items())] + template.binding_envs(
             database, redis
         )
-        # A revision reads its secrets and opens its Cloud SQL connection when it starts, so it waits for those grants.
-        self._runs_after = [
-            *ctx.apis.require("run.googleapis.com"),
-            *self.secret_access.values(),
-            *self.project_roles.values(),
-        ]
+        # The deployer may name the account on the service and the job (actAs), and a revision reads its secrets and
+        # opens its Cloud SQL connection when it starts: both wait for those grants to take effect.
+        self.act_as = ctx.act_as(self, name, self.service_account.name)
+        grants: list[pulumi.Resource] = [*self.secret_access.values(), *self.project_roles.values(), *self.act_as]
+        self.grants_settled = self._grants_settled(grants)
+        self._runs_after = [*ctx.apis.require("run.googleapis.com"), *grants, self.grants_settled]
         self.service = self._service()
         self.invoker_bindings = self._invokers(invokers or {})
         self.job = self._job(args.migrations) if args.migrations else None
@@ -98,36 +102,43 @@ class CloudRunService(pulumi.ComponentResource):
         return watch_service(self._name, self.physical_name, self._args, thresholds, host)
 
     def _project_roles(self) -> dict[str, gcp.projects.IAMMember]:
-        roles = [*BASE_ROLES, *(["roles/cloudsql.client"] if self._database else [])]
-        return {
-            role: gcp.projects.IAMMember(
-                f"{self._name}-{role.removeprefix('roles/').replace('.', '-')}",
-                project=self._ctx.project,
-                role=role,
-                member=self.service_account.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for role in roles
-        }
+        return project_grants(
+            self._name,
+            project=self._ctx.project,
+            member=self.service_account.member,
+            roles=[*BASE_ROLES, *data_roles(self._database)],
+            parent=self,
+        )
 
     def _secret_access(
         self, database: DatabaseBinding | None, redis: RedisBinding | None
     ) -> dict[str, gcp.secretmanager.SecretIamMember]:
-        """Read access to exactly the secrets the service's bindings name, each granted on that secret alone."""
-        secrets = {
-            **({"db-password": database.password_secret_id} if database else {}),
-            **({"redis-auth": redis.auth_secret_id} if redis else {}),
-        }
-        return {
-            key: gcp.secretmanager.SecretIamMember(
-                f"{self._name}-{key}-accessor",
-                secret_id=secret_id,
-                role="roles/secretmanager.secretAccessor",
-                member=self.service_account.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for key, secret_id in secrets.items()
-        }
+        return secret_grants(
+            self._name, member=self.service_account.member, database=database, redis=redis, parent=self
+        )
+
+    def _grants_settled(self, grants: list[pulumi.Resource]) -> time.Sleep:
+        """A wait after the grants, so that they have propagated before Cloud Run checks them.
+
+        IAM changes typically take two minutes to propagate, sometimes seven or more, and a revision created before
+        its secret accessor grant has propagated fails ("Permission denied on secret"); the provider does not retry
+        it. The sleep waits only when it is created: updates that leave the grants alone pass straight through, and a
+        change to the grants (its triggers) replaces it, so the revision that needs the new grant waits again.
+        """
+        secrets = pulumi.Output.all(*(g.secret_id for g in self.secret_access.values())).apply(
+            lambda ids: ",".join(sorted(str(i) for i in ids))
+        )
+        return time.Sleep(
+            f"{self._name}-iam-propagation",
+            create_duration=IAM_PROPAGATION,
+            triggers={
+                "service_account": self.service_account.email,
+                "secrets": secrets,
+                "project_roles": ",".join(sorted(self.project_roles)),
+                "deployer": self._ctx.deployer or "",
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
 
     def _image(self, repository: pulumi.Input[str]) -> pulumi.Output[str]:
         if self._args.build is None:

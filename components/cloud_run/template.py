@@ -16,7 +16,7 @@ run = gcp.cloudrunv2
 CLOUDSQL_MOUNT = "/cloudsql"
 CLOUDSQL_VOLUME = "cloudsql"
 EGRESS = {"private-ranges": "PRIVATE_RANGES_ONLY", "all-traffic": "ALL_TRAFFIC"}
-GEN2 = "EXECUTION_ENVIRONMENT_GEN2"
+GEN2 = "EXECUTION_ENVIRONMENT_GEN2"  # config.EXECUTION_ENVIRONMENT: the minimum memory is checked there
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from components.config_types import Hour, Model, Region, SqlIdentifier, Weekday, invalid
+from components.config_types import WEEKDAYS, Hour, Model, Region, SqlIdentifier, Weekday, invalid
+from components.windows import DAYS, Recurring, minutes_of
 
 # What the CIS Google Cloud Foundations benchmark asks of Cloud SQL for PostgreSQL (section 6.2): log enough to
 # investigate an incident, never the statements' parameters, and no per-statement statistics. Config may override.
@@ -18,7 +19,7 @@ CIS_FLAGS: dict[str, str] = {
     "log_disconnections": "on",
     "log_lock_waits": "on",
     "log_duration": "on",
-    "log_hostname": "off",
+    "log_hostname": "on",  # CIS 6.2.5 as Checkov reads it (CKV_GCP_108): connections name the client host
     "log_error_verbosity": "default",
     "log_statement": "ddl",
     "log_min_error_statement": "error",
@@ -39,6 +40,10 @@ TIERS = {
     "ENTERPRISE_PLUS": re.compile(r"^db-perf-optimized-N-(2|4|8|16|32|48|64|80|96|128)$"),
 }
 MAX_LOG_RETENTION_DAYS = {"ENTERPRISE": 7, "ENTERPRISE_PLUS": 35}
+# An automated backup starts at some time in the four hours from backups.start_time (UTC); maintenance takes place in
+# the hour from maintenance.hour (UTC) on its day. Cloud SQL runs one operation at a time: exports keep clear of both.
+BACKUP_WINDOW_MINUTES = 4 * 60
+MAINTENANCE_WINDOW_MINUTES = 60
 
 ReplicaKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
 _SERVICE_ACCOUNT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$")
@@ -77,6 +82,10 @@ class DatabaseBackupsArgs(Model):
     final_backup_retention_days: int | None = Field(30, ge=1, le=365)  # a last backup when the instance is deleted
     retain_on_delete: bool = True  # keep automated backups after the instance is gone
 
+    def window(self) -> Recurring | None:
+        """The daily backup window, in UTC; None when automated backups are off."""
+        return Recurring(minutes_of(self.start_time), BACKUP_WINDOW_MINUTES) if self.enabled else None
+
 
 class DenyMaintenanceArgs(Model):
     """No maintenance between two dates (up to 90 days); dates as yyyy-m-d, or m-d for a yearly period."""
@@ -97,6 +106,10 @@ class MaintenanceArgs(Model):
     hour: Hour = 3  # UTC; the window lasts one hour
     update_track: Literal["canary", "stable", "week5"] = "stable"
     deny: DenyMaintenanceArgs | None = None
+
+    def window(self) -> Recurring:
+        """The weekly maintenance window, in UTC."""
+        return Recurring(self.hour * 60, MAINTENANCE_WINDOW_MINUTES, days=(DAYS[WEEKDAYS.index(self.day)],))
 
 
 class InsightsArgs(Model):
@@ -137,7 +150,7 @@ class DatabaseArgs(Model):
     backups: DatabaseBackupsArgs = DatabaseBackupsArgs()
     maintenance: MaintenanceArgs = MaintenanceArgs()
     insights: InsightsArgs = InsightsArgs()
-    pgaudit: bool = False  # session audit logging (run CREATE EXTENSION pgaudit in each database)
+    pgaudit: bool = True  # audit logging (CKV_GCP_110); each database also needs CREATE EXTENSION pgaudit
     max_connections: int = Field(ge=14, le=262143)  # explicit: pool sizes and the connections alert derive from it
     connection_pooling: ConnectionPoolingArgs = ConnectionPoolingArgs()
     flags: dict[str, str] = {}  # any other PostgreSQL flags; they win over the defaults above

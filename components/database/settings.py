@@ -35,7 +35,13 @@ class SettingsFactory:
         self._labels = labels
         self._deletion_protection = deletion_protection
 
-    def _common(self, tier: str, availability: str, **extra: Any) -> gcp.sql.DatabaseInstanceSettingsArgs:
+    def _common(
+        self,
+        tier: str,
+        availability: str,
+        insights: gcp.sql.DatabaseInstanceSettingsInsightsConfigArgs,
+        **extra: Any,
+    ) -> gcp.sql.DatabaseInstanceSettingsArgs:
         args = self._args
         return gcp.sql.DatabaseInstanceSettingsArgs(
             tier=tier,
@@ -47,7 +53,7 @@ class SettingsFactory:
             disk_autoresize_limit=args.disk.autoresize_limit_gb,
             ip_configuration=self._ip,
             database_flags=_flags(args),
-            insights_config=_insights(args.insights),
+            insights_config=insights,
             deletion_protection_enabled=self._deletion_protection,
             user_labels=self._labels,
             data_cache_config=_data_cache(args),
@@ -59,6 +65,7 @@ class SettingsFactory:
         return self._common(
             args.tier,
             args.availability,
+            _insights(args.insights),
             backup_configuration=_backups(args.backups),
             final_backup_config=_final_backup(args.backups),
             retain_backups_on_delete=args.backups.retain_on_delete,
@@ -72,8 +79,14 @@ class SettingsFactory:
         )
 
     def replica(self, replica: ReplicaArgs) -> gcp.sql.DatabaseInstanceSettingsArgs:
-        """Replicas follow the primary's maintenance and take no backups of their own."""
-        return self._common(replica.tier, replica.availability)
+        """Replicas follow the primary's maintenance and take no backups of their own. Query Insights stays off:
+        Cloud SQL does not support Query Insights for Enterprise Plus on read replicas, and Enterprise replicas do
+        the same so that staging rehearses prod."""
+        return self._common(
+            replica.tier,
+            replica.availability,
+            gcp.sql.DatabaseInstanceSettingsInsightsConfigArgs(query_insights_enabled=False),
+        )
 
 
 def _flags(args: DatabaseArgs) -> list[gcp.sql.DatabaseInstanceSettingsDatabaseFlagArgs]:

@@ -41,11 +41,19 @@ class RedisAlertsArgs(Model):
     duration_seconds: AlertDuration = 300
 
 
+class GkeAlertsArgs(Model):
+    node_utilization: Ratio = 0.85  # a node pool's mean CPU or memory use of what its nodes can allocate
+    restarts_per_hour: Annotated[int, Field(ge=1)] = 5  # container restarts in a namespace
+    pending_pods: Annotated[int, Field(ge=1)] = 1  # pods left unscheduled (no node fits them) for `duration_seconds`
+    duration_seconds: AlertDuration = 600
+
+
 class AlertsArgs(Model):
     runbook_base_url: Annotated[str, StringConstraints(pattern=r"^https://\S+[^/]$")]
     cloud_run: CloudRunAlertsArgs = CloudRunAlertsArgs()
     cloud_sql: CloudSqlAlertsArgs = CloudSqlAlertsArgs()
     redis: RedisAlertsArgs = RedisAlertsArgs()
+    gke: GkeAlertsArgs = GkeAlertsArgs()
 
 
 class UptimeArgs(Model):

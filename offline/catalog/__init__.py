@@ -12,14 +12,25 @@ import importlib
 import threading
 from collections.abc import Iterable
 
-from offline.catalog import common, compute, data, edge, messaging, network, operations, traffic
+from offline.catalog import (
+    common,
+    compute,
+    data,
+    edge,
+    kubernetes,
+    messaging,
+    network,
+    operations,
+    security,
+    traffic,
+)
 from offline.catalog.facts import Facts
 
 # The areas of the stacks' types, in the order the architecture picture lists a component's parts (its load balancer
 # before the bucket it serves). A new module must be listed here or in LATER.
-AREAS = (network, data, compute, traffic, edge, common, messaging, operations)
-# Areas of types only the bootstrap program registers (never drawn). Their SDK modules (KMS, IAM federation) take a
-# tenth of a second to import, which every stack's plan would pay for nothing: they load when a type is first missing.
+AREAS = (network, data, compute, kubernetes, traffic, edge, common, messaging, operations, security)
+# Areas of types only the bootstrap program registers (never drawn). Their SDK modules (IAM federation, billing) take
+# time to import, which every stack's plan would pay for nothing: they load when a type is first missing.
 LATER = ("offline.catalog.delivery",)
 
 

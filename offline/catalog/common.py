@@ -11,7 +11,7 @@ import pulumi_gcp as gcp
 
 from components.config_types import REGIONS
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, Summary, inputs_only, named
-from offline.estimate.pricing import DAYS, Context, Usage, transfer
+from offline.estimate.pricing import Context, Usage, fixed
 
 if TYPE_CHECKING:
     from offline.engine import Resource
@@ -92,62 +92,20 @@ def _bucket_price(r: Resource, ctx: Context) -> list[Usage]:
     ]
 
 
-def _body(i: Inputs) -> Inputs:
-    http = i.get("httpTarget") or {}
-    body: Inputs = json.loads(base64.b64decode(http["body"])) if http.get("body") else {}
-    return body
-
-
-def _export_uri(body: Inputs) -> str | None:
-    """Where a Cloud SQL or Memorystore export job writes (gs://BUCKET/...), or None for another job."""
-    uri = (body.get("exportContext") or {}).get("uri") or (
-        (body.get("outputConfig") or {}).get("gcsDestination") or {}
-    ).get("uri")
-    return str(uri) if uri else None
-
-
 def _job(i: Inputs) -> str:
     http = i.get("httpTarget") or {}
-    body = _body(i)
-    target = _export_uri(body) or (
-        (body.get("settings") or {}).get("activationPolicy")
-        and f"activationPolicy={body['settings']['activationPolicy']}"
+    body = json.loads(base64.b64decode(http["body"])) if http.get("body") else {}
+    target = (
+        (body.get("exportContext") or {}).get("uri")
+        or ((body.get("outputConfig") or {}).get("gcsDestination") or {}).get("uri")
+        or (
+            (body.get("settings") or {}).get("activationPolicy")
+            and f"activationPolicy={body['settings']['activationPolicy']}"
+        )
     )
     return f"'{i.get('schedule')}' {i.get('timeZone')}: {http.get('httpMethod')} {http.get('uri')}" + (
         f" -> {target}" if target else ""
     )
-
-
-def _exported_gb(body: Inputs, ctx: Context) -> tuple[str, float]:
-    """What one export writes: a database's data (gzip makes it smaller: an upper bound), or a Redis instance's
-    memory (its RDB file is at most that)."""
-    if "exportContext" in body:
-        disks = [
-            float((r.inputs.get("settings") or {}).get("diskSize") or 10)
-            for r in ctx.recording.of("gcp:sql/databaseInstance:DatabaseInstance")
-            if not r.inputs.get("masterInstanceName")
-        ]
-        data = ctx.profile.database_gb if ctx.profile.database_gb is not None else max(disks, default=10.0)
-        return "database export", data
-    memory = [float(r.inputs.get("memorySizeGb") or 1) for r in ctx.recording.of("gcp:redis/instance:Instance")]
-    return "Redis export", max(memory, default=1.0)
-
-
-def _job_price(r: Resource, ctx: Context) -> list[Usage]:
-    """A job a month; a daily export job also moves its export to the backup bucket, across regions when the bucket
-    is in another one."""
-    usages = [Usage("job", "scheduler.job", 1)]
-    body = _body(r.inputs)
-    uri = _export_uri(body)
-    if uri:
-        bucket_name = uri.removeprefix("gs://").split("/", 1)[0]
-        bucket = next(
-            (b for b in ctx.recording.of("gcp:storage/bucket:Bucket") if named(b.inputs, b.name) == bucket_name), None
-        )
-        location = str((bucket.inputs.get("location") if bucket else None) or ctx.region)
-        what, gb = _exported_gb(body, ctx)
-        usages += transfer(f"daily {what} of {gb:g} GB to {location.lower()}", gb * DAYS, ctx.region, location)
-    return usages
 
 
 RECORDS = (
@@ -157,6 +115,10 @@ RECORDS = (
         summary=lambda i: f"{i.get('accountId')}: {i.get('displayName') or i.get('description') or ''}".rstrip(": "),
         create_seconds=API_CALL,
         free=IAM_IS_FREE,
+    ),
+    grant(
+        gcp.serviceaccount.IAMMember,
+        lambda i: f"{i.get('role')} to {i.get('member')} on {str(i.get('serviceAccountId')).rsplit('/', 1)[-1]}",
     ),
     Facts(
         gcp.projects.IAMCustomRole,
@@ -188,7 +150,7 @@ RECORDS = (
         },
         summary=_job,
         create_seconds=5,
-        price=_job_price,
+        price=fixed("job", "scheduler.job"),
         label=lambda i: "Cloud Scheduler",
     ),
 )

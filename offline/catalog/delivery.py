@@ -1,5 +1,5 @@
-"""Delivery types (the bootstrap program): Workload Identity Federation, the KMS keys of the stacks' secrets, and the
-grants that tie them and the billing account to the deployers."""
+"""Delivery types (the bootstrap program): Workload Identity Federation and the billing account grants of the
+deployers. The KMS keys of the stacks' secrets and the grants on them are security types (offline/catalog/security)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 import pulumi_gcp as gcp
 
 from offline.catalog.common import grant, to_member
-from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named
-from offline.estimate.pricing import Context, Usage
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext
 
 if TYPE_CHECKING:
-    from offline.engine import Resource
+    pass
 
 FEDERATION_IS_FREE = "Workload Identity Federation costs nothing"
 
@@ -26,22 +25,6 @@ def _pool_provider(c: MockContext, name: str, i: Inputs) -> Inputs:
     pool = f"projects/{c.project_number}/locations/global/workloadIdentityPools/{i.get('workloadIdentityPoolId')}"
     provider = f"{pool}/providers/{i.get('workloadIdentityPoolProviderId')}"
     return {"id": provider, "name": provider, "state": "ACTIVE"}
-
-
-def _key_ring(c: MockContext, name: str, i: Inputs) -> Inputs:
-    path = f"projects/{i.get('project') or c.project}/locations/{i.get('location')}/keyRings/{named(i, name)}"
-    return {"id": path}
-
-
-def _rotation_days(i: Inputs) -> int:
-    return int(str(i.get("rotationPeriod") or "0s").removesuffix("s")) // 86400
-
-
-def _key_price(r: Resource, ctx: Context) -> list[Usage]:
-    """Every version a rotation creates stays active (and billed) until it is destroyed: a year's worth."""
-    days = _rotation_days(r.inputs)
-    versions = 1 + (365 // days if days else 0)
-    return [Usage(f"{versions} active key versions after a year", "kms.key_version", versions)]
 
 
 RECORDS = (
@@ -59,23 +42,5 @@ RECORDS = (
         create_seconds=API_CALL,
         free=FEDERATION_IS_FREE,
     ),
-    Facts(
-        gcp.kms.KeyRing,
-        outputs=_key_ring,
-        summary=lambda i: f"{i.get('name')} in {i.get('location')}",
-        create_seconds=API_CALL,
-        free="a key ring costs nothing; its keys' versions are priced",
-    ),
-    Facts(
-        gcp.kms.CryptoKey,
-        outputs=lambda c, name, i: {"id": f"{i.get('keyRing')}/cryptoKeys/{named(i, name)}"},
-        summary=lambda i: (
-            f"{i.get('name')}, " + (f"rotated every {d} days" if (d := _rotation_days(i)) else "not rotated")
-        ),
-        create_seconds=API_CALL,
-        price=_key_price,
-    ),
-    grant(gcp.kms.CryptoKeyIAMMember, to_member),
-    grant(gcp.serviceaccount.IAMMember, to_member),
     grant(gcp.billing.AccountIamMember, to_member),
 )

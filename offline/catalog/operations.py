@@ -1,17 +1,20 @@
 """Operations types: monitoring (channels, uptime checks, alert policies, SLOs, dashboards), logging, audit config,
-budgets and the Backup and DR vault."""
+budgets, the workflows that run the scheduled exports, and BigQuery (the log sink's dataset, the warehouse's datasets
+and tables)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import pulumi_gcp as gcp
+import yaml
 
-from offline.catalog.common import duration, grant
-from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, inputs_only, named
-from offline.estimate.pricing import DAYS, SECONDS, Context, Usage, fixed
+from offline.catalog.common import duration, grant, to_member
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, inputs_only, named, token_of
+from offline.estimate.pricing import DAYS, SECONDS, Context, Usage, transfer
 
 if TYPE_CHECKING:
     from offline.engine import Resource
@@ -54,8 +57,80 @@ def _dataset(c: MockContext, name: str, i: Inputs) -> Inputs:
     return {"id": path, "selfLink": f"https://bigquery.googleapis.com/bigquery/v2/{path}"}
 
 
+def _workflow(c: MockContext, name: str, i: Inputs) -> Inputs:
+    workflow = named(i, name)
+    region = i.get("region") or c.region
+    return {
+        "id": f"projects/{c.project}/locations/{region}/workflows/{workflow}",
+        "name": workflow,
+        "state": "ACTIVE",
+        "revisionId": f"000001-{_hex(str(i.get('sourceContents')), 3)}",
+    }
+
+
+def _calls(node: Any) -> set[str]:
+    """Every `call:` target in a workflow definition (connectors, HTTP methods, functions, subworkflows)."""
+    if isinstance(node, dict):
+        found = {str(node["call"])} if "call" in node else set()
+        return found.union(*(_calls(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_calls(v) for v in node))
+    return set()
+
+
+def _workflow_summary(i: Inputs) -> str:
+    source = i.get("sourceContents")
+    calls = ", ".join(sorted(_calls(yaml.safe_load(source)))) if isinstance(source, str) else "(source not known)"
+    return f"{i.get('region')}, runs as {i.get('serviceAccount')}; calls {calls}"
+
+
+# A daily export execution takes about a hundred internal steps: its own steps, and the polling of a long-running
+# operation (the connector's, or the workflow's own loop every 30 s), for an export of ten minutes or so.
+WORKFLOW_STEPS_PER_EXECUTION = 100
+WORKFLOW_EXECUTIONS_PER_MONTH = 31
+
+
+BUCKET = "gcp:storage/bucket:Bucket"
+EXPORT_TARGET = re.compile(r"gs://([a-z0-9._-]+)/(cloudsql|redis)/")
+
+
+def _exported_gb(kind: str, ctx: Context) -> float:
+    """What one execution exports: the database's data (gzip makes it smaller: an upper bound), or the Redis
+    instance's memory (its RDB file is at most that)."""
+    if kind == "cloudsql":
+        if ctx.profile.database_gb is not None:
+            return ctx.profile.database_gb
+        disks = [
+            float((r.inputs.get("settings") or {}).get("diskSize") or 10)
+            for r in ctx.recording.of(token_of(gcp.sql.DatabaseInstance))
+            if not r.inputs.get("masterInstanceName")
+        ]
+        return max(disks, default=10.0)
+    return max(
+        (float(r.inputs.get("memorySizeGb") or 1) for r in ctx.recording.of(token_of(gcp.redis.Instance))), default=1.0
+    )
+
+
+def _workflow_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Its internal steps; an export workflow also moves each day's export to the backup bucket, across regions
+    when the bucket is in another one."""
+    thousands = WORKFLOW_STEPS_PER_EXECUTION * WORKFLOW_EXECUTIONS_PER_MONTH / 1000
+    usages = [Usage("internal steps", "workflows.internal_steps", thousands)]
+    source = str(r.inputs.get("sourceContents") or "")
+    for bucket_name, kind in sorted(set(EXPORT_TARGET.findall(source))):
+        bucket = next((b for b in ctx.recording.of(BUCKET) if named(b.inputs, b.name) == bucket_name), None)
+        location = str((bucket.inputs.get("location") if bucket else None) or ctx.region)
+        gb = _exported_gb(kind, ctx)
+        what = f"{'database' if kind == 'cloudsql' else 'Redis'} export of {gb:g} GB a day to {location.lower()}"
+        usages += transfer(what, gb * WORKFLOW_EXECUTIONS_PER_MONTH, ctx.region, location)
+    return usages
+
+
 def _condition(c: Inputs) -> str:
     threshold = c.get("conditionThreshold")
+    promql = c.get("conditionPrometheusQueryLanguage")
+    if promql is not None:
+        return f"PromQL {promql.get('query')} for {duration(promql.get('duration'))}"
     if threshold is None:
         return f"log match: {c.get('displayName')}"
     op = {"COMPARISON_GT": ">", "COMPARISON_GE": ">=", "COMPARISON_LT": "<", "COMPARISON_LE": "<="}
@@ -120,12 +195,56 @@ def _dashboard(i: Inputs) -> str:
     return f"{document.get('displayName')}: {len(document.get('mosaicLayout', {}).get('tiles', []))} charts"
 
 
+def _days(ms: object) -> str:
+    return f"{int(str(ms)) // 86_400_000} days" if ms else "never"
+
+
 def _dataset_summary(i: Inputs) -> str:
-    expiry = i.get("defaultPartitionExpirationMs")
     return (
-        f"{i.get('datasetId')} in {i.get('location')}, partitions expire after "
-        f"{int(expiry) // 86_400_000 if expiry else 'never'} days, deletion {i.get('deletionPolicy')}"
+        f"{i.get('datasetId')} in {i.get('location')}, tables expire {_days(i.get('defaultTableExpirationMs'))}, "
+        f"partitions expire {_days(i.get('defaultPartitionExpirationMs'))}, deletion {i.get('deletionPolicy')}"
+        + (", CMEK" if i.get("defaultEncryptionConfiguration") else "")
     )
+
+
+def _in_warehouse(i: Inputs) -> bool:
+    return (i.get("labels") or {}).get("component") == "warehouse"
+
+
+def _dataset_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Active storage: `warehouse_gb` for a warehouse dataset, `bigquery_gb` for any other. The warehouse's queries
+    (`warehouse_query_tib`, on demand) are carried by its first dataset by logical name."""
+    if not _in_warehouse(r.inputs):
+        return [Usage("active storage", "bigquery.active_storage", ctx.profile.bigquery_gb)]
+    usages = [
+        Usage(f"{ctx.profile.warehouse_gb:g} GiB active storage", "bigquery.active_storage", ctx.profile.warehouse_gb)
+    ]
+    warehouse = [d for d in ctx.recording.of(r.type) if _in_warehouse(d.inputs)]
+    if min(d.name for d in warehouse) == r.name:
+        tib = ctx.profile.warehouse_query_tib
+        usages.append(Usage(f"{tib:g} TiB scanned by queries", "bigquery.on_demand_query", tib))
+    return usages
+
+
+def _table(c: MockContext, name: str, i: Inputs) -> Inputs:
+    path = f"projects/{c.project}/datasets/{i.get('datasetId')}/tables/{i.get('tableId')}"
+    return {"id": path, "selfLink": f"https://bigquery.googleapis.com/bigquery/v2/{path}", "type": "TABLE"}
+
+
+def _table_summary(i: Inputs) -> str:
+    partitioning = i.get("timePartitioning") or {}
+    on = partitioning.get("field") or "ingestion time"
+    expire = _days(partitioning.get("expirationMs"))
+    parts = [
+        f"{i.get('datasetId')}.{i.get('tableId')}",
+        f"partitioned by {partitioning.get('type')} on {on}, partitions expire {expire}"
+        if partitioning
+        else "NOT partitioned",
+        f"clustered on {', '.join(i.get('clusterings') or []) or 'nothing'}",
+        f"partition filter {'required' if i.get('requirePartitionFilter') else 'optional'}",
+        f"deletion protection {'on' if i.get('deletionProtection') else 'OFF'}",
+    ]
+    return ", ".join(parts) + (", CMEK" if i.get("encryptionConfiguration") else "")
 
 
 _UPTIME_CHECKERS = {"USA": 3}  # "USA" runs from three locations; the other regions from one each; default: all six
@@ -247,10 +366,18 @@ RECORDS = (
         outputs=_dataset,
         summary=_dataset_summary,
         create_seconds=API_CALL,
-        price=fixed("active storage", "bigquery.active_storage", lambda ctx: ctx.profile.bigquery_gb),
-        label=lambda i: "BigQuery logs",
+        price=_dataset_price,
+        label=lambda i: "BigQuery warehouse" if _in_warehouse(i) else "BigQuery logs",
     ),
-    grant(gcp.bigquery.DatasetIamMember, lambda i: f"{i.get('role')} to the log sink's writer identity"),
+    Facts(
+        gcp.bigquery.Table,
+        outputs=_table,
+        summary=_table_summary,
+        create_seconds=API_CALL,
+        free="a table's storage and queries are priced on its dataset",
+    ),
+    grant(gcp.bigquery.DatasetIamMember, to_member),
+    grant(gcp.bigquery.IamMember, lambda i: f"{to_member(i)} on table {i.get('tableId')}"),
     Facts(
         gcp.projects.IAMAuditConfig,
         outputs=inputs_only,
@@ -269,16 +396,11 @@ RECORDS = (
         free="budgets cost nothing; the messages they publish are priced on their Pub/Sub topic",
     ),
     Facts(
-        gcp.backupdisasterrecovery.BackupVault,
-        outputs=lambda c, name, i: {
-            "id": f"projects/{c.project}/locations/{i.get('location')}/backupVaults/{i.get('backupVaultId')}",
-            "name": f"projects/{c.project}/locations/{i.get('location')}/backupVaults/{i.get('backupVaultId')}",
-        },
-        summary=lambda i: (
-            f"{i.get('backupVaultId')} in {i.get('location')}, minimum retention "
-            f"{int(str(i.get('backupMinimumEnforcedRetentionDuration', '0s')).removesuffix('s')) // 86400} days"
-        ),
+        gcp.workflows.Workflow,
+        outputs=_workflow,
+        summary=_workflow_summary,
         create_seconds=API_CALL,
-        free="billed per GiB it protects; no backup plan feeds it yet",
+        price=_workflow_price,
+        label=lambda i: "Workflows",
     ),
 )

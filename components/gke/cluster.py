@@ -1,0 +1,315 @@
+"""The GKE cluster: regional and VPC-native with private nodes, Workload Identity, Dataplane V2, shielded nodes,
+Binary Authorization enforcement, managed Prometheus and a node service account of its own; Standard node pools from
+config, keyed by name."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as kubernetes
+
+from components.context import StackContext
+from components.gke.config import GkeArgs, MaintenanceArgs, NodePoolArgs
+from components.gke.watch import watch_cluster
+from components.observability.config import GkeAlertsArgs
+from components.observability.signals import Watched
+from components.refs import NetworkRef, RepositoryRef
+
+container = gcp.container
+API = "container.googleapis.com"
+# The one project role a node service account needs (logs, metrics, image pulls from gcr/pkg.dev of this project
+# are granted on the repository instead).
+NODE_ROLE = "roles/container.defaultNodeServiceAccount"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"  # access is IAM's business, not scopes'
+DAYS = {day: day[:2] for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")}
+WINDOW_EPOCH = "2026-01-03"  # a Saturday: recurring windows only take their time of day and duration from it
+
+
+class GkeCluster(pulumi.ComponentResource):
+    """A regional cluster in the stack's region. `provider` talks to its API through the DNS endpoint (or the public
+    IP endpoint when there is no DNS endpoint) with the deploying identity's token; put it on the components that
+    create Kubernetes resources, as children of this one."""
+
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    ca_certificate: pulumi.Output[str]
+    workload_pool: str
+    node_service_account: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: GkeArgs,
+        *,
+        ctx: StackContext,
+        network: NetworkRef,
+        repository: RepositoryRef | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("platform:components:GkeCluster", name, None, ctx.component(opts))
+        self._name = name
+        self._args = args
+        self._ctx = ctx
+        self.physical_name = ctx.naming.physical("gke", max_length=40)
+        self.workload_pool = f"{ctx.project}.svc.id.goog"
+
+        self.node_account = gcp.serviceaccount.Account(
+            f"{name}-nodes",
+            account_id=ctx.naming.physical("gke-nodes", max_length=30),
+            display_name="GKE nodes",
+            description="Runs the cluster's nodes: logs, metrics and image pulls only (workloads use their own)",
+            opts=ctx.after(self, "iam.googleapis.com"),
+        )
+        self.node_role = gcp.projects.IAMMember(
+            f"{name}-nodes-default-node-sa",
+            project=ctx.project,
+            role=NODE_ROLE,
+            member=self.node_account.member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.image_pull = (
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{name}-nodes-image-pull",
+                project=repository.project,
+                location=repository.location,
+                repository=repository.repository_id,
+                role="roles/artifactregistry.reader",
+                member=self.node_account.member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if repository
+            else None
+        )
+        self.cluster = self._cluster(network)
+        self.node_pools = {key: self._node_pool(key, pool) for key, pool in args.node_pools.items()}
+
+        self.name = self.cluster.name
+        self.ca_certificate = self.cluster.master_auth.apply(
+            lambda auth: (auth.cluster_ca_certificate if auth else None) or ""
+        )
+        self.endpoint = self.cluster.endpoint
+        self.dns_endpoint = self.cluster.control_plane_endpoints_config.apply(_dns_endpoint)
+        self.node_service_account = self.node_account.email
+        self.provider = kubernetes.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=self._kubeconfig(),
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_pools.values())),
+        )
+        self.register_outputs(
+            {
+                "name": self.name,
+                "endpoint": self.endpoint,
+                "dns_endpoint": self.dns_endpoint,
+                "ca_certificate": self.ca_certificate,
+                "workload_pool": self.workload_pool,
+            }
+        )
+
+    def watch(self, thresholds: GkeAlertsArgs) -> Watched:
+        return watch_cluster(self._ctx.project, self.physical_name, list(self._args.node_pools), thresholds)
+
+    def _cluster(self, network: NetworkRef) -> container.Cluster:
+        args, ctx = self._args, self._ctx
+        standard = args.mode == "standard"
+        shielded = container.ClusterNodeConfigShieldedInstanceConfigArgs(
+            enable_secure_boot=True, enable_integrity_monitoring=True
+        )
+        return container.Cluster(
+            f"{self._name}-cluster",
+            name=self.physical_name,
+            location=ctx.region,
+            description="Regional private cluster: Workload Identity, Dataplane V2, Binary Authorization",
+            enable_autopilot=True if not standard else None,
+            network=network.network_id,
+            subnetwork=network.subnet_ids[args.subnet],
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=args.pods_range, services_secondary_range_name=args.services_range
+            ),
+            private_cluster_config=container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True, enable_private_endpoint=args.control_plane.private_endpoint
+            ),
+            master_authorized_networks_config=container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[
+                    container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr, display_name=key)
+                    for key, cidr in args.control_plane.authorized_networks.items()
+                ],
+                gcp_public_cidrs_access_enabled=False,
+                private_endpoint_enforcement_enabled=True,
+            ),
+            control_plane_endpoints_config=container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=args.control_plane.dns_endpoint
+                )
+            ),
+            release_channel=container.ClusterReleaseChannelArgs(channel=args.release_channel),
+            maintenance_policy=_maintenance(args.maintenance),
+            workload_identity_config=container.ClusterWorkloadIdentityConfigArgs(workload_pool=self.workload_pool),
+            # Dataplane V2 (eBPF, Cilium) enforces NetworkPolicy itself; Autopilot always runs it.
+            datapath_provider="ADVANCED_DATAPATH" if standard else None,
+            enable_shielded_nodes=True if standard else None,
+            binary_authorization=container.ClusterBinaryAuthorizationArgs(
+                evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE"
+            ),
+            gateway_api_config=container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
+            monitoring_config=container.ClusterMonitoringConfigArgs(
+                enable_components=list(args.metrics),
+                managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+            ),
+            logging_config=container.ClusterLoggingConfigArgs(enable_components=list(args.logs)),
+            cost_management_config=container.ClusterCostManagementConfigArgs(enabled=True),
+            security_posture_config=container.ClusterSecurityPostureConfigArgs(
+                mode=args.security_posture, vulnerability_mode=args.vulnerability_scanning
+            ),
+            # Standard: the default pool is created (GKE requires one), with the node account, then removed.
+            remove_default_node_pool=True if standard else None,
+            initial_node_count=1 if standard else None,
+            node_config=container.ClusterNodeConfigArgs(
+                service_account=self.node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM],
+                shielded_instance_config=shielded,
+            )
+            if standard
+            else None,
+            cluster_autoscaling=None
+            if standard
+            else container.ClusterClusterAutoscalingArgs(
+                auto_provisioning_defaults=container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+                    service_account=self.node_account.email, oauth_scopes=[CLOUD_PLATFORM]
+                )
+            ),
+            deletion_protection=ctx.deletion_protection,
+            resource_labels=ctx.labels("gke"),
+            opts=pulumi.ResourceOptions.merge(
+                ctx.stateful(self, API),
+                pulumi.ResourceOptions(
+                    depends_on=[self.node_role],
+                    # The default pool's settings matter only at create; it is removed right after.
+                    ignore_changes=["nodeConfig", "initialNodeCount"] if standard else [],
+                ),
+            ),
+        )
+
+    def _node_pool(self, key: str, pool: NodePoolArgs) -> container.NodePool:
+        ctx = self._ctx
+        return container.NodePool(
+            f"{self._name}-{key}",
+            name=key,
+            cluster=self.cluster.id,
+            location=ctx.region,
+            initial_node_count=pool.min_nodes or None,
+            autoscaling=container.NodePoolAutoscalingArgs(
+                min_node_count=pool.min_nodes,
+                max_node_count=pool.max_nodes,
+                # Spot capacity comes where it is free; on-demand nodes spread evenly over the zones.
+                location_policy="ANY" if pool.spot else "BALANCED",
+            ),
+            management=container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            upgrade_settings=_upgrade(pool),
+            node_config=container.NodePoolNodeConfigArgs(
+                machine_type=pool.machine_type,
+                spot=pool.spot,
+                disk_size_gb=pool.disk_gb,
+                disk_type=pool.disk_type,
+                image_type="COS_CONTAINERD",
+                service_account=self.node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM],
+                shielded_instance_config=container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                workload_metadata_config=container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+                labels=dict(pool.labels) or None,
+                taints=[
+                    container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=t.effect)
+                    for t in pool.taints
+                ]
+                or None,
+                guest_accelerators=[
+                    container.NodePoolNodeConfigGuestAcceleratorArgs(
+                        type=pool.accelerator.type, count=pool.accelerator.count
+                    )
+                ]
+                if pool.accelerator
+                else None,
+                resource_labels=ctx.labels("gke"),
+            ),
+            # Autoscaling moves the node count; Pulumi must not move it back.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
+        )
+
+    def _kubeconfig(self) -> pulumi.Output[str]:
+        """Credentials for Pulumi's Kubernetes provider: the deploying identity's short-lived token (never stored in
+        a file), against the DNS endpoint, whose certificate is publicly trusted, or else the IP endpoint with the
+        cluster's CA."""
+        token = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self)).access_token
+        use_dns = self._args.control_plane.dns_endpoint
+        return pulumi.Output.secret(
+            pulumi.Output.all(self.dns_endpoint, self.endpoint, self.ca_certificate, token).apply(
+                lambda v: _kubeconfig(self.physical_name, v[0] if use_dns else v[1], None if use_dns else v[2], v[3])
+            )
+        )
+
+
+def _dns_endpoint(config: container.outputs.ClusterControlPlaneEndpointsConfig | None) -> str:
+    dns = config.dns_endpoint_config if config else None
+    return (dns.endpoint if dns else None) or ""
+
+
+def _kubeconfig(name: str, server: str, ca: str | None, token: str) -> str:
+    cluster: dict[str, str] = {"server": f"https://{server}"}
+    if ca:
+        cluster["certificate-authority-data"] = ca
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": cluster}],
+            "users": [{"name": "deployer", "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": "deployer"}}],
+            "current-context": name,
+        }
+    )
+
+
+def _maintenance(window: MaintenanceArgs) -> container.ClusterMaintenancePolicyArgs:
+    end_hour = window.hour + window.hours
+    end_day = "03" if end_hour < 24 else "04"
+    return container.ClusterMaintenancePolicyArgs(
+        recurring_window=container.ClusterMaintenancePolicyRecurringWindowArgs(
+            start_time=f"{WINDOW_EPOCH}T{window.hour:02d}:00:00Z",
+            end_time=f"{WINDOW_EPOCH[:-2]}{end_day}T{end_hour % 24:02d}:00:00Z",
+            recurrence="FREQ=WEEKLY;BYDAY=" + ",".join(DAYS[d] for d in dict.fromkeys(window.days)),
+        ),
+        maintenance_exclusions=[
+            container.ClusterMaintenancePolicyMaintenanceExclusionArgs(
+                exclusion_name=key,
+                start_time=exclusion.start,
+                end_time=exclusion.end,
+                exclusion_options=container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs(
+                    scope=exclusion.scope
+                ),
+            )
+            for key, exclusion in window.exclusions.items()
+        ]
+        or None,
+    )
+
+
+def _upgrade(pool: NodePoolArgs) -> container.NodePoolUpgradeSettingsArgs:
+    upgrade = pool.upgrade
+    if upgrade.strategy == "surge":
+        return container.NodePoolUpgradeSettingsArgs(
+            strategy="SURGE", max_surge=upgrade.max_surge, max_unavailable=upgrade.max_unavailable
+        )
+    return container.NodePoolUpgradeSettingsArgs(
+        strategy="BLUE_GREEN",
+        blue_green_settings=container.NodePoolUpgradeSettingsBlueGreenSettingsArgs(
+            node_pool_soak_duration=f"{upgrade.soak_minutes * 60}s",
+            standard_rollout_policy=container.NodePoolUpgradeSettingsBlueGreenSettingsStandardRolloutPolicyArgs(
+                batch_percentage=upgrade.batch_percentage
+            ),
+        ),
+    )

@@ -1,0 +1,205 @@
+"""Internal web tools on the cluster (Argo CD's UI, Grafana, admin apps), served only through Identity-Aware Proxy:
+one GKE Gateway (a global external Application Load Balancer on a reserved address, HTTPS only), a route per tool's
+hostname, and on each tool's Service a GCPBackendPolicy that turns IAP on. Who may pass IAP is granted per tool, on
+the requests for that tool's hostname only."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as kubernetes
+from pydantic import Field, StringConstraints
+
+from components.config_types import Hostname, Key, Model
+from components.context import StackContext
+from components.kubernetes_objects import (
+    BackendPolicy,
+    BackendPolicySpec,
+    Gateway,
+    GatewaySpec,
+    HealthCheckPolicy,
+    HttpRoute,
+    service_ref,
+)
+from components.workload_identity import K8sName
+
+IAP_ACCESSOR = "roles/iap.httpsResourceAccessor"
+GATEWAY_CLASS = "gke-l7-global-external-managed"
+GATEWAY_NAMESPACE = "internal-tools"
+OAUTH_SECRET_KEY = "iap_oauth_client_secret"  # the Pulumi secret holding the OAuth client's secret
+OAUTH_SECRET_NAME = "iap-oauth-client"  # the Kubernetes Secret each tool's namespace gets it in (data key `key`)
+AccessMember = Annotated[str, StringConstraints(pattern=r"^(group|user|domain):[^\s]+$")]
+OAuthClientId = Annotated[str, StringConstraints(pattern=r"^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$")]
+HealthPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~/-]*$")]
+
+
+class ToolArgs(Model):
+    host: Hostname  # the tool's own hostname: point it at the `internal_tools_ip` output
+    namespace: K8sName
+    service: K8sName  # the tool's Service (it must exist for the load balancer to route to it)
+    port: int = Field(80, ge=1, le=65535)  # the Service port
+    health_path: HealthPath = "/healthz"
+    access: list[AccessMember] = []  # who may use it; empty: internal_tools.access
+
+
+class InternalToolsArgs(Model):
+    """`gke.internal_tools`: the OAuth client IAP signs users in with (created once by hand, see docs/kubernetes.md),
+    who may reach the tools, and the tools besides Argo CD (which is always one when `gke.argocd` is set)."""
+
+    oauth_client_id: OAuthClientId
+    access: list[AccessMember] = Field(min_length=1)
+    tools: dict[Key, ToolArgs] = {}
+
+
+class InternalTools(pulumi.ComponentResource):
+    """Takes the Kubernetes provider in `opts`; the tools' namespaces must exist (see `depends_on`)."""
+
+    ip_address: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: InternalToolsArgs,
+        tools: dict[str, ToolArgs],
+        *,
+        ctx: StackContext,
+        oauth_client_secret: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("platform:components:InternalTools", name, None, ctx.component(opts))
+        self._name = name
+        self._labels = {"app.kubernetes.io/managed-by": "pulumi", "platform/component": "internal-tools"}
+        child = pulumi.ResourceOptions(parent=self)
+        self.address_name = ctx.naming.physical("tools")
+        self.address = gcp.compute.GlobalAddress(
+            f"{name}-ip",
+            name=self.address_name,
+            address_type="EXTERNAL",
+            labels=ctx.labels("internal-tools"),
+            opts=ctx.after(self, "compute.googleapis.com"),
+        )
+        hosts = sorted(tool.host for tool in tools.values())
+        # A managed certificate's domains cannot change: a new set of hosts gets a new certificate (a new name).
+        self.certificate_name = ctx.naming.physical("tools", hashlib.sha256(",".join(hosts).encode()).hexdigest()[:8])
+        self.certificate = gcp.compute.ManagedSslCertificate(
+            f"{name}-certificate",
+            name=self.certificate_name,
+            managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=hosts),
+            opts=ctx.after(self, "compute.googleapis.com"),
+        )
+        self.namespace = kubernetes.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(name=GATEWAY_NAMESPACE, labels=self._labels),
+            opts=child,
+        )
+        self.gateway = Gateway(
+            f"{name}-gateway",
+            name="internal-tools",
+            namespace=GATEWAY_NAMESPACE,
+            labels=self._labels,
+            spec=self._gateway_spec(sorted({t.namespace for t in tools.values()})),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.address, self.certificate]),
+        )
+        for key, tool in tools.items():
+            self._tool(key, tool, args, ctx, oauth_client_secret)
+        self.ip_address = self.address.address
+        self.register_outputs({"ip_address": self.ip_address})
+
+    def _gateway_spec(self, namespaces: list[str]) -> GatewaySpec:
+        """HTTPS only, on the reserved address; routes attach only from the tools' namespaces, so nothing else in
+        the cluster can publish itself here."""
+        return GatewaySpec(
+            gatewayClassName=GATEWAY_CLASS,
+            listeners=[
+                {
+                    "name": "https",
+                    "protocol": "HTTPS",
+                    "port": 443,
+                    "tls": {
+                        "mode": "Terminate",
+                        "options": {"networking.gke.io/pre-shared-certs": self.certificate_name},
+                    },
+                    "allowedRoutes": {
+                        "namespaces": {
+                            "from": "Selector",
+                            "selector": {
+                                "matchExpressions": [
+                                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}
+                                ]
+                            },
+                        }
+                    },
+                }
+            ],
+            addresses=[{"type": "NamedAddress", "value": self.address_name}],
+        )
+
+    def _tool(
+        self, key: str, tool: ToolArgs, args: InternalToolsArgs, ctx: StackContext, secret: pulumi.Input[str]
+    ) -> None:
+        name, labels = f"{self._name}-{key}", self._labels
+        child = pulumi.ResourceOptions(parent=self)
+        oauth = kubernetes.core.v1.Secret(
+            f"{name}-oauth-client",
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(name=OAUTH_SECRET_NAME, namespace=tool.namespace, labels=labels),
+            string_data={"key": pulumi.Output.secret(secret)},
+            type="Opaque",
+            opts=child,
+        )
+        BackendPolicy(
+            f"{name}-iap",
+            name=f"{tool.service}-iap",
+            namespace=tool.namespace,
+            labels=labels,
+            spec=BackendPolicySpec(
+                default={
+                    "iap": {
+                        "enabled": True,
+                        "clientID": args.oauth_client_id,
+                        "oauth2ClientSecret": {"name": OAUTH_SECRET_NAME},
+                    }
+                },
+                targetRef=service_ref(tool.service),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[oauth]),
+        )
+        HealthCheckPolicy(
+            f"{name}-health-check",
+            name=f"{tool.service}-health",
+            namespace=tool.namespace,
+            labels=labels,
+            spec={
+                "default": {"config": {"type": "HTTP", "httpHealthCheck": {"requestPath": tool.health_path}}},
+                "targetRef": service_ref(tool.service),
+            },
+            opts=child,
+        )
+        HttpRoute(
+            f"{name}-route",
+            name=key,
+            namespace=tool.namespace,
+            labels=labels,
+            spec={
+                "parentRefs": [{"name": "internal-tools", "namespace": GATEWAY_NAMESPACE}],
+                "hostnames": [tool.host],
+                "rules": [{"backendRefs": [{"name": tool.service, "port": tool.port}]}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
+        )
+        for member in tool.access or args.access:
+            who = member.split(":", 1)[1].split("@", 1)[0]
+            gcp.iap.WebTypeComputeIamMember(
+                f"{name}-access-{who}",
+                project=ctx.project,
+                role=IAP_ACCESSOR,
+                member=member,
+                condition=gcp.iap.WebTypeComputeIamMemberConditionArgs(
+                    title=f"{key} only",
+                    description=f"Requests for {tool.host}",
+                    expression=f'request.host == "{tool.host}"',
+                ),
+                opts=ctx.after(self, "iap.googleapis.com"),
+            )
