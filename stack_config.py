@@ -56,7 +56,7 @@ NAMESPACE = "platform"
 # Who else reads config keys: the providers this program uses, each from its own namespace (`gcp:project`,
 # `cloudflare:apiToken`; the `name` in each provider package's pulumi-plugin.json), and Pulumi itself (`pulumi:`,
 # e.g. `pulumi:disable-default-providers`). A key in any other namespace is read by nobody: a typo.
-PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time"))
+PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time", "kubernetes"))
 ENGINE_NAMESPACE = "pulumi"
 
 # The columns a BigQuery subscription that writes metadata fills, and the column types each Avro type may land in.

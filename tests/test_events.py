@@ -212,6 +212,7 @@ RESOURCE_SCOPED = {
     TABLE_GRANT: "tableId",
     "gcp:bigquery/datasetIamMember:DatasetIamMember": "datasetId",
     INVOKER: "name",
+    "gcp:serviceaccount/iAMMember:IAMMember": "serviceAccountId",  # the deployer's actAs on the push account
 }
 
 
@@ -220,7 +221,9 @@ def test_every_grant_of_the_event_bus_and_warehouse_names_one_resource_never_the
     program = program_of(stack)
     owned = {program.named("events").urn, program.named("warehouse").urn}
     grants = [r for r in program.resources if r.parent in owned and "role" in r.inputs]
-    assert len(grants) == 8  # publisher, invoker, 2 x (dead-letter publisher, agent subscriber), table, dataset
+    # publisher, invoker, the deployer's actAs on the push account, 2 x (dead-letter publisher, agent subscriber),
+    # table, dataset
+    assert len(grants) == 9
     for grant in grants:
         assert grant.type in RESOURCE_SCOPED, f"{grant.name} is a {grant.type}"
         assert grant.inputs[RESOURCE_SCOPED[grant.type]], f"{grant.name} names no resource"

@@ -199,13 +199,24 @@ def test_autoscaling_is_not_undone_by_the_next_deploy() -> None:
 def test_each_workload_gets_its_own_account_usable_only_by_its_kubernetes_service_account() -> None:
     program = bro()
     bindings = program.of("gcp:serviceaccount/iAMMember:IAMMember")
-    by_account = {b.inputs["serviceAccountId"]: b.inputs for b in bindings}
     for key, subject in (("api", "bro-ai/api"), ("worker", "bro-ai/worker")):
         account = program.named(f"{key}-sa")
-        binding = by_account[account.outputs["name"]]
-        assert binding["role"] == "roles/iam.workloadIdentityUser"
+        (binding,) = [b.inputs for b in bindings if b.inputs["serviceAccountId"] == account.outputs["name"]]
+        assert binding["role"] == "roles/iam.workloadIdentityUser"  # no other identity may act as them
         assert binding["member"] == f"serviceAccount:bro-ai-prod.svc.id.goog[{subject}]"
-    assert len(bindings) == 2  # no other identity may act as them
+
+
+def test_the_deployer_may_act_as_the_node_account_and_the_cluster_and_pools_wait_for_it() -> None:
+    program = bro()
+    nodes = program.named("gke-nodes")
+    (grant,) = [
+        b
+        for b in program.of("gcp:serviceaccount/iAMMember:IAMMember", role="roles/iam.serviceAccountUser")
+        if b.inputs["serviceAccountId"] == nodes.outputs["name"]
+    ]
+    assert grant.inputs["member"] == config_of("bro-ai").deployer
+    for resource in [*program.of("gcp:container/cluster:Cluster"), *program.of("gcp:container/nodePool:NodePool")]:
+        assert program.depends_on(resource, grant), resource.name
 
 
 def test_workloads_reach_data_through_the_same_grants_as_cloud_run_services() -> None:

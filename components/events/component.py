@@ -168,6 +168,8 @@ class EventBus(pulumi.ComponentResource):
         if args.push is not None:
             push_config, invoker = self._push(topic_key, key, args)
             waits_for.append(invoker)
+            # Pub/Sub checks that whoever sets a push subscription's OIDC account may act as it.
+            waits_for += ctx.act_as(self, f"{name}-push", self.push_accounts[ref].name)
         if args.bigquery is not None:
             table = self._tables[args.bigquery.table]
             writer = gcp.bigquery.IamMember(

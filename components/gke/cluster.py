@@ -62,6 +62,8 @@ class GkeCluster(pulumi.ComponentResource):
             description="Runs the cluster's nodes: logs, metrics and image pulls only (workloads use their own)",
             opts=ctx.after(self, "iam.googleapis.com"),
         )
+        # GKE checks that whoever creates a cluster or node pool running as this account may act as it.
+        self.node_act_as = ctx.act_as(self, f"{name}-nodes", self.node_account.name)
         self.node_role = gcp.projects.IAMMember(
             f"{name}-nodes-default-node-sa",
             project=ctx.project,
@@ -186,7 +188,7 @@ class GkeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 ctx.stateful(self, API),
                 pulumi.ResourceOptions(
-                    depends_on=[self.node_role],
+                    depends_on=[self.node_role, *self.node_act_as],
                     # The default pool's settings matter only at create; it is removed right after.
                     ignore_changes=["nodeConfig", "initialNodeCount"] if standard else [],
                 ),
@@ -237,7 +239,7 @@ class GkeCluster(pulumi.ComponentResource):
                 resource_labels=ctx.labels("gke"),
             ),
             # Autoscaling moves the node count; Pulumi must not move it back.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_act_as, ignore_changes=["initialNodeCount"]),
         )
 
     def _kubeconfig(self) -> pulumi.Output[str]:
