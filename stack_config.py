@@ -246,20 +246,6 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
-    def _route_shares_name_every_service(self) -> StackConfig:
-        shares = self.estimates.route_share
-        for name in shares:
-            if name not in self.services:
-                invalid(f"estimates.route_share.{name}", f"'{name}' is not one of services: {', '.join(self.services)}")
-        missing = [name for name in self.services if shares and name not in shares]
-        if missing:
-            invalid(
-                "estimates.route_share",
-                f"give every service its share of the edge's requests (missing: {', '.join(missing)}; 0 for none)",
-            )
-        return self
-
-    @model_validator(mode="after")
     def _edge_origin_services_are_reachable(self) -> StackConfig:
         """A `{service: <name>}` origin is fetched at its run.app URL, from Cloudflare, over the internet."""
         if self.edge is None:
@@ -539,6 +525,20 @@ class StackConfig(Model):
                 "binary_authorization.mode",
                 "a protected stack runs only images its attestor signed; set enforce "
                 f"(got {self.binary_authorization.mode})",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _route_shares_name_every_service(self) -> StackConfig:
+        shares = self.estimates.route_share
+        for name in shares:
+            if name not in self.services:
+                invalid(f"estimates.route_share.{name}", f"'{name}' is not one of services: {', '.join(self.services)}")
+        missing = [name for name in self.services if shares and name not in shares]
+        if missing:
+            invalid(
+                "estimates.route_share",
+                f"give every service its share of the edge's requests (missing: {', '.join(missing)}; 0 for none)",
             )
         return self
 
