@@ -404,3 +404,14 @@ def test_a_small_platform_totals_its_hand_computed_parts() -> None:
     nat = 730 * 0.0014 + 1 * 0.045 + 730 * 0.005  # the gateway, its data and the address it allocates itself
     assert estimate.total == pytest.approx(database + redis + load_balancer + armor + nat)  # Cloud Run: free tier
     assert estimate.total == pytest.approx(75.8405, abs=0.001)
+
+
+def test_a_secret_notification_topic_is_priced_by_secret_managers_notices_not_the_profile() -> None:
+    """The rotation topic carries a few notices a month per secret, not the profile's `pubsub_gib` of messages."""
+    program = program_of("prod")
+    estimate = cost.estimate(program, TABLE, config_of("prod").estimates)
+    notices = [line for line in estimate.lines if line.resource in ("app-secrets-rotation", "app-secrets-rotation-due")]
+    assert len(notices) == 2
+    for line in notices:
+        assert "10 Secret Manager notices" in line.item
+        assert line.quantity == pytest.approx(10 * 1000 / 2**30)
