@@ -145,6 +145,7 @@ def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path
             "acme-dev-orders": service("acme-dev-orders", ingress="internal"),
             "acme-dev-web": service("acme-dev-web", ingress="all"),
         },
+        "public": ["acme-dev-api", "acme-dev-web"],
         "unhealthy": ["acme-dev-web"],
     }
     result, calls, _ = run(tmp_path, SMOKE, "dev", world=world)
@@ -436,7 +437,10 @@ APP_DEPLOY = str(ROOT / "examples" / "app-deploy.sh")
 STAGING_WHERE = "--project acme-platform-staging --region europe-west1"
 
 
-def app_world() -> dict[str, Any]:
+def app_world(ingress: str = "internal") -> dict[str, Any]:
+    """Staging's app-owned services right after `gcloud run deploy --no-traffic --tag candidate`: the candidate revision
+    00002 serves nothing, at its tag URL `https://candidate---HOST` (a run.app host, as Cloud Run names it)."""
+    names = ("acme-staging-orders", "acme-staging-analytics")
     return {
         "config": {
             "platform:services.orders.deploy_mode": "app",
@@ -455,18 +459,31 @@ def app_world() -> dict[str, Any]:
         "services": {
             name: service(
                 name,
-                ingress="internal",
+                ingress=ingress,
                 traffic=[
-                    {"revisionName": f"{name}-00002", "tag": "candidate", "url": f"https://candidate---{name}"},
+                    {
+                        "revisionName": f"{name}-00002",
+                        "tag": "candidate",
+                        "url": f"https://candidate---{name}-abc123-ew.a.run.app",
+                    },
                     {"revisionName": f"{name}-00001", "percent": 100},
                 ],
             )
-            for name in ("acme-staging-orders", "acme-staging-analytics")
+            for name in names
+        },
+        "revisions": {
+            name: [
+                revision(f"{name}-00001", "2026-11-20T10:00:00Z", ready="True"),
+                revision(f"{name}-00002", "2026-11-22T10:00:00Z", ready="True"),
+            ]
+            for name in names
         },
     }
 
 
 def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp_path: Path) -> None:
+    # orders has ingress `internal`: every run.app URL of it, the candidate's tag URL included, refuses the internet,
+    # so the candidate is checked through the Cloud Run API (its revision's own Ready condition), never with curl.
     result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=app_world())
     assert result.returncode == 0, result.stderr
     image = "europe-west1-docker.pkg.dev/acme-platform-staging/apps/orders:1.2.3"
@@ -476,10 +493,57 @@ def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp
         f"gcloud run jobs execute acme-staging-orders-migrate {STAGING_WHERE} --wait",
         f"gcloud run deploy acme-staging-orders {STAGING_WHERE} --image {image} --no-traffic --tag candidate",
         f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
-        "curl --fail --silent --show-error --max-time 10 --retry 5 --retry-all-errors --output /dev/null "
-        "https://candidate---acme-staging-orders/healthz",
+        f"gcloud run revisions describe acme-staging-orders-00002 {STAGING_WHERE} --format json",
         f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} --to-latest",
     ]
+
+
+def test_the_app_deploy_keeps_traffic_when_the_candidate_revision_is_not_ready(tmp_path: Path) -> None:
+    world = app_world()
+    world["revisions"]["acme-staging-orders"][1] = revision("acme-staging-orders-00002", "2026-11-22", ready="False")
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 1
+    assert "candidate revision acme-staging-orders-00002 is not Ready" in result.stderr
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def test_the_app_deploy_calls_a_public_candidate_at_its_tag_url(tmp_path: Path) -> None:
+    world = {**app_world(ingress="all"), "public": ["acme-staging-orders"]}
+    world["config"]["platform:services.orders.public"] = "true"
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 0, result.stderr
+    (get,) = [c for c in calls if c.startswith("curl")]
+    assert get.endswith(" https://candidate---acme-staging-orders-abc123-ew.a.run.app/healthz")
+    assert "Authorization" not in get
+    assert not [c for c in calls if "print-identity-token" in c]
+
+
+def test_the_app_deploy_calls_a_private_candidate_with_an_identity_token_for_the_service(tmp_path: Path) -> None:
+    world = {**app_world(ingress="all"), "identity_token": "id-token-for-test"}
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 0, result.stderr
+    assert "gcloud auth print-identity-token --audiences=https://acme-staging-orders-abc123-ew.a.run.app" in calls
+    (get,) = [c for c in calls if c.startswith("curl")]
+    assert "-H Authorization: Bearer id-token-for-test" in get
+    # Without a token Cloud Run's IAM check refuses the call, and the candidate is not promoted.
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=app_world(ingress="all"))
+    assert result.returncode != 0
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def test_the_fake_curl_refuses_every_run_app_host_of_a_service_whose_ingress_is_not_all(tmp_path: Path) -> None:
+    world = {**app_world(), "public": ["acme-staging-orders"]}
+    urls = {
+        "https://acme-staging-orders-abc123-ew.a.run.app/healthz": 22,
+        "https://candidate---acme-staging-orders-abc123-ew.a.run.app/healthz": 22,
+        "https://unknown-abc123-ew.a.run.app/healthz": 22,
+        "https://origin.example.com/healthz": 0,
+    }
+    for url, code in urls.items():
+        script = tmp_path / "get.sh"
+        script.write_text(f"curl --fail --silent {url}\n")
+        result, _, _ = run(tmp_path, str(script), world=world)
+        assert result.returncode == code, url
 
 
 def test_the_app_deploy_of_a_service_without_migrations_runs_no_job(tmp_path: Path) -> None:
