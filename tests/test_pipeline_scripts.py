@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests import fake_cli
+from tests.conftest import ALL_STACKS, program_of
 
 ROOT = Path(__file__).resolve().parent.parent
 WHERE = "--project acme-platform-prod --region europe-west1"
@@ -298,14 +299,37 @@ def test_a_piped_preview_without_pipefail_hides_failures_from_the_step(tmp_path:
 
 DEPLOY = str(ROOT / ".github" / "scripts" / "deploy-stack.sh")
 POLICY = "--policy-pack policy --policy-pack-config policy/config/dev.json"
-JOB_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/job:Job::orders-migrate"
-SERVICE_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/service:Service::api"
+JOB_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/job:Job::orders-migrations"
+SERVICE_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/service:Service::orders"
+NEW_JOB_URN = (
+    "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/job:Job::analytics-migrations"
+)
+NEW_SERVICE_URN = (
+    "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/service:Service::analytics"
+)
 DEV_CONFIG = {"platform:gcp.project": "acme-platform-dev", "platform:gcp.region": "europe-west1"}
 DEV_WHERE = "--project acme-platform-dev --region europe-west1"
+UP = f"pulumi up --refresh --yes --non-interactive {POLICY}"
+
+
+def step(op: str, urn: str, name: str | None = None) -> dict[str, Any]:
+    """A step of `pulumi preview --json`: its op, its URN and the resource's new state (inputs as the program sets
+    them; a delete has none)."""
+    found: dict[str, Any] = {"op": op, "urn": urn}
+    if op != "delete":
+        found["newState"] = {"urn": urn, "type": urn.split("$")[-1].split("::")[0], "inputs": {"name": name}}
+    else:
+        found["oldState"] = {"urn": urn, "inputs": {"name": name}}
+    return found
 
 
 def deploy_world(**world: Any) -> dict[str, Any]:
-    return {"config": DEV_CONFIG, "outputs": {"migration_jobs": {"orders": "acme-dev-orders-migrate"}}, **world}
+    return {
+        "config": DEV_CONFIG,
+        "outputs": {"migration_jobs": {"orders": "acme-dev-orders-migrate"}},
+        "jobs": ["acme-dev-orders-migrate", "acme-dev-analytics-migrate"],  # what exists once the update has run
+        **world,
+    }
 
 
 def changes(calls: list[str]) -> list[str]:
@@ -313,18 +337,22 @@ def changes(calls: list[str]) -> list[str]:
 
 
 def test_migrations_run_after_the_job_update_and_before_services_take_traffic(tmp_path: Path) -> None:
-    plan = {"steps": [{"op": "update", "urn": JOB_URN}, {"op": "update", "urn": SERVICE_URN}]}
+    plan = {
+        "steps": [step("update", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]
+    }
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
     assert result.returncode == 0, result.stderr
     assert changes(calls) == [
-        f"pulumi up --refresh --yes --non-interactive {POLICY} --target {JOB_URN}",
+        f"{UP} --exclude {SERVICE_URN} --exclude-dependents",
         f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait",
-        f"pulumi up --refresh --yes --non-interactive {POLICY}",
+        UP,
     ]
 
 
 def test_every_preview_and_update_refreshes_first(tmp_path: Path) -> None:
-    plan = {"steps": [{"op": "update", "urn": JOB_URN}]}
+    plan = {
+        "steps": [step("update", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]
+    }
     _, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
     runs = [c for c in calls if c.startswith(("pulumi preview", "pulumi up"))]
     assert len(runs) == 3
@@ -332,22 +360,63 @@ def test_every_preview_and_update_refreshes_first(tmp_path: Path) -> None:
 
 
 def test_a_deploy_without_job_changes_is_one_update(tmp_path: Path) -> None:
-    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world())
+    plan = {"steps": [step("same", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]}
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
     assert result.returncode == 0, result.stderr
-    assert changes(calls) == [f"pulumi up --refresh --yes --non-interactive {POLICY}"]
+    assert changes(calls) == [UP]
 
 
-def test_the_first_deploy_runs_the_jobs_it_created(tmp_path: Path) -> None:
-    world = deploy_world(outputs={}, outputs_after_up={"migration_jobs": {"orders": "acme-dev-orders-migrate"}})
+def test_the_first_deploy_runs_its_new_jobs_before_its_services_exist(tmp_path: Path) -> None:
+    plan = {
+        "steps": [step("create", JOB_URN, "acme-dev-orders-migrate"), step("create", SERVICE_URN, "acme-dev-orders")]
+    }
+    world = deploy_world(outputs={}, preview_json=plan)
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
     assert result.returncode == 0, result.stderr
     assert changes(calls) == [
-        f"pulumi up --refresh --yes --non-interactive {POLICY}",
+        f"{UP} --exclude {SERVICE_URN} --exclude-dependents",
         f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait",
+        UP,
     ]
 
 
-def test_a_deploy_stops_when_the_stack_outputs_cannot_be_read(tmp_path: Path) -> None:
+def test_a_migrations_job_added_to_a_stack_that_has_one_runs_before_traffic(tmp_path: Path) -> None:
+    # analytics gains `migrations:`: its new job (and its account and grants) is created and run while the services
+    # still serve their old revisions; the unchanged orders job is not run.
+    plan = {
+        "steps": [
+            step("same", JOB_URN, "acme-dev-orders-migrate"),
+            step("create", NEW_JOB_URN, "acme-dev-analytics-migrate"),
+            step("update", NEW_SERVICE_URN, "acme-dev-analytics"),
+        ]
+    }
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [
+        f"{UP} --exclude {NEW_SERVICE_URN} --exclude-dependents",
+        f"gcloud run jobs execute acme-dev-analytics-migrate {DEV_WHERE} --wait",
+        UP,
+    ]
+
+
+def test_a_migrations_job_the_update_deletes_is_never_run(tmp_path: Path) -> None:
+    plan = {
+        "steps": [step("delete", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]
+    }
+    world = deploy_world(preview_json=plan, jobs=[])  # gone once the update has run
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [UP]
+
+
+def test_jobs_that_change_without_a_service_run_after_the_update(tmp_path: Path) -> None:
+    plan = {"steps": [step("update", JOB_URN, "acme-dev-orders-migrate")]}
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [UP, f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait"]
+
+
+def test_a_deploy_stops_when_the_stack_config_cannot_be_read(tmp_path: Path) -> None:
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(pulumi_error="failed to load checkpoint"))
     assert result.returncode != 0
     assert changes(calls) == []
@@ -360,12 +429,31 @@ def test_a_policy_violation_in_the_preview_stops_the_deploy_before_any_update(tm
     assert changes(calls) == []
 
 
+def test_a_policy_violation_is_named_in_the_deploy_log(tmp_path: Path) -> None:
+    # `pulumi preview --json` leaves policy events out: the log must still say which policy stopped the deploy.
+    world = deploy_world(policy_violation="buckets-are-private: bucket acme-dev-assets allows public access")
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
+    assert result.returncode == 1
+    assert "buckets-are-private: bucket acme-dev-assets allows public access" in result.stdout
+    assert changes(calls) == []
+
+
 def test_a_deploy_without_uv_on_path_stops_at_the_preview(tmp_path: Path) -> None:
     tools = tuple(t for t in fake_cli.TOOLS if t != "uv")
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(), tools=tools)
     assert result.returncode != 0
-    assert "could not find `uv` on PATH" in result.stderr
+    assert "could not find `uv` on PATH" in result.stderr + result.stdout
     assert changes(calls) == []
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_no_migrations_job_waits_for_a_cloud_run_service(stack: str) -> None:
+    # The deploy updates everything but the changed services and their dependents before it runs the jobs: a job
+    # that depended on a service would be left out of that update too.
+    program = program_of(stack)
+    services = program.of("gcp:cloudrunv2/service:Service")
+    for job in program.of("gcp:cloudrunv2/job:Job"):
+        assert not [s.name for s in services if program.depends_on(job, s)], job.name
 
 
 # --- Rollback ------------------------------------------------------------------------------------------------------
