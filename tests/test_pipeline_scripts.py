@@ -137,6 +137,34 @@ def test_smoke_test_passes_for_a_stack_with_internal_services(tmp_path: Path) ->
     assert [c.split()[-1] for c in calls if c.startswith("curl")] == ["https://origin.example.com/healthz"]
 
 
+def _retries(call: str) -> tuple[int, int, int | None]:
+    """(retries, delay, maximum time) of a curl call, as curl would use them."""
+    words = call.split()
+
+    def option(name: str) -> int | None:
+        return int(words[words.index(name) + 1]) if name in words else None
+
+    return option("--retry") or 0, option("--retry-delay") or 0, option("--retry-max-time")
+
+
+def test_smoke_test_waits_up_to_15_minutes_for_a_new_load_balancer(tmp_path: Path) -> None:
+    # A new load balancer (or a new certificate) serves its domain only once the certificate is provisioned, which takes
+    # minutes; services are checked with the usual few retries.
+    result, calls, _ = run(tmp_path, SMOKE, "prod", world=prod_like())  # the defaults
+    assert result.returncode == 0, result.stdout
+    (balancer,) = [c for c in calls if c.startswith("curl") and "origin.example.com" in c]
+    retries, delay, most = _retries(balancer)
+    assert "--retry-all-errors" in balancer.split()
+    assert most == 900
+    assert retries * delay >= 900
+    world = prod_like()
+    world["services"]["acme-prod-web"] = service("acme-prod-web", ingress="all")
+    world["public"] = ["acme-prod-web"]
+    _, calls, _ = run(tmp_path, SMOKE, "prod", world=world)
+    (web,) = [c for c in calls if c.startswith("curl") and "acme-prod-web" in c]
+    assert _retries(web)[2] is None
+
+
 def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path: Path) -> None:
     world = {
         "config": CONFIG,
