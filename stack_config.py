@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import pulumi
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
@@ -59,7 +59,6 @@ NAMESPACE = "platform"
 PROVIDER_NAMESPACES = frozenset(("gcp", "cloudflare", "docker", "random", "time", "kubernetes"))
 ENGINE_NAMESPACE = "pulumi"
 
-CloudflarePlan = Literal["free", "pro", "business", "enterprise"]
 # The columns a BigQuery subscription that writes metadata fills, and the column types each Avro type may land in.
 METADATA_COLUMNS = ("subscription_name", "message_id", "publish_time", "attributes")
 AVRO_COLUMNS = {
@@ -75,18 +74,29 @@ AVRO_COLUMNS = {
 
 
 class EstimatesArgs(Model):
-    """`platform:estimates`: a month of expected usage. Defaults describe a quiet stack; prod states its traffic."""
+    """`platform:estimates`: a month of expected usage. Defaults describe a quiet stack; prod states its traffic.
 
-    requests_per_month: int = Field(1_000_000, ge=0)  # requests reaching each Cloud Run service
-    avg_request_ms: int = Field(200, ge=1, le=3_600_000)  # billable time per request
+    One traffic profile: `requests_per_month` arrive at the edge (Cloudflare, else the load balancer, else the
+    services' own URLs) and reach each service in proportion to its `route_share`. docs/estimates.md says how each
+    figure is used.
+    """
+
+    requests_per_month: int = Field(1_000_000, ge=0)  # at the edge: what Cloudflare and Cloud Armor see
+    # Requests reaching each service per request at the edge, by service (a service called on every API request
+    # next to the API gateway has the gateway's share too); empty: the edge's requests split evenly.
+    route_share: dict[ServiceName, Annotated[float, Field(ge=0, le=10)]] = {}
+    avg_request_ms: int = Field(200, ge=1, le=3_600_000)  # time a request keeps an instance busy
     ingress_gb: float = Field(1, ge=0)  # request bytes the load balancer processes
     egress_gb: float = Field(10, ge=0)  # response bytes leaving Google Cloud for the internet (or Cloudflare)
     nat_instances: int = Field(1, ge=0)  # instances egressing through Cloud NAT at a time, on average
     nat_gb: float = Field(5, ge=0)  # data through Cloud NAT (calls to third-party APIs)
-    log_gb: float = Field(10, ge=0)  # log volume ingested into Cloud Logging
-    database_backup_gb: float | None = Field(None, ge=0)  # Cloud SQL backup storage; None: the size of the disk
+    log_gb: float = Field(10, ge=0)  # log volume ingested into Cloud Logging, network logs excluded
+    network_log_gb: float = Field(1, ge=0)  # VPC flow logs, firewall rule logs and NAT logs
+    database_gb: float | None = Field(None, ge=0)  # data in Cloud SQL; None: the size of the disk
+    database_change_gb_per_day: float = Field(0.2, ge=0)  # written a day: incremental backups, WAL, replication
     bucket_gb: float = Field(10, ge=0)  # stored in each Cloud Storage bucket
     artifact_gb: float = Field(2, ge=0)  # container images in each Artifact Registry repository
+    images_pushed_per_month: int = Field(10, ge=0)  # new image digests, each scanned once when scanning is on
     bigquery_gb: float = Field(5, ge=0)  # active storage in each BigQuery dataset outside the warehouse (logs)
     warehouse_gb: float = Field(10, ge=0)  # active storage in each warehouse dataset
     warehouse_query_tib: float = Field(0.5, ge=0)  # data the warehouse's on-demand queries scan, in TiB
@@ -94,10 +104,25 @@ class EstimatesArgs(Model):
     # Published to each Pub/Sub topic (not a budget's); each subscription receives it too.
     pubsub_gib: float = Field(1, ge=0)
     dead_letter_gib: float = Field(0.01, ge=0)  # forwarded to each dead-letter topic (and kept by its subscription)
-    cloudflare_plan: CloudflarePlan = "free"  # used when the program does not manage the zone's subscription
     gke_autopilot_vcpus: float = Field(2, ge=0)  # Pod vCPU requests on an Autopilot cluster, on average
     gke_autopilot_memory_gib: float = Field(8, ge=0)  # Pod memory requests on an Autopilot cluster, on average
+    worker_cpu_ms: float = Field(2, ge=0)  # CPU time of the edge Worker per request
+    # Whether other projects on this stack's billing account use up its free tiers (Cloud Run, Secret Manager, ...):
+    # true for all stacks sharing an account but one, so that the account's free tiers are counted once.
+    shares_billing_account: bool = False
     budget_usd: float | None = Field(None, gt=0)  # warn above this when the program creates no billing budget
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "cloudflare_plan" in data:
+            invalid("cloudflare_plan", "is no longer read: the estimate prices the zone's plan, edge.plan; remove it")
+        if isinstance(data, dict) and "database_backup_gb" in data:
+            invalid(
+                "database_backup_gb",
+                "is no longer read: backups are priced from database_gb and database_change_gb_per_day; remove it",
+            )
+        return data
 
 
 class GcpArgs(Model):
@@ -500,6 +525,20 @@ class StackConfig(Model):
                 "binary_authorization.mode",
                 "a protected stack runs only images its attestor signed; set enforce "
                 f"(got {self.binary_authorization.mode})",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _route_shares_name_every_service(self) -> StackConfig:
+        shares = self.estimates.route_share
+        for name in shares:
+            if name not in self.services:
+                invalid(f"estimates.route_share.{name}", f"'{name}' is not one of services: {', '.join(self.services)}")
+        missing = [name for name in self.services if shares and name not in shares]
+        if missing:
+            invalid(
+                "estimates.route_share",
+                f"give every service its share of the edge's requests (missing: {', '.join(missing)}; 0 for none)",
             )
         return self
 

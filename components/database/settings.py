@@ -56,6 +56,7 @@ class SettingsFactory:
             insights_config=insights,
             deletion_protection_enabled=self._deletion_protection,
             user_labels=self._labels,
+            data_cache_config=_data_cache(args),
             **extra,
         )
 
@@ -95,6 +96,13 @@ def _flags(args: DatabaseArgs) -> list[gcp.sql.DatabaseInstanceSettingsDatabaseF
     flags["max_connections"] = str(args.max_connections)
     flags.update(args.flags)
     return [gcp.sql.DatabaseInstanceSettingsDatabaseFlagArgs(name=k, value=v) for k, v in sorted(flags.items())]
+
+
+def _data_cache(args: DatabaseArgs) -> gcp.sql.DatabaseInstanceSettingsDataCacheConfigArgs | None:
+    enabled = args.data_cache_enabled
+    if enabled is None:
+        return None
+    return gcp.sql.DatabaseInstanceSettingsDataCacheConfigArgs(data_cache_enabled=enabled)
 
 
 def _insights(insights: InsightsArgs) -> gcp.sql.DatabaseInstanceSettingsInsightsConfigArgs:

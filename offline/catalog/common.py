@@ -87,6 +87,7 @@ def _bucket_price(r: Resource, ctx: Context) -> list[Usage]:
             f"{ctx.profile.bucket_gb:g} GB {storage_class} in {location}",
             f"storage.{where}.{storage_class}",
             ctx.profile.bucket_gb,
+            ctx.elsewhere(location),
         )
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ import pulumiverse_time as time
 
 from offline.catalog.common import duration, grant
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, inputs_only, named
-from offline.estimate.pricing import SECONDS, Context, UnpricedError, Usage, fixed
+from offline.estimate.pricing import SECONDS, Context, UnpricedError, Usage
 
 if TYPE_CHECKING:
     from offline.engine import Resource
@@ -141,31 +142,79 @@ def memory_gib(value: str | None) -> float:
     return float(match[1]) * _MEMORY_UNITS[match[2]] if match[2] else float(match[1]) / 2**30
 
 
+# Cloud Run's autoscaler keeps each instance at 60 % of its maximum concurrency by default
+# (cloud.google.com/run/docs/configuring/scaling-controls).
+CONCURRENCY_TARGET = 0.6
+SCANNING_API = "containerscanning.googleapis.com"
+
+
+def fleet(load: float, concurrency: int, minimum: int, maximum: int) -> tuple[float, float, float]:
+    """(instances, busy, idle minimum instances) on average, for `load` requests in flight on average.
+
+    Requests arrive at random (Poisson) and each keeps an instance busy for its latency, so the requests in flight are
+    Poisson with mean `load`. The autoscaler runs N = max(minimum, ceil(load / (0.6 x concurrency))) instances (at
+    most `maximum`) and spreads the requests over them; an instance is busy (has a request) with probability
+    1 - exp(-load / N), so N x (1 - exp(-load / N)) instances are busy on average, and never fewer than
+    load / concurrency (no instance holds more than `concurrency`). The minimum instances are idle the rest of the
+    time. At low load this is `load` (every request alone on an instance), at high load N.
+    """
+    needed = math.ceil(load / (CONCURRENCY_TARGET * concurrency)) if load else 0
+    instances = min(max(minimum, needed), max(maximum, minimum))
+    if not instances:
+        return 0.0, 0.0, 0.0
+    busy = min(instances, max(instances * (1 - math.exp(-load / instances)), load / concurrency))
+    return float(instances), busy, minimum * (1 - busy / instances)
+
+
 def _service_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Request-based billing (cpuIdle): busy instances at the active rate, minimum instances at the idle rate while
+    they wait, and the request fee. Instance-based billing: every instance all the time it runs, at the instance
+    rate, and nothing per request. Each instance-second is billed once."""
     template = r.inputs.get("template") or {}
     containers = template.get("containers") or [{}]
     limits = [(c.get("resources") or {}) for c in containers]
     cpus = sum(cpu_count((res.get("limits") or {}).get("cpu")) for res in limits)
     memory = sum(memory_gib((res.get("limits") or {}).get("memory")) for res in limits)
     request_based = all(res.get("cpuIdle", True) is not False for res in limits)
+    scaling = template.get("scaling") or {}
     minimum = max(
-        int((template.get("scaling") or {}).get("minInstanceCount") or 0),
-        int((r.inputs.get("scaling") or {}).get("minInstanceCount") or 0),
+        int(scaling.get("minInstanceCount") or 0), int((r.inputs.get("scaling") or {}).get("minInstanceCount") or 0)
     )
-    billing = "request" if request_based else "instance"
-    usages: list[Usage] = []
+    maximum = int(scaling.get("maxInstanceCount") or 100)
+    concurrency = int(template.get("maxInstanceRequestConcurrency") or 80)
+    requests = ctx.requests_of(ctx.component_of(r))
+    load = requests / SECONDS * ctx.profile.avg_request_ms / 1000
+    instances, busy, idle = fleet(load, concurrency, minimum, maximum)
+    where = ctx.elsewhere(r.inputs.get("location"))
+    shape = f"{cpus:g} vCPU/{memory:g} GiB"
+    if not request_based:
+        running = f"{instances:g} instance(s) of {shape} all month (instance-based)"
+        return [
+            Usage(running, "run.instance.cpu", instances * cpus * SECONDS, where),
+            Usage(f"{running}, memory", "run.instance.memory", instances * memory * SECONDS, where),
+        ]
+    serving = f"{busy:.3g} busy instance(s) of {shape} for {requests:,.0f} requests"
+    usages = [
+        Usage(serving, "run.request.cpu", busy * cpus * SECONDS, where),
+        Usage(f"{serving}, memory", "run.request.memory", busy * memory * SECONDS, where),
+        Usage(f"{requests:,.0f} requests", "run.requests", requests / 1e6, where),
+    ]
     if minimum:
-        idle = "idle" if request_based else "instance"
-        warm = f"{minimum} always-on instance(s) of {cpus:g} vCPU/{memory:g} GiB"
-        usages.append(Usage(warm, f"run.{idle}.cpu", minimum * cpus * SECONDS))
-        usages.append(Usage(f"{warm}, memory", f"run.{idle}.memory", minimum * memory * SECONDS))
-    busy = ctx.profile.requests_per_month * ctx.profile.avg_request_ms / 1000
-    if busy:
-        traffic = f"{ctx.profile.requests_per_month:,} requests x {ctx.profile.avg_request_ms} ms"
-        usages.append(Usage(f"{traffic}, CPU", f"run.{billing}.cpu", busy * cpus))
-        usages.append(Usage(f"{traffic}, memory", f"run.{billing}.memory", busy * memory))
-        if request_based:
-            usages.append(Usage(f"{traffic}, requests", "run.requests", ctx.profile.requests_per_month / 1e6))
+        waiting = f"{idle:.3g} idle minimum instance(s) of {shape}"
+        usages.append(Usage(waiting, "run.idle.cpu", idle * cpus * SECONDS, where))
+        usages.append(Usage(f"{waiting}, memory", "run.idle.memory", idle * memory * SECONDS, where))
+    return [u for u in usages if u.quantity]
+
+
+def _repository_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Stored images, and each newly pushed image's first vulnerability scan when scanning is on for the repository
+    and the Container Scanning API is enabled."""
+    usages = [Usage("image storage", "artifacts.storage", ctx.profile.artifact_gb)]
+    scanning = (r.inputs.get("vulnerabilityScanningConfig") or {}).get("enablementConfig") != "DISABLED"
+    api = any(s.inputs.get("service") == SCANNING_API for s in ctx.recording.of("gcp:projects/service:Service"))
+    if scanning and api and ctx.profile.images_pushed_per_month:
+        pushed = ctx.profile.images_pushed_per_month
+        usages.append(Usage(f"{pushed} new images scanned", "artifacts.scan", pushed))
     return usages
 
 
@@ -192,7 +241,7 @@ RECORDS = (
         outputs=_job,
         summary=_job_summary,
         create_seconds=20,
-        free="runs for seconds per deploy (not priced)",
+        free="billed only while a task runs, seconds per deploy: not priced (docs/estimates.md, Limits)",
         label=lambda i: f"Cloud Run job {i.get('name')}",
     ),
     Facts(
@@ -200,7 +249,7 @@ RECORDS = (
         outputs=_repository,
         summary=_repository_summary,
         create_seconds=10,
-        price=fixed("image storage", "artifacts.storage", lambda ctx: ctx.profile.artifact_gb),
+        price=_repository_price,
         label=lambda i: "Artifact Registry",
     ),
     Facts(

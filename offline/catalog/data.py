@@ -12,7 +12,7 @@ import pulumi_random as random
 
 from offline.catalog.common import grant, to_member
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named, token_of
-from offline.estimate.pricing import HOURS, Context, UnpricedError, Usage
+from offline.estimate.pricing import DAYS, HOURS, Context, UnpricedError, Usage, transfer
 
 if TYPE_CHECKING:
     from offline.engine import Resource
@@ -150,6 +150,8 @@ def _sql_instance_summary(i: Inputs) -> str:
         parts.append("managed pooling")
     elif "max_connections" in flags:
         parts.append(f"max_connections {flags['max_connections']}")
+    if "dataCacheConfig" in s:
+        parts.append(f"data cache {_on(s['dataCacheConfig'].get('dataCacheEnabled'))}")
     parts.append(f"disk {s.get('diskSizeGb', s.get('diskSize'))}-{s.get('diskAutoresizeLimit')} GB")
     parts.append(f"deletion protection {_on(i.get('deletionProtection') and s.get('deletionProtectionEnabled'))}")
     return ", ".join(parts)
@@ -190,30 +192,69 @@ def sql_machine(tier: str) -> tuple[float, float]:
     )
 
 
+# Enterprise Plus data cache per machine type: "fixed for an instance and a function of the number of vCPUs"
+# (cloud.google.com/blog, Cloud SQL for PostgreSQL data cache under the hood); the sizes are not from a page found.
+DATA_CACHE_GB = {2: 375, 4: 375, 8: 375, 16: 750, 32: 1500, 48: 3000, 64: 6000, 80: 6000, 96: 6000, 128: 9000}
+
+
+def _data_cache_gb(settings: Inputs, cpus: float) -> float:
+    """The data cache an Enterprise Plus instance is billed for; Cloud SQL turns it on when the setting is absent."""
+    if not (settings.get("dataCacheConfig") or {}).get("dataCacheEnabled", True):
+        return 0.0
+    size = DATA_CACHE_GB.get(int(cpus))
+    if size is None:
+        raise UnpricedError(f"no data cache size known for {cpus:g} vCPUs (offline/catalog/data.py, DATA_CACHE_GB)")
+    return float(size)
+
+
 def _sql_instance_price(r: Resource, ctx: Context) -> list[Usage]:
+    """An instance in its own region's prices: its machine (for the scheduled hours, on a primary), its disk, its
+    Enterprise Plus data cache (HA doubles all three); a primary's backups; a replica in another region the write
+    traffic it replicates."""
     settings = r.inputs.get("settings") or {}
     tier = str(settings.get("tier") or "")
     replica = bool(r.inputs.get("masterInstanceName"))
+    where = ctx.elsewhere(r.inputs.get("region"))
     copies = 2 if settings.get("availabilityType") == "REGIONAL" else 1  # HA keeps a standby of the same size
     ha = " x2 HA" if copies == 2 else ""
     hours = HOURS if replica else ctx.database_hours
     usages: list[Usage] = []
     if tier in _SHARED_CORE:
-        usages.append(Usage(f"{tier}{ha}, {hours:g} h", f"sql.shared.{tier}", copies * hours))
+        usages.append(Usage(f"{tier}{ha}, {hours:g} h", f"sql.shared.{tier}", copies * hours, where))
     else:
         # Only Enterprise Plus has db-perf-optimized tiers, so an instance without `edition` is priced by its tier.
         plus = settings.get("edition") == "ENTERPRISE_PLUS" or tier.startswith("db-perf-optimized")
         edition = "enterprise_plus" if plus else "enterprise"
         cpus, memory = sql_machine(tier)
-        usages.append(Usage(f"{cpus:g} vCPU{ha}, {hours:g} h", f"sql.{edition}.vcpu", copies * cpus * hours))
-        usages.append(Usage(f"{memory:g} GB memory{ha}, {hours:g} h", f"sql.{edition}.memory", copies * memory * hours))
+        usages.append(Usage(f"{cpus:g} vCPU{ha}, {hours:g} h", f"sql.{edition}.vcpu", copies * cpus * hours, where))
+        usages.append(
+            Usage(f"{memory:g} GB memory{ha}, {hours:g} h", f"sql.{edition}.memory", copies * memory * hours, where)
+        )
+        cache = _data_cache_gb(settings, cpus) if plus else 0.0
+        if cache:
+            usages.append(Usage(f"{cache:g} GB data cache{ha}", "sql.data_cache", copies * cache, where))
     disk = float(settings.get("diskSize") or 10)
     disk_type = str(settings.get("diskType") or "PD_SSD")
-    usages.append(Usage(f"{disk:g} GB {disk_type}{ha}", f"sql.storage.{disk_type}", copies * disk))
-    if not replica and (settings.get("backupConfiguration") or {}).get("enabled"):
-        backup = ctx.profile.database_backup_gb if ctx.profile.database_backup_gb is not None else disk
-        usages.append(Usage(f"{backup:g} GB backups", "sql.backup", backup))
+    usages.append(Usage(f"{disk:g} GB {disk_type}{ha}", f"sql.storage.{disk_type}", copies * disk, where))
+    change = ctx.profile.database_change_gb_per_day
+    if replica and where:
+        usages += transfer(f"{change:g} GB a day replicated from {ctx.region}", change * DAYS, ctx.region, where)
+    backups = settings.get("backupConfiguration") or {}
+    if not replica and backups.get("enabled"):
+        usages.append(_backups(backups, disk, ctx))
     return usages
+
+
+def _backups(backups: Inputs, disk: float, ctx: Context) -> Usage:
+    """Backup storage: one full copy of the data, then each further retained backup holds a day's changes, and
+    point-in-time recovery keeps its days of write-ahead logs; billed where the backups are kept."""
+    data = ctx.profile.database_gb if ctx.profile.database_gb is not None else disk
+    change = ctx.profile.database_change_gb_per_day
+    kept = int((backups.get("backupRetentionSettings") or {}).get("retainedBackups") or 7)
+    log_days = int(backups.get("transactionLogRetentionDays") or 7) if backups.get("pointInTimeRecoveryEnabled") else 0
+    gb = data + (kept - 1) * change + log_days * change
+    what = f"{gb:g} GB backups: {data:g} GB + {kept - 1} x {change:g} GB changes + {log_days} days of logs"
+    return Usage(what, "sql.backup", gb, ctx.elsewhere(backups.get("location")))
 
 
 def _sql_label(i: Inputs) -> str:
@@ -240,7 +281,8 @@ def _redis_price(r: Resource, ctx: Context) -> list[Usage]:
         # The Standard price covers a primary and one replica; every further read replica is another node.
         nodes = (1 + int(r.inputs.get("replicaCount") or 1)) / 2
     shape = f"{tier} {gb:g} GB" + (f" with {int(nodes * 2 - 1)} read replicas" if nodes != 1 else "")
-    return [Usage(shape, f"redis.{tier}.{redis_capacity_tier(gb)}", gb * HOURS * nodes)]
+    where = ctx.elsewhere(r.inputs.get("region"))
+    return [Usage(shape, f"redis.{tier}.{redis_capacity_tier(gb)}", gb * HOURS * nodes, where)]
 
 
 def _secret_locations(secret: Resource) -> int:

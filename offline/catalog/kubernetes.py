@@ -195,7 +195,9 @@ RECORDS = (
         outputs=inputs_only,
         summary=_gateway_summary,
         create_seconds=300,
-        free="the load balancer GKE's controller creates for it (a forwarding rule) is not estimated",
+        # GKE's Gateway controller creates a load balancer for it: its forwarding rule counts towards the project's
+        # flat first five; the data it processes is not estimated.
+        price=lambda r, ctx: [Usage("forwarding rule of its load balancer", "lb.forwarding_rule", HOURS)],
     ),
     Facts(HttpRoute, outputs=inputs_only, summary=_route_summary, create_seconds=5, free=IN_THE_CLUSTER),
     Facts(BackendPolicy, outputs=inputs_only, summary=_backend_policy_summary, create_seconds=5, free=IN_THE_CLUSTER),

@@ -3,6 +3,7 @@ APIs."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import pulumi_gcp as gcp
@@ -14,7 +15,11 @@ if TYPE_CHECKING:
     from offline.engine import Resource
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
-NETWORK_IS_FREE = "VPC networks, subnets, routes and firewall rules cost nothing; traffic is priced (NAT, egress)"
+NETWORK_IS_FREE = (
+    "VPC networks, subnets, routes and firewall rules cost nothing; traffic is priced (NAT, egress), and their flow"
+    " and firewall logs stack-wide (network_log_gb)"
+)
+PORTS_PER_NAT_IP = 64_512
 
 
 def _path(c: MockContext, kind: str, name: str, i: Inputs, regional: bool) -> Inputs:
@@ -80,11 +85,18 @@ def _subnet(i: Inputs) -> str:
 
 
 def _nat_price(r: Resource, ctx: Context) -> list[Usage]:
+    """The gateway per instance using it (flat above 32), the data it processes, and the addresses it allocates
+    itself (AUTO_ONLY: enough for every instance's minimum ports; static addresses are priced as addresses)."""
     instances = min(ctx.profile.nat_instances, 32)  # above 32 instances the gateway charge is flat
-    return [
+    usages = [
         Usage(f"gateway, {instances} instance(s)", "nat.gateway", instances * HOURS),
         Usage(f"{ctx.profile.nat_gb:g} GB processed", "nat.data", ctx.profile.nat_gb),
     ]
+    if r.inputs.get("natIpAllocateOption", "AUTO_ONLY") == "AUTO_ONLY":
+        ports = ctx.profile.nat_instances * int(r.inputs.get("minPortsPerVm") or 64)
+        addresses = max(1, math.ceil(ports / PORTS_PER_NAT_IP))
+        usages.append(Usage(f"{addresses} auto-allocated NAT IP(s)", "nat.ip", addresses * HOURS))
+    return usages
 
 
 def _address_price(r: Resource, ctx: Context) -> list[Usage]:

@@ -6,23 +6,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import pulumi_gcp as gcp
 import yaml
 
 from offline.catalog.common import duration, grant, to_member
-from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, inputs_only, named
-from offline.estimate.pricing import SECONDS, Context, Usage
+from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, MockOutputs, inputs_only, named, token_of
+from offline.estimate.pricing import DAYS, SECONDS, Context, Usage, transfer
 
 if TYPE_CHECKING:
     from offline.engine import Resource
 
 MONITORING_IS_FREE = "Cloud Monitoring's channels, services, SLOs and dashboards cost nothing"
-LOGS_PRICED_STACK_WIDE = "log ingestion is priced stack-wide from the usage profile (log_gb)"
-# Cloud Monitoring has announced a charge per alerting condition (cloud.google.com/monitoring/alerts/cost-control);
-# the estimate leaves it out until the alert design is costed against dev's budget.
-ALERTS_NOT_PRICED_YET = "not priced yet: Cloud Monitoring's announced charge per alerting condition is left out"
+LOG_METRIC = (
+    "a log-based metric is chargeable Monitoring data, a few time series here: well inside the 150 MiB a month free"
+    " per billing account"
+)
 
 
 def _hex(seed: str, length: int = 16) -> str:
@@ -89,9 +90,40 @@ WORKFLOW_STEPS_PER_EXECUTION = 100
 WORKFLOW_EXECUTIONS_PER_MONTH = 31
 
 
+BUCKET = "gcp:storage/bucket:Bucket"
+EXPORT_TARGET = re.compile(r"gs://([a-z0-9._-]+)/(cloudsql|redis)/")
+
+
+def _exported_gb(kind: str, ctx: Context) -> float:
+    """What one execution exports: the database's data (gzip makes it smaller: an upper bound), or the Redis
+    instance's memory (its RDB file is at most that)."""
+    if kind == "cloudsql":
+        if ctx.profile.database_gb is not None:
+            return ctx.profile.database_gb
+        disks = [
+            float((r.inputs.get("settings") or {}).get("diskSize") or 10)
+            for r in ctx.recording.of(token_of(gcp.sql.DatabaseInstance))
+            if not r.inputs.get("masterInstanceName")
+        ]
+        return max(disks, default=10.0)
+    return max(
+        (float(r.inputs.get("memorySizeGb") or 1) for r in ctx.recording.of(token_of(gcp.redis.Instance))), default=1.0
+    )
+
+
 def _workflow_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Its internal steps; an export workflow also moves each day's export to the backup bucket, across regions
+    when the bucket is in another one."""
     thousands = WORKFLOW_STEPS_PER_EXECUTION * WORKFLOW_EXECUTIONS_PER_MONTH / 1000
-    return [Usage("internal steps", "workflows.internal_steps", thousands)]
+    usages = [Usage("internal steps", "workflows.internal_steps", thousands)]
+    source = str(r.inputs.get("sourceContents") or "")
+    for bucket_name, kind in sorted(set(EXPORT_TARGET.findall(source))):
+        bucket = next((b for b in ctx.recording.of(BUCKET) if named(b.inputs, b.name) == bucket_name), None)
+        location = str((bucket.inputs.get("location") if bucket else None) or ctx.region)
+        gb = _exported_gb(kind, ctx)
+        what = f"{'database' if kind == 'cloudsql' else 'Redis'} export of {gb:g} GB a day to {location.lower()}"
+        usages += transfer(what, gb * WORKFLOW_EXECUTIONS_PER_MONTH, ctx.region, location)
+    return usages
 
 
 def _condition(c: Inputs) -> str:
@@ -226,6 +258,34 @@ def _uptime_price(r: Resource, ctx: Context) -> list[Usage]:
     return [Usage(f"every {period:g} s from {checkers} checkers", "uptime.executions", executions / 1000)]
 
 
+def _metric_references(condition: Inputs) -> int:
+    """Alerting bills each metric a condition reads: a threshold (or absence) condition one, a ratio two; a
+    log-match condition none."""
+    for kind in ("conditionThreshold", "conditionAbsent"):
+        if kind in condition:
+            return 1 + bool((condition[kind] or {}).get("denominatorFilter"))
+    return (
+        1
+        if any(k in condition for k in ("conditionMonitoringQueryLanguage", "conditionPrometheusQueryLanguage"))
+        else 0
+    )
+
+
+def _alert_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Priced at the announced charge per metric reference; the price table marks it as not yet applied."""
+    references = sum(_metric_references(c) for c in r.inputs.get("conditions") or [])
+    return [Usage(f"{references} metric reference(s)", "monitoring.alert_reference", references)] if references else []
+
+
+def _log_bucket_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Logs are kept 30 days within the ingestion price; each further day of the month's logs costs retention."""
+    extra_days = max(0, int(r.inputs.get("retentionDays") or 30) - 30)
+    if r.inputs.get("bucketId") != "_Default" or not extra_days:
+        return []
+    gib = ctx.profile.log_gb + ctx.profile.network_log_gb
+    return [Usage(f"{gib:g} GiB kept {extra_days} more days", "logging.retention", gib * extra_days / DAYS)]
+
+
 RECORDS = (
     Facts(
         gcp.monitoring.NotificationChannel,
@@ -239,7 +299,7 @@ RECORDS = (
         outputs=_project_path("alertPolicies"),
         summary=_alert,
         create_seconds=API_CALL,
-        free=ALERTS_NOT_PRICED_YET,
+        price=_alert_price,
         label=lambda i: "alerts",
     ),
     Facts(
@@ -273,7 +333,7 @@ RECORDS = (
         outputs=lambda c, name, i: {"id": named(i, name)},
         summary=lambda i: f"counts {i.get('filter')}",
         create_seconds=API_CALL,
-        free=LOGS_PRICED_STACK_WIDE,
+        free=LOG_METRIC,
     ),
     Facts(
         gcp.logging.ProjectSink,
@@ -286,7 +346,10 @@ RECORDS = (
             f", filter {i.get('filter')}"
         ),
         create_seconds=API_CALL,
-        free="routing logs costs nothing; their storage is priced at the destination (BigQuery)",
+        free=(
+            "routing logs costs nothing; the destination bills their storage (priced per dataset) and BigQuery's"
+            " streaming inserts (not modelled)"
+        ),
     ),
     Facts(
         gcp.logging.ProjectBucketConfig,
@@ -296,7 +359,7 @@ RECORDS = (
         },
         summary=lambda i: f"log bucket {i.get('bucketId')} keeps {i.get('retentionDays')} days",
         create_seconds=API_CALL,
-        free=LOGS_PRICED_STACK_WIDE,
+        price=_log_bucket_price,
     ),
     Facts(
         gcp.bigquery.Dataset,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
 LOAD_BALANCER_PART = "part of the load balancer, priced per forwarding rule and by the data it processes"
-CERTIFICATES_ARE_FREE = "Certificate Manager's first 100 certificates are free"
+CERTIFICATES_ARE_FREE = "Certificate Manager bills per certificate beyond the first 100 of a project"
 
 
 def _resource(kind: str, *, regional: bool = False, **extra: str) -> MockOutputs:
@@ -119,6 +119,9 @@ def _cdn(i: Inputs) -> str:
 
 
 def _security_policy_price(r: Resource, ctx: Context) -> list[Usage]:
+    """Cloud Armor Standard bills "per policy, per rule, per request". Every request at the edge reaches the load
+    balancer, where the edge policy and then the backend policy evaluate it: each policy is billed for it (the pages
+    found do not say whether a request evaluated by two policies is billed once; this is the upper bound)."""
     rules = len(r.inputs.get("rules") or []) or 1  # every policy has at least its default rule
     return [
         Usage("policy", "armor.policy", 1),
@@ -219,7 +222,7 @@ RECORDS = (
         outputs=_resource("backendBuckets"),
         summary=_cdn,
         create_seconds=API_CALL,
-        free=LOAD_BALANCER_PART + "; its bucket is priced",
+        free=LOAD_BALANCER_PART + "; its bucket is priced; Cloud CDN cache egress and fills are not modelled",
     ),
     Facts(
         gcp.compute.URLMap,

@@ -2,9 +2,10 @@
 
 Each resource is priced by its type's facts record (offline/catalog): its `price` turns the resource's inputs into
 usages (what is billed, which price, how many units a month), or its `free` reason says why it costs nothing by
-itself. Usages of one price are added up across the stack before free allowances and volume tiers apply, then shared
-back to the resources in proportion. Usage that no single resource owns (log volume, the Cloudflare plan, load
-balancer traffic) comes from stack-wide functions.
+itself. Usages of one price (in one region) are added up across the stack before free allowances and volume tiers
+apply, then shared back to the resources in proportion. Usage that no single resource owns (log volume, the Cloudflare
+plan, load balancer traffic) comes from stack-wide functions. A price the table marks as announced (`starts`) is
+priced beside the total, not in it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pulumi_gcp as gcp
 from offline.catalog import facts_of
 from offline.catalog.facts import token_of
 from offline.engine import Recording, Resource
-from offline.estimate.prices import MissingPriceError, PriceTable
+from offline.estimate.prices import BILLING_ACCOUNT, MissingPriceError, PriceTable
 from offline.estimate.pricing import HOURS, Context, UnpricedError, Usage
 from stack_config import EstimatesArgs
 
@@ -36,7 +37,19 @@ class Line:
     item: str
     price: str
     quantity: float
+    region: str | None = None  # the region whose price applies, when not the stack's
     usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Announced:
+    """A charge the price table marks as announced (`starts`): what it would add to the month, from when."""
+
+    price: str
+    unit: str
+    quantity: float
+    usd: float
+    starts: str
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,8 @@ class CostEstimate:
     unpriced: tuple[tuple[str, str], ...] = ()  # (logical name, reason)
     budget_usd: float | None = None
     saving: tuple[str, float] | None = None  # what the estimate already saves, and how much a month
+    announced: tuple[Announced, ...] = ()  # charges announced but not yet applied: not in the total
+    free_tiers: str = ""  # whose the billing account's free tiers are taken to be
 
     @property
     def total(self) -> float:
@@ -76,12 +91,18 @@ class CostEstimate:
                     "item": line.item,
                     "price": line.price,
                     "quantity": line.quantity,
+                    "region": line.region or self.region,
                     "usd": round(line.usd, 4),
                 }
                 for line in self.lines
             ],
             "unpriced": [{"resource": name, "reason": reason} for name, reason in self.unpriced],
             "saving": {"what": self.saving[0], "usd": round(self.saving[1], 2)} if self.saving else None,
+            "announced": [
+                {"price": a.price, "quantity": a.quantity, "usd": round(a.usd, 2), "starts": a.starts}
+                for a in self.announced
+            ],
+            "freeTiers": self.free_tiers,
         }
 
 
@@ -95,10 +116,6 @@ def _ranked(pairs: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
 # --- Stack-wide usage -------------------------------------------------------------------------------------------
 
 StackUsage = Callable[[Context], list[tuple[str, str, Usage]]]  # (component, resource, usage)
-
-
-def _millions(ctx: Context) -> float:
-    return ctx.profile.requests_per_month / 1e6
 
 
 def _by_name(resource: Resource) -> str:
@@ -115,15 +132,18 @@ def _of(ctx: Context, resource: type[pulumi.CustomResource]) -> list[Resource]:
 
 
 def _load_balancer_traffic(ctx: Context) -> list[tuple[str, str, Usage]]:
+    """The load balancer processes the request bytes in and the response bytes out, and the responses leave Google
+    Cloud as Premium Tier internet egress (to the visitor, or to Cloudflare)."""
     rule = _first(_of(ctx, gcp.compute.GlobalForwardingRule))
     if rule is None:
         return []
     where = (ctx.component_of(rule), rule.name)
+    processed = ctx.profile.ingress_gb + ctx.profile.egress_gb
     return [
-        (*where, Usage(f"{ctx.profile.ingress_gb:g} GB processed", "lb.data_processed", ctx.profile.ingress_gb)),
+        (*where, Usage(f"{processed:g} GiB processed (in and out)", "lb.data_processed", processed)),
         (
             *where,
-            Usage(f"{ctx.profile.egress_gb:g} GB to the internet", "network.internet_egress", ctx.profile.egress_gb),
+            Usage(f"{ctx.profile.egress_gb:g} GiB to the internet", "network.internet_egress", ctx.profile.egress_gb),
         ),
     ]
 
@@ -147,33 +167,50 @@ def _logging(ctx: Context) -> list[tuple[str, str, Usage]]:
     ]
 
 
+def _network_logs(ctx: Context) -> list[tuple[str, str, Usage]]:
+    """VPC flow logs, firewall rules logging and NAT logs are vended network logs: billed from the first GiB."""
+    logging = [
+        *(r for r in _of(ctx, gcp.compute.Subnetwork) if r.inputs.get("logConfig")),
+        *(r for r in _of(ctx, gcp.compute.Firewall) if r.inputs.get("logConfig")),
+        *(r for r in _of(ctx, gcp.compute.RouterNat) if (r.inputs.get("logConfig") or {}).get("enable")),
+    ]
+    owner = _first(logging)
+    if owner is None or not ctx.profile.network_log_gb:
+        return []
+    gib = ctx.profile.network_log_gb
+    usage = Usage(f"{gib:g} GiB flow, firewall and NAT logs", "logging.network", gib)
+    return [(ctx.component_of(owner), owner.name, usage)]
+
+
+FREE_WORKER_REQUESTS = 100_000 * 30  # the Workers Free plan: 100,000 requests a day
+
+
 def _cloudflare(ctx: Context) -> list[tuple[str, str, Usage]]:
+    """The zone's plan (its subscription when the program manages one, else `edge.plan`), and Workers Paid once the
+    Worker, which runs on every request at the edge, outgrows the free plan."""
     edge = [r for r in ctx.recording.resources if r.type.startswith("cloudflare:")]
     if not edge:
         return []
     subscription = _first(_of(ctx, cloudflare.ZoneSubscription))
-    plan = (
-        (subscription.inputs.get("ratePlan") or {}).get("id") if subscription else None
-    ) or ctx.profile.cloudflare_plan
+    plan = ((subscription.inputs.get("ratePlan") or {}).get("id") if subscription else None) or ctx.edge_plan
+    if plan is None:
+        raise UnpricedError("the stack has Cloudflare resources but no plan: set edge.plan")
     owner = subscription or min(edge, key=_by_name)
-    where = (ctx.component_of(owner), owner.name)
-    usages = [(*where, Usage(f"Cloudflare {plan} plan", f"cloudflare.plan.{plan}", 1))]
+    usages = [(ctx.component_of(owner), owner.name, Usage(f"Cloudflare {plan} plan", f"cloudflare.plan.{plan}", 1))]
     script = _first(_of(ctx, cloudflare.WorkersScript))
-    if script and ctx.profile.requests_per_month > 100_000 * 30:  # above the free plan's 100,000 a day
+    requests = ctx.profile.requests_per_month
+    if script and requests > FREE_WORKER_REQUESTS:
         worker = (ctx.component_of(script), script.name)
-        usages.append((*worker, Usage("Workers Paid", "cloudflare.workers_paid", 1)))
-        usages.append(
-            (
-                *worker,
-                Usage(
-                    f"{ctx.profile.requests_per_month:,} Worker requests", "cloudflare.workers_requests", _millions(ctx)
-                ),
-            )
-        )
+        cpu_ms = requests * ctx.profile.worker_cpu_ms
+        usages += [
+            (*worker, Usage("Workers Paid", "cloudflare.workers_paid", 1)),
+            (*worker, Usage(f"{requests:,} Worker requests", "cloudflare.workers_requests", requests / 1e6)),
+            (*worker, Usage(f"{cpu_ms / 1e6:g}M Worker CPU ms", "cloudflare.workers_cpu", cpu_ms / 1e6)),
+        ]
     return usages
 
 
-STACK_USAGE: tuple[StackUsage, ...] = (_load_balancer_traffic, _secret_accesses, _logging, _cloudflare)
+STACK_USAGE: tuple[StackUsage, ...] = (_load_balancer_traffic, _secret_accesses, _logging, _network_logs, _cloudflare)
 
 
 # --- The estimate -----------------------------------------------------------------------------------------------
@@ -195,15 +232,17 @@ def estimate(
     *,
     database_hours: float = HOURS,
     database_schedule: str = "",
+    edge_plan: str | None = None,
 ) -> CostEstimate:
     """The monthly cost of everything `recording` creates, priced with `prices` and the usage in `profile`.
 
     `database_hours` is how long Cloud SQL primaries run a month (`database_schedule` says when, for the breakdown);
-    the saving against running them all month is reported with the estimate.
+    the saving against running them all month is reported with the estimate. `edge_plan` is the Cloudflare plan of
+    the stack's zone (`edge.plan`).
     """
-    result = _priced(recording, prices, profile, database_hours)
+    result = _priced(Context(recording, profile, prices.region, database_hours, edge_plan), prices)
     if database_hours < HOURS:
-        always_on = _priced(recording, prices, profile, HOURS).total
+        always_on = _priced(Context(recording, profile, prices.region, HOURS, edge_plan), prices).total
         if always_on > result.total:
             result = replace(
                 result, saving=(f"Cloud SQL stopped out of hours ({database_schedule})", always_on - result.total)
@@ -211,11 +250,15 @@ def estimate(
     return result
 
 
-def _priced(recording: Recording, prices: PriceTable, profile: EstimatesArgs, database_hours: float) -> CostEstimate:
-    ctx = Context(recording, profile, prices.region, database_hours)
+def _priced(ctx: Context, prices: PriceTable) -> CostEstimate:
     lines: list[Line] = []
     unpriced: list[tuple[str, str]] = []
-    for r in recording.resources:
+
+    def check(usages: list[Usage]) -> None:
+        for usage in usages:
+            prices.price(usage.price, usage.region)
+
+    for r in ctx.recording.resources:
         if not r.custom or r.type.startswith("pulumi:providers:"):
             continue
         facts = facts_of(r.type)
@@ -226,33 +269,68 @@ def _priced(recording: Recording, prices: PriceTable, profile: EstimatesArgs, da
             continue
         try:
             usages = facts.price(r, ctx)
-            prices.check(u.price for u in usages)
+            check(usages)
         except (UnpricedError, MissingPriceError) as reason:
             unpriced.append((r.name, str(reason)))
             continue
         component = ctx.component_of(r)
         lines += [Line(component, r.name, *u) for u in usages]
-    for usage in STACK_USAGE:
-        lines += [Line(component, name, *u) for component, name, u in usage(ctx)]
+    for stack_usage in STACK_USAGE:
+        try:
+            found = stack_usage(ctx)
+            check([u for _, _, u in found])
+        except (UnpricedError, MissingPriceError) as reason:
+            unpriced.append((stack_usage.__name__.strip("_").replace("_", " "), str(reason)))
+            continue
+        lines += [Line(component, name, *u) for component, name, u in found]
+    shared = ctx.profile.shares_billing_account
+    costed = list(_apply_prices(lines, prices, shared=shared))
+    later = [line for line in costed if prices.price(line.price, line.region).starts]
     return CostEstimate(
         region=prices.region,
-        lines=tuple(_apply_prices(lines, prices)),
+        lines=tuple(line for line in costed if line not in later),
         unpriced=tuple(sorted(unpriced)),
-        budget_usd=budget_of(recording, profile),
+        budget_usd=budget_of(ctx.recording, ctx.profile),
+        announced=_announced(later, prices),
+        free_tiers=(
+            "the billing account's free tiers are used by its other projects (estimates.shares_billing_account)"
+            if shared
+            else "the billing account's free tiers are counted in this stack"
+        ),
     )
 
 
-def _apply_prices(lines: list[Line], prices: PriceTable) -> Iterable[Line]:
-    """Cost per line: each price's free allowance and tiers apply to the stack's total quantity of it, and the cost
-    is shared between the lines in proportion to their quantity."""
-    totals: dict[str, float] = defaultdict(float)
+def _announced(lines: list[Line], prices: PriceTable) -> tuple[Announced, ...]:
+    by_price: dict[str, list[Line]] = defaultdict(list)
     for line in lines:
-        totals[line.price] += line.quantity
-    costs = {key: prices[key].cost(quantity) for key, quantity in totals.items()}
+        by_price[line.price].append(line)
+    return tuple(
+        Announced(
+            key,
+            (price := prices[key]).unit,
+            sum(line.quantity for line in group),
+            sum(line.usd for line in group),
+            price.starts,
+        )
+        for key, group in sorted(by_price.items())
+    )
+
+
+def _apply_prices(lines: list[Line], prices: PriceTable, *, shared: bool) -> Iterable[Line]:
+    """Cost per line: each price's free allowance and tiers apply to the stack's total quantity of it (per region),
+    and the cost is shared between the lines in proportion to their quantity. With `shared`, the free tiers Google
+    grants per billing account are taken to be used up by the account's other projects."""
+    totals: dict[tuple[str, str | None], float] = defaultdict(float)
     for line in lines:
-        total = totals[line.price]
+        totals[line.price, line.region] += line.quantity
+    costs = {}
+    for (key, region), quantity in totals.items():
+        price = prices.price(key, region)
+        costs[key, region] = price.cost(quantity, free_tier=not (shared and price.per == BILLING_ACCOUNT))
+    for line in lines:
+        total = totals[line.price, line.region]
         share = line.quantity / total if total else 0.0
-        yield replace(line, usd=costs[line.price] * share)
+        yield replace(line, usd=costs[line.price, line.region] * share)
 
 
 def whole_dollars(usd: float) -> int:

@@ -1,16 +1,18 @@
-"""The price table (offline/prices.yaml): list prices per region, each with its unit, source page and date."""
+"""The price table (offline/prices.yaml): list prices per region, each with its unit, source, date and basis."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 PRICES = Path(__file__).resolve().parent.parent / "prices.yaml"
+# How sure a price is, from Google's own page down to a remembered figure (the header of prices.yaml says more).
+BASES = ("page", "catalog", "derived", "third-party", "knowledge")
+BILLING_ACCOUNT = "billing account"
 
 
 class MissingPriceError(LookupError):
@@ -30,9 +32,21 @@ class Price:
     tiers: tuple[Tier, ...]
     source: str
     date: str
+    basis: str = "page"
+    free: float = 0.0  # units a month before the price applies
+    per: str = ""  # whose free tier: "billing account", "project", "account" (Cloudflare)
+    starts: str = ""  # an announced charge, not yet applied: the date it starts at the earliest
 
-    def cost(self, quantity: float) -> float:
-        """The monthly cost of `quantity` units, stepping through free allowances and volume tiers."""
+    @property
+    def unit_price(self) -> float:
+        """The price of a unit beyond the free tier and the first volume steps (the last tier's)."""
+        return self.tiers[-1].price
+
+    def cost(self, quantity: float, *, free_tier: bool = True) -> float:
+        """The monthly cost of `quantity` units, stepping through the free allowance and volume tiers; without
+        `free_tier` the allowance is taken to be used up elsewhere (by other projects on the billing account)."""
+        if self.free and not free_tier:
+            return quantity * self.unit_price
         total, start = 0.0, 0.0
         for tier in self.tiers:
             end = quantity if tier.upto is None else min(quantity, tier.upto)
@@ -48,6 +62,7 @@ class Price:
 class PriceTable:
     region: str
     prices: dict[str, Price]
+    path: Path = field(default=PRICES, compare=False)
 
     def __getitem__(self, key: str) -> Price:
         try:
@@ -55,22 +70,38 @@ class PriceTable:
         except KeyError:
             raise MissingPriceError(f"offline/prices.yaml has no price '{key}' for {self.region}; add it") from None
 
-    def check(self, keys: Iterable[str]) -> None:
-        """Raise MissingPriceError for the first of `keys` the table lacks."""
-        for key in keys:
-            self[key]
+    def of(self, region: str | None) -> PriceTable:
+        """The table of another region (a replica's, a backup's), from the same file; this one for None."""
+        return self if region is None or region == self.region else load(region, self.path)
+
+    def price(self, key: str, region: str | None = None) -> Price:
+        return self.of(region)[key]
 
 
 def _price(key: str, entry: dict[str, Any], sources: dict[str, str]) -> Price:
+    free = float(entry.get("free") or 0)
     if "tiers" in entry:
         tiers = tuple(Tier(t.get("upto"), float(t["price"])) for t in entry["tiers"])
-    elif entry.get("free"):
-        tiers = (Tier(float(entry["free"]), 0.0), Tier(None, float(entry["price"])))
+    elif free:
+        tiers = (Tier(free, 0.0), Tier(None, float(entry["price"])))
     else:
         tiers = (Tier(None, float(entry["price"])),)
     if tiers[-1].upto is not None:
         raise ValueError(f"offline/prices.yaml: the last tier of '{key}' must have no 'upto'")
-    return Price(key=key, unit=str(entry["unit"]), tiers=tiers, source=sources[entry["source"]], date=entry["date"])
+    basis = str(entry.get("basis") or "")
+    if basis not in BASES:
+        raise ValueError(f"offline/prices.yaml: '{key}' needs basis: one of {', '.join(BASES)} (got '{basis}')")
+    return Price(
+        key=key,
+        unit=str(entry["unit"]),
+        tiers=tiers,
+        source=sources[entry["source"]],
+        date=str(entry["date"]),
+        basis=basis,
+        free=free,
+        per=str(entry.get("per") or ""),
+        starts=str(entry.get("starts") or ""),
+    )
 
 
 @functools.cache
@@ -79,15 +110,20 @@ def _document(path: Path) -> dict[str, Any]:
     return document
 
 
+def regions(path: Path = PRICES) -> list[str]:
+    return sorted(_document(path)["regions"])
+
+
+@functools.cache
 def load(region: str, path: Path = PRICES) -> PriceTable:
     """The prices that apply in `region`: the region's list prices plus the global ones."""
     document = _document(path)
-    regions: dict[str, dict[str, Any]] = document["regions"]
-    if region not in regions:
+    blocks: dict[str, dict[str, Any]] = document["regions"]
+    if region not in blocks:
         raise MissingPriceError(
-            f"offline/prices.yaml has no list prices for region {region} (it has: {', '.join(sorted(regions))});"
+            f"offline/prices.yaml has no list prices for region {region} (it has: {', '.join(sorted(blocks))});"
             f" add a 'regions.{region}' block read from the pricing pages"
         )
     sources: dict[str, str] = document["sources"]
-    entries = {**document["global"], **regions[region]}
-    return PriceTable(region, {key: _price(key, entry, sources) for key, entry in entries.items()})
+    entries = {**document["global"], **blocks[region]}
+    return PriceTable(region, {key: _price(key, entry, sources) for key, entry in entries.items()}, path)

@@ -47,6 +47,7 @@ def estimate(stack: str, recording: Recording, config: stack_config.StackConfig)
             config.estimates,
             database_hours=HOURS * (office_hours.running_fraction if office_hours else 1),
             database_schedule=office_hours.describe() if office_hours else "",
+            edge_plan=config.edge.plan if config.edge else None,
         )
         error = ""
     except MissingPriceError as err:
@@ -89,6 +90,12 @@ def _cost_lines(estimate: cost.CostEstimate | None, error: str) -> list[str]:
     if estimate.saving:
         what, usd = estimate.saving
         lines.append(f"Saving included: {what} saves {_usd(usd)} a month")
+    lines.append(f"Free tiers: {estimate.free_tiers}")
+    for charge in estimate.announced:
+        lines.append(
+            f"Not in the total: {charge.price}, {charge.quantity:g} x {charge.unit}: {_usd(charge.usd)} a month once"
+            f" charged (announced from {charge.starts} at the earliest)"
+        )
     if estimate.unpriced:
         lines.append(f"Not priced ({len(estimate.unpriced)}):")
         lines += [f"  {name}: {reason}" for name, reason in estimate.unpriced]
