@@ -7,9 +7,10 @@ secrets, Workload Identity Federation for GitHub Actions, and per stack a deploy
 Two pools keep the trust apart, both admitting only the repository by its immutable id. `github` admits any workflow of
 the repository, pull requests included: only the previewers of stacks with `pull_request_previews` trust it.
 `github-environments` admits only jobs that run in a GitHub environment on the main branch, and maps the environment:
-every deployer trusts only the environment named after its stack, and so does every previewer, so the identities of a
-stack without pull-request previews (prod), and with them its secrets and its state, are out of reach of any pull
-request; the environment's reviewers stand in front of them.
+every deployer trusts only the environment named after its stack (deploys and rollbacks, behind prod's reviewers), and
+every previewer only the stack's read-only environment, `<stack>-readonly` (drift checks, no reviewers), so the
+identities of a stack without pull-request previews (prod), and with them its secrets and its state, are out of reach
+of any pull request.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ ADMIN_APIS = (
     "cloudkms.googleapis.com",
     "storage.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    # The billing-account grants (budgets) go through the Cloud Billing API, which refuses calls without a quota
+    # project: the bootstrap's provider bills every call to the admin project (user_project_override), so it is on.
+    "cloudbilling.googleapis.com",
 )
 # What `pulumi up` of the platform program changes in a stack's project; deliberately not roles/editor or owner.
 # Project IAM Admin is granted separately, with a condition on the roles it may grant (RUNTIME_ROLES).
@@ -78,6 +82,20 @@ BUDGET_ROLE = "roles/billing.costsManager"
 # serviceUsageConsumer: the program's Google provider bills every call to the stack's project (user_project_override),
 # which needs serviceusage.services.use there; roles/viewer lacks it.
 PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer", "roles/serviceusage.serviceUsageConsumer")
+# What a refresh reads beyond Viewer (docs/delivery.md, "What a refresh reads"). The previewer already decrypts its
+# stack's state, which holds these values, so reading them from the cloud exposes nothing it cannot read already.
+# - A Memorystore instance with AUTH: the provider reads its AUTH string (redis.instances.getAuthString, in no role
+#   short of Redis Editor): a custom role in the stack's project with exactly that permission.
+REFRESH_ROLE_ID = "platformPreviewerRefresh"
+REFRESH_PERMISSIONS = ("redis.instances.getAuthString",)
+# - A secret version holding its data: the provider reads the payload (secretmanager.versions.access). The secrets
+#   are created by the platform program after the bootstrap, so the bootstrap cannot grant per secret; it grants
+#   Secret Accessor on the project with a condition admitting only the program's secrets (their ids start with the
+#   stack's naming prefix), so a secret someone else keeps in the project stays out of reach.
+SECRET_READER_ROLE = "roles/secretmanager.secretAccessor"
+# - A budget: billing.budgets.get on its billing account; Billing Account Viewer is the narrowest predefined role
+#   with it (a custom role on a billing account needs an organization).
+BUDGET_READER_ROLE = "roles/billing.viewer"
 # Enabled in each stack's project before its first `pulumi up`: with the quota project set to the stack's project, the
 # calls that enable every other API (Service Usage) and set project IAM (Resource Manager) are billed there.
 STACK_PROJECT_APIS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com")
@@ -102,6 +120,9 @@ class GitHubArgs(Model):
 
 class StackArgs(Model):
     project: ProjectId
+    # The stack's `platform:prefix`: the program names its cloud resources `<prefix>-<stack>-...`, secrets included,
+    # which is how the previewer's secret access is limited to the program's own secrets.
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,11}$")]
     # Whether pull requests preview the stack: its previewer then also trusts every workflow of the repository, so a
     # pull request can read its state and decrypt its secrets. Leave it off for a stack whose secrets matter (prod).
     pull_request_previews: bool = False
@@ -146,12 +167,13 @@ def principal_set(pool: gcp.iam.WorkloadIdentityPool, attribute: str, value: str
 
 
 def _pool(
-    key: str, mapping: dict[str, str], condition: str, project: str, opts: pulumi.ResourceOptions
+    key: str, display_name: str, mapping: dict[str, str], condition: str, project: str, opts: pulumi.ResourceOptions
 ) -> gcp.iam.WorkloadIdentityPool:
+    """`display_name`: at most 32 characters, the pool's and its provider's limit."""
     pool = gcp.iam.WorkloadIdentityPool(
         key,
         workload_identity_pool_id=key,
-        display_name=f"GitHub Actions ({key})",
+        display_name=display_name,
         description="Workflows of the platform repository exchange their OIDC token here",
         project=project,
         opts=opts,
@@ -171,13 +193,19 @@ def _pool(
     return pool
 
 
+def readonly_environment(stack: str) -> str:
+    """The GitHub environment of a stack's read-only jobs (drift checks): main only, no reviewers."""
+    return f"{stack}-readonly"
+
+
 def pools(config: BootstrapConfig, opts: pulumi.ResourceOptions) -> dict[str, gcp.iam.WorkloadIdentityPool]:
-    """`repository`: any workflow of the repository; `environments`: jobs in a stack's environment, on main."""
+    """`repository`: any workflow of the repository; `environments`: jobs in a stack's environments, on main."""
     repository = f"assertion.repository_id == '{config.github.repository_id}'"
-    environments = ", ".join(f"'{stack}'" for stack in config.stacks)
+    environments = ", ".join(f"'{e}'" for stack in config.stacks for e in (stack, readonly_environment(stack)))
     return {
         "repository": _pool(
             "github",
+            "GitHub: any workflow",
             {"attribute.repository_id": "assertion.repository_id", "attribute.ref": "assertion.ref"},
             repository,
             config.project,
@@ -185,6 +213,7 @@ def pools(config: BootstrapConfig, opts: pulumi.ResourceOptions) -> dict[str, gc
         ),
         "environments": _pool(
             "github-environments",
+            "GitHub: environments on main",
             {
                 "attribute.repository_id": "assertion.repository_id",
                 "attribute.ref": "assertion.ref",
@@ -276,6 +305,53 @@ def _deployer_extras(stack: str, args: StackArgs, member: pulumi.Output[str], op
     )
 
 
+def _refresh_reads(stack: str, args: StackArgs, member: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
+    """What a refresh of the stack reads beyond Viewer: the Redis AUTH string, the program's secret payloads, the
+    budget (see REFRESH_PERMISSIONS)."""
+    role = gcp.projects.IAMCustomRole(
+        f"{stack}-previewer-refresh-role",
+        project=args.project,
+        role_id=REFRESH_ROLE_ID,
+        title="Platform previewer: refresh reads",
+        description="What pulumi preview --refresh reads beyond Viewer (granted by the platform bootstrap)",
+        permissions=list(REFRESH_PERMISSIONS),
+        opts=opts,
+    )
+    gcp.projects.IAMMember(
+        f"{stack}-previewer-refresh",
+        project=args.project,
+        role=role.role_id.apply(lambda role_id: f"projects/{args.project}/roles/{role_id}"),  # after the role exists
+        member=member,
+        opts=opts,
+    )
+    number = gcp.organizations.get_project_output(
+        project_id=args.project,
+        opts=pulumi.InvokeOutputOptions(provider=opts.provider, depends_on=opts.depends_on),  # after the admin APIs
+    ).number
+    gcp.projects.IAMMember(
+        f"{stack}-previewer-secret-payloads",
+        project=args.project,
+        role=SECRET_READER_ROLE,
+        member=member,
+        condition=gcp.projects.IAMMemberConditionArgs(
+            title="platform-secrets-only",
+            description=f"Only the secrets the platform program creates for stack {stack}",
+            expression=number.apply(
+                lambda n: f'resource.name.startsWith("projects/{n}/secrets/{args.prefix}-{stack}-")'
+            ),
+        ),
+        opts=opts,
+    )
+    if args.budget_billing_account is not None:
+        gcp.billing.AccountIamMember(
+            f"{stack}-previewer-budgets",
+            billing_account_id=args.budget_billing_account,
+            role=BUDGET_READER_ROLE,
+            member=member,
+            opts=opts,
+        )
+
+
 def stack_access(
     stack: str,
     args: StackArgs,
@@ -305,16 +381,20 @@ def stack_access(
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
     )
     accounts = {}
+    # kind: (command, project roles, key role, state it writes, the environment its jobs run in)
     grants = {
         "deployer": (
             "up",
             DEPLOYER_ROLES,
             "roles/cloudkms.cryptoKeyEncrypterDecrypter",
             ("stacks", "history", "backups", "locks"),
+            stack,
         ),
-        "previewer": ("preview", PREVIEWER_ROLES, "roles/cloudkms.cryptoKeyDecrypter", ("locks",)),
+        # `pulumi preview` (with --refresh) takes no lock and writes no state in the self-managed backend: the previewer
+        # only reads.
+        "previewer": ("preview", PREVIEWER_ROLES, "roles/cloudkms.cryptoKeyDecrypter", (), readonly_environment(stack)),
     }
-    for kind, (command, roles, key_role, write_kinds) in grants.items():
+    for kind, (command, roles, key_role, write_kinds, environment) in grants.items():
         account = gcp.serviceaccount.Account(
             f"{stack}-{kind}",
             account_id=f"{stack}-{kind}",
@@ -326,6 +406,8 @@ def stack_access(
         _project_roles(stack, kind, args, roles, account.member, opts)
         if kind == "deployer":
             _deployer_extras(stack, args, account.member, opts)
+        else:
+            _refresh_reads(stack, args, account.member, opts)
         gcp.storage.BucketIAMMember(
             f"{stack}-{kind}-state-read",
             bucket=bucket.name,
@@ -340,23 +422,24 @@ def stack_access(
             ),
             opts=opts,
         )
-        gcp.storage.BucketIAMMember(
-            f"{stack}-{kind}-state-write",
-            bucket=bucket.name,
-            role="roles/storage.objectUser",
-            member=account.member,
-            condition=_state_condition(config.state_bucket, stack, write_kinds, title=f"{stack}-state-only"),
-            opts=opts,
-        )
+        if write_kinds:
+            gcp.storage.BucketIAMMember(
+                f"{stack}-{kind}-state-write",
+                bucket=bucket.name,
+                role="roles/storage.objectUser",
+                member=account.member,
+                condition=_state_condition(config.state_bucket, stack, write_kinds, title=f"{stack}-state-only"),
+                opts=opts,
+            )
         gcp.kms.CryptoKeyIAMMember(
             f"{stack}-{kind}-secrets", crypto_key_id=key.id, role=key_role, member=account.member, opts=opts
         )
-        # Jobs in the stack's environment, on main: deploys, rollbacks and drift checks.
+        # Jobs in the environment, on main: deploys and rollbacks (the stack's), drift checks (its read-only one).
         gcp.serviceaccount.IAMMember(
             f"{stack}-{kind}-github",
             service_account_id=account.name,
             role="roles/iam.workloadIdentityUser",
-            member=principal_set(pools["environments"], "environment", stack),
+            member=principal_set(pools["environments"], "environment", environment),
             opts=opts,
         )
         if kind == "previewer" and args.pull_request_previews:
@@ -379,7 +462,15 @@ def main() -> None:
         "cost-center": config.cost_center,
         "component": "bootstrap",
     }
-    provider = gcp.Provider("gcp", project=config.project, region=config.location)
+    # Every call is billed to, and checked against, the admin project: with a person's credentials some APIs (Cloud
+    # Billing) refuse calls that name no quota project, and the provider does not take the one in their ADC.
+    provider = gcp.Provider(
+        "gcp",
+        project=config.project,
+        region=config.location,
+        billing_project=config.project,
+        user_project_override=True,
+    )
     apis = [
         gcp.projects.Service(
             f"api-{api.split('.')[0]}",

@@ -4,14 +4,19 @@ PATH by the tests. Each behaves as the real one does for the calls the scripts m
 - `pulumi stack output --json` exits 255 with an `error:` line when the backend, the credentials or the stack fail;
   a stack without outputs prints `{}`. `pulumi preview` and `up` run the program, which (toolchain uv) needs `uv` on
   PATH. `pulumi preview --expect-no-changes` exits 255 with "no changes were expected but changes were proposed".
+  `pulumi preview --json` prints nothing but the JSON digest, which leaves policy violations out: only the
+  human-readable preview names them. `--target` and `--exclude` cannot be combined.
 - `gcloud run services describe --format json` prints the Cloud Run Admin API v1 Service (metadata.annotations with
   `run.googleapis.com/ingress`, spec.traffic, status.conditions, status.latestCreatedRevisionName,
   status.latestReadyRevisionName, status.traffic where a 0 % entry has no `percent`), and exits 1 for an unknown one.
   `gcloud run revisions list/describe --format json` print revisions with their own status.conditions.
+  `gcloud run jobs execute` exits 1 for a job that does not exist (when the world lists `jobs`).
+  `gcloud auth print-identity-token` prints a token only when the credentials can mint one (`identity_token`).
 - `gcloud sql instances clone` gives the clone its source's deletion protection, and `delete` refuses a protected
   instance; `gcloud storage ls` lists in lexical order and exits 1 when nothing matches.
-- `curl --fail` exits 22 on HTTP >= 400: an unhealthy service, or a service whose ingress is not `all` (Cloud Run
-  refuses internet requests to it).
+- `curl --fail` exits 22 on HTTP >= 400: an unhealthy service; any run.app host of a service whose ingress is not
+  `all`, its revision tag URLs (`https://TAG---HOST`) included (Cloud Run refuses internet requests there); a run.app
+  host no service has; and a service that is not public (`public` lists those that are) called without a bearer token.
 
 The world they answer from is a JSON file (FAKE_WORLD); every call is appended to FAKE_CALLS.
 """
@@ -25,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 TOOLS = ("pulumi", "gcloud", "curl", "uv", "make", "psql", "cloud-sql-proxy")
 
@@ -102,15 +108,22 @@ def pulumi(args: list[str]) -> int:
     if args[0] in ("preview", "up", "refresh"):
         if shutil.which("uv") is None:  # toolchain: uv
             return _fail("error: failed to prepare the Python environment: could not find `uv` on PATH", 255)
+        if "--target" in args and "--exclude" in args:
+            return _fail("error: if any flags in the group [target exclude] are set none of the others can be", 255)
         if args[0] == "preview":
-            print(world.get("preview_output", ""))
-            if "--json" in args:
+            if "--json" in args:  # nothing but the digest, which has no policy events
                 print(json.dumps(world.get("preview_json", {"steps": []})))
+            else:
+                print(world.get("preview_output", ""))
+                if world.get("policy_violation"):
+                    print(f"Policy Violations:\n    [mandatory]  platform v1  {world['policy_violation']}")
             if world.get("preview_error"):
                 return _fail(f"error: {world['preview_error']}", 255)
+            if world.get("policy_violation"):
+                return _fail("error: preview failed", 255)
             if "--expect-no-changes" in args and world.get("drifted"):
                 return _fail("error: no changes were expected but changes were proposed", 255)
-        elif args[0] == "up" and "--target" not in args and "outputs_after_up" in world:
+        elif args[0] == "up" and "--target" not in args and "--exclude" not in args and "outputs_after_up" in world:
             world["outputs"] = world.pop("outputs_after_up")  # a first deploy creates what it exports
             _save(world)
         return 0
@@ -148,8 +161,16 @@ def gcloud(args: list[str]) -> int:
                     print(json.dumps(revision, indent=2))
                     return 0
         return _fail(f"ERROR: (gcloud.run.revisions.describe) Cannot find revision [{name}]", 1)
-    if words == "auth print-identity-token":
-        return _fail("ERROR: (gcloud.auth.print-identity-token) No identity token can be obtained", 1)
+    if args[:2] == ["auth", "print-identity-token"]:
+        if not world.get("identity_token"):
+            return _fail("ERROR: (gcloud.auth.print-identity-token) No identity token can be obtained", 1)
+        print(world["identity_token"])
+        return 0
+    if words == "run jobs execute" and "jobs" in world:
+        name = _positional(args, 3)
+        if name not in world["jobs"]:
+            return _fail(f"ERROR: (gcloud.run.jobs.execute) NOT_FOUND: Resource '{name}' was not found", 1)
+        return 0
     if words == "sql instances clone":
         source, clone = [a for a in args[3:] if not a.startswith("--")][:2]
         protected = world.get("instances", {}).get(source, {}).get("deletion_protection", False)
@@ -210,15 +231,30 @@ def gcloud(args: list[str]) -> int:
     return _fail(f"fake gcloud: unexpected call {args}", 127)
 
 
+def _status(world: dict[str, Any], url: str, authorized: bool) -> int:
+    """What Cloud Run answers a request from the internet: run.app hosts are the service's own (`HOST`) and its
+    revision tags' (`TAG---HOST`); ingress other than `all` refuses them all; IAM refuses an unauthenticated caller
+    of a service that is not public."""
+    host = urlparse(url).hostname or ""
+    if not host.endswith(".run.app"):
+        return 200  # a load balancer or edge domain
+    for name, service in world.get("services", {}).items():
+        base = urlparse(service["status"]["url"]).hostname or ""
+        if host == base or host.endswith(f"---{base}"):
+            if service["metadata"]["annotations"].get("run.googleapis.com/ingress") != "all":
+                return 404
+            if name not in world.get("public", []) and not authorized:
+                return 403
+            return 200
+    return 404
+
+
 def curl(args: list[str]) -> int:
     world = _world()
     url = next(a for a in reversed(args) if a.startswith("https://"))
-    status = 200
-    for service in world.get("services", {}).values():
-        base = service["status"]["url"]
-        if url.startswith(base) and service["metadata"]["annotations"].get("run.googleapis.com/ingress") != "all":
-            status = 404  # Cloud Run refuses internet requests to an internal service
-    if any(part in url for part in world.get("unhealthy", [])):
+    headers = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-H", "--header")]
+    status = _status(world, url, any(h.startswith("Authorization: Bearer ") for h in headers))
+    if status < 400 and any(part in url for part in world.get("unhealthy", [])):
         status = 503
     if status >= 400 and "--fail" in args:
         return _fail(f"curl: (22) The requested URL returned error: {status}", 22)

@@ -102,6 +102,24 @@ def test_one_action_version_is_pinned_to_one_sha_everywhere() -> None:
     assert {k: v for k, v in pins.items() if len(v) != 1} == {}
 
 
+# The runtime each pinned commit declares in its action.yml (`runs.using`), read from the action's repository at that
+# commit. GitHub runs Node 20 actions on Node 24 since June 2026 and removes Node 20 in September 2026.
+PINNED_RUNTIMES = {
+    "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1": "node24",  # v7.0.1
+    "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97": "node24",  # v7.0.0
+    "google-github-actions/auth@7c6bc770dae815cd3e89ee6cdf493a5fab2cc093": "node24",  # v3.0.0
+    "google-github-actions/setup-gcloud@aa5489c8933f4cc7a4f7d45035b3b1440c9c10db": "node24",  # v3.0.1
+    "pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d": "node24",  # v7.0.0
+    "actions/github-script@ed597411d8f924073f98dfc5c65a23a2325f34cd": "node24",  # v8.0.0
+}
+
+
+def test_every_pinned_action_is_a_release_built_for_node_24() -> None:
+    used = {u for name in WORKFLOW_NAMES for u in _uses(workflow(name)) if not u.startswith("./")}
+    assert used
+    assert {u: PINNED_RUNTIMES.get(u) for u in used if PINNED_RUNTIMES.get(u) != "node24"} == {}
+
+
 def _jobs() -> list[tuple[str, str, dict[str, Any]]]:
     return [(name, job_id, job) for name in WORKFLOW_NAMES for job_id, job in workflow(name)["jobs"].items()]
 
@@ -150,16 +168,19 @@ def test_stacks_deploy_in_order_and_prod_waits_for_staging() -> None:
     assert workflow("deploy.yml")["on"] == {"push": {"branches": ["main"]}}
 
 
-# Every job that takes a stack's lock, with the expression naming its stack: they share the stack's queue.
+# Every job that changes a stack (and takes its lock), with the expression naming its stack: they share its queue.
 STACK_JOBS = {
     ("deploy-stack.yml", "deploy"): "inputs.stack",
     ("rollback.yml", "rollback"): "inputs.stack",
+}
+# Jobs that only read a stack: `pulumi preview` takes no lock and writes no state in the self-managed backend.
+READ_ONLY_JOBS = {
     ("drift.yml", "drift"): "matrix.stack",
     ("pull-request.yml", "preview"): "matrix.stack",
 }
 
 
-def test_deploys_rollbacks_previews_and_drift_of_a_stack_queue_in_one_group_and_cancel_nothing() -> None:
+def test_deploys_and_rollbacks_of_a_stack_queue_in_one_group_and_cancel_nothing() -> None:
     for (name, job_id), stack in STACK_JOBS.items():
         job = workflow(name)["jobs"][job_id]
         # queue: max keeps every pending run (by default a newer run cancels the pending one).
@@ -177,12 +198,75 @@ def test_deploys_rollbacks_previews_and_drift_of_a_stack_queue_in_one_group_and_
     assert grouped == set(STACK_JOBS)
 
 
+def test_previews_and_drift_checks_stay_out_of_the_deploy_queue() -> None:
+    # They take no lock, so they need not wait for a deploy; in the queue, every pull-request push and every night's
+    # check would delay deploys and rollbacks (and fill the queue's 100 places).
+    for (name, job_id), stack in READ_ONLY_JOBS.items():
+        group = str(workflow(name)["jobs"][job_id]["concurrency"]["group"])
+        assert not group.startswith("deploy-"), (name, group)
+        assert f"${{{{ {stack} }}}}" in group  # one stack's check does not cancel another's
+    preview = workflow("pull-request.yml")["jobs"]["preview"]["concurrency"]
+    assert "github.event.pull_request.number" in preview["group"]
+    assert preview["cancel-in-progress"] is True  # a newer push supersedes the preview of an older one
+
+
+_trust_cache: list[Any] = []
+
+
+def _bootstrap() -> Any:
+    if not _trust_cache:
+        from tests.test_bootstrap import bootstrap_config, run_bootstrap
+
+        _trust_cache.append(run_bootstrap(bootstrap_config()))
+    return _trust_cache[0]
+
+
+def _trusted(account: str) -> set[str]:
+    """The principal sets (pool/attribute/value) that may act as a bootstrap account."""
+    return {
+        str(b.inputs["member"]).split("/workloadIdentityPools/")[1]
+        for b in _bootstrap().of("gcp:serviceaccount/iAMMember:IAMMember")
+        if b.name.startswith(f"{account}-") and b.inputs["role"] == "roles/iam.workloadIdentityUser"
+    }
+
+
+def test_every_job_runs_where_the_identity_it_asks_for_trusts_it() -> None:
+    """Substitute each stack into a job's environment and service account: the account must trust that environment
+    (environment pool) or every workflow of the repository (pull-request pool)."""
+    checked = 0
+    for name, job_id, job in _jobs():
+        for step in job.get("steps", []):
+            if not str(step.get("uses", "")).startswith("google-github-actions/auth@"):
+                continue
+            stack_expression = "matrix.stack" if "matrix" in job.get("strategy", {}) else "inputs.stack"
+            stacks = job.get("strategy", {}).get("matrix", {}).get("stack", ["dev", "staging", "prod"])
+            placeholder = f"${{{{ {stack_expression} }}}}"
+            for stack in stacks:
+                account = step["with"]["service_account"].replace(placeholder, stack).split("@")[0]
+                provider = step["with"]["workload_identity_provider"]
+                if provider == "${{ vars.GCP_WIF_PROVIDER_ENVIRONMENTS }}":
+                    environment = job["environment"]["name"].replace(placeholder, stack)
+                    expected = f"github-environments/attribute.environment/{environment}"
+                else:
+                    assert "environment" not in job
+                    expected = "github/attribute.repository_id/812345678"
+                assert expected in _trusted(account), f"{name}: job {job_id} as {account} in {stack}"
+                checked += 1
+    assert checked >= 11  # deploy and rollback (3 stacks each), drift (3), previews (2)
+
+
+def test_drift_checks_run_unattended_in_the_read_only_environments() -> None:
+    drift = workflow("drift.yml")["jobs"]["drift"]
+    assert drift["environment"]["name"] == "${{ matrix.stack }}-readonly"
+    text = (ROOT / "docs" / "delivery.md").read_text()
+    for stack in ("dev", "staging", "prod"):
+        assert f"`{stack}-readonly`" in text  # docs/delivery.md says to create it (main only, no reviewers)
+
+
 def test_jobs_that_change_or_decrypt_a_stack_run_in_its_environment_on_the_environment_pool() -> None:
-    for (name, job_id), stack in STACK_JOBS.items():
-        if name == "pull-request.yml":
-            continue
+    for (name, job_id), stack in {**STACK_JOBS, ("drift.yml", "drift"): "matrix.stack"}.items():
         job = workflow(name)["jobs"][job_id]
-        assert job["environment"]["name"] == f"${{{{ {stack} }}}}"
+        assert str(job["environment"]["name"]).startswith(f"${{{{ {stack} }}}}")
         assert job["permissions"]["id-token"] == "write"
         (auth,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@")]
         assert auth["with"]["workload_identity_provider"] == "${{ vars.GCP_WIF_PROVIDER_ENVIRONMENTS }}"

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests import fake_cli
+from tests.conftest import ALL_STACKS, program_of
 
 ROOT = Path(__file__).resolve().parent.parent
 WHERE = "--project acme-platform-prod --region europe-west1"
@@ -136,6 +137,34 @@ def test_smoke_test_passes_for_a_stack_with_internal_services(tmp_path: Path) ->
     assert [c.split()[-1] for c in calls if c.startswith("curl")] == ["https://origin.example.com/healthz"]
 
 
+def _retries(call: str) -> tuple[int, int, int | None]:
+    """(retries, delay, maximum time) of a curl call, as curl would use them."""
+    words = call.split()
+
+    def option(name: str) -> int | None:
+        return int(words[words.index(name) + 1]) if name in words else None
+
+    return option("--retry") or 0, option("--retry-delay") or 0, option("--retry-max-time")
+
+
+def test_smoke_test_waits_up_to_15_minutes_for_a_new_load_balancer(tmp_path: Path) -> None:
+    # A new load balancer (or a new certificate) serves its domain only once the certificate is provisioned, which takes
+    # minutes; services are checked with the usual few retries.
+    result, calls, _ = run(tmp_path, SMOKE, "prod", world=prod_like())  # the defaults
+    assert result.returncode == 0, result.stdout
+    (balancer,) = [c for c in calls if c.startswith("curl") and "origin.example.com" in c]
+    retries, delay, most = _retries(balancer)
+    assert "--retry-all-errors" in balancer.split()
+    assert most == 900
+    assert retries * delay >= 900
+    world = prod_like()
+    world["services"]["acme-prod-web"] = service("acme-prod-web", ingress="all")
+    world["public"] = ["acme-prod-web"]
+    _, calls, _ = run(tmp_path, SMOKE, "prod", world=world)
+    (web,) = [c for c in calls if c.startswith("curl") and "acme-prod-web" in c]
+    assert _retries(web)[2] is None
+
+
 def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path: Path) -> None:
     world = {
         "config": CONFIG,
@@ -145,6 +174,7 @@ def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path
             "acme-dev-orders": service("acme-dev-orders", ingress="internal"),
             "acme-dev-web": service("acme-dev-web", ingress="all"),
         },
+        "public": ["acme-dev-api", "acme-dev-web"],
         "unhealthy": ["acme-dev-web"],
     }
     result, calls, _ = run(tmp_path, SMOKE, "dev", world=world)
@@ -297,14 +327,37 @@ def test_a_piped_preview_without_pipefail_hides_failures_from_the_step(tmp_path:
 
 DEPLOY = str(ROOT / ".github" / "scripts" / "deploy-stack.sh")
 POLICY = "--policy-pack policy --policy-pack-config policy/config/dev.json"
-JOB_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/job:Job::orders-migrate"
-SERVICE_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/service:Service::api"
+JOB_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/job:Job::orders-migrations"
+SERVICE_URN = "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/service:Service::orders"
+NEW_JOB_URN = (
+    "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/job:Job::analytics-migrations"
+)
+NEW_SERVICE_URN = (
+    "urn:pulumi:dev::platform::platform:components:CloudRunService$gcp:cloudrunv2/service:Service::analytics"
+)
 DEV_CONFIG = {"platform:gcp.project": "acme-platform-dev", "platform:gcp.region": "europe-west1"}
 DEV_WHERE = "--project acme-platform-dev --region europe-west1"
+UP = f"pulumi up --refresh --yes --non-interactive {POLICY}"
+
+
+def step(op: str, urn: str, name: str | None = None) -> dict[str, Any]:
+    """A step of `pulumi preview --json`: its op, its URN and the resource's new state (inputs as the program sets
+    them; a delete has none)."""
+    found: dict[str, Any] = {"op": op, "urn": urn}
+    if op != "delete":
+        found["newState"] = {"urn": urn, "type": urn.split("$")[-1].split("::")[0], "inputs": {"name": name}}
+    else:
+        found["oldState"] = {"urn": urn, "inputs": {"name": name}}
+    return found
 
 
 def deploy_world(**world: Any) -> dict[str, Any]:
-    return {"config": DEV_CONFIG, "outputs": {"migration_jobs": {"orders": "acme-dev-orders-migrate"}}, **world}
+    return {
+        "config": DEV_CONFIG,
+        "outputs": {"migration_jobs": {"orders": "acme-dev-orders-migrate"}},
+        "jobs": ["acme-dev-orders-migrate", "acme-dev-analytics-migrate"],  # what exists once the update has run
+        **world,
+    }
 
 
 def changes(calls: list[str]) -> list[str]:
@@ -312,18 +365,22 @@ def changes(calls: list[str]) -> list[str]:
 
 
 def test_migrations_run_after_the_job_update_and_before_services_take_traffic(tmp_path: Path) -> None:
-    plan = {"steps": [{"op": "update", "urn": JOB_URN}, {"op": "update", "urn": SERVICE_URN}]}
+    plan = {
+        "steps": [step("update", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]
+    }
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
     assert result.returncode == 0, result.stderr
     assert changes(calls) == [
-        f"pulumi up --refresh --yes --non-interactive {POLICY} --target {JOB_URN}",
+        f"{UP} --exclude {SERVICE_URN} --exclude-dependents",
         f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait",
-        f"pulumi up --refresh --yes --non-interactive {POLICY}",
+        UP,
     ]
 
 
 def test_every_preview_and_update_refreshes_first(tmp_path: Path) -> None:
-    plan = {"steps": [{"op": "update", "urn": JOB_URN}]}
+    plan = {
+        "steps": [step("update", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]
+    }
     _, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
     runs = [c for c in calls if c.startswith(("pulumi preview", "pulumi up"))]
     assert len(runs) == 3
@@ -331,22 +388,63 @@ def test_every_preview_and_update_refreshes_first(tmp_path: Path) -> None:
 
 
 def test_a_deploy_without_job_changes_is_one_update(tmp_path: Path) -> None:
-    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world())
+    plan = {"steps": [step("same", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]}
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
     assert result.returncode == 0, result.stderr
-    assert changes(calls) == [f"pulumi up --refresh --yes --non-interactive {POLICY}"]
+    assert changes(calls) == [UP]
 
 
-def test_the_first_deploy_runs_the_jobs_it_created(tmp_path: Path) -> None:
-    world = deploy_world(outputs={}, outputs_after_up={"migration_jobs": {"orders": "acme-dev-orders-migrate"}})
+def test_the_first_deploy_runs_its_new_jobs_before_its_services_exist(tmp_path: Path) -> None:
+    plan = {
+        "steps": [step("create", JOB_URN, "acme-dev-orders-migrate"), step("create", SERVICE_URN, "acme-dev-orders")]
+    }
+    world = deploy_world(outputs={}, preview_json=plan)
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
     assert result.returncode == 0, result.stderr
     assert changes(calls) == [
-        f"pulumi up --refresh --yes --non-interactive {POLICY}",
+        f"{UP} --exclude {SERVICE_URN} --exclude-dependents",
         f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait",
+        UP,
     ]
 
 
-def test_a_deploy_stops_when_the_stack_outputs_cannot_be_read(tmp_path: Path) -> None:
+def test_a_migrations_job_added_to_a_stack_that_has_one_runs_before_traffic(tmp_path: Path) -> None:
+    # analytics gains `migrations:`: its new job (and its account and grants) is created and run while the services
+    # still serve their old revisions; the unchanged orders job is not run.
+    plan = {
+        "steps": [
+            step("same", JOB_URN, "acme-dev-orders-migrate"),
+            step("create", NEW_JOB_URN, "acme-dev-analytics-migrate"),
+            step("update", NEW_SERVICE_URN, "acme-dev-analytics"),
+        ]
+    }
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [
+        f"{UP} --exclude {NEW_SERVICE_URN} --exclude-dependents",
+        f"gcloud run jobs execute acme-dev-analytics-migrate {DEV_WHERE} --wait",
+        UP,
+    ]
+
+
+def test_a_migrations_job_the_update_deletes_is_never_run(tmp_path: Path) -> None:
+    plan = {
+        "steps": [step("delete", JOB_URN, "acme-dev-orders-migrate"), step("update", SERVICE_URN, "acme-dev-orders")]
+    }
+    world = deploy_world(preview_json=plan, jobs=[])  # gone once the update has run
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [UP]
+
+
+def test_jobs_that_change_without_a_service_run_after_the_update(tmp_path: Path) -> None:
+    plan = {"steps": [step("update", JOB_URN, "acme-dev-orders-migrate")]}
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(preview_json=plan))
+    assert result.returncode == 0, result.stderr
+    assert changes(calls) == [UP, f"gcloud run jobs execute acme-dev-orders-migrate {DEV_WHERE} --wait"]
+
+
+def test_a_deploy_stops_when_the_stack_config_cannot_be_read(tmp_path: Path) -> None:
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(pulumi_error="failed to load checkpoint"))
     assert result.returncode != 0
     assert changes(calls) == []
@@ -359,12 +457,31 @@ def test_a_policy_violation_in_the_preview_stops_the_deploy_before_any_update(tm
     assert changes(calls) == []
 
 
+def test_a_policy_violation_is_named_in_the_deploy_log(tmp_path: Path) -> None:
+    # `pulumi preview --json` leaves policy events out: the log must still say which policy stopped the deploy.
+    world = deploy_world(policy_violation="buckets-are-private: bucket acme-dev-assets allows public access")
+    result, calls, _ = run(tmp_path, DEPLOY, "dev", world=world)
+    assert result.returncode == 1
+    assert "buckets-are-private: bucket acme-dev-assets allows public access" in result.stdout
+    assert changes(calls) == []
+
+
 def test_a_deploy_without_uv_on_path_stops_at_the_preview(tmp_path: Path) -> None:
     tools = tuple(t for t in fake_cli.TOOLS if t != "uv")
     result, calls, _ = run(tmp_path, DEPLOY, "dev", world=deploy_world(), tools=tools)
     assert result.returncode != 0
-    assert "could not find `uv` on PATH" in result.stderr
+    assert "could not find `uv` on PATH" in result.stderr + result.stdout
     assert changes(calls) == []
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_no_migrations_job_waits_for_a_cloud_run_service(stack: str) -> None:
+    # The deploy updates everything but the changed services and their dependents before it runs the jobs: a job
+    # that depended on a service would be left out of that update too.
+    program = program_of(stack)
+    services = program.of("gcp:cloudrunv2/service:Service")
+    for job in program.of("gcp:cloudrunv2/job:Job"):
+        assert not [s.name for s in services if program.depends_on(job, s)], job.name
 
 
 # --- Rollback ------------------------------------------------------------------------------------------------------
@@ -436,7 +553,10 @@ APP_DEPLOY = str(ROOT / "examples" / "app-deploy.sh")
 STAGING_WHERE = "--project acme-platform-staging --region europe-west1"
 
 
-def app_world() -> dict[str, Any]:
+def app_world(ingress: str = "internal") -> dict[str, Any]:
+    """Staging's app-owned services right after `gcloud run deploy --no-traffic --tag candidate`: the candidate revision
+    00002 serves nothing, at its tag URL `https://candidate---HOST` (a run.app host, as Cloud Run names it)."""
+    names = ("acme-staging-orders", "acme-staging-analytics")
     return {
         "config": {
             "platform:services.orders.deploy_mode": "app",
@@ -455,18 +575,31 @@ def app_world() -> dict[str, Any]:
         "services": {
             name: service(
                 name,
-                ingress="internal",
+                ingress=ingress,
                 traffic=[
-                    {"revisionName": f"{name}-00002", "tag": "candidate", "url": f"https://candidate---{name}"},
+                    {
+                        "revisionName": f"{name}-00002",
+                        "tag": "candidate",
+                        "url": f"https://candidate---{name}-abc123-ew.a.run.app",
+                    },
                     {"revisionName": f"{name}-00001", "percent": 100},
                 ],
             )
-            for name in ("acme-staging-orders", "acme-staging-analytics")
+            for name in names
+        },
+        "revisions": {
+            name: [
+                revision(f"{name}-00001", "2026-11-20T10:00:00Z", ready="True"),
+                revision(f"{name}-00002", "2026-11-22T10:00:00Z", ready="True"),
+            ]
+            for name in names
         },
     }
 
 
 def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp_path: Path) -> None:
+    # orders has ingress `internal`: every run.app URL of it, the candidate's tag URL included, refuses the internet,
+    # so the candidate is checked through the Cloud Run API (its revision's own Ready condition), never with curl.
     result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=app_world())
     assert result.returncode == 0, result.stderr
     image = "europe-west1-docker.pkg.dev/acme-platform-staging/apps/orders:1.2.3"
@@ -476,10 +609,57 @@ def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp
         f"gcloud run jobs execute acme-staging-orders-migrate {STAGING_WHERE} --wait",
         f"gcloud run deploy acme-staging-orders {STAGING_WHERE} --image {image} --no-traffic --tag candidate",
         f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
-        "curl --fail --silent --show-error --max-time 10 --retry 5 --retry-all-errors --output /dev/null "
-        "https://candidate---acme-staging-orders/healthz",
+        f"gcloud run revisions describe acme-staging-orders-00002 {STAGING_WHERE} --format json",
         f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} --to-latest",
     ]
+
+
+def test_the_app_deploy_keeps_traffic_when_the_candidate_revision_is_not_ready(tmp_path: Path) -> None:
+    world = app_world()
+    world["revisions"]["acme-staging-orders"][1] = revision("acme-staging-orders-00002", "2026-11-22", ready="False")
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 1
+    assert "candidate revision acme-staging-orders-00002 is not Ready" in result.stderr
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def test_the_app_deploy_calls_a_public_candidate_at_its_tag_url(tmp_path: Path) -> None:
+    world = {**app_world(ingress="all"), "public": ["acme-staging-orders"]}
+    world["config"]["platform:services.orders.public"] = "true"
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 0, result.stderr
+    (get,) = [c for c in calls if c.startswith("curl")]
+    assert get.endswith(" https://candidate---acme-staging-orders-abc123-ew.a.run.app/healthz")
+    assert "Authorization" not in get
+    assert not [c for c in calls if "print-identity-token" in c]
+
+
+def test_the_app_deploy_calls_a_private_candidate_with_an_identity_token_for_the_service(tmp_path: Path) -> None:
+    world = {**app_world(ingress="all"), "identity_token": "id-token-for-test"}
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 0, result.stderr
+    assert "gcloud auth print-identity-token --audiences=https://acme-staging-orders-abc123-ew.a.run.app" in calls
+    (get,) = [c for c in calls if c.startswith("curl")]
+    assert "-H Authorization: Bearer id-token-for-test" in get
+    # Without a token Cloud Run's IAM check refuses the call, and the candidate is not promoted.
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=app_world(ingress="all"))
+    assert result.returncode != 0
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def test_the_fake_curl_refuses_every_run_app_host_of_a_service_whose_ingress_is_not_all(tmp_path: Path) -> None:
+    world = {**app_world(), "public": ["acme-staging-orders"]}
+    urls = {
+        "https://acme-staging-orders-abc123-ew.a.run.app/healthz": 22,
+        "https://candidate---acme-staging-orders-abc123-ew.a.run.app/healthz": 22,
+        "https://unknown-abc123-ew.a.run.app/healthz": 22,
+        "https://origin.example.com/healthz": 0,
+    }
+    for url, code in urls.items():
+        script = tmp_path / "get.sh"
+        script.write_text(f"curl --fail --silent {url}\n")
+        result, _, _ = run(tmp_path, str(script), world=world)
+        assert result.returncode == code, url
 
 
 def test_the_app_deploy_of_a_service_without_migrations_runs_no_job(tmp_path: Path) -> None:

@@ -6,8 +6,11 @@
 #   2. GET /healthz on what the runner can reach from the internet: services with ingress `all` (their URL), and the
 #      load balancer's domains (the output load_balancer_domains). Services with ingress `internal` or
 #      `internal-and-lb` refuse internet requests at their run.app URL, so part 1 is all the runner can check of them.
+# A load balancer domain is retried for up to SMOKE_LB_WAIT seconds (15 minutes): on a first deploy, or after its
+# certificate or forwarding rule changes, the load balancer serves the domain only once the certificate is provisioned.
 # A failing `pulumi stack output` fails the test; only an output the stack does not export counts as nothing to check.
-# Usage: smoke-test.sh STACK   (needs pulumi, gcloud, jq and curl; SMOKE_TRIES and SMOKE_DELAY tune the retries)
+# Usage: smoke-test.sh STACK   (needs pulumi, gcloud, jq and curl; SMOKE_TRIES and SMOKE_DELAY tune the retries of
+# services, SMOKE_LB_WAIT and SMOKE_LB_DELAY those of load balancer domains)
 set -euo pipefail
 
 stack="${1:?usage: smoke-test.sh STACK}"
@@ -23,6 +26,9 @@ outputs="$(pulumi stack output --json --stack "$stack")" || fail "could not read
 project="$(pulumi config get --stack "$stack" --path platform:gcp.project)" || fail "no platform:gcp.project"
 region="$(pulumi config get --stack "$stack" --path platform:gcp.region)" || fail "no platform:gcp.region"
 where=(--project "$project" --region "$region")
+lb_wait="${SMOKE_LB_WAIT:-900}"
+lb_delay="${SMOKE_LB_DELAY:-15}"
+wait_for="" # seconds get() keeps retrying for (load balancer domains); empty: SMOKE_TRIES times
 
 # Prints why a service (its `gcloud run services describe --format json`) is not serving its latest revision.
 # shellcheck disable=SC2016 # jq program
@@ -60,7 +66,10 @@ get() {
     headers=(-H "Authorization: Bearer $token")
   fi
   echo "GET $url ($what)"
-  curl --fail --silent --show-error --max-time 10 --retry "$tries" --retry-delay "$delay" --retry-all-errors \
+  local retry=(--retry "$tries" --retry-delay "$delay")
+  [[ -z "$wait_for" ]] ||
+    retry=(--retry "$((wait_for / lb_delay + 1))" --retry-delay "$lb_delay" --retry-max-time "$wait_for")
+  curl --fail --silent --show-error --max-time 10 "${retry[@]}" --retry-all-errors \
     "${headers[@]}" --output /dev/null "$url" </dev/null || fail "$what at $url is not healthy"
 }
 
@@ -70,6 +79,7 @@ while IFS=$'\t' read -r key name; do
   checked=$((checked + 1))
 done < <(jq -r '.service_names // {} | to_entries[] | [.key, .value] | @tsv' <<<"$outputs")
 
+wait_for="$lb_wait" # a new load balancer serves its domains only once their certificates are provisioned
 while read -r domain; do
   get "load balancer domain" "https://$domain/healthz"
   checked=$((checked + 1))
