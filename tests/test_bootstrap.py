@@ -291,6 +291,7 @@ VIEWER_READ_MODULES = {
     "cloudrunv2",
     "cloudscheduler",
     "compute",
+    "kms",  # key rings and keys (cloudkms.*.get), their IAM policies (Security Reviewer); never key material
     "logging",
     "monitoring",
     "projects",
