@@ -326,6 +326,16 @@ def test_the_workflows_are_the_export_definitions_for_the_stack_instances(stack:
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_no_workflow_source_holds_a_yaml_anchor_or_alias(stack: str) -> None:
+    """The retry policy and `auth` are one dict used several times; PyYAML would write `&id001` and `*id001`, and no
+    Workflows page says its parser resolves them. With two databases both workflows reuse a dict."""
+    for recording in (wired(stack), program_of(stack)):
+        for workflow in recording.of(WORKFLOW):
+            source = workflow.inputs["sourceContents"]
+            assert "&id" not in source and "*id" not in source, workflow.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_every_database_and_the_redis_instance_of_the_stack_are_exported(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     instance = program.named("database-primary").inputs["name"]

@@ -153,6 +153,14 @@ def redis_workflow(project: str, region: str, bucket: str, instance: str, timeou
     return {"main": {"steps": steps}, BUSY: _busy()}
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes a dict used twice (a retry policy, `auth`) out in full each time: PyYAML would otherwise write an anchor
+    and an alias (`&id001`, `*id001`), which no Workflows page says its parser resolves."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def to_yaml(definition: Definition) -> str:
-    """The workflow source as Cloud Workflows reads it."""
-    return yaml.safe_dump(definition, sort_keys=False, width=1000)
+    """The workflow source as Cloud Workflows reads it: plain YAML, no anchors or aliases."""
+    return yaml.dump(definition, Dumper=_NoAliases, sort_keys=False, width=1000)
