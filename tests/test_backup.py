@@ -269,21 +269,40 @@ def test_the_scheduler_account_may_start_workflows_and_nothing_else(stack: str) 
     ]
 
 
+def grants_of(recording: Recording, member: str) -> dict[str, dict[str, Any]]:
+    """The project grants of one member: the permissions of each custom role granted, and the grant's condition."""
+    roles = {r.outputs["name"]: r for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")}
+    return {
+        g.name: {"permissions": roles[g.inputs["role"]].inputs["permissions"], "condition": g.inputs.get("condition")}
+        for g in recording.of("gcp:projects/iAMMember:IAMMember")
+        if g.inputs["member"] == member
+    }
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_workflow_runs_as_its_own_account_that_may_only_export(stack: str) -> None:
     recording = wired(stack)
-    roles = {r.name: r for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")}
-    assert roles["backup-database-exporter-role"].inputs["permissions"] == ["cloudsql.instances.export"]
-    assert roles["backup-redis-exporter-role"].inputs["permissions"] == ["redis.instances.export"]
     for kind in ("database", "redis"):
         account = recording.named(f"backup-{kind}-exporter")
         assert recording.named(f"backup-{kind}-workflow").inputs["serviceAccount"] == account.outputs["email"]
-        (grant,) = [
-            g
-            for g in recording.of("gcp:projects/iAMMember:IAMMember")
-            if g.inputs["member"] == account.outputs["member"]
-        ]
-        assert grant.inputs["role"] == roles[f"backup-{kind}-exporter-role"].outputs["name"]
+    # Cloud SQL: the export, conditioned on the instance; reading the operation the connector polls takes
+    # cloudsql.instances.get, granted on the project since an operation is read by project and id.
+    database = grants_of(recording, recording.named("backup-database-exporter").outputs["member"])
+    assert database["backup-database-exporter-grant"]["permissions"] == [
+        "cloudsql.instances.export",
+        "cloudsql.instances.get",
+    ]
+    assert database["backup-database-exporter-grant"]["condition"] is not None
+    assert database["backup-database-poller-grant"] == {"permissions": ["cloudsql.instances.get"], "condition": None}
+    assert set(database) == {"backup-database-exporter-grant", "backup-database-poller-grant"}
+    # Memorystore: the export, and the instance and operation reads the export and the workflow's poll take.
+    redis = grants_of(recording, recording.named("backup-redis-exporter").outputs["member"])
+    assert redis == {
+        "backup-redis-exporter-grant": {
+            "permissions": ["redis.instances.export", "redis.instances.get", "redis.operations.get"],
+            "condition": None,
+        }
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -360,6 +379,8 @@ def test_the_jobs_wait_for_the_invoker_grant_and_the_workflows_for_their_export_
         assert recording.depends_on(recording.named(f"backup-export-{kind}"), recording.named("apis-cloudscheduler"))
         workflow = recording.named(f"backup-{kind}-workflow")
         assert recording.depends_on(workflow, recording.named(f"backup-{kind}-exporter-grant"))
+        if kind == "database":
+            assert recording.depends_on(workflow, recording.named("backup-database-poller-grant"))
         assert recording.depends_on(workflow, recording.named("apis-workflows"))
 
 
