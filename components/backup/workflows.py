@@ -10,7 +10,9 @@ the backup-failure alert reads from the execution's log.
   operation at a time); "another operation is in progress" (HTTP 409) is retried with backoff; a database that still
   fails is recorded and the others are exported before the execution fails.
 - Memorystore: no connector is documented for it, so the workflow calls the REST method (`instances:export`) and
-  polls the long-running operation until it is done, then fails if it carries an error or takes too long.
+  polls the long-running operation until it is done, then fails if it carries an error or takes too long. A busy
+  instance (maintenance, a failover, a scale, an import) answers 400 FAILED_PRECONDITION ("ongoing operations"), which
+  is retried with the same backoff, as is a 409.
 """
 
 from __future__ import annotations
@@ -47,8 +49,14 @@ def redis_prefix(bucket: str, instance: str) -> str:
     return f"gs://{bucket}/redis/{instance}/"
 
 
-def _busy() -> Definition:
-    return {"params": ["e"], "steps": [{"answer": {"return": '${map.get(e, "code") == 409}'}}]}
+def _busy(*, failed_precondition: bool = False) -> Definition:
+    """HTTP 409; with `failed_precondition`, also a 400 whose Google API error status is FAILED_PRECONDITION (read
+    null-safely: map.get returns null through anything that is not a map)."""
+    busy = 'map.get(e, "code") == 409'
+    if failed_precondition:
+        status = 'map.get(e, ["body", "error", "status"]) == "FAILED_PRECONDITION"'
+        busy = f'{busy} or (map.get(e, "code") == 400 and {status})'
+    return {"params": ["e"], "steps": [{"answer": {"return": "${" + busy + "}"}}]}
 
 
 def _export_database(project: str, bucket: str, instance: str, database: str, timeout: int) -> Definition:
@@ -150,7 +158,7 @@ def redis_workflow(project: str, region: str, bucket: str, instance: str, timeou
         {"timed_out": {"raise": {"message": "Memorystore export timed out", "operation": "${started.body.name}"}}},
         {"failed": {"raise": {"message": "Memorystore export failed", "error": "${operation.body.error}"}}},
     ]
-    return {"main": {"steps": steps}, BUSY: _busy()}
+    return {"main": {"steps": steps}, BUSY: _busy(failed_precondition=True)}
 
 
 class _NoAliases(yaml.SafeDumper):
