@@ -29,12 +29,20 @@ SQLADMIN_EXPORT = "googleapis.sqladmin.v1.instances.export"
 REDIS_API = "https://redis.googleapis.com/v1/"
 BUSY = "busy"  # the subworkflow that says whether an error is "another operation is in progress"
 POLL_SECONDS = 30
-# Retry an export refused because the instance is busy (a backup, maintenance, another export): about 55 minutes.
-RETRY_BUSY = {
-    "predicate": "${" + BUSY + "}",
-    "max_retries": 8,
-    "backoff": {"initial_delay": 60, "max_delay": 600, "multiplier": 2},
-}
+# Retry an export refused because the instance is busy (a backup, maintenance, another export): 55 minutes of waits.
+BUSY_RETRIES = 8
+BUSY_BACKOFF = {"initial_delay": 60, "max_delay": 600, "multiplier": 2}
+RETRY_BUSY = {"predicate": "${" + BUSY + "}", "max_retries": BUSY_RETRIES, "backoff": BUSY_BACKOFF}
+
+
+def busy_retry_seconds() -> int:
+    """The longest an export waits for a busy instance before it starts: the sum of RETRY_BUSY's back-offs, each the
+    previous times `multiplier`, capped at `max_delay` (60 + 120 + 240 + 480 + 4 x 600 = 3300 s)."""
+    delay, total = BUSY_BACKOFF["initial_delay"], 0
+    for _ in range(BUSY_RETRIES):
+        total += delay
+        delay = min(delay * BUSY_BACKOFF["multiplier"], BUSY_BACKOFF["max_delay"])
+    return total
 
 
 def _uri(prefix: str, suffix: str) -> str:
