@@ -221,8 +221,8 @@ def test_every_grant_of_the_event_bus_and_warehouse_names_one_resource_never_the
     program = program_of(stack)
     owned = {program.named("events").urn, program.named("warehouse").urn}
     grants = [r for r in program.resources if r.parent in owned and "role" in r.inputs]
-    # publisher, invoker, the deployer's actAs on the push account, 2 x (dead-letter publisher, agent subscriber), table,
-    # dataset
+    # publisher, invoker, the deployer's actAs on the push account, 2 x (dead-letter publisher, agent subscriber),
+    # table, dataset
     assert len(grants) == 9
     for grant in grants:
         assert grant.type in RESOURCE_SCOPED, f"{grant.name} is a {grant.type}"

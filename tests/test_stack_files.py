@@ -117,7 +117,8 @@ def test_a_misspelled_namespace_stops_the_program_and_names_the_near_match() -> 
         run_program("prod", config=config, into=recording)
     assert str(err.value) == (
         "invalid stack config in Pulumi.prod.yaml: platfrom:protection is in namespace 'platfrom', which nothing "
-        "reads (known: cloudflare, docker, gcp, platform, pulumi, random, time); did you mean platform:protection?"
+        "reads (known: cloudflare, docker, gcp, kubernetes, platform, pulumi, random, time); did you mean "
+        "platform:protection?"
     )
     assert recording.resources == []  # prod does not plan with defaults (and without protect)
 
