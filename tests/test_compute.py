@@ -407,6 +407,8 @@ def test_the_migrations_job_runs_the_owner_image_with_its_identity_and_egress(pr
     assert container.get("args", []) == migrations.args
     assert template["serviceAccount"] == service.inputs["template"]["serviceAccount"]
     assert template["vpcAccess"] == service.inputs["template"]["vpcAccess"]
+    # The same cpu and memory, so the service's check of what Cloud Run accepts together covers the job too.
+    assert container["resources"]["limits"] == container_of(service)["resources"]["limits"]
     assert template["timeout"] == f"{migrations.timeout_seconds}s"
     assert job.inputs["template"]["taskCount"] == 1
     assert program.outputs["migration_job_name"] == job.outputs["name"] == job.inputs["name"]
@@ -650,6 +652,41 @@ def test_memory_below_what_gen2_needs_is_refused_with_one_line() -> None:
         "second-generation execution environment needs (services here run gen2, and the migrations job can run "
         "nothing else); set memory: 512Mi or more"
     )
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "line"),
+    [
+        ("1", "8Gi", "services.web.memory: memory 8Gi needs cpu 2 or more in Cloud Run"),
+        ("2", "12Gi", "services.web.memory: memory 12Gi needs cpu 4 or more in Cloud Run"),
+        ("4", "20Gi", "services.web.memory: memory 20Gi needs cpu 6 or more in Cloud Run"),
+        ("6", "32Gi", "services.web.memory: memory 32Gi needs cpu 8 or more in Cloud Run"),
+        ("8", "64Gi", "services.web.memory: 64Gi is above the 32Gi Cloud Run allows an instance"),
+        ("4", "512Mi", "services.web.cpu: cpu 4 needs memory 2Gi or more in Cloud Run"),
+        ("6", "2Gi", "services.web.cpu: cpu 6 needs memory 4Gi or more in Cloud Run"),
+        ("8", "3Gi", "services.web.cpu: cpu 8 needs memory 4Gi or more in Cloud Run"),
+    ],
+)
+def test_cpu_and_memory_cloud_run_refuses_together_are_one_line_naming_both_keys(
+    cpu: str, memory: str, line: str
+) -> None:
+    """The migrations job runs with its service's cpu and memory, so one check covers both."""
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"].update(cpu=cpu, memory=memory)))
+    message = str(err.value)
+    assert message.startswith(f"invalid stack config in Pulumi.test.yaml: {line}"), message
+    assert len(message.splitlines()) == 1
+    if "above" not in line:
+        assert "cpu" in message.split(": ", 2)[2] and "memory" in message.split(": ", 2)[2]
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory"),
+    [("1", "4Gi"), ("2", "8Gi"), ("4", "2Gi"), ("4", "16Gi"), ("6", "4Gi"), ("6", "24Gi"), ("8", "4Gi"), ("8", "32Gi")],
+)
+def test_the_edges_of_what_cloud_run_accepts_are_accepted(cpu: str, memory: str) -> None:
+    config = parse(services_with("dev", lambda s: s["web"].update(cpu=cpu, memory=memory)))
+    assert (config.services["web"].cpu, config.services["web"].memory) == (cpu, memory)
 
 
 def test_every_service_and_job_asks_for_the_memory_its_execution_environment_needs(program: Recording) -> None:

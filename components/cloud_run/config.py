@@ -57,6 +57,11 @@ PUBLIC_WORDS = frozenset(("PUBLIC",))  # PUBLIC_KEY names a public key: not a se
 # needs at least 512 MiB of memory.
 EXECUTION_ENVIRONMENT = "gen2"
 MIN_MEMORY_MIB = {"gen1": 128, "gen2": 512}
+# What Cloud Run accepts together, for services and jobs alike: the least CPUs memory above a size needs, the least
+# memory some CPU counts need, and the most memory an instance may have.
+MIN_CPUS_ABOVE_MIB = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
+MIN_MEMORY_MIB_FOR_CPUS = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
+MAX_MEMORY_MIB = 32 * 1024
 BASE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent")
 
 
@@ -114,7 +119,7 @@ class ServiceArgs(Model):
     image: ImageRef | None = None  # `host/path:tag` or `@sha256:`, or `name:tag` in the stack's repository
     build: BuildArgs | None = None  # built from this project and pushed to the stack's repository
     port: int = Field(8080, ge=1, le=65535)
-    cpu: Literal["1", "2", "4", "8"] = "1"
+    cpu: Literal["1", "2", "4", "6", "8"] = "1"
     memory: Memory = "512Mi"
     cpu_idle: bool = True  # CPU only while serving requests (cheaper); false keeps it for background work
     startup_cpu_boost: bool = True
@@ -160,11 +165,29 @@ class ServiceArgs(Model):
 
     def _check_memory(self) -> None:
         least = MIN_MEMORY_MIB[EXECUTION_ENVIRONMENT]
-        if mebibytes(self.memory) < least:
+        memory, cpus = mebibytes(self.memory), int(self.cpu)
+        if memory < least:
             invalid(
                 "memory",
                 f"{self.memory} is below the {least}Mi that Cloud Run's second-generation execution environment needs "
                 f"(services here run gen2, and the migrations job can run nothing else); set memory: {least}Mi or more",
+            )
+        if memory > MAX_MEMORY_MIB:
+            invalid("memory", f"{self.memory} is above the {MAX_MEMORY_MIB // 1024}Gi Cloud Run allows an instance")
+        # The service and its migrations job run with the same cpu and memory, so both are refused together.
+        needed = next((n for above, n in MIN_CPUS_ABOVE_MIB if memory > above), 1)
+        if cpus < needed:
+            invalid(
+                "memory",
+                f"memory {self.memory} needs cpu {needed} or more in Cloud Run (more than 4Gi takes 2 CPUs, 8Gi 4, "
+                f"16Gi 6, 24Gi 8), and cpu is {self.cpu}; raise cpu or lower memory (the migrations job runs with both)",
+            )
+        floor = MIN_MEMORY_MIB_FOR_CPUS.get(cpus, 0)
+        if memory < floor:
+            invalid(
+                "cpu",
+                f"cpu {self.cpu} needs memory {floor // 1024}Gi or more in Cloud Run (4 CPUs take 2Gi, 6 and 8 take "
+                f"4Gi), and memory is {self.memory}; raise memory or lower cpu (the migrations job runs with both)",
             )
 
     def _check_env(self) -> None:
