@@ -308,20 +308,19 @@ class Backup(pulumi.ComponentResource):
         self.exporter_roles[kind] = role
         unconditional = UNCONDITIONAL_PERMISSIONS.get(kind)
         polls = [self._grant_poller(kind, account, unconditional)] if condition is not None and unconditional else []
-        return polls + [
-            gcp.projects.IAMMember(
-                f"{self._name}-{kind}-exporter-grant",
-                project=self._project,
-                role=role.name,
-                member=account.member,
-                condition=gcp.projects.IAMMemberConditionArgs(
-                    title=f"only the platform's {kind} instance", expression=condition
-                )
-                if condition is not None
-                else None,
-                opts=pulumi.ResourceOptions(parent=self),
+        grant = gcp.projects.IAMMember(
+            f"{self._name}-{kind}-exporter-grant",
+            project=self._project,
+            role=role.name,
+            member=account.member,
+            condition=gcp.projects.IAMMemberConditionArgs(
+                title=f"only the platform's {kind} instance", expression=condition
             )
-        ]
+            if condition is not None
+            else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return [*polls, grant]
 
     def _grant_poller(
         self, kind: str, account: gcp.serviceaccount.Account, permissions: Sequence[str]

@@ -180,7 +180,8 @@ class ServiceArgs(Model):
             invalid(
                 "memory",
                 f"memory {self.memory} needs cpu {needed} or more in Cloud Run (more than 4Gi takes 2 CPUs, 8Gi 4, "
-                f"16Gi 6, 24Gi 8), and cpu is {self.cpu}; raise cpu or lower memory (the migrations job runs with both)",
+                f"16Gi 6, 24Gi 8), and cpu is {self.cpu}; raise cpu or lower memory (the migrations job runs with "
+                "both)",
             )
         floor = MIN_MEMORY_MIB_FOR_CPUS.get(cpus, 0)
         if memory < floor:
