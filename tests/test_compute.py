@@ -22,7 +22,7 @@ from components.refs import DatabaseBinding, RedisBinding
 from components.registry import Registry
 from offline.engine import Recording, Resource, run, run_program
 from offline.plan import describe
-from tests.conftest import config_of, context_of, program_of, raw_config
+from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
 from tests.docs import yaml_blocks
 
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
@@ -286,6 +286,27 @@ def test_startup_and_liveness_probes_use_the_health_path(program: Recording, con
         for probe in ("startupProbe", "livenessProbe"):
             assert container[probe]["httpGet"] == {"path": service.health_path, "port": service.port}
             assert container[probe]["timeoutSeconds"] <= container[probe]["periodSeconds"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_service_is_checked_on_a_path_cloud_run_may_reserve(stack: str) -> None:
+    """Cloud Run reserves /eventlog, /_ah/ and some paths ending in z at a service's URL, where the uptime checks and
+    the smoke test call the health path; the probes use it too."""
+    assert ServiceArgs.model_fields["health_path"].default == "/health"
+    for key, service in config_of(stack).services.items():
+        path = service.health_path
+        assert not path.endswith("z"), key
+        assert not path.startswith("/_ah/"), key
+        assert path != "/eventlog", key
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/_ah/health", "/eventlog"])
+def test_a_health_path_cloud_run_may_reserve_is_refused_with_one_line(path: str) -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"].update(health_path=path)))
+    message = str(err.value)
+    assert message.startswith("invalid stack config in Pulumi.test.yaml: services.web.health_path: Cloud Run reserves")
+    assert len(message.splitlines()) == 1
 
 
 def test_services_reach_the_vpc_through_direct_egress_on_the_serverless_subnet(program: Recording, config: Any) -> None:

@@ -133,7 +133,7 @@ def test_smoke_test_passes_for_a_stack_with_internal_services(tmp_path: Path) ->
     described = [c.split()[4] for c in calls if c.startswith("gcloud run services describe")]
     assert described == ["acme-prod-web", "acme-prod-api", "acme-prod-orders"]
     # Only the load balancer's domain is called from the runner: internal services refuse internet requests.
-    assert [c.split()[-1] for c in calls if c.startswith("curl")] == ["https://origin.example.com/healthz"]
+    assert [c.split()[-1] for c in calls if c.startswith("curl")] == ["https://origin.example.com/health"]
 
 
 def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path: Path) -> None:
@@ -149,10 +149,10 @@ def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path
     }
     result, calls, _ = run(tmp_path, SMOKE, "dev", world=world)
     assert result.returncode == 1
-    assert "web at https://acme-dev-web-abc123-ew.a.run.app/healthz is not healthy" in result.stdout
+    assert "web at https://acme-dev-web-abc123-ew.a.run.app/health is not healthy" in result.stdout
     assert [c.split()[-1] for c in calls if c.startswith("curl")] == [
-        "https://acme-dev-api-abc123-ew.a.run.app/healthz",
-        "https://acme-dev-web-abc123-ew.a.run.app/healthz",
+        "https://acme-dev-api-abc123-ew.a.run.app/health",
+        "https://acme-dev-web-abc123-ew.a.run.app/health",
     ]
 
 

@@ -127,7 +127,9 @@ class ServiceArgs(Model):
     min_instances: int = Field(0, ge=0, le=1000)  # >= 1 keeps an instance warm: no cold start on the first request
     max_instances: int = Field(10, ge=1, le=1000)
     timeout_seconds: int = Field(300, ge=1, le=3600)  # per request
-    health_path: HealthPath = "/healthz"
+    # Not /healthz: Cloud Run reserves some paths ending in z at a service's URL, where the uptime checks and the
+    # smoke test call this path.
+    health_path: HealthPath = "/health"
     latency_p99_ms: int = Field(1000, ge=10, le=3_600_000)  # the p99 latency target: alert and latency SLO threshold
     env: dict[EnvName, str] = {}  # plain settings; secrets come from Secret Manager through the data bindings
     public: bool = False  # anyone may invoke it (allUsers), at the network edge ingress allows
@@ -142,6 +144,7 @@ class ServiceArgs(Model):
     def _consistent(self) -> ServiceArgs:
         self._check_image()
         self._check_memory()
+        self._check_health_path()
         if self.min_instances > self.max_instances:
             invalid(
                 "min_instances", f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})"
@@ -189,6 +192,15 @@ class ServiceArgs(Model):
                 "cpu",
                 f"cpu {self.cpu} needs memory {floor // 1024}Gi or more in Cloud Run (4 CPUs take 2Gi, 6 and 8 take "
                 f"4Gi), and memory is {self.memory}; raise memory or lower cpu (the migrations job runs with both)",
+            )
+
+    def _check_health_path(self) -> None:
+        path = self.health_path
+        if path.endswith("z") or path.startswith("/_ah/") or path == "/eventlog":
+            invalid(
+                "health_path",
+                f"Cloud Run reserves /eventlog, /_ah/ and some paths ending in z at a service's URL, where the uptime "
+                f"check and the smoke test call {path}; use a path such as /health",
             )
 
     def _check_env(self) -> None:
