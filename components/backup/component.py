@@ -36,9 +36,11 @@ EXPORT_PERMISSIONS = {
 }
 # An operation is read by project and operation id (`projects/P/operations/OP`), not under the instance, and no page
 # says the `resource.name` condition on the instance covers that read; so the Cloud SQL exporter also holds
-# cloudsql.instances.get on the project, unconditionally: metadata of the project's instances (settings, addresses),
-# never their data, and no export of any other instance.
-UNCONDITIONAL_PERMISSIONS = {"database": ("cloudsql.instances.get",)}
+# cloudsql.instances.get on the project, unconditionally, through roles/cloudsql.client (cloudsql.instances.get and
+# cloudsql.instances.connect: a predefined role the deployer may already grant, where a custom role would need its
+# grant allowed in the bootstrap). It reads the metadata of the project's instances, never their data; connect is a
+# Cloud SQL connector handshake, useless without a database user, and the account has none. It exports nothing else.
+POLL_ROLES = {"database": "roles/cloudsql.client"}
 # What Memorystore's service identity needs on the bucket to write an export (a custom role: no predefined role has
 # exactly these). Cloud SQL's needs only storage.objects.create, which roles/storage.objectCreator holds.
 REDIS_WRITER_PERMISSIONS = ("storage.buckets.get", "storage.objects.create")
@@ -306,8 +308,8 @@ class Backup(pulumi.ComponentResource):
             opts=self._ctx.after(self, "iam.googleapis.com"),
         )
         self.exporter_roles[kind] = role
-        unconditional = UNCONDITIONAL_PERMISSIONS.get(kind)
-        polls = [self._grant_poller(kind, account, unconditional)] if condition is not None and unconditional else []
+        poll = POLL_ROLES.get(kind)
+        polls = [self._grant_poller(kind, account, poll)] if condition is not None and poll else []
         grant = gcp.projects.IAMMember(
             f"{self._name}-{kind}-exporter-grant",
             project=self._project,
@@ -322,24 +324,12 @@ class Backup(pulumi.ComponentResource):
         )
         return [*polls, grant]
 
-    def _grant_poller(
-        self, kind: str, account: gcp.serviceaccount.Account, permissions: Sequence[str]
-    ) -> gcp.projects.IAMMember:
-        """What polling the export's operation takes, on the project without a condition (UNCONDITIONAL_PERMISSIONS)."""
-        role = gcp.projects.IAMCustomRole(
-            f"{self._name}-{kind}-poller-role",
-            role_id=self._naming.physical("export", kind, "poll").replace("-", "_"),
-            title=f"Backup export poller ({kind})",
-            description=f"{', '.join(permissions)} only: read the export's operation",
-            permissions=list(permissions),
-            project=self._project,
-            opts=self._ctx.after(self, "iam.googleapis.com"),
-        )
-        self.exporter_roles[f"{kind}-poll"] = role
+    def _grant_poller(self, kind: str, account: gcp.serviceaccount.Account, role: str) -> gcp.projects.IAMMember:
+        """What reading the export's operation takes, on the project without a condition (POLL_ROLES)."""
         return gcp.projects.IAMMember(
             f"{self._name}-{kind}-poller-grant",
             project=self._project,
-            role=role.name,
+            role=role,
             member=account.member,
             opts=pulumi.ResourceOptions(parent=self),
         )
