@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, model
 
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
+from components.backup.config import EXPORT_WINDOW
 from components.binauthz import BinaryAuthorizationArgs
 from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
@@ -362,7 +363,7 @@ class StackConfig(Model):
             if other is not None and when is not None:
                 invalid(
                     "backup.exports.time",
-                    f"exports {exports.describe()} (up to timeout_minutes per database) overlap {key} "
+                    f"exports {exports.describe()} ({EXPORT_WINDOW}) overlap {key} "
                     f"({other.describe()}) on {describe_day(when, exports.time_zone)}; Cloud SQL runs one operation "
                     "at a time, so move backup.exports.time clear of it",
                 )
@@ -389,7 +390,7 @@ class StackConfig(Model):
         if when is not None:
             invalid(
                 "backup.exports.time",
-                f"exports {exports.describe()} (up to timeout_minutes per database) fall outside "
+                f"exports {exports.describe()} ({EXPORT_WINDOW}) fall outside "
                 f"schedule.database_office_hours ({running.describe()}, once started) on "
                 f"{describe_day(when, exports.time_zone)}, when the instance is stopped; set backup.exports.time and "
                 "backup.exports.days within those hours",
