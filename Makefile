@@ -1,5 +1,6 @@
 # Everything a developer or CI runs. `make plan` and `make test` set up the environment first.
 STACK ?= dev
+FORMAT ?= text
 PYTHON ?= python3
 UV_VERSION := 0.13.8
 TOOLS := .tools
@@ -28,8 +29,8 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 	touch $@
 
-plan: setup ## Offline plan of one stack: make plan STACK=prod
-	$(BIN)/python -m offline.plan $(STACK)
+plan: setup ## Offline plan of one stack: make plan STACK=prod [FORMAT=markdown]
+	$(BIN)/python -m offline.plan $(STACK) --format $(FORMAT)
 
 plans: setup ## Offline plan of every stack
 	for stack in dev staging prod; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
