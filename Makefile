@@ -1,6 +1,8 @@
 # Everything a developer or CI runs. `make plan` and `make test` set up the environment first.
 STACK ?= dev
 FORMAT ?= text
+BASE ?= origin/main
+STACKS ?=
 PYTHON ?= python3
 UV_VERSION := 0.13.8
 TOOLS := .tools
@@ -14,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NPM := $(BIN)/npm
 
-.PHONY: setup plan plans diagrams test lint typecheck dockerfiles workflows policy unit edge format clean
+.PHONY: setup plan plans diff bench diagrams test lint typecheck dockerfiles workflows policy unit edge format clean
 
 setup: $(VENV)/.synced
 
@@ -31,6 +33,10 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 plan: setup ## Offline plan of one stack: make plan STACK=prod [FORMAT=markdown]
 	$(BIN)/python -m offline.plan $(STACK) --format $(FORMAT)
+
+# What the working tree changes in each stack against BASE's merge base: resources, input paths, cost, deploy time.
+diff: setup ## Offline diff against a base: make diff [BASE=origin/main] [STACKS="dev prod"] [FORMAT=markdown]
+	$(BIN)/python -m offline.diff $(BASE) $(STACKS) --format $(FORMAT)
 
 plans: setup ## Offline plan of every stack
 	for stack in dev staging prod; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done

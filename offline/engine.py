@@ -53,6 +53,7 @@ class Resource:
     aliases: tuple[str, ...]
     delete_before_replace: bool
     retain_on_delete: bool
+    replace_on_changes: tuple[str, ...] = ()  # input paths whose change makes Pulumi replace the resource
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class Resource:
                 "aliases": list(self.aliases),
                 "deleteBeforeReplace": self.delete_before_replace,
                 "retainOnDelete": self.retain_on_delete,
+                "replaceOnChanges": list(self.replace_on_changes),
             },
         }
 
@@ -177,12 +179,21 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
                 dependencies=tuple(sorted(set(request.dependencies))),
                 protect=bool(request.protect),
                 ignore_changes=tuple(request.ignoreChanges),
-                aliases=tuple(str(a) for a in request.aliases),
+                aliases=tuple(self._alias_urn(request, alias) for alias in request.aliases),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 retain_on_delete=bool(request.retainOnDelete),
+                replace_on_changes=tuple(request.replaceOnChanges),
             )
         )
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=_to_wire(state))
+
+    def _alias_urn(self, request: Any, alias: Any) -> str:
+        """The URN an alias names: given whole, or a spec whose missing parts are the resource's own (same stack)."""
+        if alias.urn:
+            return str(alias.urn)
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return str(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
 
 
 def _from_wire(value: Any) -> Any:
