@@ -7,7 +7,10 @@ engine sees them), explicit and implicit dependencies, and options such as prote
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import copy
+import functools
 import json
 import runpy
 from collections.abc import Callable, Hashable, Iterator
@@ -19,7 +22,7 @@ import pulumi
 import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -304,8 +307,15 @@ class _StackFileLoader(yaml.SafeLoader):
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """A stack file's `config:` keyed `<namespace>:<name>`, or one line naming the file, line and column at fault."""
+    text = path.read_text()
+    return copy.deepcopy(_parse_stack_file(path, text))  # callers may change what they get
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_stack_file(path: Path, text: str) -> dict[str, Any]:
+    """Parsed once per content: the plan reads its stack file for the program and again for the estimates."""
     try:
-        document = yaml.load(path.read_text(), Loader=_StackFileLoader)  # a SafeLoader
+        document = yaml.load(text, Loader=_StackFileLoader)  # a SafeLoader
     except yaml.MarkedYAMLError as err:
         raise pulumi.RunError(_yaml_problem(path, err)) from None
     except yaml.YAMLError as err:  # not tied to a position
@@ -371,11 +381,28 @@ def run(
 
     # A fresh context per run: the SDK keeps its settings, root stack and config in context variables.
     try:
-        contextvars.Context().run(body)
+        with _without_source_positions():
+            contextvars.Context().run(body)
     finally:
         # The SDK registers asynchronously, so registration order varies from run to run: keep them by URN.
         recording.resources.sort(key=lambda r: r.urn)
     return recording
+
+
+@contextlib.contextmanager
+def _without_source_positions() -> Iterator[None]:
+    """The SDK walks the Python stack of every registration to tell the engine where in the program it came from;
+    the mock engine never reads it, and the walk is a sixth of a stack's run."""
+    sdk = pulumi.runtime.resource
+    walk = getattr(sdk, "_get_stack_trace", None)
+    if walk is None:  # an SDK without it: nothing to skip
+        yield
+        return
+    sdk._get_stack_trace = source_pb2.StackTrace  # an empty trace: no source position
+    try:
+        yield
+    finally:
+        sdk._get_stack_trace = walk
 
 
 def _collect_outputs(recording: Recording) -> None:
