@@ -241,3 +241,16 @@ def test_an_unknown_base_says_how_to_fetch_it(repo: Path) -> None:
     assert done.stderr.strip() == (
         "error: origin/nowhere is not a commit of this repository; fetch it first (e.g. `git fetch origin main`)"
     )
+
+
+def test_the_installed_provider_sdks_mark_no_replacement_so_the_diff_leaves_it_to_preview() -> None:
+    """Were a provider SDK to carry replace_on_changes for its types, the diff should read it instead of deferring."""
+    import importlib
+
+    from offline.catalog import FACTS
+
+    modules = {importlib.import_module(record.resource.__module__) for record in FACTS.values()}
+    sources = [Path(str(module.__file__)).read_text() for module in modules]
+    assert len(sources) > 50
+    assert [s for s in sources if "replace_on_changes" in s or "replaceOnChanges" in s] == []
+    assert "replace-on-change marks" in diff.REPLACEMENT_NOTE

@@ -59,6 +59,7 @@ def test_the_comment_is_posted_by_a_workflow_that_never_runs_the_pull_requests_c
     assert script["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
     assert "pull.head.sha !== process.env.HEAD_SHA" in source  # only the pull request the diff was made for
     assert "Number.isSafeInteger(number)" in source
+    assert "const limit = 60000; // a comment holds 65,536 characters" in source
     assert "const marker = '<!-- offline-plan-diff -->'" in source
     assert "updateComment" in source  # one comment, updated in place
     assert "createComment" in source
