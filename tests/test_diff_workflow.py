@@ -31,8 +31,8 @@ def test_the_offline_diff_runs_on_every_pull_request_with_a_read_only_token_and_
     (checkout,) = _steps(job, "actions/checkout")
     assert checkout["with"] == {"fetch-depth": 0, "persist-credentials": False}
     (run,) = [s for s in job["steps"] if "run" in s]
-    assert 'make --silent diff BASE="$BASE_SHA" FORMAT=markdown > build/offline-diff/comment.md' in run["run"]
-    assert run["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert 'make --silent diff BASE="origin/$BASE_BRANCH" FORMAT=markdown > build/offline-diff/comment.md' in run["run"]
+    assert run["env"]["BASE_BRANCH"] == "${{ github.base_ref }}"
     assert 'cat build/offline-diff/comment.md >> "$GITHUB_STEP_SUMMARY"' in run["run"]
     (upload,) = _steps(job, "actions/upload-artifact")
     assert upload["if"] == "always()"
