@@ -111,9 +111,9 @@ def test_prod_pages_through_slack_and_pagerduty_with_secret_tokens() -> None:
     recording = wired("prod")
     slack = recording.one("gcp:monitoring/notificationChannel:NotificationChannel", type="slack")
     assert slack.inputs["labels"] == {"channel_name": "#platform-alerts"}
-    assert slack.inputs["sensitiveLabels"] == SECRET_MASK  # reaches the engine as a Pulumi secret only
+    assert slack.inputs["sensitiveLabels"] == {"authToken": SECRET_MASK}  # reaches the engine as a Pulumi secret only
     pagerduty = recording.one("gcp:monitoring/notificationChannel:NotificationChannel", type="pagerduty")
-    assert pagerduty.inputs["sensitiveLabels"] == SECRET_MASK
+    assert pagerduty.inputs["sensitiveLabels"] == {"serviceKey": SECRET_MASK}
     assert not wired("dev").of("gcp:monitoring/notificationChannel:NotificationChannel", type="slack")
 
 

@@ -78,9 +78,9 @@ def edge_rules(program: Recording) -> dict[str, Resource]:
 
 def revealed_expression(rule: Resource) -> str:
     """The expression of a rule whose match reached the engine as a secret (fails if it was sent in plain text)."""
-    match = rule.revealed_inputs["match"]
-    assert SECRET_SIG in match, "the match was not sent as a secret"
-    return str(match["value"]["expr"]["expression"])
+    expression = rule.revealed_inputs["match"]["expr"]["expression"]
+    assert SECRET_SIG in expression, "the expression was not sent as a secret"
+    return str(expression["value"])
 
 
 def expression(rule: dict[str, Any]) -> str:
@@ -440,17 +440,17 @@ def test_behind_the_edge_a_request_without_this_zones_origin_token_is_refused_an
 ) -> None:
     program = program_of(stack)
     rule = backend_rules(program)["origin-auth"]
-    assert rule.inputs["match"] == SECRET_MASK  # never in plain text in the plan or the state
-    # Only that rule is secret: every other rule of either policy stays readable in a preview.
+    assert rule.inputs["match"] == {"expr": {"expression": SECRET_MASK}}  # never in plain text in the plan or state
+    # Only that rule's expression is secret: every other rule of either policy stays readable in a preview.
     others = [r for r in [*backend_rules(program).values(), *edge_rules(program).values()] if r is not rule]
     assert others
-    assert all(r.inputs["match"] != SECRET_MASK for r in others)
+    assert all(SECRET_MASK not in str(r.inputs["match"]) for r in others)
     header = "request.headers['x-origin-auth']"
     assert revealed_expression(rule) == f"!has({header}) || {header} != '{SECRET_PLACEHOLDER}'"
     # The token is platform:origin_token, the one the Worker sends in the header this rule reads.
     (script,) = program.of("cloudflare:index/workersScript:WorkersScript")
-    binding = {b["name"]: b for b in script.revealed_inputs["bindings"]["value"]}["ORIGIN_TOKEN"]
-    assert binding["text"] == SECRET_PLACEHOLDER
+    binding = {b["name"]: b for b in script.revealed_inputs["bindings"]}["ORIGIN_TOKEN"]
+    assert binding["text"]["value"] == SECRET_PLACEHOLDER
     assert 'headers.set("X-Origin-Auth", env.ORIGIN_TOKEN)' in (ROOT / "edge" / "worker.js").read_text()
     assert "offline-secret" not in str([r.inputs for r in program.resources])
 
