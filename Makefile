@@ -1,5 +1,8 @@
 # Everything a developer or CI runs. `make plan` and `make test` set up the environment first.
 STACK ?= dev
+FORMAT ?= text
+BASE ?= origin/main
+STACKS ?=
 PYTHON ?= python3
 UV_VERSION := 0.13.8
 TOOLS := .tools
@@ -13,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NPM := $(BIN)/npm
 
-.PHONY: setup plan plans diagrams test lint typecheck dockerfiles workflows policy unit edge format clean
+.PHONY: setup plan plans diff bench diagrams test lint typecheck dockerfiles workflows policy unit edge format clean
 
 setup: $(VENV)/.synced
 
@@ -28,10 +31,27 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
 	touch $@
 
-plan: setup ## Offline plan of one stack: make plan STACK=prod
-	$(BIN)/python -m offline.plan $(STACK)
+# The project's own bytecode, brought up to date before a plan (a machine with PYTHONDONTWRITEBYTECODE would otherwise
+# compile the program and the offline tools on every run; compileall skips what is current).
+SOURCES := __main__.py stack_config.py components offline policy
+BYTECODE = $(BIN)/python -m compileall -q $(SOURCES) > /dev/null
+
+plan: setup ## Offline plan of one stack: make plan STACK=prod [FORMAT=markdown]
+	@$(BYTECODE)
+	$(BIN)/python -m offline.plan $(STACK) --format $(FORMAT)
+
+# What the working tree changes in each stack against BASE's merge base: resources, input paths, cost, deploy time.
+diff: setup ## Offline diff against a base: make diff [BASE=origin/main] [STACKS="dev prod"] [FORMAT=markdown]
+	@$(BYTECODE)
+	$(BIN)/python -m offline.diff $(BASE) $(STACKS) --format $(FORMAT)
+
+# The plan's speed next to the floor of importing the provider SDKs: make bench [STACK=prod]; a benchmark, never a test.
+bench: setup ## Offline plan time vs the SDK import floor, and their ratio
+	@$(BYTECODE)
+	$(BIN)/python -m offline.bench $(if $(filter command line,$(origin STACK)),$(STACK),prod)
 
 plans: setup ## Offline plan of every stack
+	@$(BYTECODE)
 	for stack in dev staging prod bro-ai; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
 
 diagrams: setup ## Regenerate docs/architecture.md from the prod program

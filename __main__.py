@@ -251,7 +251,7 @@ load_balancer: LoadBalancer | None = None
 cloudflare_token = stack_config.require_secret("cloudflare_api_token", "edge") if config.edge else None
 origin_token = stack_config.require_secret("origin_token", "edge") if config.edge else None
 if config.load_balancer.enabled:
-    # Behind Cloudflare the edge policy admits requests carrying the origin token (and, while rotating, a second one).
+    # Behind Cloudflare the backend policy admits requests with the origin token (and, while rotating, a second one).
     armor = SecurityPolicy(
         "armor",
         config.load_balancer.security,
@@ -277,8 +277,8 @@ if config.load_balancer.enabled:
         encryption=encryption,
     )
     if origin_token is not None:
-        # The Worker takes a new token only once the edge policy accepts it.
-        origin_token = pulumi.Output.all(origin_token, armor.edge_self_link).apply(lambda values: str(values[0]))
+        # The Worker takes a new token only once the backend policy accepts it.
+        origin_token = pulumi.Output.all(origin_token, armor.self_link).apply(lambda values: str(values[0]))
     pulumi.export("load_balancer_ip", load_balancer.ip_address)
     pulumi.export("load_balancer_domains", load_balancer.domains)
     pulumi.export("security_policy", armor.policy_name)

@@ -21,6 +21,7 @@ from components.app_access import bucket_env
 from components.app_secrets import VALUE_KEY_PREFIX, AppSecretArgs, SecretKey, secret_value_kind, value_key
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
+from components.backup.config import EXPORT_WINDOW
 from components.binauthz import BinaryAuthorizationArgs
 from components.buckets import Access, BucketArgs
 from components.budget import BudgetArgs
@@ -397,7 +398,7 @@ class StackConfig(Model):
             if other is not None and when is not None:
                 invalid(
                     "backup.exports.time",
-                    f"exports {exports.describe()} (up to timeout_minutes per database) overlap {key} "
+                    f"exports {exports.describe()} ({EXPORT_WINDOW}) overlap {key} "
                     f"({other.describe()}) on {describe_day(when, exports.time_zone)}; Cloud SQL runs one operation "
                     "at a time, so move backup.exports.time clear of it",
                 )
@@ -424,7 +425,7 @@ class StackConfig(Model):
         if when is not None:
             invalid(
                 "backup.exports.time",
-                f"exports {exports.describe()} (up to timeout_minutes per database) fall outside "
+                f"exports {exports.describe()} ({EXPORT_WINDOW}) fall outside "
                 f"schedule.database_office_hours ({running.describe()}, once started) on "
                 f"{describe_day(when, exports.time_zone)}, when the instance is stopped; set backup.exports.time and "
                 "backup.exports.days within those hours",

@@ -1,12 +1,16 @@
 """Cloud Armor for the load balancer, in two policies.
 
-The edge policy (CLOUD_ARMOR_EDGE) decides who may reach the load balancer at all; Google evaluates it before the
-CDN cache, and it is the only kind a backend bucket takes, so it sits on every backend service and on the
-static-assets bucket. Behind Cloudflare it admits only this project's zone: requests from Cloudflare's ranges that
-carry the origin token the Worker sends (`X-Origin-Auth`). Otherwise it carries the country blocks.
+The edge policy (CLOUD_ARMOR_EDGE) decides which sources may reach the load balancer at all; Google evaluates it
+before the CDN cache, and it is the only kind a backend bucket takes, so it sits on every backend service and on the
+static-assets bucket. For an Application Load Balancer it can match only the client's address and country (header
+filtering at the edge is a Media CDN feature), so behind Cloudflare it admits Cloudflare's ranges and denies the rest;
+otherwise it carries the country blocks.
 
-The backend policy decides what a request may do: the admin allow-list repeated from the edge, preconfigured WAF
-rules, one per-visitor rate limit with a ban, adaptive protection.
+The backend policy decides what a request may do. Behind Cloudflare it first denies any request without the origin
+token the Worker sends (`X-Origin-Auth`), so only this project's zone gets further; then the admin allow-list
+repeated from the edge, preconfigured WAF rules, one per-visitor rate limit with a ban, adaptive protection. The
+backend services have no CDN, so every request to them is evaluated here; the static-assets bucket, which takes no
+backend policy, gets the edge policy's range check only (docs/traffic.md).
 """
 
 from __future__ import annotations
@@ -54,8 +58,9 @@ CLOUDFLARE_IPV6 = (
     "2c0f:f248::/32",
 )
 # The header the edge Worker sets to the visitor's address (the CF-Connecting-IP Cloudflare gave it), overwriting any
-# client copy; behind Cloudflare, Cloud Armor resolves origin.user_ip from it. Only requests carrying the origin token
-# pass the edge policy, and only the Worker has the token, so nothing else can set it.
+# client copy; behind Cloudflare, Cloud Armor resolves origin.user_ip from it. The backend policy denies a request
+# without the origin token before any rule reads origin.user_ip, and only the Worker has the token, so nothing else
+# can set it.
 VISITOR_IP_HEADER = "X-Visitor-IP"
 # The header carrying the origin token; request.headers keys are lower case in the rules language.
 ORIGIN_AUTH_HEADER = "x-origin-auth"
@@ -85,7 +90,7 @@ WAF_RULES = {
 # incident. Deny rules come before the rules that admit (the rate limit, the Cloudflare allow-list), because those
 # let a conforming request through without evaluating anything after them.
 GEO_BLOCK_PRIORITY = 1000  # edge policy
-ORIGIN_AUTH_PRIORITY = 1900  # edge policy
+ORIGIN_AUTH_PRIORITY = 1000  # backend policy: before every other rule
 ADMIN_PRIORITY = 1500  # backend policy
 WAF_PRIORITIES = {
     "sqli": 2000,
@@ -148,7 +153,8 @@ class SecurityArgs(Model):
     json_parsing: bool = True  # inspect JSON bodies field by field: fewer false positives on APIs
     geo_block: list[CountryCode] = []  # ISO 3166-1 alpha-2 codes whose requests get 403
     preview_rules: list[RuleName] = []  # evaluated and logged, not enforced: how a new rule is tried out
-    # Admit only this project's Cloudflare zone: Cloudflare's ranges carrying the origin token; everything else 403.
+    # Admit only this project's Cloudflare zone: Cloudflare's ranges (edge policy) carrying the origin token (backend
+    # policy); everything else 403.
     cloudflare_only: bool = False
 
     @model_validator(mode="after")
@@ -236,9 +242,10 @@ def cloudflare_groups() -> dict[str, tuple[str, ...]]:
 
 
 def plan_edge_rules(args: SecurityArgs) -> list[ArmorRule]:
-    """The edge policy: who may reach the load balancer, default rule last. Behind Cloudflare: a request without the
-    origin token is denied, then Cloudflare's ranges are admitted (an allow rule per group: the edge policy counts
-    nothing, so several are fine) and everything else denied. Otherwise: the country blocks, then every source."""
+    """The edge policy: which sources may reach the load balancer, default rule last. It matches only addresses and
+    countries (the only request attributes an edge policy of an Application Load Balancer takes). Behind Cloudflare:
+    Cloudflare's ranges are admitted (an allow rule per group: the edge policy counts nothing, so several are fine) and
+    everything else denied. Otherwise: the country blocks, then every source."""
     preview = set(args.preview_rules)
     rules: list[ArmorRule] = []
     for offset, countries in enumerate(_chunks(sorted(set(args.geo_block)), MAX_SUBEXPRESSIONS)):
@@ -252,14 +259,6 @@ def plan_edge_rules(args: SecurityArgs) -> list[ArmorRule]:
             )
         )
     if args.cloudflare_only:
-        rules.append(
-            ArmorRule(
-                name="origin-auth",
-                priority=ORIGIN_AUTH_PRIORITY,
-                action="deny(403)",
-                expression=origin_auth_expression(),
-            )
-        )
         for offset, (name, ranges) in enumerate(cloudflare_groups().items()):
             rules.append(
                 ArmorRule(name=name, priority=ADMISSION_PRIORITY + offset, action="allow", src_ip_ranges=ranges)
@@ -276,10 +275,21 @@ def plan_edge_rules(args: SecurityArgs) -> list[ArmorRule]:
 
 
 def plan_rules(args: SecurityArgs, admin: AdminAllowList | None = None) -> list[ArmorRule]:
-    """The backend policy, default rule last: the admin allow-list, the WAF, then one rate limit over every request
-    that got this far, so a visitor has one budget. Pure, so tests and docs can read the policy without an engine."""
+    """The backend policy, default rule last: behind Cloudflare the origin token first (a request without it is denied
+    before anything admits it or reads the visitor address it claims), the admin allow-list, the WAF, then one rate
+    limit over every request that got this far, so a visitor has one budget. Pure, so tests and docs can read the
+    policy without an engine."""
     preview = set(args.preview_rules)
     rules: list[ArmorRule] = []
+    if args.cloudflare_only:
+        rules.append(
+            ArmorRule(
+                name="origin-auth",
+                priority=ORIGIN_AUTH_PRIORITY,
+                action="deny(403)",
+                expression=origin_auth_expression(),
+            )
+        )
     if admin:
         rules.append(
             ArmorRule(
@@ -313,7 +323,7 @@ def plan_rules(args: SecurityArgs, admin: AdminAllowList | None = None) -> list[
 
 
 def accepted_tokens(current: str, accepted: str | None = None) -> list[pulumi.Output[str]]:
-    """The origin tokens the edge policy accepts, as secrets: the Worker's current one and, while rotating, one more
+    """The origin tokens the backend policy accepts, as secrets: the Worker's current one and, while rotating, one more
     (once, if it is the same). Each goes into a rules-language string literal, so anything that could end the literal
     stops the program; the message names the key, never the value."""
     for key, value in (("origin_token", current), ("origin_token_accepted", accepted)):
@@ -327,13 +337,13 @@ def accepted_tokens(current: str, accepted: str | None = None) -> list[pulumi.Ou
 
 
 class SecurityPolicy(pulumi.ComponentResource):
-    """The load balancer's Cloud Armor: attach `edge_self_link` as the edge policy of every backend service and of
-    the backend bucket, and `self_link` as the backend policy of every backend service.
+    """The load balancer's Cloud Armor: attach `self_link` as the backend policy of every backend service, and
+    `edge_self_link` as the edge policy of every backend service and of the backend bucket.
 
-    The edge policy's rules are separate `SecurityPolicyRule` resources, so that only the rule holding the origin
-    token is a secret (an inline rule list with one secret in it is hidden from every preview as a whole), and
-    `edge_self_link` resolves once they exist, so no backend is attached to an edge policy still admitting everyone.
-    `origin_tokens` are the tokens the edge policy accepts (`accepted_tokens`); required with `cloudflare_only`.
+    Both policies' rules are separate `SecurityPolicyRule` resources, so that only the rule holding the origin token is
+    a secret (an inline rule list with one secret in it is hidden from every preview as a whole), and each link
+    resolves once its policy's rules exist, so no backend is attached to a policy still admitting everyone.
+    `origin_tokens` are the tokens the backend policy accepts (`accepted_tokens`); required with `cloudflare_only`.
     """
 
     self_link: pulumi.Output[str]
@@ -355,15 +365,15 @@ class SecurityPolicy(pulumi.ComponentResource):
         self.rules = plan_rules(args, admin)
         self.edge_rules = plan_edge_rules(args)
         if args.cloudflare_only and not origin_tokens:
-            raise ValueError("cloudflare_only needs the origin token the edge policy requires")
+            raise ValueError("cloudflare_only needs the origin token the backend policy requires")
         compute = ctx.after(self, "compute.googleapis.com")
         self.policy = gcp.compute.SecurityPolicy(
             f"{name}-policy",
             name=ctx.naming.physical("armor"),
-            description="Admin allow-list, WAF, per-visitor rate limiting and adaptive protection for the backends",
+            description="Origin token, admin allow-list, WAF, per-visitor rate limiting and adaptive protection for "
+            "the backends",
             type="CLOUD_ARMOR",
             labels=ctx.labels("cloud-armor"),
-            rules=[_rule_args(rule, args.rate_limit) for rule in self.rules],
             adaptive_protection_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigArgs(
                 layer7_ddos_defense_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigLayer7DdosDefenseConfigArgs(
                     enable=args.adaptive_protection,
@@ -380,35 +390,51 @@ class SecurityPolicy(pulumi.ComponentResource):
         self.edge_policy = gcp.compute.SecurityPolicy(
             f"{name}-edge",
             name=ctx.naming.physical("armor-edge"),
-            description="Who may reach the load balancer: evaluated at Google's edge, before the CDN cache",
+            description="Which sources may reach the load balancer: evaluated at Google's edge, before the CDN cache",
             type="CLOUD_ARMOR_EDGE",
             labels=ctx.labels("cloud-armor"),
             opts=compute,
         )
-        self.edge_policy_rules = self._edge_rules(origin_tokens)
-        self.self_link = self.policy.self_link
-        self.edge_self_link = pulumi.Output.all(
-            self.edge_policy.self_link, *(r.id for r in self.edge_policy_rules.values())
-        ).apply(lambda values: str(values[0]))
+        self.policy_rules = self._rules("policy", self.policy, self.rules, origin_tokens, args.rate_limit)
+        self.edge_policy_rules = self._rules("edge", self.edge_policy, self.edge_rules, origin_tokens, None)
+        self.self_link = _once_ruled(self.policy, self.policy_rules)
+        self.edge_self_link = _once_ruled(self.edge_policy, self.edge_policy_rules)
         self.policy_name = self.policy.name
         self.register_outputs(
             {"self_link": self.self_link, "edge_self_link": self.edge_self_link, "name": self.policy_name}
         )
 
-    def _edge_rules(self, tokens: Sequence[pulumi.Output[str]]) -> dict[str, gcp.compute.SecurityPolicyRule]:
+    def _rules(
+        self,
+        prefix: str,
+        policy: gcp.compute.SecurityPolicy,
+        rules: Sequence[ArmorRule],
+        tokens: Sequence[pulumi.Output[str]],
+        rate_limit: ArmorRateLimitArgs | None,
+    ) -> dict[str, gcp.compute.SecurityPolicyRule]:
         return {
             rule.name: gcp.compute.SecurityPolicyRule(
-                f"{self._name}-edge-{rule.name}",
-                security_policy=self.edge_policy.name,
+                f"{self._name}-{prefix}-{rule.name}",
+                security_policy=policy.name,
                 description=rule.name,
                 priority=rule.priority,
                 action=rule.action,
                 preview=rule.preview,
                 match=_match(rule, tokens),
+                rate_limit_options=_rate_limit_options(rate_limit, rule.rate_limit_key)
+                if rule.rate_limit_key and rate_limit
+                else None,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for rule in self.edge_rules
+            for rule in rules
         }
+
+
+def _once_ruled(
+    policy: gcp.compute.SecurityPolicy, rules: dict[str, gcp.compute.SecurityPolicyRule]
+) -> pulumi.Output[str]:
+    """The policy's self link, resolved once every rule of it exists."""
+    return pulumi.Output.all(policy.self_link, *(r.id for r in rules.values())).apply(lambda values: str(values[0]))
 
 
 def _with_tokens(tokens: Sequence[pulumi.Output[str]]) -> pulumi.Output[str]:
@@ -432,19 +458,6 @@ def _match(rule: ArmorRule, tokens: Sequence[pulumi.Output[str]] = ()) -> gcp.co
     return gcp.compute.SecurityPolicyRuleMatchArgs(
         versioned_expr="SRC_IPS_V1",
         config=gcp.compute.SecurityPolicyRuleMatchConfigArgs(src_ip_ranges=list(rule.src_ip_ranges)),
-    )
-
-
-def _rule_args(rule: ArmorRule, rate_limit: ArmorRateLimitArgs | None) -> gcp.compute.SecurityPolicyRuleArgs:
-    return gcp.compute.SecurityPolicyRuleArgs(
-        description=rule.name,
-        priority=rule.priority,
-        action=rule.action,
-        match=_match(rule),
-        preview=rule.preview,
-        rate_limit_options=_rate_limit_options(rate_limit, rule.rate_limit_key)
-        if rule.rate_limit_key and rate_limit
-        else None,
     )
 
 

@@ -7,7 +7,7 @@
 #      a service without one skips this step;
 #   4. a new revision of the service starts with no traffic, tagged `candidate`, and must be Ready by its own condition
 #      (Cloud Run started it and its startup probe passed). Only a service with ingress `all` can be called from
-#      outside Google Cloud: there the candidate's tag URL must also answer /healthz, with an identity token for the
+#      outside Google Cloud: there the candidate's tag URL must also answer /health, with an identity token for the
 #      service unless it is public. Ingress `internal` and `internal-and-lb` refuse every run.app URL from the
 #      internet, tag URLs included, so for them the API check is the check;
 #   5. only then does all traffic move to it. The previous revision stays, for .github/workflows/rollback.yml.
@@ -72,7 +72,7 @@ if [[ "$ingress" == "all" ]]; then
     headers=(-H "Authorization: Bearer $token")
   fi
   curl --fail --silent --show-error --max-time 10 --retry 5 --retry-all-errors "${headers[@]}" --output /dev/null \
-    "$candidate/healthz"
+    "$candidate/health"
 else
   echo "$name has ingress $ingress: its run.app URLs refuse the internet; the candidate is checked by its revision"
 fi

@@ -7,7 +7,10 @@ engine sees them), explicit and implicit dependencies, and options such as prote
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import copy
+import functools
 import json
 import runpy
 from collections.abc import Callable, Hashable, Iterator
@@ -17,7 +20,9 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -27,6 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
 SECRET_PLACEHOLDER = "offline-secret-value"
 SECRET_MASK = "[secret]"  # what the recording keeps of a value that reached the engine as a Pulumi secret
+UNKNOWN_MARK = "[unknown]"  # a value the engine would only know once a resource it comes from exists
+# The wire format's envelopes: a dict with the signature key says what it wraps (pulumi.runtime.rpc).
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class Resource:
     aliases: tuple[str, ...]
     delete_before_replace: bool
     retain_on_delete: bool
+    replace_on_changes: tuple[str, ...] = ()  # input paths whose change makes Pulumi replace the resource
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,13 +73,14 @@ class Resource:
                 "aliases": list(self.aliases),
                 "deleteBeforeReplace": self.delete_before_replace,
                 "retainOnDelete": self.retain_on_delete,
+                "replaceOnChanges": list(self.replace_on_changes),
             },
         }
 
 
 @dataclass
 class Recording:
-    """What one run registered, in registration order, with the stack outputs once the run has finished."""
+    """What one run registered, ordered by URN, with the stack outputs once the run has finished."""
 
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -129,45 +142,96 @@ class Recording:
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
+    """The SDK's mock monitor, with one pass over each registration's wire inputs instead of three.
+
+    The SDK's own deserializer lifts a nested secret to the enclosing list or object (one secret binding would hide a
+    Worker's whole `bindings` list). The wire format, like the engine's state and a preview, marks each secret where it
+    is: so does the recording.
+    """
+
     def __init__(self, mocks: pulumi_mocks.Mocks, recording: Recording) -> None:
         super().__init__(mocks)
         self.recording = recording
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
-            return response
-        state = self.resources[response.urn].state
-        inputs = pulumi.runtime.rpc.deserialize_properties(request.object, keep_unknowns=True)
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        wire = _from_wire(request.object)
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=wire,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+        )
+        id_, state = self.mocks.new_resource(args)
+        id_ = id_ or ""
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         self.recording.resources.append(
             Resource(
-                urn=response.urn,
+                urn=urn,
                 type=request.type,
                 name=request.name,
                 parent=request.parent or None,
                 custom=bool(request.custom),
-                inputs=_plain(inputs),
-                revealed_inputs=_plain(inputs, reveal=True),
+                inputs=_plain(wire),
+                revealed_inputs=_plain(wire, reveal=True),
                 outputs=_plain(state),
-                dependencies=tuple(dict.fromkeys(request.dependencies)),
+                dependencies=tuple(sorted(set(request.dependencies))),
                 protect=bool(request.protect),
                 ignore_changes=tuple(request.ignoreChanges),
-                aliases=tuple(str(a) for a in request.aliases),
+                aliases=tuple(self._alias_urn(request, alias) for alias in request.aliases),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 retain_on_delete=bool(request.retainOnDelete),
+                replace_on_changes=tuple(request.replaceOnChanges),
             )
         )
-        return response
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=_to_wire(state))
+
+    def _alias_urn(self, request: Any, alias: Any) -> str:
+        """The URN an alias names: given whole, or a spec whose missing parts are the resource's own (same stack)."""
+        if alias.urn:
+            return str(alias.urn)
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return str(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+
+
+def _from_wire(value: Any) -> Any:
+    """A protobuf Struct, list or scalar as plain Python, envelopes (secrets, resource references) kept where they are.
+
+    Like the SDK's deserializer, a property whose value is null is left out; unlike it, nothing is lifted.
+    """
+    if isinstance(value, struct_pb2.Struct):
+        return {k: v for k, v in ((k, _from_wire(v)) for k, v in value.items()) if v is not None}
+    if isinstance(value, struct_pb2.ListValue):
+        return [_from_wire(v) for v in value]
+    return value
+
+
+def _to_wire(state: dict[str, Any]) -> struct_pb2.Struct:
+    """The mock's state as the engine answers it: plain data goes straight into a Struct (secret envelopes are plain
+    dicts); anything else (an SDK object a mock returned) through the SDK's serializer."""
+    struct = struct_pb2.Struct()
+    try:
+        struct.update(state)
+    except (TypeError, ValueError):
+        struct = _sync_await(pulumi.runtime.rpc.serialize_properties(state, {}))
+    return struct
 
 
 def _plain(value: Any, *, reveal: bool = False) -> Any:
-    """Inputs as JSON-friendly data: resource references become their URN, unknowns a marker, secrets a mask (or, with
-    `reveal`, the engine's secret envelope around the value, for tests that check what a secret carries)."""
-    if pulumi.runtime.rpc.is_rpc_secret(value):
-        if not reveal:
-            return SECRET_MASK
-        return {**value, "value": _plain(value["value"], reveal=True)}
+    """Wire inputs or Python values as JSON-friendly data: resource references become their name, unknowns a marker,
+    secrets a mask (or, with `reveal`, the engine's secret envelope around the value, for tests that check what a
+    secret carries)."""
     if isinstance(value, dict):
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
+            return {SIG_KEY: SECRET_SIG, "value": _plain(value.get("value"), reveal=True)} if reveal else SECRET_MASK
+        if sig == RESOURCE_SIG:
+            return {"$ref": str(value.get("urn", "")).rsplit("::", 1)[-1]}
         return {k: _plain(v, reveal=reveal) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v, reveal=reveal) for v in value]
@@ -175,6 +239,8 @@ def _plain(value: Any, *, reveal: bool = False) -> Any:
         return {"$ref": str(getattr(value, "_name", ""))}
     if isinstance(value, float) and value.is_integer():
         return int(value)  # the wire format has only doubles; ports and priorities read better as integers
+    if value == UNKNOWN or isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN_MARK
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -243,8 +309,15 @@ class _StackFileLoader(yaml.SafeLoader):
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """A stack file's `config:` keyed `<namespace>:<name>`, or one line naming the file, line and column at fault."""
+    text = path.read_text()
+    return copy.deepcopy(_parse_stack_file(path, text))  # callers may change what they get
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_stack_file(path: Path, text: str) -> dict[str, Any]:
+    """Parsed once per content: the plan reads its stack file for the program and again for the estimates."""
     try:
-        document = yaml.load(path.read_text(), Loader=_StackFileLoader)  # a SafeLoader
+        document = yaml.load(text, Loader=_StackFileLoader)  # a SafeLoader
     except yaml.MarkedYAMLError as err:
         raise pulumi.RunError(_yaml_problem(path, err)) from None
     except yaml.YAMLError as err:  # not tied to a position
@@ -309,8 +382,29 @@ def run(
             asyncio.get_event_loop().close()
 
     # A fresh context per run: the SDK keeps its settings, root stack and config in context variables.
-    contextvars.Context().run(body)
+    try:
+        with _without_source_positions():
+            contextvars.Context().run(body)
+    finally:
+        # The SDK registers asynchronously, so registration order varies from run to run: keep them by URN.
+        recording.resources.sort(key=lambda r: r.urn)
     return recording
+
+
+@contextlib.contextmanager
+def _without_source_positions() -> Iterator[None]:
+    """The SDK walks the Python stack of every registration to tell the engine where in the program it came from;
+    the mock engine never reads it, and the walk is a sixth of a stack's run."""
+    sdk = pulumi.runtime.resource
+    walk = getattr(sdk, "_get_stack_trace", None)
+    if walk is None:  # an SDK without it: nothing to skip
+        yield
+        return
+    sdk._get_stack_trace = source_pb2.StackTrace  # an empty trace: no source position
+    try:
+        yield
+    finally:
+        sdk._get_stack_trace = walk
 
 
 def _collect_outputs(recording: Recording) -> None:

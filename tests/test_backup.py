@@ -269,21 +269,50 @@ def test_the_scheduler_account_may_start_workflows_and_nothing_else(stack: str) 
     ]
 
 
+# The permissions of the predefined roles the exporters hold (https://cloud.google.com/iam/docs/roles-permissions).
+PREDEFINED = {"roles/cloudsql.client": ["cloudsql.instances.connect", "cloudsql.instances.get"]}
+
+
+def grants_of(recording: Recording, member: str) -> dict[str, dict[str, Any]]:
+    """The project grants of one member: the permissions of each role granted, and the grant's condition."""
+    roles = {
+        r.outputs["name"]: r.inputs["permissions"] for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")
+    }
+    return {
+        g.name: {"permissions": {**roles, **PREDEFINED}[g.inputs["role"]], "condition": g.inputs.get("condition")}
+        for g in recording.of("gcp:projects/iAMMember:IAMMember")
+        if g.inputs["member"] == member
+    }
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_workflow_runs_as_its_own_account_that_may_only_export(stack: str) -> None:
     recording = wired(stack)
-    roles = {r.name: r for r in recording.of("gcp:projects/iAMCustomRole:IAMCustomRole")}
-    assert roles["backup-database-exporter-role"].inputs["permissions"] == ["cloudsql.instances.export"]
-    assert roles["backup-redis-exporter-role"].inputs["permissions"] == ["redis.instances.export"]
     for kind in ("database", "redis"):
         account = recording.named(f"backup-{kind}-exporter")
         assert recording.named(f"backup-{kind}-workflow").inputs["serviceAccount"] == account.outputs["email"]
-        (grant,) = [
-            g
-            for g in recording.of("gcp:projects/iAMMember:IAMMember")
-            if g.inputs["member"] == account.outputs["member"]
-        ]
-        assert grant.inputs["role"] == roles[f"backup-{kind}-exporter-role"].outputs["name"]
+    # Cloud SQL: the export, conditioned on the instance; reading the operation the connector polls takes
+    # cloudsql.instances.get, granted on the project since an operation is read by project and id
+    # (roles/cloudsql.client: a role the deployer may already grant; its connect is useless without a database user).
+    database = grants_of(recording, recording.named("backup-database-exporter").outputs["member"])
+    assert database["backup-database-exporter-grant"]["permissions"] == [
+        "cloudsql.instances.export",
+        "cloudsql.instances.get",
+    ]
+    assert database["backup-database-exporter-grant"]["condition"] is not None
+    poller = database["backup-database-poller-grant"]
+    assert poller["condition"] is None
+    assert "cloudsql.instances.get" in poller["permissions"]
+    assert not [p for p in poller["permissions"] if p.startswith("cloudsql.instances.export")]
+    assert set(database) == {"backup-database-exporter-grant", "backup-database-poller-grant"}
+    # Memorystore: the export, and the instance and operation reads the export and the workflow's poll take.
+    redis = grants_of(recording, recording.named("backup-redis-exporter").outputs["member"])
+    assert redis == {
+        "backup-redis-exporter-grant": {
+            "permissions": ["redis.instances.export", "redis.instances.get", "redis.operations.get"],
+            "condition": None,
+        }
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -326,6 +355,17 @@ def test_the_workflows_are_the_export_definitions_for_the_stack_instances(stack:
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_no_workflow_source_holds_a_yaml_anchor_or_alias(stack: str) -> None:
+    """The retry policy and `auth` are one dict used several times; PyYAML would write `&id001` and `*id001`, and no
+    Workflows page says its parser resolves them. With two databases both workflows reuse a dict."""
+    for recording in (wired(stack), program_of(stack)):
+        for workflow in recording.of(WORKFLOW):
+            source = workflow.inputs["sourceContents"]
+            assert "&id" not in source, workflow.name
+            assert "*id" not in source, workflow.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_every_database_and_the_redis_instance_of_the_stack_are_exported(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     instance = program.named("database-primary").inputs["name"]
@@ -350,6 +390,8 @@ def test_the_jobs_wait_for_the_invoker_grant_and_the_workflows_for_their_export_
         assert recording.depends_on(recording.named(f"backup-export-{kind}"), recording.named("apis-cloudscheduler"))
         workflow = recording.named(f"backup-{kind}-workflow")
         assert recording.depends_on(workflow, recording.named(f"backup-{kind}-exporter-grant"))
+        if kind == "database":
+            assert recording.depends_on(workflow, recording.named("backup-database-poller-grant"))
         assert recording.depends_on(workflow, recording.named("apis-workflows"))
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from components.backup.workflows import SQLADMIN_EXPORT, database_workflow, redis_workflow, to_yaml
-from tests.workflows_engine import Engine, WorkflowError, http_error, operation_error
+from tests.workflows_engine import Engine, WorkflowError, google_api_error, http_error, operation_error
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT, REGION, BUCKET = "acme-platform-prod", "europe-west1", "acme-prod-backups"
@@ -162,8 +162,17 @@ def test_an_instance_busy_for_an_hour_fails_the_execution() -> None:
 class Memorystore:
     """The Memorystore REST API: `instances:export` starts an operation that `operations.get` reports on."""
 
-    def __init__(self, bucket: Bucket, *, polls: int = 2, error: dict[str, Any] | None = None, busy: int = 0) -> None:
+    def __init__(
+        self,
+        bucket: Bucket,
+        *,
+        polls: int = 2,
+        error: dict[str, Any] | None = None,
+        busy: int = 0,
+        refusal: WorkflowError | None = None,
+    ) -> None:
         self.bucket, self.polls, self.error, self.busy = bucket, polls, error, busy
+        self.refusal = refusal or http_error(409, "Conflict for resource: an operation is in progress")
         self.requests: list[tuple[str, dict[str, Any]]] = []
 
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +180,7 @@ class Memorystore:
         assert args["auth"] == {"type": "OAuth2"}
         if self.busy:
             self.busy -= 1
-            raise http_error(409, "Conflict for resource: an operation is in progress")
+            raise self.refusal
         self.uri = args["body"]["outputConfig"]["gcsDestination"]["uri"]
         return {"code": 200, "body": {"name": f"projects/{PROJECT}/locations/{REGION}/operations/op-1", "done": False}}
 
@@ -225,3 +234,46 @@ def test_a_busy_memorystore_instance_is_retried() -> None:
     bucket = Bucket()
     result, _ = run_redis(Memorystore(bucket, busy=1))
     assert result == bucket.objects[0]
+
+
+# How Memorystore refuses an operation while another runs (maintenance, a failover, a scale, an import): a Google API
+# error FAILED_PRECONDITION, HTTP 400 (the message as Memorystore words it for a failover).
+ONGOING = google_api_error(
+    400,
+    "FAILED_PRECONDITION",
+    "Unable to export due to ongoing operations. Please wait until instance is in READY state.",
+)
+
+
+def test_a_memorystore_instance_busy_with_another_operation_is_retried_with_backoff() -> None:
+    bucket = Bucket()
+    api = Memorystore(bucket, busy=3, refusal=ONGOING)
+    result, engine = run_redis(api)
+    assert result == bucket.objects[0]
+    assert [m for m, _ in api.requests].count("POST") == 4
+    assert result.endswith(f"/{stamp(DAY_ONE)}.rdb")  # named once, before the first attempt
+    assert engine.now - DAY_ONE >= 60 + 120 + 240  # the waits between attempts, before the polls
+
+
+def test_a_memorystore_request_refused_as_invalid_is_not_retried() -> None:
+    api = Memorystore(Bucket(), busy=1, refusal=google_api_error(400, "INVALID_ARGUMENT", "Invalid output URI"))
+    with pytest.raises(WorkflowError) as failed:
+        run_redis(api)
+    assert failed.value.payload["code"] == 400
+    assert [m for m, _ in api.requests] == ["POST"]
+
+
+def test_a_cloud_sql_failed_precondition_is_not_taken_for_busy() -> None:
+    """Cloud SQL says busy with 409; its 400s (a bad request, a database that does not exist) are final."""
+    bucket = Bucket()
+    api = CloudSql(bucket)
+    refusal = google_api_error(400, "FAILED_PRECONDITION", "Invalid request: database does not exist.")
+
+    def export(args: dict[str, Any]) -> dict[str, Any]:
+        api.calls.append(args)
+        raise refusal
+
+    definition = parsed(database_workflow(PROJECT, BUCKET, "acme-prod-pg", ["app"], TIMEOUT))
+    with pytest.raises(WorkflowError):
+        Engine(definition, {SQLADMIN_EXPORT: export}, now=DAY_ONE).run()
+    assert len(api.calls) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from components.refs import DatabaseBinding, RedisBinding
 from components.registry import Registry
 from offline.engine import Recording, Resource, run, run_program
 from offline.plan import describe
-from tests.conftest import config_of, context_of, program_of, raw_config
+from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
 from tests.docs import yaml_blocks
 
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
@@ -124,11 +125,11 @@ def test_dev_builds_each_example_image_tagged_by_its_context_and_runs_it_by_dige
 
 
 def test_the_registry_login_is_a_short_lived_token_kept_secret() -> None:
-    registry = program_of("dev").named("api-image").inputs["registry"]
-    # On the wire a secret carries a signature; an engine that masks secrets records "[secret]".
-    assert registry == "[secret]" or SECRET_SIG in registry, (
-        "the registry credentials must reach the engine as a secret"
-    )
+    image = program_of("dev").named("api-image")
+    # On the wire a secret carries a signature; the recording masks it where it is ("[secret]").
+    assert image.inputs["registry"]["password"] == "[secret]", "the registry token must reach the engine as a secret"
+    assert SECRET_SIG in image.revealed_inputs["registry"]["password"]
+    assert image.inputs["registry"]["username"] == "oauth2accesstoken"
 
 
 def test_configured_references_resolve_in_the_stack_repository_and_builds_run_by_digest(
@@ -287,6 +288,27 @@ def test_startup_and_liveness_probes_use_the_health_path(program: Recording, con
             assert container[probe]["timeoutSeconds"] <= container[probe]["periodSeconds"]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_service_is_checked_on_a_path_cloud_run_may_reserve(stack: str) -> None:
+    """Cloud Run reserves /eventlog, /_ah/ and some paths ending in z at a service's URL, where the uptime checks and
+    the smoke test call the health path; the probes use it too."""
+    assert ServiceArgs.model_fields["health_path"].default == "/health"
+    for key, service in config_of(stack).services.items():
+        path = service.health_path
+        assert not path.endswith("z"), key
+        assert not path.startswith("/_ah/"), key
+        assert path != "/eventlog", key
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/_ah/health", "/eventlog"])
+def test_a_health_path_cloud_run_may_reserve_is_refused_with_one_line(path: str) -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"].update(health_path=path)))
+    message = str(err.value)
+    assert message.startswith("invalid stack config in Pulumi.test.yaml: services.web.health_path: Cloud Run reserves")
+    assert len(message.splitlines()) == 1
+
+
 def test_services_reach_the_vpc_through_direct_egress_on_the_serverless_subnet(program: Recording, config: Any) -> None:
     subnet = program.named(f"network-{config.network.serverless_subnet}").outputs["id"]
     for key, service in config.services.items():
@@ -407,6 +429,8 @@ def test_the_migrations_job_runs_the_owner_image_with_its_identity_and_egress(pr
     assert container.get("args", []) == migrations.args
     assert template["serviceAccount"] == service.inputs["template"]["serviceAccount"]
     assert template["vpcAccess"] == service.inputs["template"]["vpcAccess"]
+    # The same cpu and memory, so the service's check of what Cloud Run accepts together covers the job too.
+    assert container["resources"]["limits"] == container_of(service)["resources"]["limits"]
     assert template["timeout"] == f"{migrations.timeout_seconds}s"
     assert job.inputs["template"]["taskCount"] == 1
     assert program.outputs["migration_job_name"] == job.outputs["name"] == job.inputs["name"]
@@ -650,6 +674,41 @@ def test_memory_below_what_gen2_needs_is_refused_with_one_line() -> None:
         "second-generation execution environment needs (services here run gen2, and the migrations job can run "
         "nothing else); set memory: 512Mi or more"
     )
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "line"),
+    [
+        ("1", "8Gi", "services.web.memory: memory 8Gi needs cpu 2 or more in Cloud Run"),
+        ("2", "12Gi", "services.web.memory: memory 12Gi needs cpu 4 or more in Cloud Run"),
+        ("4", "20Gi", "services.web.memory: memory 20Gi needs cpu 6 or more in Cloud Run"),
+        ("6", "32Gi", "services.web.memory: memory 32Gi needs cpu 8 or more in Cloud Run"),
+        ("8", "64Gi", "services.web.memory: 64Gi is above the 32Gi Cloud Run allows an instance"),
+        ("4", "512Mi", "services.web.cpu: cpu 4 needs memory 2Gi or more in Cloud Run"),
+        ("6", "2Gi", "services.web.cpu: cpu 6 needs memory 4Gi or more in Cloud Run"),
+        ("8", "3Gi", "services.web.cpu: cpu 8 needs memory 4Gi or more in Cloud Run"),
+    ],
+)
+def test_cpu_and_memory_cloud_run_refuses_together_are_one_line_naming_both_keys(
+    cpu: str, memory: str, line: str
+) -> None:
+    """The migrations job runs with its service's cpu and memory, so one check covers both."""
+    with pytest.raises(pulumi.RunError) as err:
+        parse(services_with("dev", lambda s: s["web"].update(cpu=cpu, memory=memory)))
+    message = str(err.value)
+    assert message.startswith(f"invalid stack config in Pulumi.test.yaml: {line}"), message
+    assert len(message.splitlines()) == 1
+    if "above" not in line:  # the line names the other key too
+        assert {"cpu", "memory"} <= set(re.findall(r"\b(cpu|memory)\b", message.split(": ", 2)[2]))
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory"),
+    [("1", "4Gi"), ("2", "8Gi"), ("4", "2Gi"), ("4", "16Gi"), ("6", "4Gi"), ("6", "24Gi"), ("8", "4Gi"), ("8", "32Gi")],
+)
+def test_the_edges_of_what_cloud_run_accepts_are_accepted(cpu: str, memory: str) -> None:
+    config = parse(services_with("dev", lambda s: s["web"].update(cpu=cpu, memory=memory)))
+    assert (config.services["web"].cpu, config.services["web"].memory) == (cpu, memory)
 
 
 def test_every_service_and_job_asks_for_the_memory_its_execution_environment_needs(program: Recording) -> None:

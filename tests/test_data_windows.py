@@ -12,6 +12,7 @@ import pytest
 
 import stack_config
 from components.backup import ExportsArgs
+from components.backup.workflows import busy_retry_seconds
 from components.database.config import DatabaseBackupsArgs, MaintenanceArgs
 from components.windows import Recurring, first_outside, first_overlap, first_without
 from tests.conftest import STACKS, config_of, raw_config
@@ -51,10 +52,10 @@ def test_a_backup_window_that_fits_in_winter_but_not_in_summer_is_rejected() -> 
 
 
 def test_dev_exports_every_day_at_night_are_rejected_naming_both_keys() -> None:
-    raw_exports = {"time": "02:00", "time_zone": "Etc/UTC"}
+    raw_exports = {"time": "00:30", "time_zone": "Etc/UTC"}
     with pytest.raises(pulumi.RunError) as err:
         parse("dev", backup={"exports": raw_exports})
-    assert "backup.exports.time: exports 02:00-03:00 Etc/UTC" in str(err.value)
+    assert "backup.exports.time: exports 00:30-02:25 Etc/UTC" in str(err.value)
     assert "schedule.database_office_hours" in str(err.value)
 
 
@@ -87,7 +88,7 @@ def test_exports_in_the_backup_window_name_both_keys() -> None:
     with pytest.raises(pulumi.RunError) as err:
         parse("prod", backup={"exports": {"time": "02:00"}})
     message = str(err.value)
-    assert message.startswith("invalid stack config in Pulumi.prod.yaml: backup.exports.time: exports 02:00-03:00")
+    assert message.startswith("invalid stack config in Pulumi.prod.yaml: backup.exports.time: exports 02:00-03:55")
     assert "overlap database.backups.start_time (01:00-05:00 UTC)" in message
 
 
@@ -98,9 +99,20 @@ def test_exports_in_the_maintenance_window_name_both_keys() -> None:
 
 
 def test_a_long_export_runs_into_the_backup_window() -> None:
-    # Each database's export may take up to timeout_minutes: 23:00 + 3 h reaches the 01:00 window.
-    with pytest.raises(pulumi.RunError, match=r"backup\.exports\.time: exports 23:00-02:00 Etc/UTC"):
+    # Each database's export may take up to timeout_minutes: 23:00 + 55 min + 3 h reaches the 01:00 window.
+    with pytest.raises(pulumi.RunError, match=r"backup\.exports\.time: exports 23:00-02:55 Etc/UTC"):
         parse("prod", backup={"exports": {"time": "23:00", "timeout_minutes": 180}})
+
+
+def test_an_export_that_waits_out_a_busy_instance_runs_into_the_backup_window() -> None:
+    # 22:10 + 120 min ends at 00:10, clear of the 01:00 window; but a busy instance is retried for 55 minutes before
+    # the export starts (RETRY_BUSY), so the export may still run at 01:05.
+    assert busy_retry_seconds() == 60 + 120 + 240 + 480 + 600 * 4
+    with pytest.raises(pulumi.RunError) as err:
+        parse("prod", backup={"exports": {"time": "22:10", "timeout_minutes": 120}})
+    message = str(err.value)
+    assert "backup.exports.time: exports 22:10-01:05 Etc/UTC (per database: up to 55 minutes of retries" in message
+    assert "overlap database.backups.start_time (01:00-05:00 UTC)" in message
 
 
 def test_exports_in_local_time_are_compared_in_utc() -> None:

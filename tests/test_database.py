@@ -251,6 +251,11 @@ def test_application_users_and_iam_users_come_from_config() -> None:
             "databases": {"app": {"user": "app_rw", "secret_accessors": ["group:dba@example.com"]}, "billing": {}},
             "iam_service_accounts": ["migrator@acme-platform-dev.iam.gserviceaccount.com"],
         },
+        # Two exports in a row (each may wait out a busy instance first) need an earlier start to end before dev's
+        # backup window.
+        backup={
+            "exports": {"time": "08:30", "time_zone": "Europe/Brussels", "days": ["MON", "TUE", "WED", "THU", "FRI"]}
+        },
     )
     assert {u.inputs["name"] for u in program.of("gcp:sql/user:User", type="BUILT_IN")} == {"app_rw", "billing"}
     iam = program.one("gcp:sql/user:User", type="CLOUD_IAM_SERVICE_ACCOUNT")

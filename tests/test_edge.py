@@ -44,7 +44,7 @@ def secret(value: Any) -> Any:
 
 def bindings(program: Recording) -> dict[str, dict[str, Any]]:
     script = program.one(SCRIPT)
-    return {b["name"]: b for b in secret(script.revealed_inputs["bindings"])}
+    return {b["name"]: b for b in script.revealed_inputs["bindings"]}
 
 
 def build(config: stack_config.StackConfig, stack: str, origin_ip: str | None = None) -> Recording:
@@ -184,7 +184,7 @@ def test_worker_bindings_carry_the_origins_as_text_and_the_token_as_a_secret(sta
         program.outputs["service_urls"], config.passthrough_hosts()
     )
     assert found["ORIGIN_TOKEN"]["type"] == "secret_text"
-    assert found["ORIGIN_TOKEN"]["text"] == SECRET_PLACEHOLDER  # read from the stack's secure value
+    assert secret(found["ORIGIN_TOKEN"]["text"]) == SECRET_PLACEHOLDER  # read from the stack's secure value
     assert found["MAINTENANCE"] == {"name": "MAINTENANCE", "type": "plain_text", "text": "false"}
     assert found["ORIGIN_TIMEOUT_MS"]["text"] == str(config.worker.origin_timeout_ms)
     assert found["MAINTENANCE_RETRY_AFTER"]["text"] == str(config.worker.maintenance_retry_after)

@@ -11,9 +11,12 @@ import time
 
 import pytest
 
+from components.cloud_run import ServiceArgs
 from tests.services import EXAMPLES, Example, accepts, get, running
 
 CONTEXTS = sorted(EXAMPLES)
+# The path the probes, the uptime checks and the smoke test call unless a service sets its own.
+HEALTH = ServiceArgs.model_fields["health_path"].default
 
 
 @pytest.fixture(params=CONTEXTS)
@@ -23,7 +26,8 @@ def example(request: pytest.FixtureRequest) -> Example:
 
 def test_each_example_answers_health_root_and_404_on_its_port(example: Example) -> None:
     with running(example.local(), K_SERVICE="acme-dev-test", K_REVISION="acme-dev-test-00001-abc") as server:
-        assert get(f"{server.url}/healthz") == (200, {"status": "ok"})
+        assert get(f"{server.url}{HEALTH}") == (200, {"status": "ok"})
+        assert get(f"{server.url}/healthz") == (200, {"status": "ok"})  # what earlier configs probe
         status, body = get(f"{server.url}/")
         assert status == 200
         assert body["service"] == "acme-dev-test"
@@ -35,7 +39,7 @@ def test_each_example_answers_health_root_and_404_on_its_port(example: Example) 
 
 def test_each_example_exits_zero_on_sigterm_and_stops_accepting(example: Example) -> None:
     with running(example.local()) as server:
-        assert get(f"{server.url}/healthz")[0] == 200
+        assert get(f"{server.url}{HEALTH}")[0] == 200
         assert server.stop() == 0
         assert not accepts(server.port)
         log = server.log()
@@ -52,8 +56,8 @@ def test_a_request_in_flight_at_sigterm_is_answered_before_exit(context: str) ->
     to catch a request in."""
     with running(EXAMPLES[context].local()) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
-            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")
-            assert get(f"{server.url}/healthz")[0] == 200  # the partial request has been accepted by now
+            client.sendall(f"GET {HEALTH} HTTP/1.1\r\nHost: test\r\n".encode())
+            assert get(f"{server.url}{HEALTH}")[0] == 200  # the partial request has been accepted by now
             server.process.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 5
             while accepts(server.port):  # shutting down: no new connections

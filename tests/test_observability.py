@@ -111,9 +111,9 @@ def test_prod_pages_through_slack_and_pagerduty_with_secret_tokens() -> None:
     recording = wired("prod")
     slack = recording.one("gcp:monitoring/notificationChannel:NotificationChannel", type="slack")
     assert slack.inputs["labels"] == {"channel_name": "#platform-alerts"}
-    assert slack.inputs["sensitiveLabels"] == SECRET_MASK  # reaches the engine as a Pulumi secret only
+    assert slack.inputs["sensitiveLabels"] == {"authToken": SECRET_MASK}  # reaches the engine as a Pulumi secret only
     pagerduty = recording.one("gcp:monitoring/notificationChannel:NotificationChannel", type="pagerduty")
-    assert pagerduty.inputs["sensitiveLabels"] == SECRET_MASK
+    assert pagerduty.inputs["sensitiveLabels"] == {"serviceKey": SECRET_MASK}
     assert not wired("dev").of("gcp:monitoring/notificationChannel:NotificationChannel", type="slack")
 
 
@@ -144,7 +144,7 @@ def test_public_services_get_an_uptime_check_every_minute_from_three_regions(sta
     assert check.name == "observability-api-uptime"  # the private worker has none
     assert check.inputs["period"] == "60s"
     assert len(set(check.inputs["selectedRegions"])) >= 3
-    assert check.inputs["httpCheck"]["path"] == "/healthz"
+    assert check.inputs["httpCheck"]["path"] == "/health"  # not /healthz: Cloud Run reserves some paths ending in z
     assert check.inputs["httpCheck"]["useSsl"] is True
     assert check.inputs["httpCheck"]["acceptedResponseStatusCodes"] == [{"statusValue": 200}]
     assert "contentMatchers" not in check.inputs
@@ -442,7 +442,7 @@ def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets(
     text = render("prod", wired("prod"))
     for line in (
         "CRITICAL: run.googleapis.com/request_count ratio > 0.01 for 5 min",
-        "GET https://api.acme.example/healthz every 60s from EUROPE, USA_VIRGINIA, ASIA_PACIFIC, expects 200",
+        "GET https://api.acme.example/health every 60s from EUROPE, USA_VIRGINIA, ASIA_PACIFIC, expects 200",
         "availability goal 99.90% over 28 days",
         "select_slo_burn_rate 3600s > 14.4",
     ):
@@ -453,7 +453,7 @@ def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets(
 # The program: every Cloud Run service of the stack, wired ------------------------------------------------------------
 
 UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
-# Where users reach each public service behind the load balancer: the domain whose URL map sends /healthz to it.
+# Where users reach each public service behind the load balancer: the domain whose URL map sends /health to it.
 LOAD_BALANCED_HOSTS = {
     "staging": {"web": "origin.example.net", "api": "api.example.net"},
     "prod": {"web": "origin.example.com", "api": "api.example.com"},
@@ -611,7 +611,7 @@ def test_a_load_balanced_service_is_called_on_the_first_domain_routing_its_healt
 def test_a_load_balanced_service_reachable_only_under_a_path_prefix_names_the_key() -> None:
     raw = raw_config("prod")
     raw["load_balancer"]["routes"] = {"api-path": {"paths": ["/api/*"], "service": "api"}}  # type: ignore[index]
-    with pytest.raises(pulumi.RunError, match=r"services\.api: no load_balancer domain routes /healthz to api"):
+    with pytest.raises(pulumi.RunError, match=r"services\.api: no load_balancer domain routes /health to api"):
         stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
 
 

@@ -134,7 +134,7 @@ def test_smoke_test_passes_for_a_stack_with_internal_services(tmp_path: Path) ->
     described = [c.split()[4] for c in calls if c.startswith("gcloud run services describe")]
     assert described == ["acme-prod-web", "acme-prod-api", "acme-prod-orders"]
     # Only the load balancer's domain is called from the runner: internal services refuse internet requests.
-    assert [c.split()[-1] for c in calls if c.startswith("curl")] == ["https://origin.example.com/healthz"]
+    assert [c.split()[-1] for c in calls if c.startswith("curl")] == ["https://origin.example.com/health"]
 
 
 def _retries(call: str) -> tuple[int, int, int | None]:
@@ -179,10 +179,10 @@ def test_smoke_test_calls_public_services_and_fails_on_an_unhealthy_one(tmp_path
     }
     result, calls, _ = run(tmp_path, SMOKE, "dev", world=world)
     assert result.returncode == 1
-    assert "web at https://acme-dev-web-abc123-ew.a.run.app/healthz is not healthy" in result.stdout
+    assert "web at https://acme-dev-web-abc123-ew.a.run.app/health is not healthy" in result.stdout
     assert [c.split()[-1] for c in calls if c.startswith("curl")] == [
-        "https://acme-dev-api-abc123-ew.a.run.app/healthz",
-        "https://acme-dev-web-abc123-ew.a.run.app/healthz",
+        "https://acme-dev-api-abc123-ew.a.run.app/health",
+        "https://acme-dev-web-abc123-ew.a.run.app/health",
     ]
 
 
@@ -629,7 +629,7 @@ def test_the_app_deploy_calls_a_public_candidate_at_its_tag_url(tmp_path: Path) 
     result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
     assert result.returncode == 0, result.stderr
     (get,) = [c for c in calls if c.startswith("curl")]
-    assert get.endswith(" https://candidate---acme-staging-orders-abc123-ew.a.run.app/healthz")
+    assert get.endswith(" https://candidate---acme-staging-orders-abc123-ew.a.run.app/health")
     assert "Authorization" not in get
     assert not [c for c in calls if "print-identity-token" in c]
 
@@ -650,10 +650,10 @@ def test_the_app_deploy_calls_a_private_candidate_with_an_identity_token_for_the
 def test_the_fake_curl_refuses_every_run_app_host_of_a_service_whose_ingress_is_not_all(tmp_path: Path) -> None:
     world = {**app_world(), "public": ["acme-staging-orders"]}
     urls = {
-        "https://acme-staging-orders-abc123-ew.a.run.app/healthz": 22,
-        "https://candidate---acme-staging-orders-abc123-ew.a.run.app/healthz": 22,
-        "https://unknown-abc123-ew.a.run.app/healthz": 22,
-        "https://origin.example.com/healthz": 0,
+        "https://acme-staging-orders-abc123-ew.a.run.app/health": 22,
+        "https://candidate---acme-staging-orders-abc123-ew.a.run.app/health": 22,
+        "https://unknown-abc123-ew.a.run.app/health": 22,
+        "https://origin.example.com/health": 0,
     }
     for url, code in urls.items():
         script = tmp_path / "get.sh"

@@ -59,9 +59,15 @@ def edge_policy(program: Recording) -> Resource:
     return program.one(POLICY, type="CLOUD_ARMOR_EDGE")
 
 
+def backend_rules(program: Recording) -> dict[str, Resource]:
+    """The backend policy's rules (one resource each) by their stable name (the description)."""
+    policy = backend_policy(program).inputs["name"]
+    return {r.inputs["description"]: r for r in program.of(POLICY_RULE, securityPolicy=policy)}
+
+
 def rules(program: Recording) -> dict[str, dict[str, Any]]:
-    """The backend policy's rules by their stable name (the description)."""
-    return {r["description"]: r for r in backend_policy(program).inputs["rules"]}
+    """The backend policy's rules' inputs by their stable name."""
+    return {name: r.inputs for name, r in backend_rules(program).items()}
 
 
 def edge_rules(program: Recording) -> dict[str, Resource]:
@@ -72,9 +78,9 @@ def edge_rules(program: Recording) -> dict[str, Resource]:
 
 def revealed_expression(rule: Resource) -> str:
     """The expression of a rule whose match reached the engine as a secret (fails if it was sent in plain text)."""
-    match = rule.revealed_inputs["match"]
-    assert SECRET_SIG in match, "the match was not sent as a secret"
-    return str(match["value"]["expr"]["expression"])
+    expression = rule.revealed_inputs["match"]["expr"]["expression"]
+    assert SECRET_SIG in expression, "the expression was not sent as a secret"
+    return str(expression["value"])
 
 
 def expression(rule: dict[str, Any]) -> str:
@@ -147,6 +153,10 @@ def test_every_backend_service_is_external_managed_https_logged_and_behind_cloud
         assert backend.inputs["logConfig"] == {"enable": True, "sampleRate": lb(stack).log_sample_rate}
         assert backend.inputs["securityPolicy"] == policy.outputs["selfLink"]
         assert program.depends_on(backend, policy)
+        # Attached before its rules exist, the backend policy would admit every request the edge lets through.
+        assert all(program.depends_on(backend, rule) for rule in backend_rules(program).values()), backend.name
+        # No CDN on a backend service: every request to it, not only cache misses, meets the backend policy.
+        assert not backend.inputs.get("enableCdn"), backend.name
         assert backend.inputs["edgeSecurityPolicy"] == edge_policy(program).outputs["selfLink"]
         (group,) = backend.inputs["backends"]
         assert group["group"] in {n.outputs["id"] for n in program.of(NEG)}
@@ -354,7 +364,7 @@ def test_behind_the_edge_visitors_are_counted_by_the_address_the_worker_forwards
     """On a Worker's same-zone subrequest CF-Connecting-IP is whatever x-real-ip the Worker sends, so the load
     balancer counts on the header the Worker sets from the visitor's address and overwrites (edge/worker.js)."""
     policy = backend_policy(program_of(stack)).inputs
-    (banned,) = [r for r in policy["rules"] if r["action"] == "rate_based_ban"]
+    (banned,) = [r for r in rules(program_of(stack)).values() if r["action"] == "rate_based_ban"]
     assert banned["rateLimitOptions"]["enforceOnKey"] == "USER_IP"
     worker = (ROOT / "edge" / "worker.js").read_text()
     set_by_worker = re.search(r'const VISITOR_IP_HEADER = "([^"]+)"', worker)
@@ -383,9 +393,45 @@ def test_behind_the_edge_only_cloudflare_ranges_are_admitted_and_everything_else
     ranges = [cidr for r in admitted for cidr in r["match"]["config"]["srcIpRanges"]]
     assert sorted(ranges) == sorted(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)
     assert all(len(r["match"]["config"]["srcIpRanges"]) <= MAX_SRC_IP_RANGES for r in admitted)
-    # The token check comes first: an allow rule ends evaluation for the requests it lets through.
-    assert by_name["origin-auth"]["priority"] < min(r["priority"] for r in admitted)
-    assert by_name["origin-auth"]["action"] == "deny(403)"
+    assert set(by_name) == {*cloudflare_groups(), "default-deny"}  # the token is checked by the backend policy
+
+
+# What an edge policy of an Application Load Balancer can match: the client's address and country. Header, path,
+# method, query and scheme filtering (request.*) at the edge, and ASNs, are Media CDN only.
+EDGE_ATTRIBUTES = ("origin.ip", "origin.region_code")
+
+
+def test_no_edge_rule_matches_on_anything_but_the_clients_address_or_country() -> None:
+    """Checked over every stack and over the plans of every option, since an edge rule the API refuses would stop
+    every backend and the bucket from being attached (they wait for the edge policy's rules)."""
+    planned = [
+        plan_edge_rules(SecurityArgs(**options))  # type: ignore[arg-type]
+        for options in ({}, {"cloudflare_only": True}, {"geo_block": ["KP", "IR", "RU", "BY", "CU", "SY"]})
+    ]
+    expressions = [r.expression for rules_ in planned for r in rules_ if r.expression]
+    for stack in ENABLED:
+        for rule in edge_rules(program_of(stack)).values():
+            match = rule.revealed_inputs["match"]
+            assert SECRET_SIG not in match, f"{rule.name}: an edge rule holds no secret"
+            expressions.append(match.get("expr", {}).get("expression", ""))
+    assert expressions, "the country blocks are expressions"
+    for text in expressions:
+        assert "request." not in text, text
+        assert "origin.asn" not in text, text
+        attributes = set(re.findall(r"\b(?:origin|request)\.[a-z_]+", text))
+        assert attributes <= set(EDGE_ATTRIBUTES), text
+
+
+@pytest.mark.parametrize("stack", ENABLED)
+def test_behind_the_edge_the_origin_token_is_checked_before_any_backend_rule_admits_or_reads_the_visitor(
+    stack: str,
+) -> None:
+    by_name = rules(program_of(stack))
+    origin = by_name["origin-auth"]
+    assert origin["action"] == "deny(403)"
+    # Every other rule comes later: the rate limit admits what conforms (and counts by X-Visitor-IP), the admin
+    # allow-list reads origin.user_ip, the default admits; none may see a request without the token.
+    assert all(origin["priority"] < r["priority"] for name, r in by_name.items() if name != "origin-auth")
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -393,23 +439,27 @@ def test_behind_the_edge_a_request_without_this_zones_origin_token_is_refused_an
     stack: str,
 ) -> None:
     program = program_of(stack)
-    rule = edge_rules(program)["origin-auth"]
-    assert rule.inputs["match"] == SECRET_MASK  # never in plain text in the plan or the state
+    rule = backend_rules(program)["origin-auth"]
+    assert rule.inputs["match"] == {"expr": {"expression": SECRET_MASK}}  # never in plain text in the plan or state
+    # Only that rule's expression is secret: every other rule of either policy stays readable in a preview.
+    others = [r for r in [*backend_rules(program).values(), *edge_rules(program).values()] if r is not rule]
+    assert others
+    assert all(SECRET_MASK not in str(r.inputs["match"]) for r in others)
     header = "request.headers['x-origin-auth']"
     assert revealed_expression(rule) == f"!has({header}) || {header} != '{SECRET_PLACEHOLDER}'"
     # The token is platform:origin_token, the one the Worker sends in the header this rule reads.
     (script,) = program.of("cloudflare:index/workersScript:WorkersScript")
-    binding = {b["name"]: b for b in script.revealed_inputs["bindings"]["value"]}["ORIGIN_TOKEN"]
-    assert binding["text"] == SECRET_PLACEHOLDER
+    binding = {b["name"]: b for b in script.revealed_inputs["bindings"]}["ORIGIN_TOKEN"]
+    assert binding["text"]["value"] == SECRET_PLACEHOLDER
     assert 'headers.set("X-Origin-Auth", env.ORIGIN_TOKEN)' in (ROOT / "edge" / "worker.js").read_text()
     assert "offline-secret" not in str([r.inputs for r in program.resources])
 
 
 @pytest.mark.parametrize("stack", ENABLED)
-def test_the_worker_takes_a_new_origin_token_only_once_the_edge_policy_accepts_it(stack: str) -> None:
+def test_the_worker_takes_a_new_origin_token_only_once_the_backend_policy_accepts_it(stack: str) -> None:
     program = program_of(stack)
     (script,) = program.of("cloudflare:index/workersScript:WorkersScript")
-    assert program.depends_on(script, edge_rules(program)["origin-auth"])
+    assert program.depends_on(script, backend_rules(program)["origin-auth"])
 
 
 def with_tokens(current: str, accepted: str | None) -> Resource:
@@ -420,10 +470,10 @@ def with_tokens(current: str, accepted: str | None) -> Resource:
         values.pop("platform:origin_token_accepted", None)
     else:
         values["platform:origin_token_accepted"] = accepted
-    return edge_rules(run_program("prod", config=values))["origin-auth"]
+    return backend_rules(run_program("prod", config=values))["origin-auth"]
 
 
-def test_while_rotating_the_edge_policy_accepts_the_current_and_the_accepted_token() -> None:
+def test_while_rotating_the_backend_policy_accepts_the_current_and_the_accepted_token() -> None:
     current, accepted = "Q2hhbmdlZC10b2tlbi0xMjM0NTY3OA==", "UHJldmlvdXMtdG9rZW4tODc2NTQzMjE="
     header = "request.headers['x-origin-auth']"
     assert revealed_expression(with_tokens(current, accepted)) == (
@@ -454,6 +504,7 @@ def test_prod_repeats_the_edge_admin_allow_list_at_the_load_balancer() -> None:
     )
     assert [str(c) for c in edge.waf.admin.allowed_cidrs] == ["203.0.113.0/24"]
     assert admin["priority"] < min(r["priority"] for n, r in rules(program_of("prod")).items() if n.startswith("waf-"))
+    assert rules(program_of("prod"))["origin-auth"]["priority"] < admin["priority"]
     assert "admin-allowlist" not in rules(program_of("staging"))  # staging's edge challenges instead: nothing to repeat
 
 
@@ -484,7 +535,9 @@ def test_without_cloudflare_only_every_source_is_admitted_and_configured_countri
     assert [r.expression for r in geo] == ["origin.region_code == 'KP'"]
     assert all(r.action == "deny(403)" for r in geo)
     assert "origin-auth" not in by_name
-    assert not [r for r in plan_rules(SecurityArgs(geo_block=["KP"])) if r.name.startswith("geo-block-")]
+    backend = plan_rules(SecurityArgs(geo_block=["KP"]))
+    assert not [r for r in backend if r.name.startswith("geo-block-")]
+    assert "origin-auth" not in {r.name for r in backend}
 
 
 @pytest.mark.parametrize("stack", ENABLED)

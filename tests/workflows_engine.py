@@ -6,8 +6,10 @@ and `next`, `try` with `retry` (a predicate subworkflow or `${http.default_retry
 `except`, `raise`, `return` and `next`. Every `${...}` must be a whole value, and every variable and function must
 exist: a misspelt name fails here as it would in an execution. Standard-library functions behave as the reference
 describes them: `time.format` returns ISO 8601 in UTC ("2024-01-10T16:15:54.615087Z", docs/cloud-facts.md),
-`map.get` returns null for a missing key, and `http.default_retry` retries 429, 502, 503, 504 and connection errors
-up to 5 times (from the reference as remembered, not re-read: the export workflows use it only to poll).
+`map.get` returns null for a missing key or for a value that is not a map, and looks up nested maps along a list of
+keys (https://cloud.google.com/workflows/docs/reference/stdlib/map/get), and `http.default_retry` retries 429, 502,
+503, 504 and connection errors up to 5 times (from the reference as remembered, not re-read: the export workflows use
+it only to poll). An HTTP error is a map with `code`, `message`, `tags`, `headers` and the parsed `body`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ class WorkflowError(Exception):
 
 def http_error(code: int, message: str = "") -> WorkflowError:
     return WorkflowError({"code": code, "message": message, "tags": ["HttpError"], "body": {}, "headers": {}})
+
+
+def google_api_error(code: int, status: str, message: str) -> WorkflowError:
+    """An HTTP error whose body is a Google API error (https://cloud.google.com/apis/design/errors)."""
+    body = {"error": {"code": code, "message": message, "status": status}}
+    message = f"HTTP server responded with error code {code}"
+    return WorkflowError({"code": code, "message": message, "tags": ["HttpError"], "body": body, "headers": {}})
 
 
 def operation_error(message: str) -> WorkflowError:
@@ -56,6 +65,13 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    return value
+
+
+def _map_get(value: Any, keys: str | list[str]) -> Any:
+    """map.get: null for a missing key or a value that is not a map; a list of keys is a nested lookup."""
+    for key in [keys] if isinstance(keys, str) else keys:
+        value = value.get(key) if isinstance(value, dict) else None
     return value
 
 
@@ -92,7 +108,7 @@ class Engine:
             ),
             "time": SimpleNamespace(format=self._format),
             "sys": SimpleNamespace(now=lambda: self.now),
-            "map": SimpleNamespace(get=lambda m, key: m.get(key)),
+            "map": SimpleNamespace(get=_map_get),
             "list": SimpleNamespace(concat=lambda items, value: [*items, _plain(value)]),
             "http": SimpleNamespace(
                 default_retry={

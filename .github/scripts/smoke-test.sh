@@ -3,7 +3,7 @@
 #   1. every Cloud Run service (the stack output service_names), through the Cloud Run API: the service is Ready, its
 #      latest revision is Ready (latestReadyRevisionName == latestCreatedRevisionName), and that revision serves the
 #      share of traffic the service's spec gives it;
-#   2. GET /healthz on what the runner can reach from the internet: services with ingress `all` (their URL), and the
+#   2. GET /health on what the runner can reach from the internet: services with ingress `all` (their URL), and the
 #      load balancer's domains (the output load_balancer_domains). Services with ingress `internal` or
 #      `internal-and-lb` refuse internet requests at their run.app URL, so part 1 is all the runner can check of them.
 # A load balancer domain is retried for up to SMOKE_LB_WAIT seconds (15 minutes): on a first deploy, or after its
@@ -16,6 +16,9 @@ set -euo pipefail
 stack="${1:?usage: smoke-test.sh STACK}"
 tries="${SMOKE_TRIES:-5}"
 delay="${SMOKE_DELAY:-6}"
+# The services' health path (components/cloud_run/config.py); not /healthz, since Cloud Run reserves some paths ending
+# in z at a service's URL.
+health="/health"
 
 fail() {
   echo "::error title=Smoke test failed in $stack::$*"
@@ -56,13 +59,13 @@ check_service() {
   [[ -z "$problem" ]] || fail "$key ($name): $problem"
   echo "$key ($name): latest revision Ready and serving its share"
   if [[ "$(jq -r '.metadata.annotations["run.googleapis.com/ingress"] // ""' <<<"$described")" == "all" ]]; then
-    get "$key" "$(jq -r '.status.url' <<<"$described")/healthz"
+    get "$key" "$(jq -r '.status.url' <<<"$described")$health"
   fi
 }
 
 get() {
   local what="$1" url="$2" headers=() token
-  if token="$(gcloud auth print-identity-token --audiences="${url%/healthz}" 2>/dev/null)"; then
+  if token="$(gcloud auth print-identity-token --audiences="${url%"$health"}" 2>/dev/null)"; then
     headers=(-H "Authorization: Bearer $token")
   fi
   echo "GET $url ($what)"
@@ -81,7 +84,7 @@ done < <(jq -r '.service_names // {} | to_entries[] | [.key, .value] | @tsv' <<<
 
 wait_for="$lb_wait" # a new load balancer serves its domains only once their certificates are provisioned
 while read -r domain; do
-  get "load balancer domain" "https://$domain/healthz"
+  get "load balancer domain" "https://$domain$health"
   checked=$((checked + 1))
 done < <(jq -r '.load_balancer_domains // [] | .[]' <<<"$outputs")
 

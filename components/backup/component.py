@@ -28,7 +28,20 @@ PITR_RPO_MINUTES = 5  # write-ahead log is archived continuously; budget for the
 REPLICA_RPO_MINUTES = 1  # asynchronous cross-region replication lags seconds; budget a minute
 SCHEDULER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 EXECUTIONS_API = "https://workflowexecutions.googleapis.com/v1"
-EXPORT_PERMISSIONS = {"database": "cloudsql.instances.export", "redis": "redis.instances.export"}
+# What each export workflow calls. Cloud SQL: `instances.export`, then the connector polls `operations.get`, which
+# takes cloudsql.instances.get. Memorystore: `instances:export`, then the workflow polls the operation
+# (redis.operations.get); the export itself also needs redis.instances.get.
+EXPORT_PERMISSIONS = {
+    "database": ("cloudsql.instances.export", "cloudsql.instances.get"),
+    "redis": ("redis.instances.export", "redis.instances.get", "redis.operations.get"),
+}
+# An operation is read by project and operation id (`projects/P/operations/OP`), not under the instance, and no page
+# says the `resource.name` condition on the instance covers that read; so the Cloud SQL exporter also holds
+# cloudsql.instances.get on the project, unconditionally, through roles/cloudsql.client (cloudsql.instances.get and
+# cloudsql.instances.connect: a predefined role the deployer may already grant, where a custom role would need its
+# grant allowed in the bootstrap). It reads the metadata of the project's instances, never their data; connect is a
+# Cloud SQL connector handshake, useless without a database user, and the account has none. It exports nothing else.
+POLL_ROLES = {"database": "roles/cloudsql.client"}
 # What Memorystore's service identity needs on the bucket to write an export (a custom role: no predefined role has
 # exactly these). Cloud SQL's needs only storage.objects.create, which roles/storage.objectCreator holds.
 REDIS_WRITER_PERMISSIONS = ("storage.buckets.get", "storage.objects.create")
@@ -232,11 +245,11 @@ class Backup(pulumi.ComponentResource):
         account = gcp.serviceaccount.Account(
             f"{self._name}-{kind}-exporter",
             account_id=self._naming.physical("export", kind, max_length=30),
-            display_name=f"The {kind} export workflow ({EXPORT_PERMISSIONS[kind]} only)",
+            display_name=f"The {kind} export workflow (export and read its operation only)",
             opts=self._ctx.after(self, "iam.googleapis.com"),
         )
         self.exporters[kind] = account
-        grant = self._grant_exporter(kind, account, condition)
+        grants = self._grant_exporter(kind, account, condition)
         act_as = self._ctx.act_as(self, f"{self._name}-{kind}-exporter", account.name)
         workflow = gcp.workflows.Workflow(
             f"{self._name}-{kind}-workflow",
@@ -248,7 +261,7 @@ class Backup(pulumi.ComponentResource):
             deletion_protection=False,  # it holds no data; the definition is in this program
             labels=self._labels,
             opts=pulumi.ResourceOptions.merge(
-                self._ctx.after(self, "workflows.googleapis.com"), pulumi.ResourceOptions(depends_on=[grant, *act_as])
+                self._ctx.after(self, "workflows.googleapis.com"), pulumi.ResourceOptions(depends_on=[*grants, *act_as])
             ),
         )
         self.workflows[kind] = workflow
@@ -286,20 +299,22 @@ class Backup(pulumi.ComponentResource):
 
     def _grant_exporter(
         self, kind: str, account: gcp.serviceaccount.Account, condition: pulumi.Input[str] | None
-    ) -> gcp.projects.IAMMember:
-        """A custom role with exactly the export permission: roles/cloudsql.viewer cannot export, and
+    ) -> list[gcp.projects.IAMMember]:
+        """A custom role with exactly what the export takes: roles/cloudsql.viewer cannot export, and
         roles/cloudsql.editor or roles/redis.admin would also let the workflow change or delete instances."""
         role = gcp.projects.IAMCustomRole(
             f"{self._name}-{kind}-exporter-role",
             role_id=self._naming.physical("export", kind).replace("-", "_"),
             title=f"Backup exporter ({kind})",
-            description=f"{EXPORT_PERMISSIONS[kind]} only, for scheduled backup exports",
-            permissions=[EXPORT_PERMISSIONS[kind]],
+            description=f"{', '.join(EXPORT_PERMISSIONS[kind])} only, for scheduled backup exports",
+            permissions=list(EXPORT_PERMISSIONS[kind]),
             project=self._project,
             opts=self._ctx.after(self, "iam.googleapis.com"),
         )
         self.exporter_roles[kind] = role
-        return gcp.projects.IAMMember(
+        poll = POLL_ROLES.get(kind)
+        polls = [self._grant_poller(kind, account, poll)] if condition is not None and poll else []
+        grant = gcp.projects.IAMMember(
             f"{self._name}-{kind}-exporter-grant",
             project=self._project,
             role=role.name,
@@ -309,6 +324,17 @@ class Backup(pulumi.ComponentResource):
             )
             if condition is not None
             else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return [*polls, grant]
+
+    def _grant_poller(self, kind: str, account: gcp.serviceaccount.Account, role: str) -> gcp.projects.IAMMember:
+        """What reading the export's operation takes, on the project without a condition (POLL_ROLES)."""
+        return gcp.projects.IAMMember(
+            f"{self._name}-{kind}-poller-grant",
+            project=self._project,
+            role=role,
+            member=account.member,
             opts=pulumi.ResourceOptions(parent=self),
         )
 

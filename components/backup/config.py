@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from components.backup.workflows import busy_retry_seconds
 from components.config_types import REGIONS, Model, invalid
 from components.windows import DAYS, Clock, Day, Recurring, TimeZone, longest_gap_hours, minutes_of
 
 # Predefined dual-regions (cloud.google.com/storage/docs/locations): data survives the loss of either region.
 DUAL_REGIONS = frozenset(("ASIA1", "EUR4", "EUR5", "EUR7", "EUR8", "NAM4"))
 CRON_DAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
+# What ExportsArgs.window counts, as a config error says it.
+EXPORT_WINDOW = (
+    f"per database: up to {busy_retry_seconds() // 60} minutes of retries while the instance is busy, "
+    "then up to timeout_minutes"
+)
 
 
 class RetentionPolicyArgs(Model):
@@ -57,9 +64,11 @@ class ExportsArgs(Model):
         return f"{int(minutes)} {int(hours)} * * {days}"
 
     def window(self, exports: int) -> Recurring:
-        """The time `exports` exports in a row may take, each up to its timeout."""
+        """The time `exports` exports in a row may take: each may wait out the busy-instance retries before it starts
+        (busy_retry_seconds), then run up to its timeout."""
         days = tuple(d for d in DAYS if d in self.days)
-        return Recurring(minutes_of(self.time), self.timeout_minutes * max(exports, 1), self.time_zone, days)
+        each = self.timeout_minutes + math.ceil(busy_retry_seconds() / 60)
+        return Recurring(minutes_of(self.time), each * max(exports, 1), self.time_zone, days)
 
     @property
     def interval_hours(self) -> int:

@@ -10,7 +10,9 @@ the backup-failure alert reads from the execution's log.
   operation at a time); "another operation is in progress" (HTTP 409) is retried with backoff; a database that still
   fails is recorded and the others are exported before the execution fails.
 - Memorystore: no connector is documented for it, so the workflow calls the REST method (`instances:export`) and
-  polls the long-running operation until it is done, then fails if it carries an error or takes too long.
+  polls the long-running operation until it is done, then fails if it carries an error or takes too long. A busy
+  instance (maintenance, a failover, a scale, an import) answers 400 FAILED_PRECONDITION ("ongoing operations"), which
+  is retried with the same backoff, as is a 409.
 """
 
 from __future__ import annotations
@@ -27,12 +29,20 @@ SQLADMIN_EXPORT = "googleapis.sqladmin.v1.instances.export"
 REDIS_API = "https://redis.googleapis.com/v1/"
 BUSY = "busy"  # the subworkflow that says whether an error is "another operation is in progress"
 POLL_SECONDS = 30
-# Retry an export refused because the instance is busy (a backup, maintenance, another export): about 55 minutes.
-RETRY_BUSY = {
-    "predicate": "${" + BUSY + "}",
-    "max_retries": 8,
-    "backoff": {"initial_delay": 60, "max_delay": 600, "multiplier": 2},
-}
+# Retry an export refused because the instance is busy (a backup, maintenance, another export): 55 minutes of waits.
+BUSY_RETRIES = 8
+BUSY_BACKOFF = {"initial_delay": 60, "max_delay": 600, "multiplier": 2}
+RETRY_BUSY = {"predicate": "${" + BUSY + "}", "max_retries": BUSY_RETRIES, "backoff": BUSY_BACKOFF}
+
+
+def busy_retry_seconds() -> int:
+    """The longest an export waits for a busy instance before it starts: the sum of RETRY_BUSY's back-offs, each the
+    previous times `multiplier`, capped at `max_delay` (60 + 120 + 240 + 480 + 4 x 600 = 3300 s)."""
+    delay, total = BUSY_BACKOFF["initial_delay"], 0
+    for _ in range(BUSY_RETRIES):
+        total += delay
+        delay = min(delay * BUSY_BACKOFF["multiplier"], BUSY_BACKOFF["max_delay"])
+    return total
 
 
 def _uri(prefix: str, suffix: str) -> str:
@@ -47,8 +57,14 @@ def redis_prefix(bucket: str, instance: str) -> str:
     return f"gs://{bucket}/redis/{instance}/"
 
 
-def _busy() -> Definition:
-    return {"params": ["e"], "steps": [{"answer": {"return": '${map.get(e, "code") == 409}'}}]}
+def _busy(*, failed_precondition: bool = False) -> Definition:
+    """HTTP 409; with `failed_precondition`, also a 400 whose Google API error status is FAILED_PRECONDITION (read
+    null-safely: map.get returns null through anything that is not a map)."""
+    busy = 'map.get(e, "code") == 409'
+    if failed_precondition:
+        status = 'map.get(e, ["body", "error", "status"]) == "FAILED_PRECONDITION"'
+        busy = f'{busy} or (map.get(e, "code") == 400 and {status})'
+    return {"params": ["e"], "steps": [{"answer": {"return": "${" + busy + "}"}}]}
 
 
 def _export_database(project: str, bucket: str, instance: str, database: str, timeout: int) -> Definition:
@@ -150,9 +166,17 @@ def redis_workflow(project: str, region: str, bucket: str, instance: str, timeou
         {"timed_out": {"raise": {"message": "Memorystore export timed out", "operation": "${started.body.name}"}}},
         {"failed": {"raise": {"message": "Memorystore export failed", "error": "${operation.body.error}"}}},
     ]
-    return {"main": {"steps": steps}, BUSY: _busy()}
+    return {"main": {"steps": steps}, BUSY: _busy(failed_precondition=True)}
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Writes a dict used twice (a retry policy, `auth`) out in full each time: PyYAML would otherwise write an anchor
+    and an alias (`&id001`, `*id001`), which no Workflows page says its parser resolves."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def to_yaml(definition: Definition) -> str:
-    """The workflow source as Cloud Workflows reads it."""
-    return yaml.safe_dump(definition, sort_keys=False, width=1000)
+    """The workflow source as Cloud Workflows reads it: plain YAML, no anchors or aliases."""
+    return yaml.dump(definition, Dumper=_NoAliases, sort_keys=False, width=1000)

@@ -57,6 +57,11 @@ PUBLIC_WORDS = frozenset(("PUBLIC",))  # PUBLIC_KEY names a public key: not a se
 # needs at least 512 MiB of memory.
 EXECUTION_ENVIRONMENT = "gen2"
 MIN_MEMORY_MIB = {"gen1": 128, "gen2": 512}
+# What Cloud Run accepts together, for services and jobs alike: the least CPUs memory above a size needs, the least
+# memory some CPU counts need, and the most memory an instance may have.
+MIN_CPUS_ABOVE_MIB = ((24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2))
+MIN_MEMORY_MIB_FOR_CPUS = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
+MAX_MEMORY_MIB = 32 * 1024
 BASE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent")
 
 
@@ -114,7 +119,7 @@ class ServiceArgs(Model):
     image: ImageRef | None = None  # `host/path:tag` or `@sha256:`, or `name:tag` in the stack's repository
     build: BuildArgs | None = None  # built from this project and pushed to the stack's repository
     port: int = Field(8080, ge=1, le=65535)
-    cpu: Literal["1", "2", "4", "8"] = "1"
+    cpu: Literal["1", "2", "4", "6", "8"] = "1"
     memory: Memory = "512Mi"
     cpu_idle: bool = True  # CPU only while serving requests (cheaper); false keeps it for background work
     startup_cpu_boost: bool = True
@@ -122,7 +127,9 @@ class ServiceArgs(Model):
     min_instances: int = Field(0, ge=0, le=1000)  # >= 1 keeps an instance warm: no cold start on the first request
     max_instances: int = Field(10, ge=1, le=1000)
     timeout_seconds: int = Field(300, ge=1, le=3600)  # per request
-    health_path: HealthPath = "/healthz"
+    # Not /healthz: Cloud Run reserves some paths ending in z at a service's URL, where the uptime checks and the
+    # smoke test call this path.
+    health_path: HealthPath = "/health"
     latency_p99_ms: int = Field(1000, ge=10, le=3_600_000)  # the p99 latency target: alert and latency SLO threshold
     env: dict[EnvName, str] = {}  # plain settings; secrets come from Secret Manager through the data bindings
     public: bool = False  # anyone may invoke it (allUsers), at the network edge ingress allows
@@ -137,6 +144,7 @@ class ServiceArgs(Model):
     def _consistent(self) -> ServiceArgs:
         self._check_image()
         self._check_memory()
+        self._check_health_path()
         if self.min_instances > self.max_instances:
             invalid(
                 "min_instances", f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})"
@@ -160,11 +168,39 @@ class ServiceArgs(Model):
 
     def _check_memory(self) -> None:
         least = MIN_MEMORY_MIB[EXECUTION_ENVIRONMENT]
-        if mebibytes(self.memory) < least:
+        memory, cpus = mebibytes(self.memory), int(self.cpu)
+        if memory < least:
             invalid(
                 "memory",
                 f"{self.memory} is below the {least}Mi that Cloud Run's second-generation execution environment needs "
                 f"(services here run gen2, and the migrations job can run nothing else); set memory: {least}Mi or more",
+            )
+        if memory > MAX_MEMORY_MIB:
+            invalid("memory", f"{self.memory} is above the {MAX_MEMORY_MIB // 1024}Gi Cloud Run allows an instance")
+        # The service and its migrations job run with the same cpu and memory, so both are refused together.
+        needed = next((n for above, n in MIN_CPUS_ABOVE_MIB if memory > above), 1)
+        if cpus < needed:
+            invalid(
+                "memory",
+                f"memory {self.memory} needs cpu {needed} or more in Cloud Run (more than 4Gi takes 2 CPUs, 8Gi 4, "
+                f"16Gi 6, 24Gi 8), and cpu is {self.cpu}; raise cpu or lower memory (the migrations job runs with "
+                "both)",
+            )
+        floor = MIN_MEMORY_MIB_FOR_CPUS.get(cpus, 0)
+        if memory < floor:
+            invalid(
+                "cpu",
+                f"cpu {self.cpu} needs memory {floor // 1024}Gi or more in Cloud Run (4 CPUs take 2Gi, 6 and 8 take "
+                f"4Gi), and memory is {self.memory}; raise memory or lower cpu (the migrations job runs with both)",
+            )
+
+    def _check_health_path(self) -> None:
+        path = self.health_path
+        if path.endswith("z") or path.startswith("/_ah/") or path == "/eventlog":
+            invalid(
+                "health_path",
+                f"Cloud Run reserves /eventlog, /_ah/ and some paths ending in z at a service's URL, where the uptime "
+                f"check and the smoke test call {path}; use a path such as /health",
             )
 
     def _check_env(self) -> None:

@@ -63,24 +63,27 @@ def _dns_authorization(c: MockContext, name: str, i: Inputs) -> Inputs:
 
 
 def _security_policy(i: Inputs) -> str:
-    if i.get("type") == "CLOUD_ARMOR_EDGE":
-        return "edge policy (CLOUD_ARMOR_EDGE): its rules are separate SecurityPolicyRule resources"
+    kind = "edge policy (CLOUD_ARMOR_EDGE)" if i.get("type") == "CLOUD_ARMOR_EDGE" else "backend policy (CLOUD_ARMOR)"
     rules = i.get("rules") or []
-    default: Inputs = next((r for r in rules if r.get("priority") == 2147483647), {})
-    waf = [r for r in rules if "evaluatePreconfiguredWaf" in str(r.get("match", {}).get("expr", {}).get("expression"))]
-    rate = [r for r in rules if r.get("action") == "rate_based_ban"]
-    preview = [r.get("description") for r in rules if r.get("preview")]
-    adaptive = (i.get("adaptiveProtectionConfig") or {}).get("layer7DdosDefenseConfig", {}).get("enable")
-    user_ip = (i.get("advancedOptionsConfig") or {}).get("userIpRequestHeaders")
-    parts = [
-        f"{len(rules)} rules",
-        f"{len(waf)} WAF",
-        f"{len(rate)} rate-based ban" + (f" by {', '.join(user_ip)}" if user_ip else ""),
-        f"default {default.get('action', '?')}",
-        f"adaptive protection {'on' if adaptive else 'OFF'}",
-    ]
-    if preview:
-        parts.append(f"preview: {', '.join(str(p) for p in preview)}")
+    parts = [f"{kind}: its rules are separate SecurityPolicyRule resources" if not rules else kind]
+    if rules:
+        default: Inputs = next((r for r in rules if r.get("priority") == 2147483647), {})
+        expressions = [str(r.get("match", {}).get("expr", {}).get("expression")) for r in rules]
+        preview = [r.get("description") for r in rules if r.get("preview")]
+        parts += [
+            f"{len(rules)} rules",
+            f"{sum('evaluatePreconfiguredWaf' in e for e in expressions)} WAF",
+            f"{sum(r.get('action') == 'rate_based_ban' for r in rules)} rate-based ban",
+            f"default {default.get('action', '?')}",
+        ]
+        if preview:
+            parts.append(f"preview: {', '.join(str(p) for p in preview)}")
+    if i.get("type") != "CLOUD_ARMOR_EDGE":
+        adaptive = (i.get("adaptiveProtectionConfig") or {}).get("layer7DdosDefenseConfig", {}).get("enable")
+        user_ip = (i.get("advancedOptionsConfig") or {}).get("userIpRequestHeaders")
+        parts.append(f"adaptive protection {'on' if adaptive else 'OFF'}")
+        if user_ip:
+            parts.append(f"visitor address from {', '.join(user_ip)}")
     return ", ".join(parts)
 
 
@@ -93,6 +96,13 @@ def _security_policy_rule(i: Inputs) -> str:
     else:
         what = f"from {', '.join((match.get('config') or {}).get('srcIpRanges') or [])}"
     preview = " (preview)" if i.get("preview") else ""
+    limit = i.get("rateLimitOptions") or {}
+    if limit:
+        threshold = limit.get("rateLimitThreshold") or {}
+        what += (
+            f", {threshold.get('count')} per {threshold.get('intervalSec')}s per {limit.get('enforceOnKey')}, then "
+            f"{limit.get('exceedAction')} (ban {limit.get('banDurationSec')}s)"
+        )
     return f"priority {i.get('priority')}: {i.get('action')}{preview} {what}"
 
 
@@ -122,10 +132,11 @@ def _security_policy_price(r: Resource, ctx: Context) -> list[Usage]:
     """Cloud Armor Standard bills "per policy, per rule, per request". Every request at the edge reaches the load
     balancer, where the edge policy and then the backend policy evaluate it: each policy is billed for it (the pages
     found do not say whether a request evaluated by two policies is billed once; this is the upper bound)."""
-    rules = len(r.inputs.get("rules") or []) or 1  # every policy has at least its default rule
+    # Inline rules only: rules that are SecurityPolicyRule resources (the default rule among them) are priced there.
+    rules = len(r.inputs.get("rules") or [])
     return [
         Usage("policy", "armor.policy", 1),
-        Usage(f"{rules} rules", "armor.rule", rules),
+        *([Usage(f"{rules} rules", "armor.rule", rules)] if rules else []),
         Usage(
             f"{ctx.profile.requests_per_month:,} requests evaluated",
             "armor.requests",

@@ -13,6 +13,7 @@ from offline.engine import stack_config as stack_values
 from offline.estimate import cost, deploy_time, diagram
 from offline.estimate.prices import MissingPriceError, load
 from offline.estimate.pricing import HOURS
+from offline.text import details, table, wrap_all
 
 TOP_RESOURCES = 10
 
@@ -55,8 +56,53 @@ def estimate(stack: str, recording: Recording, config: stack_config.StackConfig)
     return Estimates(stack, monthly, error, deploy_time.estimate(recording), diagram.build(stack, recording))
 
 
-def render(estimates: Estimates) -> str:
-    return "\n".join([*_cost_lines(estimates.cost, estimates.cost_error), "", estimates.deploy.line()])
+def render(estimates: Estimates, width: int | None = None) -> str:
+    """The cost and deploy-time lines; with a `width`, long lines are wrapped to it."""
+    lines = [*_cost_lines(estimates.cost, estimates.cost_error), "", estimates.deploy.line()]
+    return "\n".join(wrap_all(lines, width) if width else lines)
+
+
+def markdown(estimates: Estimates) -> list[str]:
+    """The same for a pull request: the cost line, its breakdown as tables, the deploy-time line."""
+    return [*_cost_markdown(estimates.cost, estimates.cost_error), "", "### Deploy time", "", estimates.deploy.line()]
+
+
+def _cost_markdown(estimate: cost.CostEstimate | None, error: str) -> list[str]:
+    lines = ["### Monthly cost", ""]
+    if estimate is None:
+        return [*lines, f"Estimated monthly cost: unavailable ({error})"]
+    total = estimate.total
+    lines.append(
+        f"**Estimated monthly cost: ${cost.whole_dollars(total)}** ({estimate.region} list prices, no discounts;"
+        " usage from `platform:estimates`)"
+    )
+    if estimate.over_budget:
+        lines += [
+            "",
+            "> [!WARNING]",
+            f"> The estimate is {_usd(estimate.over_budget)} over the stack's budget of"
+            f" {_usd(estimate.budget_usd or 0)} a month.",
+        ]
+    if estimate.saving:
+        what, usd = estimate.saving
+        lines += ["", f"Saving included: {what} saves {_usd(usd)} a month."]
+    components = estimate.by_component()
+    if components and total:
+        rows = [(f"`{name}`", _usd(usd), f"{usd / total:.0%}") for name, usd in components]
+        lines += ["", *table(("component", "monthly", "share"), rows, right=(1, 2))]
+    items: dict[str, list[str]] = defaultdict(list)
+    for line in estimate.lines:
+        items[line.resource or line.item].append(line.item)
+    ranked = estimate.by_resource()
+    rows = [(f"`{name}`", _usd(usd), "; ".join(dict.fromkeys(items[name]))) for name, usd in ranked]
+    lines += [
+        "",
+        *details(f"Every priced resource ({len(ranked)})", table(("resource", "monthly", "what"), rows, right=(1,))),
+    ]
+    if estimate.unpriced:
+        why = [(f"`{name}`", reason) for name, reason in estimate.unpriced]
+        lines += ["", *details(f"Not priced ({len(estimate.unpriced)})", table(("resource", "why"), why))]
+    return lines
 
 
 def _usd(value: float) -> str:

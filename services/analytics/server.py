@@ -1,4 +1,5 @@
-"""The example analytics service: a dependency-free HTTP server that answers `/healthz` and `/`, and takes Pub/Sub
+"""The example analytics service: a dependency-free HTTP server that answers `/health` (and `/healthz`; Cloud Run
+reserves some paths ending in z at a service's URL, so probes and checks use `/health`) and `/`, and takes Pub/Sub
 push deliveries on `POST /events`, listening on $PORT.
 
 Pub/Sub acknowledges a push delivery when the endpoint answers 102, 200, 201, 202 or 204, and redelivers it on any
@@ -76,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def do_GET(self) -> None:
-        if self.path == "/healthz":
+        if self.path in ("/health", "/healthz"):
             self._reply(200, {"status": "ok"})
         elif self.path == "/":
             self._reply(

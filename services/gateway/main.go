@@ -1,4 +1,5 @@
-// The example API gateway: a standard-library HTTP server that answers `/healthz` and `/`, listening on $PORT.
+// The example API gateway: a standard-library HTTP server that answers `/health` (and `/healthz`) and `/`, listening
+// on $PORT. Cloud Run reserves some paths ending in z at a service's URL, so probes and checks use `/health`.
 //
 // Cloud Run sends SIGTERM before it stops an instance and kills it 10 s later; the server stops accepting, lets
 // in-flight requests finish (http.Server.Shutdown) and exits 0, so a scale-in or a new revision never cuts a
@@ -65,9 +66,11 @@ func serve(listener net.Listener) error {
 
 func routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	health := func(w http.ResponseWriter, _ *http.Request) {
 		reply(w, http.StatusOK, map[string]any{"status": "ok"})
-	})
+	}
+	mux.HandleFunc("GET /health", health)
+	mux.HandleFunc("GET /healthz", health)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		reply(w, http.StatusOK, map[string]any{"service": envOr("K_SERVICE", "gateway"), "revision": nullable("K_REVISION")})
 	})

@@ -1,6 +1,7 @@
 //! The example backend: one standard-library binary for the auth, platform and commerce roles.
 //!
-//! `backend` (or `backend serve`) answers `/healthz` and `/` on $PORT; `backend migrate` is the entry point the
+//! `backend` (or `backend serve`) answers `/health` (and `/healthz`; Cloud Run reserves some paths ending in z at a
+//! service's URL, so probes and checks use `/health`) and `/` on $PORT; `backend migrate` is the entry point the
 //! platform's migrations job runs before traffic moves. The role comes from `SERVICE_ROLE`, else from `K_SERVICE`
 //! (the Cloud Run service name).
 //!
@@ -152,7 +153,7 @@ fn handle(stream: TcpStream) {
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, body) = match (method, path) {
-        ("GET", "/healthz") => (200, r#"{"status":"ok"}"#.to_string()),
+        ("GET", "/health" | "/healthz") => (200, r#"{"status":"ok"}"#.to_string()),
         ("GET", "/") => (
             200,
             format!(
