@@ -111,6 +111,8 @@ PINNED_RUNTIMES = {
     "google-github-actions/setup-gcloud@aa5489c8933f4cc7a4f7d45035b3b1440c9c10db": "node24",  # v3.0.1
     "pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d": "node24",  # v7.0.0
     "actions/github-script@ed597411d8f924073f98dfc5c65a23a2325f34cd": "node24",  # v8.0.0
+    "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f": "node24",  # v7.0.0
+    "actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c": "node24",  # v8.0.1
 }
 
 
