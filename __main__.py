@@ -5,10 +5,12 @@ import pulumi_cloudflare as cloudflare
 import pulumi_gcp as gcp
 
 import stack_config
+from components.app_secrets import AppSecrets
 from components.argocd import ArgoCd
 from components.audit_logs import AuditLogs
 from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
 from components.binauthz import BinaryAuthorization
+from components.buckets import ACCESS, AppBucket
 from components.budget import Budget
 from components.cloud_armor import SecurityPolicy, accepted_tokens
 from components.cloud_run import CloudRunService
@@ -16,6 +18,7 @@ from components.context import StackContext
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
 from components.edge import EdgeWorker
+from components.encryption import CustomerManagedKeys
 from components.events import EventBus
 from components.gke import GkeCluster
 from components.internal_tools import OAUTH_SECRET_KEY, InternalTools
@@ -24,7 +27,7 @@ from components.network import Network
 from components.observability import ChannelSecrets, Observability
 from components.project_services import ProjectServices
 from components.redis import Redis
-from components.refs import DatabaseBinding, RedisBinding, RepositoryRef, ServiceEndpoint
+from components.refs import NO_CMEK, BucketBinding, DatabaseBinding, RedisBinding, RepositoryRef, ServiceEndpoint
 from components.registry import Registry
 from components.warehouse import Warehouse
 from components.workload_identity import WorkloadIdentity
@@ -52,10 +55,20 @@ ctx = StackContext(
     deployer=config.deployer,
 )
 
+# Customer-managed keys (CMEK) for every data service, where the stack asks for them
+keys = (
+    CustomerManagedKeys("encryption", config.encryption, ctx=ctx, needs=config.encryption_needs())
+    if config.encryption.cmek
+    else None
+)
+encryption = keys.encryption if keys else NO_CMEK
+
 # Network and data
 network = Network("network", config.network, ctx=ctx)
-database = Database("database", config.database, ctx=ctx, network=network.ref, secrets=config.secrets)
-redis = Redis("redis", config.redis, ctx=ctx, network=network.ref, secrets=config.secrets)
+database = Database(
+    "database", config.database, ctx=ctx, network=network.ref, secrets=config.secrets, encryption=encryption
+)
+redis = Redis("redis", config.redis, ctx=ctx, network=network.ref, secrets=config.secrets, encryption=encryption)
 if config.schedule.database_office_hours:
     DatabaseSchedule(
         "database-schedule", config.schedule.database_office_hours, ctx=ctx, instance_name=database.instance_name
@@ -74,10 +87,22 @@ backup = Backup(
     redis=RedisExportTarget(
         instance=redis.instance.name, region=ctx.region, persistence_identity=redis.instance.persistence_iam_identity
     ),
+    encryption=encryption,
 )
+buckets = {key: AppBucket(key, bucket, ctx=ctx, encryption=encryption) for key, bucket in config.buckets.items()}
+app_secrets = AppSecrets(
+    "app-secrets",
+    config.app_secrets,
+    ctx=ctx,
+    values=stack_config.app_secret_values(config),
+    replication=config.secrets,
+    encryption=encryption,
+)
+for unused in config.unused_app_secrets():
+    pulumi.log.warn(f"app_secrets.{unused} is named by no service (services.<name>.secrets); remove it or use it")
 
 # Services: callers first, since a service's invoker bindings name its callers' service accounts
-registry = Registry("registry", config.registry, ctx=ctx)
+registry = Registry("registry", config.registry, ctx=ctx, encryption=encryption)
 services: dict[str, CloudRunService] = {}
 for key in config.service_order():
     service = config.services[key]
@@ -99,6 +124,8 @@ for key in config.service_order():
         redis=RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
         if service.redis
         else None,
+        secrets={env: app_secrets.bindings[secret] for env, secret in service.secrets.items()},
+        buckets={key: BucketBinding(buckets[key].name, ACCESS[access]) for key, access in service.buckets.items()},
     )
 
 # Events and the warehouse they land in
@@ -108,6 +135,7 @@ warehouse = (
         config.warehouse,
         ctx=ctx,
         service_accounts={key: s.service_account_email for key, s in services.items()},
+        encryption=encryption,
     )
     if config.warehouse
     else None
@@ -122,6 +150,7 @@ events = (
             for key, s in services.items()
         },
         tables=warehouse.tables if warehouse else {},
+        encryption=encryption,
     )
     if config.events
     else None
@@ -203,6 +232,7 @@ observability = Observability(
         backup.watch(),
         *([events.watch()] if events else []),
         *([cluster.watch(alerts.gke)] if cluster else []),
+        app_secrets.watch(),
     ],
 )
 budget = Budget(
@@ -211,6 +241,7 @@ budget = Budget(
     ctx=ctx,
     notification_channels=observability.channel_ids,
     aliases_parent=observability,
+    encryption=encryption,
 )
 AuditLogs("audit-logs", config.audit_logs, ctx=ctx, aliases_parent=observability)
 
@@ -242,6 +273,8 @@ if config.load_balancer.enabled:
         },
         security_policy=armor.self_link,
         edge_security_policy=armor.edge_self_link,
+        cdn_bucket=buckets[cdn_bucket].name if (cdn_bucket := config.cdn_bucket()) else None,
+        encryption=encryption,
     )
     if origin_token is not None:
         # The Worker takes a new token only once the backend policy accepts it.
@@ -297,6 +330,19 @@ pulumi.export("budget", budget.status)
 pulumi.export("backup_bucket", backup.bucket_name)
 pulumi.export("recovery_objectives", backup.recovery_objectives)
 pulumi.export("image_repository", registry.url)
+pulumi.export("app_secret_ids", app_secrets.secret_ids)
+pulumi.export(
+    "service_secret_ids",
+    {
+        key: {
+            env: app_secrets.bindings[secret].secret_id for env, secret in sorted(config.services[key].secrets.items())
+        }
+        for key in sorted(services)
+    },
+)
+pulumi.export("secret_rotation_topic", app_secrets.rotation_topic_id)
+pulumi.export("buckets", {key: bucket.name for key, bucket in sorted(buckets.items())})
+pulumi.export("encryption_keys", keys.key_ids if keys else {})
 pulumi.export("service_urls", {key: s.url for key, s in sorted(services.items())})
 pulumi.export("service_names", {key: s.physical_name for key, s in sorted(services.items())})
 pulumi.export("service_accounts", {key: s.service_account_email for key, s in sorted(services.items())})

@@ -17,14 +17,19 @@ from typing import Annotated, Any, Union
 import pulumi
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
+from components.app_access import bucket_env
+from components.app_secrets import VALUE_KEY_PREFIX, AppSecretArgs, SecretKey, secret_value_kind, value_key
 from components.audit_logs import AuditLogsArgs
 from components.backup import BackupArgs
 from components.backup.config import EXPORT_WINDOW
 from components.binauthz import BinaryAuthorizationArgs
+from components.buckets import Access, BucketArgs
 from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
-from components.cloud_run import ServiceArgs, ServiceName
+from components.cloud_run import RESERVED_ENV, ServiceArgs, ServiceName
+from components.cloud_run.config import EnvName
 from components.config_types import (
+    Key,
     LabelKey,
     LabelValue,
     Member,
@@ -38,6 +43,7 @@ from components.config_types import (
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
+from components.encryption import EncryptionArgs
 from components.events import EventsArgs
 from components.events.config import BigQueryArgs, TopicArgs
 from components.gke import GkeArgs
@@ -102,6 +108,7 @@ class EstimatesArgs(Model):
     warehouse_gb: float = Field(10, ge=0)  # active storage in each warehouse dataset
     warehouse_query_tib: float = Field(0.5, ge=0)  # data the warehouse's on-demand queries scan, in TiB
     secret_accesses_per_month: int = Field(100_000, ge=0)  # Secret Manager access operations
+    kms_operations_per_month: int = Field(100_000, ge=0)  # encrypt/decrypt calls on each customer-managed key
     # Published to each Pub/Sub topic (not a budget's); each subscription receives it too.
     pubsub_gib: float = Field(1, ge=0)
     dead_letter_gib: float = Field(0.01, ge=0)  # forwarded to each dead-letter topic (and kept by its subscription)
@@ -143,6 +150,31 @@ class ServiceConfig(ServiceArgs):
     invokers: list[ServiceName] = []  # other services allowed to call this one (roles/run.invoker on their account)
     database: SqlIdentifier | None = None  # the Cloud SQL database it uses
     redis: bool = False  # whether it uses the platform's Redis
+    secrets: dict[EnvName, SecretKey] = {}  # env name -> the app secret (platform:app_secrets) it carries
+    buckets: dict[Key, Access] = {}  # application bucket (platform:buckets) -> the object role it holds there
+
+    @model_validator(mode="after")
+    def _secrets_and_buckets_in_env(self) -> ServiceConfig:
+        for name, value in self.env.items():
+            kind = secret_value_kind(value)
+            if kind:
+                invalid(
+                    f"env.{name}",
+                    f"its value looks like {kind}; plain env is readable by anyone who can read the service or this "
+                    f"file: keep it in platform:app_secrets and name it under secrets: {{{name}: <secret>}}",
+                )
+        for name in self.secrets:
+            if name in RESERVED_ENV:
+                invalid(f"secrets.{name}", f"{name} is set by Cloud Run or from the data bindings; use another name")
+            if name in self.env:
+                invalid(f"secrets.{name}", f"{name} is also a plain env value; keep one of them")
+        for bucket in self.buckets:
+            if bucket_env(bucket) in {*self.env, *self.secrets}:
+                invalid(
+                    f"buckets.{bucket}",
+                    f"its name is passed in {bucket_env(bucket)}, which env or secrets already sets; rename one",
+                )
+        return self
 
     @model_validator(mode="after")
     def _exposure(self) -> ServiceConfig:
@@ -187,6 +219,9 @@ class StackConfig(Model):
     backup: BackupArgs
     edge: EdgeArgs | None = None  # the Cloudflare edge; a stack without it has none
     registry: RegistryArgs = RegistryArgs()
+    encryption: EncryptionArgs = EncryptionArgs()  # customer-managed keys for the data services (CMEK)
+    app_secrets: dict[SecretKey, AppSecretArgs] = {}  # the services' own secrets; services name them under secrets
+    buckets: dict[Key, BucketArgs] = {}  # application buckets; services name them under buckets
     services: dict[ServiceName, ServiceConfig] = {}
     events: EventsArgs | None = None  # Pub/Sub topics and subscriptions; a stack without it has none
     warehouse: WarehouseArgs | None = None  # BigQuery datasets and tables; a stack without it has none
@@ -398,6 +433,41 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _app_secrets_and_buckets_are_defined(self) -> StackConfig:
+        for name, service in self.services.items():
+            for env, key in service.secrets.items():
+                if key not in self.app_secrets:
+                    invalid(
+                        f"services.{name}.secrets.{env}",
+                        f"'{key}' is not defined in app_secrets ({', '.join(self.app_secrets) or 'none'}); define it "
+                        "there (created by the stack, or existing: <secret>)",
+                    )
+            for bucket in service.buckets:
+                if bucket not in self.buckets:
+                    invalid(
+                        f"services.{name}.buckets.{bucket}",
+                        f"'{bucket}' is not defined in buckets ({', '.join(self.buckets) or 'none'}); define it there",
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _public_buckets_only_through_the_cdn(self) -> StackConfig:
+        public = [key for key, bucket in self.buckets.items() if bucket.public_through_cdn]
+        cdn = self.load_balancer.enabled and self.load_balancer.cdn.enabled
+        if public and not cdn:
+            invalid(
+                f"buckets.{public[0]}.public_through_cdn",
+                "a bucket is public only through the load balancer's Cloud CDN, which this stack does not enable "
+                "(load_balancer.enabled and load_balancer.cdn.enabled); enable it or set public_through_cdn: false",
+            )
+        if len(public) > 1:
+            invalid(
+                f"buckets.{public[1]}.public_through_cdn",
+                f"the load balancer serves one bucket through Cloud CDN, and {public[0]} already is it",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _pgaudit_is_logged(self) -> StackConfig:
         """pgAudit writes to the project's Data Access audit logs of Cloud SQL, which are off unless enabled."""
         logs = self.audit_logs
@@ -543,6 +613,38 @@ class StackConfig(Model):
             )
         return self
 
+    def unused_app_secrets(self) -> list[str]:
+        """App secrets no service names: kept (a service may be about to use one), but worth a warning."""
+        named = {key for service in self.services.values() for key in service.secrets.values()}
+        return sorted(set(self.app_secrets) - named)
+
+    def cdn_bucket(self) -> str | None:
+        """The application bucket the load balancer's Cloud CDN serves, if config makes one public through it."""
+        return next((key for key, bucket in self.buckets.items() if bucket.public_through_cdn), None)
+
+    def encryption_needs(self) -> dict[str, set[str]]:
+        """Where each data service keeps data (service -> the locations its resources name), for one key per service
+        and location: replicas, secret replicas, the backup bucket's DR location, every bucket's and dataset's own.
+        A service that keeps nothing in the stack gets no key (a key version is billed whether used or not)."""
+        region = self.gcp.region
+        storage = {self.backup.location, *(b.location or region for b in self.buckets.values())}
+        if self.load_balancer.enabled and self.load_balancer.cdn.enabled and self.cdn_bucket() is None:
+            storage.add(self.load_balancer.cdn.location)
+        needs = {
+            "sql": {region, *(r.region for r in self.database.replicas.values())},
+            "redis": {region},
+            "storage": storage,
+            "secretmanager": set(self.secrets.replicas) or {"global"},
+        }
+        if self.warehouse is not None:
+            needs["bigquery"] = {d.location or region for d in self.warehouse.datasets.values()}
+        rotating = any(s.rotation_days is not None for s in self.app_secrets.values())
+        if self.events is not None or rotating or self.budget.billing_account is not None:
+            needs["pubsub"] = {region}  # the event bus, the secret rotation topic, the budget's topic
+        if self.registry.shared is None:
+            needs["artifactregistry"] = {region}
+        return needs
+
     def service_order(self) -> list[str]:
         """Callers before the services they call: a callee's invoker binding names the caller's service account."""
         graph = {name: set(service.invokers) for name, service in self.services.items()}
@@ -582,6 +684,19 @@ SECRET_KEYS: frozenset[str] = frozenset(
 )
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a `platform:` key (without the namespace) holds a secret, read as a Pulumi secret and never parsed."""
+    return key in SECRET_KEYS or key.startswith(VALUE_KEY_PREFIX)
+
+
+def app_secret_value_keys(raw: Mapping[str, Any]) -> frozenset[str]:
+    """The config keys holding the values of the app secrets the stack creates (from the decoded, unparsed config)."""
+    secrets = raw.get("app_secrets")
+    if not isinstance(secrets, dict):
+        return frozenset()
+    return frozenset(value_key(k) for k, v in secrets.items() if not (isinstance(v, dict) and v.get("existing")))
+
+
 def require_secret(key: str, needed_by: str) -> pulumi.Output[str]:
     """A secret the stack's config asks for, or one line saying how to set it."""
     value = pulumi.Config(NAMESPACE).get_secret(key)
@@ -590,12 +705,31 @@ def require_secret(key: str, needed_by: str) -> pulumi.Output[str]:
     return value
 
 
+def app_secret_values(config: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """The value of each app secret the stack creates, set with `pulumi config set --secret`; a missing one, or one set
+    in clear text (it would sit unencrypted in the stack file), stops the program with one line naming the command."""
+    from pulumi.runtime.config import get_config, is_config_secret
+
+    values = {}
+    for key, secret in sorted(config.app_secrets.items()):
+        if secret.existing is not None:
+            continue
+        full = f"{NAMESPACE}:{value_key(key)}"
+        if get_config(full) is not None and not is_config_secret(full):
+            raise pulumi.RunError(
+                f"app_secrets.{key}: {full} is set in clear text in the stack file; set it again with "
+                f"`pulumi config set --secret {full}` (and rotate the value: it was readable there)"
+            )
+        values[key] = require_secret(value_key(key), f"app_secrets.{key}")
+    return values
+
+
 def load() -> StackConfig:
     """Read and validate the `platform:*` stack config, or stop the program with one clear line."""
     stack_file = f"Pulumi.{pulumi.get_stack()}.yaml"
     check_namespaces(_config_keys(), stack_file=stack_file)
     config = pulumi.Config(NAMESPACE)
-    values = {f"{NAMESPACE}:{key}": config.get(key) or "" for key in sorted(_present_keys() - SECRET_KEYS)}
+    values = {f"{NAMESPACE}:{key}": config.get(key) or "" for key in sorted(_present_keys()) if not is_secret_key(key)}
     return parse(decode(values), stack_file=stack_file)
 
 
@@ -632,7 +766,7 @@ def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
     Secret keys are skipped: they are read as Pulumi secrets where they are used, never as plain data.
     """
     try:
-        return StackConfig.model_validate({k: v for k, v in raw.items() if k not in SECRET_KEYS})
+        return StackConfig.model_validate({k: v for k, v in raw.items() if not is_secret_key(k)})
     except ValidationError as err:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
 

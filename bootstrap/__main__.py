@@ -63,6 +63,9 @@ DEPLOYER_ROLES = (
     # roles/pubsub.editor has no setIamPolicy.
     "roles/pubsub.admin",
     "roles/certificatemanager.editor",  # DNS-authorized certificates and the certificate map
+    # Customer-managed keys: key rings, keys and the grant of each to its service's agent. Cloud KMS Admin manages keys
+    # and their IAM policies but cannot encrypt or decrypt with them.
+    "roles/cloudkms.admin",
 )
 # The predefined roles the platform program grants its runtime service accounts on the project; with the stack's own
 # custom roles (StackArgs.custom_roles), the only roles the deployer may grant there (projectIamAdmin's condition).

@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from components.config_types import Model, invalid
 from components.context import StackContext
+from components.refs import NO_CMEK, Encryption
 
 SKIPPED = "skipped: no billing account configured (budget.billing_account)"
 MAX_CHANNELS = 5  # the Budget API notifies at most five monitoring channels
@@ -58,11 +59,13 @@ class Budget(pulumi.ComponentResource):
         ctx: StackContext,
         notification_channels: Sequence[pulumi.Input[str]],
         aliases_parent: pulumi.Resource | None = None,
+        encryption: Encryption = NO_CMEK,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`aliases_parent` is the component these resources belonged to before they had their own, so existing stacks
-        adopt them instead of replacing them."""
+        adopt them instead of replacing them; with `encryption` (CMEK) the notification topic takes the Pub/Sub key."""
         super().__init__("platform:components:Budget", name, None, ctx.component(opts))
+        self._key = encryption.key("pubsub", ctx.region)
         self.budget: gcp.billing.Budget | None = None
         if args.billing_account is None:
             pulumi.log.info(f"budget {SKIPPED}", resource=self)
@@ -84,6 +87,7 @@ class Budget(pulumi.ComponentResource):
             f"{name}-alerts",
             name=ctx.naming.physical("budget-alerts"),
             message_retention_duration="604800s",
+            kms_key_name=self._key,
             labels=ctx.labels("observability"),
             opts=pulumi.ResourceOptions.merge(
                 ctx.after(self, "pubsub.googleapis.com"), pulumi.ResourceOptions(aliases=aliases)

@@ -17,6 +17,7 @@ from components.cloud_armor import SecurityArgs
 from components.config_types import Hostname, Key, Model, invalid
 from components.context import StackContext
 from components.naming import Naming
+from components.refs import NO_CMEK, Encryption
 from components.routing import CDN, PathMatcher, RouteArgs, UrlPath, path_rules_for, plan_routing
 
 # A target HTTPS proxy takes at most 15 certificates directly; a Certificate Manager map holds many more.
@@ -32,7 +33,8 @@ class SslPolicyArgs(Model):
 
 
 class CdnArgs(Model):
-    """Cloud CDN in front of a private bucket of static assets, served on `paths` of every domain."""
+    """Cloud CDN in front of a private bucket of static assets, served on `paths` of every domain: the load balancer's
+    own bucket, or the application bucket (`platform:buckets`) that says `public_through_cdn: true`."""
 
     enabled: bool = False
     paths: list[UrlPath] = ["/static/*"]
@@ -167,8 +169,12 @@ class LoadBalancer(pulumi.ComponentResource):
         backends: Mapping[str, ServerlessBackend],
         security_policy: pulumi.Input[str],
         edge_security_policy: pulumi.Input[str] | None = None,
+        cdn_bucket: pulumi.Input[str] | None = None,
+        encryption: Encryption = NO_CMEK,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`cdn_bucket`: the name of the application bucket Cloud CDN serves, instead of a bucket of its own;
+        `encryption`: with CMEK, its own bucket takes the `storage` key of its location."""
         super().__init__("platform:components:LoadBalancer", name, None, ctx.component(opts))
         self._name = name
         self._edge_policy = edge_security_policy
@@ -187,7 +193,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.cdn_bucket: gcp.storage.Bucket | None = None
         self.backend_bucket: gcp.compute.BackendBucket | None = None
         if args.cdn.enabled:
-            self.cdn_bucket, self.backend_bucket = self._cdn(args)
+            self.cdn_bucket, self.backend_bucket = self._cdn(args, cdn_bucket, encryption)
         self.url_map = self._url_map(args)
         # Per domain, the DNS records Certificate Manager asks for (certificate_authorization: dns), for the edge's DNS:
         # one Output per domain, so a consumer can create one record each.
@@ -386,35 +392,23 @@ class LoadBalancer(pulumi.ComponentResource):
             ],
         )
 
-    def _cdn(self, args: LoadBalancerArgs) -> tuple[gcp.storage.Bucket, gcp.compute.BackendBucket]:
-        """A private bucket only Cloud CDN's cache-fill identity may read, behind a CDN-enabled backend bucket."""
+    def _cdn(
+        self, args: LoadBalancerArgs, app_bucket: pulumi.Input[str] | None, encryption: Encryption
+    ) -> tuple[gcp.storage.Bucket | None, gcp.compute.BackendBucket]:
+        """A private bucket only Cloud CDN's cache-fill identity may read (its own, or the application bucket it is
+        given), behind a CDN-enabled backend bucket."""
         cdn = args.cdn
         child = pulumi.ResourceOptions(parent=self)
-        bucket = gcp.storage.Bucket(
-            f"{self._name}-static",
-            name=self._naming.physical("static"),
-            location=cdn.location,
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            # A deploy that overwrites or deletes assets leaves the old ones restorable for a while.
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            lifecycle_rules=[
-                gcp.storage.BucketLifecycleRuleArgs(
-                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                        days_since_noncurrent_time=NONCURRENT_ASSET_DAYS, with_state="ARCHIVED"
-                    ),
-                )
-            ],
-            force_destroy=not self._ctx.deletion_protection,
-            deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
-            labels=self._ctx.labels("load-balancer"),
-            opts=self._ctx.stateful(self, "storage.googleapis.com"),
-        )
+        bucket: gcp.storage.Bucket | None = None
+        if app_bucket is None:
+            bucket = self._static_bucket(cdn, encryption)
+            bucket_name: pulumi.Input[str] = bucket.name
+        else:
+            bucket_name = app_bucket
         project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
         gcp.storage.BucketIAMMember(
             f"{self._name}-static-cdn-reader",
-            bucket=bucket.name,
+            bucket=bucket_name,
             role="roles/storage.objectViewer",
             member=project.number.apply(lambda n: f"serviceAccount:service-{n}@cloud-cdn-fill.iam.gserviceaccount.com"),
             opts=child,
@@ -424,7 +418,7 @@ class LoadBalancer(pulumi.ComponentResource):
             f"{self._name}-static-backend",
             name=self._naming.physical("static"),
             description="Static assets from Cloud Storage through Cloud CDN",
-            bucket_name=bucket.name,
+            bucket_name=bucket_name,
             enable_cdn=True,
             edge_security_policy=self._edge_policy,
             compression_mode="AUTOMATIC",
@@ -442,3 +436,28 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
         )
         return bucket, backend_bucket
+
+    def _static_bucket(self, cdn: CdnArgs, encryption: Encryption) -> gcp.storage.Bucket:
+        key = encryption.key("storage", cdn.location)
+        return gcp.storage.Bucket(
+            f"{self._name}-static",
+            name=self._naming.physical("static"),
+            location=cdn.location,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            # A deploy that overwrites or deletes assets leaves the old ones restorable for a while.
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        days_since_noncurrent_time=NONCURRENT_ASSET_DAYS, with_state="ARCHIVED"
+                    ),
+                )
+            ],
+            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key) if key else None,
+            force_destroy=not self._ctx.deletion_protection,
+            deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
+            labels=self._ctx.labels("load-balancer"),
+            opts=self._ctx.stateful(self, "storage.googleapis.com"),
+        )

@@ -13,7 +13,7 @@ from components.config_types import Hour, Model, Weekday, invalid
 from components.context import StackContext
 from components.observability.config import RedisAlertsArgs
 from components.observability.signals import Alert, Chart, Runbook, Watched, metric, threshold
-from components.refs import NetworkRef
+from components.refs import NO_CMEK, Encryption, NetworkRef
 from components.secret import Secret, SecretsArgs
 
 # Memorystore's smallest sizes: read replicas need nodes of at least 5 GB.
@@ -74,13 +74,16 @@ class Redis(pulumi.ComponentResource):
         ctx: StackContext,
         network: NetworkRef,
         secrets: SecretsArgs,
+        encryption: Encryption = NO_CMEK,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """With `encryption` (CMEK) the instance takes the `redis` key of its region, which it needs from creation on:
+        Memorystore cannot turn CMEK on for an existing instance."""
         super().__init__("platform:components:Redis", name, None, ctx.component(opts))
         self.instance_name = ctx.naming.physical("redis", max_length=40)
         # Known before the instance exists, so monitoring can name it without waiting for it.
         self.instance_id = f"projects/{ctx.project}/locations/{ctx.region}/instances/{self.instance_name}"
-        self.instance = self._instance(name, args, ctx, network)
+        self.instance = self._instance(name, args, ctx, network, encryption.key("redis", ctx.region))
         self.auth_secret = Secret(
             f"{name}-auth",
             secret_id=ctx.naming.physical("redis", "auth", max_length=255),
@@ -89,6 +92,7 @@ class Redis(pulumi.ComponentResource):
             args=secrets,
             ctx=ctx,
             owner="redis",
+            encryption=encryption,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.host = self.instance.host
@@ -110,7 +114,9 @@ class Redis(pulumi.ComponentResource):
             }
         )
 
-    def _instance(self, name: str, args: RedisArgs, ctx: StackContext, network: NetworkRef) -> gcp.redis.Instance:
+    def _instance(
+        self, name: str, args: RedisArgs, ctx: StackContext, network: NetworkRef, key: pulumi.Input[str] | None
+    ) -> gcp.redis.Instance:
         replicas = args.read_replicas > 0
         return gcp.redis.Instance(
             f"{name}-instance",
@@ -128,6 +134,7 @@ class Redis(pulumi.ComponentResource):
             secondary_ip_range=network.private_services_range if replicas else None,
             auth_enabled=True,
             transit_encryption_mode="SERVER_AUTHENTICATION",
+            customer_managed_key=key,
             persistence_config=gcp.redis.InstancePersistenceConfigArgs(
                 persistence_mode="RDB", rdb_snapshot_period=args.persistence.rdb_snapshot_period
             ),

@@ -43,6 +43,24 @@ class RedisBinding:
 
 
 @dataclass(frozen=True)
+class SecretBinding:
+    """An app secret a workload reads: its key in the stack file, the secret's id and the version it reads (`latest`,
+    or a version number)."""
+
+    key: str
+    secret_id: pulumi.Input[str]
+    version: pulumi.Input[str] = "latest"
+
+
+@dataclass(frozen=True)
+class BucketBinding:
+    """An application bucket a workload uses: its name and the one object role it holds on it."""
+
+    name: pulumi.Input[str]
+    role: str  # roles/storage.objectViewer, objectCreator or objectUser
+
+
+@dataclass(frozen=True)
 class RepositoryRef:
     """An Artifact Registry repository a runtime pulls images from: grants are made on it alone."""
 
@@ -58,14 +76,22 @@ class Encryption:
     Each value is a Cloud KMS key id (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) that resolves only once the
     service's agent may use the key, so a resource that takes it waits for the grant instead of failing on its first
     create. Services: `sql`, `redis`, `storage`, `bigquery`, `pubsub`, `artifactregistry`, `secretmanager`; a key for
-    another region than the stack's is keyed `service@region` (a cross-region replica's key must be in its region).
+    another location than the stack's region is keyed `service@location`, with the location as the resource names it
+    (a cross-region replica's region, a bucket's `EU` or `EUR4`, `global` for automatically replicated secrets).
     """
 
     keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    region: str | None = None  # the stack's region: a key asked for there is the plain `service` key
 
     def key(self, service: str, region: str | None = None) -> pulumi.Input[str] | None:
         """The key for `service` (in `region`, when it is not the stack's), or None: Google-managed encryption."""
-        return self.keys.get(f"{service}@{region}" if region else service)
+        if region is None or region == self.region:
+            return self.keys.get(service)
+        return self.keys.get(f"{service}@{region}")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
 
 
 NO_CMEK = Encryption()

@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from components.config_types import Model, ProjectId, Region, invalid
 from components.context import StackContext
+from components.refs import NO_CMEK, Encryption
 
 SECONDS_PER_DAY = 86_400
 
@@ -58,8 +59,10 @@ class Registry(pulumi.ComponentResource):
         args: RegistryArgs,
         *,
         ctx: StackContext,
+        encryption: Encryption = NO_CMEK,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """With `encryption` (CMEK) the repository takes the `artifactregistry` key, fixed once it exists."""
         super().__init__("platform:components:Registry", name, None, ctx.component(opts))
         self.repository: gcp.artifactregistry.Repository | None = None
         if args.shared is not None:
@@ -77,6 +80,7 @@ class Registry(pulumi.ComponentResource):
                 location=ctx.region,
                 format="DOCKER",
                 description="Container images of the platform's services",
+                kms_key_name=encryption.key("artifactregistry", ctx.region),
                 docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=args.immutable_tags),
                 vulnerability_scanning_config=gcp.artifactregistry.RepositoryVulnerabilityScanningConfigArgs(
                     enablement_config="INHERITED" if args.vulnerability_scanning else "DISABLED"

@@ -250,9 +250,10 @@ def stack_config(stack: str, *, stand_ins: bool = True) -> tuple[dict[str, str],
     """The stack file's config as the engine hands it to the program: JSON strings, secret values masked.
 
     The stack files commit no placeholder ciphertext (Pulumi decrypts every `secure:` value before the program runs, so
-    one that no key decrypts breaks every preview): the secrets the program reads (`stack_config.SECRET_KEYS`) are set
-    per stack with `pulumi config set --secret`. Offline there is no key and no secret, so each one the file does not
-    hold gets a stand-in, marked secret like a real one; `stand_ins=False` gives the config exactly as the file has it.
+    one that no key decrypts breaks every preview): the secrets the program reads (`stack_config.SECRET_KEYS`, and the
+    value of each app secret the stack creates) are set per stack with `pulumi config set --secret`. Offline there is
+    no key and no secret, so each one the file does not hold gets a stand-in, marked secret like a real one;
+    `stand_ins=False` gives the config exactly as the file has it.
     """
     path = ROOT / f"Pulumi.{stack}.yaml"
     if not path.exists():
@@ -269,7 +270,8 @@ def stack_config(stack: str, *, stand_ins: bool = True) -> tuple[dict[str, str],
     if stand_ins:
         import stack_config as program_config  # the program's module; imported late, it imports the components
 
-        for name in sorted(program_config.SECRET_KEYS):
+        created = program_config.app_secret_value_keys(program_config.decode(config))
+        for name in sorted(program_config.SECRET_KEYS | created):
             key = f"{program_config.NAMESPACE}:{name}"
             if key not in config:
                 config[key] = SECRET_PLACEHOLDER
@@ -415,10 +417,18 @@ def _collect_outputs(recording: Recording) -> None:
             recording.secret_outputs.add(key)
 
 
-def run_program(stack: str, *, config: dict[str, str] | None = None, into: Recording | None = None) -> Recording:
-    """Run `__main__.py` for a stack as `pulumi up` would, against the mock engine (optionally with other config)."""
-    stack_values, secret_keys = stack_config(stack)
+def run_program(
+    stack: str,
+    *,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    into: Recording | None = None,
+) -> Recording:
+    """Run `__main__.py` for a stack as `pulumi up` would, against the mock engine (optionally with other config, and
+    other keys marked secret)."""
+    stack_values, stack_secret_keys = stack_config(stack)
     config = stack_values if config is None else config
+    secret_keys = stack_secret_keys if secret_keys is None else secret_keys
     gcp = json.loads(config.get(f"{PROJECT}:gcp", "{}"))
     main = str(ROOT / "__main__.py")
     return run(

@@ -31,6 +31,12 @@ class PlatformMocks(pulumi_mocks.Mocks):  # type: ignore[misc]
             # The deploying identity's short-lived OAuth token, which registry logins use.
             ctx = self.ctx
             return {"project": ctx.project, "region": ctx.region, "accessToken": "offline-access-token"}, []
+        if args.token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+            email = f"service-{self.ctx.project_number}@gs-project-accounts.iam.gserviceaccount.com"
+            return {"emailAddress": email, "member": f"serviceAccount:{email}", "project": self.ctx.project}, []
+        if args.token == "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount":
+            email = f"bq-{self.ctx.project_number}@bigquery-encryption.iam.gserviceaccount.com"
+            return {"email": email, "member": f"serviceAccount:{email}", "project": self.ctx.project}, []
         if args.token == "gcp:kms/getKMSCryptoKeyVersion:getKMSCryptoKeyVersion":
             # An asymmetric signing key's first version and its public key (a stand-in PEM, never a real key).
             key = str(args.args.get("cryptoKey"))

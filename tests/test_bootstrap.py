@@ -291,6 +291,7 @@ VIEWER_READ_MODULES = {
     "cloudrunv2",
     "cloudscheduler",
     "compute",
+    "kms",  # key rings and keys (cloudkms.*.get), their IAM policies (Security Reviewer); never key material
     "logging",
     "monitoring",
     "projects",
@@ -575,6 +576,7 @@ ROLE_OF_MODULE = {
     "certificatemanager": "roles/certificatemanager.editor",
     "cloudrunv2": "roles/run.admin",
     "cloudscheduler": "roles/cloudscheduler.admin",
+    "kms": "roles/cloudkms.admin",  # key rings, keys and their IAM policies; no cryptographic operations
     "logging": "roles/logging.configWriter",
     "monitoring": "roles/monitoring.admin",
     "pubsub": "roles/pubsub.admin",  # topics, subscriptions, schemas (Editor would do, but not their IAM policies)

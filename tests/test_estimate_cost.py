@@ -20,7 +20,7 @@ TABLE = prices.load("europe-west1")
 QUIET = EstimatesArgs(
     requests_per_month=0, ingress_gb=0, egress_gb=0, nat_gb=0, log_gb=0, network_log_gb=0, bucket_gb=0, artifact_gb=0,
     images_pushed_per_month=0, bigquery_gb=0, secret_accesses_per_month=0, pubsub_gib=0, worker_cpu_ms=0,
-    database_change_gb_per_day=0,
+    database_change_gb_per_day=0, kms_operations_per_month=0,
 )  # fmt: skip
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 
@@ -201,6 +201,23 @@ def test_a_rotated_kms_key_is_priced_per_version_it_keeps_active() -> None:
     b = Builder()
     b.add("gcp:kms/cryptoKey:CryptoKey", "secrets-key", {"rotationPeriod": "7776000s"})  # every 90 days
     assert priced(b.recording).total == pytest.approx((1 + 4) * 0.06)  # a year of rotations, none destroyed
+
+
+def test_a_customer_managed_key_is_priced_by_its_versions_and_the_operations_of_the_profile() -> None:
+    b = Builder()
+    b.add("gcp:kms/cryptoKey:CryptoKey", "sql", {"rotationPeriod": "7776000s", "purpose": "ENCRYPT_DECRYPT"})
+    estimate = priced(b.recording, QUIET.model_copy(update={"kms_operations_per_month": 200_000}))
+    usd = {line.price: line.usd for line in estimate.lines if line.resource == "sql"}
+    assert usd == pytest.approx({"kms.key_version": 5 * 0.06, "kms.operations": 20 * 0.03})
+
+
+def test_prod_prices_every_customer_managed_key_it_creates() -> None:
+    program = program_of("prod")
+    keys = {r.name for r in program.of("gcp:kms/cryptoKey:CryptoKey")}
+    estimate = cost.estimate(program, TABLE, config_of("prod").estimates)
+    priced_keys = {line.resource for line in estimate.lines if line.price in ("kms.key_version", "kms.operations")}
+    assert keys
+    assert keys == priced_keys
 
 
 def test_stack_wide_usage_lands_on_the_same_resource_whatever_the_registration_order() -> None:
@@ -387,3 +404,14 @@ def test_a_small_platform_totals_its_hand_computed_parts() -> None:
     nat = 730 * 0.0014 + 1 * 0.045 + 730 * 0.005  # the gateway, its data and the address it allocates itself
     assert estimate.total == pytest.approx(database + redis + load_balancer + armor + nat)  # Cloud Run: free tier
     assert estimate.total == pytest.approx(75.8405, abs=0.001)
+
+
+def test_a_secret_notification_topic_is_priced_by_secret_managers_notices_not_the_profile() -> None:
+    """The rotation topic carries a few notices a month per secret, not the profile's `pubsub_gib` of messages."""
+    program = program_of("prod")
+    estimate = cost.estimate(program, TABLE, config_of("prod").estimates)
+    notices = [line for line in estimate.lines if line.resource in ("app-secrets-rotation", "app-secrets-rotation-due")]
+    assert len(notices) == 2
+    for line in notices:
+        assert "10 Secret Manager notices" in line.item
+        assert line.quantity == pytest.approx(10 * 1000 / 2**30)

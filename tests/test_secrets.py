@@ -26,16 +26,19 @@ def test_every_database_password_and_the_redis_auth_string_have_a_secret(
 ) -> None:
     prefix = f"{config.prefix}-{stack}"
     wanted = {f"{prefix}-db-{db}-password" for db in config.database.databases} | {f"{prefix}-redis-auth"}
-    assert set(secrets(program)) == wanted
+    # The only others are the app secrets the stack creates (existing ones are only granted on).
+    created = {f"{prefix}-{key.replace('_', '-')}" for key, s in config.app_secrets.items() if s.existing is None}
+    assert set(secrets(program)) == wanted | created
 
 
 def test_secrets_replicate_where_config_says(program: Recording, config: stack_config.StackConfig) -> None:
     for secret in program.of(SECRET):
         replication = secret.inputs["replication"]
         if config.secrets.replicas:
-            assert replication == {"userManaged": {"replicas": [{"location": r} for r in config.secrets.replicas]}}
+            assert set(replication) == {"userManaged"}
+            assert [r["location"] for r in replication["userManaged"]["replicas"]] == config.secrets.replicas
         else:
-            assert replication == {"auto": {}}
+            assert set(replication) == {"auto"}
     assert program_of("prod").of(SECRET)[0].inputs["replication"]["userManaged"]
 
 
@@ -44,16 +47,24 @@ def test_secrets_carry_labels_deletion_protection_and_protect_from_config(
 ) -> None:
     for secret in program.of(SECRET):
         assert secret.inputs["labels"]["cost-center"] == config.cost_center
-        assert secret.inputs["labels"]["component"] in ("database", "redis")
+        assert secret.inputs["labels"]["component"] in ("database", "redis", "app-secrets")
         assert secret.inputs["deletionProtection"] is config.protection.deletion_protection
         assert secret.protect is config.protection.protect
         assert program.depends_on(secret, program.named("apis-secretmanager"))
 
 
-def test_secret_versions_are_protected_in_prod() -> None:
-    versions = program_of("prod").of("gcp:secretmanager/secretVersion:SecretVersion")
-    assert versions
-    assert all(v.protect for v in versions)
+def test_generated_credentials_are_protected_in_prod_and_app_secret_values_can_be_replaced() -> None:
+    """A generated password's version is its only copy; an app secret's value lives in the stack config, so setting it
+    again replaces the version, and the one it replaces is disabled (restorable), not destroyed."""
+    program = program_of("prod")
+    versions = program.of("gcp:secretmanager/secretVersion:SecretVersion")
+    generated = [v for v in versions if not v.name.startswith("app-secrets-")]
+    app = [v for v in versions if v.name.startswith("app-secrets-")]
+    assert generated
+    assert app
+    assert all(v.protect for v in generated)
+    assert all(not v.protect and v.inputs["deletionPolicy"] == "DISABLE" for v in app)
+    assert all("deletionPolicy" not in v.inputs for v in generated)
 
 
 def _one_secret() -> None:

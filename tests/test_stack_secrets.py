@@ -12,7 +12,7 @@ import yaml
 import stack_config
 from offline.engine import ROOT, SECRET_PLACEHOLDER, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import ALL_STACKS
+from tests.conftest import ALL_STACKS, STACKS, config_of
 
 
 @pytest.mark.parametrize("stack", ALL_STACKS)
@@ -36,8 +36,50 @@ def test_the_offline_plan_supplies_a_secret_stand_in_for_every_secret_the_progra
     assert committed_secrets == []
 
 
+def _with_app_secret_values(stack: str) -> dict[str, str]:
+    """The stack file's config as committed, plus stand-ins for the values of the app secrets it creates only."""
+    values, _ = stack_values(stack, stand_ins=False)
+    created = stack_config.app_secret_value_keys(stack_config.decode(values))
+    return {**values, **{f"{stack_config.NAMESPACE}:{key}": SECRET_PLACEHOLDER for key in created}}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_offline_plan_supplies_a_stand_in_for_the_value_of_every_app_secret_the_stack_creates(stack: str) -> None:
+    values, secret_keys = stack_values(stack)
+    config = config_of(stack)
+    created = {f"platform:app_secret_{key}" for key, s in config.app_secrets.items() if s.existing is None}
+    assert created
+    assert created <= set(secret_keys)
+    assert {values[k] for k in created} == {SECRET_PLACEHOLDER}
+    existing = {f"platform:app_secret_{key}" for key, s in config.app_secrets.items() if s.existing is not None}
+    assert existing.isdisjoint(values)  # an existing secret's value is never asked for
+
+
+def test_a_missing_app_secret_value_stops_the_program_naming_the_command() -> None:
+    values, _ = stack_values("dev")
+    del values["platform:app_secret_jwt_signing_key"]
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program("dev", config=values)
+    assert str(raised.value) == (
+        "app_secrets.jwt_signing_key needs the secret platform:app_secret_jwt_signing_key; "
+        "set it with `pulumi config set --secret platform:app_secret_jwt_signing_key`"
+    )
+
+
+def test_an_app_secret_value_set_in_clear_text_stops_the_program() -> None:
+    values, _ = stack_values("dev")
+    key = "platform:app_secret_jwt_signing_key"
+    values[key] = "a-signing-key-someone-typed-without-secret"
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program("dev", config=values, secret_keys=[])
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"app_secrets.jwt_signing_key: {key} is set in clear text in the stack file")
+    assert f"`pulumi config set --secret {key}`" in message
+
+
 def test_a_missing_edge_secret_stops_the_program_naming_the_key_and_the_command() -> None:
-    values, _ = stack_values("dev", stand_ins=False)
+    values = _with_app_secret_values("dev")
     with pytest.raises(pulumi.RunError) as raised:  # a RunError: Pulumi prints its message, no traceback
         run_program("dev", config=values)
     assert str(raised.value) == (
@@ -47,7 +89,7 @@ def test_a_missing_edge_secret_stops_the_program_naming_the_key_and_the_command(
 
 
 def test_a_missing_channel_secret_stops_the_program_with_one_line() -> None:
-    values, _ = stack_values("prod", stand_ins=False)
+    values = _with_app_secret_values("prod")
     with pytest.raises(pulumi.RunError) as raised:
         run_program("prod", config=values)
     message = str(raised.value)

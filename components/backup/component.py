@@ -21,6 +21,7 @@ from components.backup.watch import FAILURE_RUNBOOK, failure_filter
 from components.backup.workflows import database_workflow, redis_workflow, to_yaml
 from components.context import StackContext
 from components.observability.signals import Alert, Watched, log_match
+from components.refs import NO_CMEK, Encryption
 
 DAY_SECONDS = 86_400
 PITR_RPO_MINUTES = 5  # write-ahead log is archived continuously; budget for the last few minutes in flight
@@ -84,8 +85,10 @@ class Backup(pulumi.ComponentResource):
         ctx: StackContext,
         database: DatabaseExportTarget | None = None,
         redis: RedisExportTarget | None = None,
+        encryption: Encryption = NO_CMEK,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """With `encryption` (CMEK) the bucket encrypts new exports with the `storage` key of its location."""
         super().__init__("platform:components:Backup", name, None, ctx.component(opts))
         self._name = name
         self._ctx = ctx
@@ -93,7 +96,7 @@ class Backup(pulumi.ComponentResource):
         self._project = ctx.project
         self._region = ctx.region
         self._labels = ctx.labels("backup")
-        self.bucket = self._bucket(args)
+        self.bucket = self._bucket(args, encryption.key("storage", args.location))
         self.bucket_name = self.bucket.name
         self.workflows: dict[str, gcp.workflows.Workflow] = {}
         self.jobs: dict[str, gcp.cloudscheduler.Job] = {}
@@ -124,7 +127,7 @@ class Backup(pulumi.ComponentResource):
         )
         return Watched(key="backup", alerts=(alert,))
 
-    def _bucket(self, args: BackupArgs) -> gcp.storage.Bucket:
+    def _bucket(self, args: BackupArgs, key: pulumi.Input[str] | None) -> gcp.storage.Bucket:
         """Exports never replace an object, so the bucket keeps no versions: a retention policy, where set, stops
         anyone deleting or replacing them early; soft delete keeps deleted ones restorable."""
         return gcp.storage.Bucket(
@@ -145,6 +148,7 @@ class Backup(pulumi.ComponentResource):
             if args.retention_policy
             else None,
             lifecycle_rules=_lifecycle(args.lifecycle),
+            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key) if key else None,
             force_destroy=False,
             deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
             labels=self._labels,

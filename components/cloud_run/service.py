@@ -10,6 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 
+from components.app_access import app_secret_grants, bucket_env, bucket_grants
 from components.cloud_run import template
 from components.cloud_run.config import BASE_ROLES, INGRESS, MigrationsArgs, ServiceArgs
 from components.cloud_run.watch import watch_service
@@ -18,7 +19,7 @@ from components.data_access import data_roles, project_grants, secret_grants
 from components.images import build_image, resolve_reference
 from components.observability.config import CloudRunAlertsArgs
 from components.observability.signals import Watched
-from components.refs import DatabaseBinding, NetworkRef, RedisBinding
+from components.refs import BucketBinding, DatabaseBinding, NetworkRef, RedisBinding, SecretBinding
 
 IAM_PROPAGATION = "180s"  # typically 2 minutes, per Google; the first create of a service or a grant waits this long
 
@@ -28,7 +29,8 @@ class CloudRunService(pulumi.ComponentResource):
     Redis over Direct VPC egress, and (when configured) the migrations job that must run before traffic moves.
 
     `invokers` maps each service allowed to call this one to its service account email; `database` and `redis` are
-    the data the service uses (the stack config wires them, so they always agree with it).
+    the data the service uses, `secrets` the app secrets it reads (env name -> secret) and `buckets` the application
+    buckets it uses (bucket key -> name and role); the stack config wires them, so they always agree with it.
     """
 
     url: pulumi.Output[str]
@@ -47,6 +49,8 @@ class CloudRunService(pulumi.ComponentResource):
         invokers: Mapping[str, pulumi.Input[str]] | None = None,
         database: DatabaseBinding | None = None,
         redis: RedisBinding | None = None,
+        secrets: Mapping[str, SecretBinding] | None = None,
+        buckets: Mapping[str, BucketBinding] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:CloudRunService", name, None, ctx.component(opts))
@@ -66,15 +70,32 @@ class CloudRunService(pulumi.ComponentResource):
         )
         self.project_roles = self._project_roles()
         self.secret_access = self._secret_access(database, redis)
+        member = self.service_account.member
+        self.app_secret_access = app_secret_grants(
+            name,
+            member=member,
+            secrets=(secrets or {}).values(),
+            parent=self,
+            after=ctx.apis.require("secretmanager.googleapis.com") if secrets else (),
+        )
+        self.bucket_access = bucket_grants(name, member=member, buckets=buckets or {}, parent=self)
         self.image = self._image(image_repository)
 
-        self._envs = [template.Env(key, value) for key, value in sorted(args.env.items())] + template.binding_envs(
-            database, redis
+        self._envs = (
+            [template.Env(key, value) for key, value in sorted(args.env.items())]
+            + template.binding_envs(database, redis)
+            + [template.Env(env, secret=s.secret_id, version=s.version) for env, s in sorted((secrets or {}).items())]
+            + [template.Env(bucket_env(key), b.name) for key, b in sorted((buckets or {}).items())]
         )
         # The deployer may name the account on the service and the job (actAs), and a revision reads its secrets and
         # opens its Cloud SQL connection when it starts: both wait for those grants to take effect.
         self.act_as = ctx.act_as(self, name, self.service_account.name)
-        grants: list[pulumi.Resource] = [*self.secret_access.values(), *self.project_roles.values(), *self.act_as]
+        grants: list[pulumi.Resource] = [
+            *self.secret_access.values(),
+            *self.app_secret_access.values(),
+            *self.project_roles.values(),
+            *self.act_as,
+        ]
         self.grants_settled = self._grants_settled(grants)
         self._runs_after = [*ctx.apis.require("run.googleapis.com"), *grants, self.grants_settled]
         self.service = self._service()
@@ -125,7 +146,8 @@ class CloudRunService(pulumi.ComponentResource):
         it. The sleep waits only when it is created: updates that leave the grants alone pass straight through, and a
         change to the grants (its triggers) replaces it, so the revision that needs the new grant waits again.
         """
-        secrets = pulumi.Output.all(*(g.secret_id for g in self.secret_access.values())).apply(
+        readers = [*self.secret_access.values(), *self.app_secret_access.values()]
+        secrets = pulumi.Output.all(*(g.secret_id for g in readers)).apply(
             lambda ids: ",".join(sorted(str(i) for i in ids))
         )
         return time.Sleep(

@@ -24,6 +24,7 @@ class Env:
     name: str
     value: pulumi.Input[str] | None = None
     secret: pulumi.Input[str] | None = None  # a Secret Manager secret id; the value never passes through Pulumi
+    version: pulumi.Input[str] = "latest"  # the secret's version: latest, or a number the revision is pinned to
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def envs(kind: TemplateKind, entries: Sequence[Env]) -> list[Any]:
         if e.secret is None
         else kind.env(
             name=e.name,
-            value_source=kind.env_source(secret_key_ref=kind.secret_ref(secret=e.secret, version="latest")),
+            value_source=kind.env_source(secret_key_ref=kind.secret_ref(secret=e.secret, version=e.version)),
         )
         for e in entries
     ]

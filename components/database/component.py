@@ -14,7 +14,7 @@ from components.database.settings import SettingsFactory
 from components.database.watch import watch_database
 from components.observability.config import CloudSqlAlertsArgs
 from components.observability.signals import Watched
-from components.refs import NetworkRef
+from components.refs import NO_CMEK, Encryption, NetworkRef
 from components.secret import Secret, SecretsArgs
 
 
@@ -38,12 +38,16 @@ class Database(pulumi.ComponentResource):
         ctx: StackContext,
         network: NetworkRef,
         secrets: SecretsArgs,
+        encryption: Encryption = NO_CMEK,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """With `encryption` (CMEK), the primary takes the `sql` key of its region and each replica the one of its own
+        region; the password secrets take Secret Manager's keys."""
         super().__init__("platform:components:Database", name, None, ctx.component(opts))
         self._name = name
         self._args = args
         self._ctx = ctx
+        self._encryption = encryption
         # Known before anything exists, so monitoring can name the instances without waiting for them.
         self.instance_name = ctx.naming.physical("pg")
         self.replica_names = {key: ctx.naming.physical("pg", key) for key in args.replicas}
@@ -109,6 +113,7 @@ class Database(pulumi.ComponentResource):
             name=self.instance_name,
             region=ctx.region,
             database_version=args.version,
+            encryption_key_name=self._encryption.key("sql", ctx.region),
             deletion_protection=ctx.deletion_protection,
             final_backup_description=(
                 "Final backup taken when the instance was deleted" if args.backups.final_backup_retention_days else None
@@ -127,6 +132,7 @@ class Database(pulumi.ComponentResource):
                 database_version=args.version,
                 master_instance_name=self.instance.name,
                 instance_type="READ_REPLICA_INSTANCE",
+                encryption_key_name=self._encryption.key("sql", replica.region),
                 deletion_protection=ctx.deletion_protection,
                 settings=settings.replica(replica),
                 opts=stateful,
@@ -164,6 +170,7 @@ class Database(pulumi.ComponentResource):
             args=secrets,
             ctx=self._ctx,
             owner="database",
+            encryption=self._encryption,
             accessors={m: m for m in self._args.databases[db].secret_accessors},
             opts=child,
         )

@@ -72,7 +72,9 @@ def _bucket_summary(i: Inputs) -> str:
     return (
         f"{i.get('location')} {i.get('storageClass', 'STANDARD')}, {uniform}, public access prevention "
         f"{i.get('publicAccessPrevention', 'inherited')}, versioning {versioning}, soft delete {soft_delete}d, "
-        f"retention {kept}" + (f", lifecycle {' '.join(classes)}" if classes else "")
+        f"retention {kept}"
+        + (f", lifecycle {' '.join(classes)}" if classes else "")
+        + (", CMEK" if (i.get("encryption") or {}).get("defaultKmsKeyName") else "")
     )
 
 

@@ -84,7 +84,7 @@ def _repository_summary(i: Inputs) -> str:
     immutable = (i.get("dockerConfig") or {}).get("immutableTags")
     return (
         f"{i.get('format')} in {i.get('location')}, scanning {scanning}, tags {'immutable' if immutable else 'mutable'}"
-        f", cleanup {policies}{dry}, deletion {i.get('deletionPolicy')}"
+        f", cleanup {policies}{dry}, deletion {i.get('deletionPolicy')}" + (", CMEK" if i.get("kmsKeyName") else "")
     )
 
 

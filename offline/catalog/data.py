@@ -154,6 +154,8 @@ def _sql_instance_summary(i: Inputs) -> str:
         parts.append(f"data cache {_on(s['dataCacheConfig'].get('dataCacheEnabled'))}")
     parts.append(f"disk {s.get('diskSizeGb', s.get('diskSize'))}-{s.get('diskAutoresizeLimit')} GB")
     parts.append(f"deletion protection {_on(i.get('deletionProtection') and s.get('deletionProtectionEnabled'))}")
+    if i.get("encryptionKeyName"):
+        parts.append("CMEK")
     return ", ".join(parts)
 
 
@@ -165,14 +167,18 @@ def _redis_summary(i: Inputs) -> str:
         f"{replicas} read replicas, {i.get('connectMode')}, AUTH {_on(i.get('authEnabled'))}, "
         f"TLS {i.get('transitEncryptionMode') or 'DISABLED'}, "
         f"{persistence.get('persistenceMode') or 'no persistence'} {persistence.get('rdbSnapshotPeriod') or ''}"
-    ).rstrip()
+    ).rstrip() + (", CMEK" if i.get("customerManagedKey") else "")
 
 
 def _secret_summary(i: Inputs) -> str:
     replication = i.get("replication") or {}
     where = (replication.get("userManaged") or {}).get("replicas")
     placed = "in " + ", ".join(r["location"] for r in where) if where else "automatic replication"
-    return f"{i.get('secretId')}, {placed}, deletion protection {_on(i.get('deletionProtection'))}"
+    keys = [r.get("customerManagedEncryption") for r in where or [replication.get("auto") or {}]]
+    cmek = ", CMEK" if keys and all(keys) else ""
+    rotation = (i.get("rotation") or {}).get("rotationPeriod")
+    rotates = f", rotation notice every {int(str(rotation).removesuffix('s')) // 86_400} days" if rotation else ""
+    return f"{i.get('secretId')}, {placed}, deletion protection {_on(i.get('deletionProtection'))}{cmek}{rotates}"
 
 
 _SHARED_CORE = ("db-f1-micro", "db-g1-small")

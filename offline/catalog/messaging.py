@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 TOPIC = token_of(gcp.pubsub.Topic)
 SUBSCRIPTION = token_of(gcp.pubsub.Subscription)
 BUDGET = token_of(gcp.billing.Budget)
+SECRET = token_of(gcp.secretmanager.Secret)
 GIB = 2**30
 MIN_BILLED_BYTES = 1000  # Pub/Sub bills at least 1,000 bytes per publish, push or pull request
 # Cloud Billing publishes a budget's status to its topic several times a day, whatever the thresholds: assume at most
 # three messages an hour, each in a request of its own.
 BUDGET_NOTIFICATIONS = 3 * HOURS
+# Secret Manager publishes each change of a secret (a version added, disabled, ...) and each rotation notice to its
+# topics: assume at most ten a month per secret.
+SECRET_NOTICES = 10
 
 
 def _last(path: object) -> str:
@@ -40,11 +44,22 @@ def _takes_dead_letters(topic: Resource, ctx: Context) -> bool:
     return named(topic.inputs, topic.name) in targets
 
 
+def _secrets_notifying(topic: Resource, ctx: Context) -> int:
+    """How many secrets send their notifications to the topic."""
+    name = named(topic.inputs, topic.name)
+    return sum(
+        any(_last(t.get("name")) == name for t in s.inputs.get("topics") or []) for s in ctx.recording.of(SECRET)
+    )
+
+
 def _carried(topic: Resource | None, ctx: Context) -> tuple[str, float]:
-    """What a topic carries a month: (what, GiB). A budget's topic carries its notifications, a dead-letter topic the
-    profile's `dead_letter_gib`; any other its `pubsub_gib`."""
+    """What a topic carries a month: (what, GiB). A budget's topic carries its notifications, a secret notification
+    topic Secret Manager's notices, a dead-letter topic the profile's `dead_letter_gib`; any other its `pubsub_gib`."""
     if topic is not None and _feeds_a_budget(topic, ctx):
         return f"{BUDGET_NOTIFICATIONS:,} budget notifications", BUDGET_NOTIFICATIONS * MIN_BILLED_BYTES / GIB
+    if topic is not None and (secrets := _secrets_notifying(topic, ctx)):
+        notices = secrets * SECRET_NOTICES
+        return f"{notices:,} Secret Manager notices", notices * MIN_BILLED_BYTES / GIB
     if topic is not None and _takes_dead_letters(topic, ctx):
         return f"{ctx.profile.dead_letter_gib:g} GiB of dead letters", ctx.profile.dead_letter_gib
     return f"{ctx.profile.pubsub_gib:g} GiB of messages", ctx.profile.pubsub_gib
@@ -112,8 +127,15 @@ def _topic(i: Inputs) -> str:
     return ", ".join(parts)
 
 
-# The agents (service identities) of the services the stacks use, by API: `service-NUMBER@<domain>`.
-AGENT_DOMAINS = {"pubsub.googleapis.com": "gcp-sa-pubsub.iam.gserviceaccount.com"}
+# The agents (service identities) of the services the stacks use, by API: `service-NUMBER@<domain>` (Pub/Sub's
+# forwards dead letters; with CMEK each uses its service's key).
+AGENT_DOMAINS = {
+    "pubsub.googleapis.com": "gcp-sa-pubsub.iam.gserviceaccount.com",
+    "sqladmin.googleapis.com": "gcp-sa-cloud-sql.iam.gserviceaccount.com",
+    "redis.googleapis.com": "cloud-redis.iam.gserviceaccount.com",
+    "artifactregistry.googleapis.com": "gcp-sa-artifactregistry.iam.gserviceaccount.com",
+    "secretmanager.googleapis.com": "gcp-sa-secretmanager.iam.gserviceaccount.com",
+}
 
 
 def _service_identity(c: MockContext, name: str, i: Inputs) -> Inputs:

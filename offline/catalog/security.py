@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pulumi_gcp as gcp
 
-from offline.catalog.common import IAM_IS_FREE, grant, to_member
+from offline.catalog.common import IAM_IS_FREE, duration, grant, to_member
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named
 from offline.estimate.pricing import Context, Usage
 
@@ -41,14 +41,21 @@ def _key_price(r: Resource, ctx: Context) -> list[Usage]:
     if _protection(r.inputs) == "HSM":
         kind = "asymmetric" if str(r.inputs.get("purpose")).startswith("ASYMMETRIC") else "symmetric"
         return [Usage(f"{versions} active HSM key version(s)", f"kms.hsm_key_version.{kind}", versions)]
-    return [Usage(f"{versions} active key versions after a year", "kms.key_version", versions)]
+    usages = [Usage(f"{versions} active key versions after a year", "kms.key_version", versions)]
+    if str(r.inputs.get("purpose") or "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT":
+        # A customer-managed key's agent wraps and unwraps data keys as its service reads and writes.
+        operations = ctx.profile.kms_operations_per_month
+        usages.append(Usage(f"{operations:,} cryptographic operations", "kms.operations", operations / 10_000))
+    return usages
 
 
 def _key_summary(i: Inputs) -> str:
     purpose = i.get("purpose") or "ENCRYPT_DECRYPT"
     algorithm = (i.get("versionTemplate") or {}).get("algorithm")
     rotation = f"rotated every {d} days" if (d := _rotation_days(i)) else "not rotated"
-    return f"{i.get('name')}, {purpose}{f' {algorithm}' if algorithm else ''} {_protection(i)}, {rotation}"
+    destroyed = i.get("destroyScheduledDuration")
+    kept = f", versions destroyed {duration(destroyed)} after they are scheduled" if destroyed else ""
+    return f"{i.get('name')}, {purpose}{f' {algorithm}' if algorithm else ''} {_protection(i)}, {rotation}{kept}"
 
 
 def _attestor(c: MockContext, name: str, i: Inputs) -> Inputs:
@@ -89,6 +96,7 @@ RECORDS = (
         summary=_key_summary,
         create_seconds=API_CALL,
         price=_key_price,
+        label=lambda i: "Cloud KMS key",
     ),
     Facts(
         gcp.binaryauthorization.Policy,
