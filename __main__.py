@@ -82,7 +82,7 @@ backup = Backup(
         databases=database.database_names,
         service_account_email=database.instance.service_account_email_address,
         point_in_time_recovery=config.database.backups.point_in_time_recovery,
-        cross_region_replica=any(r.region != ctx.region for r in config.database.replicas.values()),
+        cross_region_replica=config.cross_region_replica(),
     ),
     redis=RedisExportTarget(
         instance=redis.instance.name, region=ctx.region, persistence_identity=redis.instance.persistence_iam_identity

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, model
 from components.app_access import bucket_env
 from components.app_secrets import VALUE_KEY_PREFIX, AppSecretArgs, SecretKey, secret_value_kind, value_key
 from components.audit_logs import AuditLogsArgs
-from components.backup import BackupArgs
+from components.backup import BackupArgs, recovery_objectives, worst_rpo
 from components.backup.config import EXPORT_WINDOW
 from components.binauthz import BinaryAuthorizationArgs
 from components.buckets import Access, BucketArgs
@@ -386,6 +386,20 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _recovery_point_kept(self) -> StackConfig:
+        """A promised recovery point is one the stack's data protection keeps, in place and at a region loss."""
+        target = self.backup.rpo_target_minutes
+        worst = worst_rpo(self.recovery_objectives())
+        if target is not None and worst is not None and worst[0] > target:
+            invalid(
+                "backup.rpo_target_minutes",
+                f"{target} minutes are promised, and this stack can lose {worst[0]} minutes of data ({worst[1]}); "
+                "turn on database.backups.point_in_time_recovery, add a replica in another region, export every day "
+                "(backup.exports.days), or promise less",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _exports_clear_of_backups_and_maintenance(self) -> StackConfig:
         """Cloud SQL runs one operation at a time: an export that starts during a backup or maintenance fails."""
         exports = self.backup.exports.window(len(self.database.databases))
@@ -644,6 +658,20 @@ class StackConfig(Model):
         if self.registry.shared is None:
             needs["artifactregistry"] = {region}
         return needs
+
+    def cross_region_replica(self) -> bool:
+        """Whether a database replica runs outside the stack's region (what a region loss leaves)."""
+        return any(r.region != self.gcp.region for r in self.database.replicas.values())
+
+    def recovery_objectives(self) -> dict[str, Any]:
+        """What the stack's data protection promises (the `recovery_objectives` output), from config alone."""
+        return recovery_objectives(
+            pitr=self.database.backups.point_in_time_recovery,
+            dr_replica=self.cross_region_replica(),
+            export_interval_hours=self.backup.exports.interval_hours,
+            rto_minutes=self.backup.rto_minutes,
+            rpo_target_minutes=self.backup.rpo_target_minutes,
+        )
 
     def service_order(self) -> list[str]:
         """Callers before the services they call: a callee's invoker binding names the caller's service account."""
