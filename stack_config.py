@@ -542,13 +542,12 @@ class StackConfig(Model):
         """`name` is a Cloud Run service or a GKE workload: something with an account to grant."""
         if not workloads:
             self._service(key, name)
-        elif name not in self.services:
-            if name not in workloads:
-                invalid(
-                    key,
-                    f"'{name}' is neither one of services ({', '.join(self.services) or 'none'}) nor of "
-                    f"gke.workloads ({', '.join(sorted(workloads))})",
-                )
+        elif name not in self.services and name not in workloads:
+            invalid(
+                key,
+                f"'{name}' is neither one of services ({', '.join(self.services) or 'none'}) nor of "
+                f"gke.workloads ({', '.join(sorted(workloads))})",
+            )
 
     def _writes_into_table(self, key: str, topic: TopicArgs, bigquery: BigQueryArgs) -> None:
         table = self.warehouse.table(bigquery.table) if self.warehouse else None

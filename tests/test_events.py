@@ -332,9 +332,9 @@ def test_gke_workloads_publish_and_pull_with_their_own_accounts_on_one_topic_and
     program = program_of("bro-ai")
     accounts = program.outputs["workload_service_accounts"]
     publishers = [g for g in program.of(TOPIC_GRANT) if g.inputs["role"] == "roles/pubsub.publisher"]
-    assert {(g.inputs["topic"], g.inputs["member"]) for g in publishers if "gcp-sa-pubsub" not in g.inputs["member"]} == {
-        (physical("bro-ai", "jobs"), f"serviceAccount:{accounts['api']}")
-    }
+    assert {
+        (g.inputs["topic"], g.inputs["member"]) for g in publishers if "gcp-sa-pubsub" not in g.inputs["member"]
+    } == {(physical("bro-ai", "jobs"), f"serviceAccount:{accounts['api']}")}
     subscribers = [g for g in program.of(SUBSCRIPTION_GRANT) if "gcp-sa-pubsub" not in g.inputs["member"]]
     assert {(g.inputs["subscription"], g.inputs["member"], g.inputs["role"]) for g in subscribers} == {
         (physical("bro-ai", "jobs", "worker"), f"serviceAccount:{accounts['worker']}", "roles/pubsub.subscriber")

@@ -670,7 +670,8 @@ def test_no_cdn_means_no_bucket() -> None:
 
 def test_without_services_every_request_goes_to_the_cdn_bucket_behind_the_edge_policy() -> None:
     program = program_of("bro-ai")
-    assert not program.of(BACKEND) and not program.of(NEG)
+    assert not program.of(BACKEND)
+    assert not program.of(NEG)
     backend_bucket = program.one("gcp:compute/backendBucket:BackendBucket")
     assert backend_bucket.inputs["enableCdn"] is True
     assert backend_bucket.inputs["bucketName"] == program.outputs["buckets"]["assets"]
