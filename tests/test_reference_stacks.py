@@ -15,6 +15,8 @@ import yaml
 from offline.engine import Recording, run
 from offline.estimate import cost, report
 from tests.conftest import ALL_STACKS, REFERENCE_STACKS, config_of, program_of
+from tests.test_bootstrap import _roles as bootstrap_roles
+from tests.test_bootstrap import roles_missing
 from tests.test_encryption import assert_key, keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,3 +279,11 @@ def test_docs_seeds_says_what_hipaa_needs_that_infrastructure_cannot_give() -> N
     section = SEEDS.split("### HIPAA: what infrastructure cannot give")[1].split("\n## ")[0]
     for needed in ("Business Associate Agreement", "shared", "application", "breach notification"):
         assert needed in section, needed
+
+
+@pytest.mark.parametrize("stack", [*DREAMANGO, "warehouse"])
+def test_the_deployer_of_each_cloud_run_reference_stack_may_create_every_resource_it_registers(stack: str) -> None:
+    """Not bro-ai: its deployer lacks the GKE, Binary Authorization and IAP roles (README, "Reference stacks")."""
+    system = next(s for s, stacks in BOOTSTRAPS.items() if stack in stacks)
+    granted = bootstrap_roles(bootstrap_of(system), f"{stack}-deployer")[config_of(stack).gcp.project]
+    assert roles_missing(granted, stack) == set()
