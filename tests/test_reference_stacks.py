@@ -5,6 +5,7 @@ the same program as the main stacks; only its stack file differs. Bro AI's priva
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+import stack_config
+from components.internal_tools import OAUTH_SECRET_KEY
 from offline.engine import Recording, run
 from offline.estimate import cost, report
-from tests.conftest import ALL_STACKS, REFERENCE_STACKS, config_of, program_of
+from tests.conftest import ALL_STACKS, REFERENCE_STACKS, config_of, program_of, raw_config
 from tests.test_bootstrap import _roles as bootstrap_roles
 from tests.test_bootstrap import roles_missing
 from tests.test_encryption import assert_key, keys
@@ -287,3 +290,16 @@ def test_the_deployer_of_each_cloud_run_reference_stack_may_create_every_resourc
     system = next(s for s, stacks in BOOTSTRAPS.items() if stack in stacks)
     granted = bootstrap_roles(bootstrap_of(system), f"{stack}-deployer")[config_of(stack).gcp.project]
     assert roles_missing(granted, stack) == set()
+
+
+@pytest.mark.parametrize("stack", REFERENCE_STACKS)
+def test_each_reference_stack_file_lists_the_secrets_to_set_before_its_first_deploy(stack: str) -> None:
+    """The README sends whoever deploys a reference stack to its stack file's comments for the secrets to set."""
+    config = config_of(stack)
+    needed = {f"platform:{key}" for key in stack_config.app_secret_value_keys(raw_config(stack))}
+    if config.gke is not None and config.gke.internal_tools is not None:
+        needed.add(f"platform:{OAUTH_SECRET_KEY}")
+    comments = "\n".join(line for line in (ROOT / f"Pulumi.{stack}.yaml").read_text().splitlines() if "#" in line)
+    assert needed
+    for key in needed:
+        assert re.search(rf"#\s+{re.escape(key)}\b", comments), f"Pulumi.{stack}.yaml: list {key} in its comments"
