@@ -5,7 +5,7 @@ request logging, Cloud Armor on every backend service and, where config asks, Cl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -136,10 +136,12 @@ class LoadBalancerArgs(Model):
 
 @dataclass(frozen=True)
 class ServerlessBackend:
-    """A Cloud Run service to put behind the load balancer."""
+    """A Cloud Run service to put behind the load balancer: its name, the same in each region it runs in. One
+    serverless NEG per region, all in the service's one backend service: Cloud Run service health takes a region whose
+    instances fail their readiness probes out of rotation, and brings it back."""
 
     cloud_run_service_name: pulumi.Input[str]
-    region: str
+    regions: Sequence[str]
 
 
 def certificate_name(naming: Naming, domain: str) -> str:
@@ -231,26 +233,34 @@ class LoadBalancer(pulumi.ComponentResource):
     def _backend_services(
         self, args: LoadBalancerArgs, backends: Mapping[str, ServerlessBackend], security_policy: pulumi.Input[str]
     ) -> dict[str, gcp.compute.BackendService]:
-        """A serverless NEG and a backend service (with Cloud Armor and request logging) per Cloud Run service."""
+        """A backend service (with Cloud Armor and request logging) per Cloud Run service, with a serverless NEG in
+        each region the service runs in. A NEG names the service alone: no URL mask and no tag, which service health
+        does not support."""
         services = {}
         for service in args.services:
-            neg = gcp.compute.RegionNetworkEndpointGroup(
-                f"{self._name}-{service}-neg",
-                name=self._naming.physical(service, "neg"),
-                region=backends[service].region,
-                network_endpoint_type="SERVERLESS",
-                cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(
-                    service=backends[service].cloud_run_service_name
-                ),
-                opts=self._compute,
-            )
+            backend = backends[service]
+            # The stack's region keeps the names it always had; a NEG in another region is named after its region.
+            tails = {region: () if region == self._ctx.region else (region,) for region in backend.regions}
+            negs = [
+                gcp.compute.RegionNetworkEndpointGroup(
+                    "-".join((f"{self._name}-{service}-neg", *tails[region])),
+                    name=self._naming.physical(service, "neg", *tails[region]),
+                    region=region,
+                    network_endpoint_type="SERVERLESS",
+                    cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(
+                        service=backend.cloud_run_service_name
+                    ),
+                    opts=self._compute,
+                )
+                for region in backend.regions
+            ]
             services[service] = gcp.compute.BackendService(
                 f"{self._name}-{service}",
                 name=self._naming.physical(service, "backend"),
                 description=f"Cloud Run service {service}, behind Cloud Armor",
                 load_balancing_scheme="EXTERNAL_MANAGED",
                 protocol="HTTPS",
-                backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
+                backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id) for neg in negs],
                 security_policy=security_policy,
                 edge_security_policy=self._edge_policy,
                 log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=args.log_sample_rate),
