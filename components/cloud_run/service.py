@@ -82,55 +82,12 @@ class CloudRunService(pulumi.ComponentResource):
         self._network = network
         self._database = database
         self.physical_name = service_name(ctx.naming, name)
-
-        self.service_account = gcp.serviceaccount.Account(
-            f"{name}-sa",
-            account_id=ctx.naming.physical(name, max_length=30),
-            display_name=f"Cloud Run service {name}",
-            description=f"Runs the {name} service and its jobs; holds only the roles they need",
-            opts=ctx.after(self, "iam.googleapis.com"),
-        )
-        self.project_roles = self._project_roles()
-        self.secret_access = self._secret_access(database, redis)
-        member = self.service_account.member
-        self.app_secret_access = app_secret_grants(
-            name,
-            member=member,
-            secrets=(secrets or {}).values(),
-            parent=self,
-            after=ctx.apis.require("secretmanager.googleapis.com") if secrets else (),
-        )
-        self.bucket_access = bucket_grants(name, member=member, buckets=buckets or {}, parent=self)
+        self._runs_after = self._grants(database, redis, secrets or {}, buckets or {})
         self.image = self._image(image_repository)
-
-        self._envs = (
-            [template.Env(key, value) for key, value in sorted(args.env.items())]
-            + template.binding_envs(database, redis)
-            + [template.Env(env, secret=s.secret_id, version=s.version) for env, s in sorted((secrets or {}).items())]
-            + [template.Env(bucket_env(key), b.name) for key, b in sorted((buckets or {}).items())]
-        )
-        # The deployer may name the account on the service and the job (actAs), and a revision reads its secrets and
-        # opens its Cloud SQL connection when it starts: both wait for those grants to take effect.
-        self.act_as = ctx.act_as(self, name, self.service_account.name)
-        grants: list[pulumi.Resource] = [
-            *self.secret_access.values(),
-            *self.app_secret_access.values(),
-            *self.project_roles.values(),
-            *self.act_as,
-        ]
-        self.grants_settled = self._grants_settled(grants)
-        self._runs_after = [*ctx.apis.require("run.googleapis.com"), *grants, self.grants_settled]
+        self._envs = self._base_envs(database, redis, secrets or {}, buckets or {})
         self._upstreams = dict(upstreams or {})
         self._project_number = project_number
-        # The stack's region keeps the names it always had; a copy in another region is named after its region.
-        subnets: dict[str, pulumi.Input[str]] = {ctx.region: network.serverless_subnet_id, **(regions or {})}
-        self.services = {region: self._service(region, subnet) for region, subnet in subnets.items()}
-        self.service = self.services[ctx.region]
-        self.invoker_bindings = {
-            binding: member
-            for region, service in self.services.items()
-            for binding, member in self._invokers(invokers or {}, region, service).items()
-        }
+        self._deploy(network.serverless_subnet_id, regions or {}, invokers or {})
         self.job = self._job(args.migrations) if args.migrations else None
 
         self.urls = {region: service.uri for region, service in self.services.items()}
@@ -146,6 +103,77 @@ class CloudRunService(pulumi.ComponentResource):
                 "migration_job_name": self.migration_job_name,
             }
         )
+
+    def _grants(
+        self,
+        database: DatabaseBinding | None,
+        redis: RedisBinding | None,
+        secrets: Mapping[str, SecretBinding],
+        buckets: Mapping[str, BucketBinding],
+    ) -> list[pulumi.Resource]:
+        """The service's own account, its roles and grants; returns what a revision waits for. The deployer may name the
+        account on the service and the job (actAs), and a revision reads its secrets and opens its Cloud SQL connection
+        when it starts: both wait for those grants to take effect."""
+        name, ctx = self._name, self._ctx
+        self.service_account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=ctx.naming.physical(name, max_length=30),
+            display_name=f"Cloud Run service {name}",
+            description=f"Runs the {name} service and its jobs; holds only the roles they need",
+            opts=ctx.after(self, "iam.googleapis.com"),
+        )
+        member = self.service_account.member
+        self.project_roles = self._project_roles()
+        self.secret_access = self._secret_access(database, redis)
+        self.app_secret_access = app_secret_grants(
+            name,
+            member=member,
+            secrets=secrets.values(),
+            parent=self,
+            after=ctx.apis.require("secretmanager.googleapis.com") if secrets else (),
+        )
+        self.bucket_access = bucket_grants(name, member=member, buckets=buckets, parent=self)
+        self.act_as = ctx.act_as(self, name, self.service_account.name)
+        grants: list[pulumi.Resource] = [
+            *self.secret_access.values(),
+            *self.app_secret_access.values(),
+            *self.project_roles.values(),
+            *self.act_as,
+        ]
+        self.grants_settled = self._grants_settled(grants)
+        return [*ctx.apis.require("run.googleapis.com"), *grants, self.grants_settled]
+
+    def _base_envs(
+        self,
+        database: DatabaseBinding | None,
+        redis: RedisBinding | None,
+        secrets: Mapping[str, SecretBinding],
+        buckets: Mapping[str, BucketBinding],
+    ) -> list[template.Env]:
+        """The env every copy gets: the config's, the data bindings', the secrets' and the buckets'."""
+        return (
+            [template.Env(key, value) for key, value in sorted(self._args.env.items())]
+            + template.binding_envs(database, redis)
+            + [template.Env(env, secret=s.secret_id, version=s.version) for env, s in sorted(secrets.items())]
+            + [template.Env(bucket_env(key), b.name) for key, b in sorted(buckets.items())]
+        )
+
+    def _deploy(
+        self,
+        subnet: pulumi.Input[str],
+        regions: Mapping[str, pulumi.Input[str]],
+        invokers: Mapping[str, pulumi.Input[str]],
+    ) -> None:
+        """A copy of the service in the stack's region (on `subnet`) and in each of `regions`, and its invokers on
+        each. The stack's region keeps the names it always had; a copy in another region is named after its region."""
+        subnets: dict[str, pulumi.Input[str]] = {self._ctx.region: subnet, **regions}
+        self.services = {region: self._service(region, on) for region, on in subnets.items()}
+        self.service = self.services[self._ctx.region]
+        self.invoker_bindings = {
+            binding: member
+            for region, service in self.services.items()
+            for binding, member in self._invokers(invokers, region, service).items()
+        }
 
     def watch(self, thresholds: CloudRunAlertsArgs, *, domain: str | None = None) -> Watched:
         """What to watch on the service. A public one is also checked where users call it: `domain`, the load
