@@ -256,9 +256,7 @@ def test_a_dockerfile_specific_ignore_file_wins_over_the_contexts(
 # --- Services: identity, sizing, probes, network ---------------------------------------------------------------------
 
 
-def test_one_service_per_configured_service_in_each_serving_region(
-    program: Recording, config: Any, stack: str
-) -> None:
+def test_one_service_per_configured_service_in_each_serving_region(program: Recording, config: Any, stack: str) -> None:
     placed = sorted((r.inputs["name"], r.inputs["location"]) for r in program.of(SERVICE))
     regions = config.serving_regions()
     assert placed == sorted((f"{config.prefix}-{stack}-{key}", r) for key in config.services for r in regions)
@@ -330,7 +328,9 @@ def test_a_health_path_cloud_run_may_reserve_is_refused_with_one_line(path: str)
     with pytest.raises(pulumi.RunError) as err:
         parse(services_with("dev", lambda s: s["platform"].update(health_path=path)))
     message = str(err.value)
-    assert message.startswith("invalid stack config in Pulumi.test.yaml: services.platform.health_path: Cloud Run reserves")
+    assert message.startswith(
+        "invalid stack config in Pulumi.test.yaml: services.platform.health_path: Cloud Run reserves"
+    )
     assert len(message.splitlines()) == 1
 
 

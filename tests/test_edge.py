@@ -15,8 +15,8 @@ import yaml
 from pulumi.runtime.mocks import MockResourceArgs
 
 import stack_config
-from components.routing import route_of
 from components.edge import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
+from components.routing import route_of
 from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, run, run_program
 from offline.engine import stack_config as stack_values
 from offline.mocks import PlatformMocks

@@ -241,9 +241,7 @@ def test_without_a_copy_of_the_services_in_the_replicas_region_the_recovery_take
 def test_a_service_in_two_regions_has_half_its_requests_priced_in_each() -> None:
     report = estimate("prod", program_of("prod"), config_of("prod")).cost
     assert report is not None
-    requests = {
-        (line.resource, line.region): line.quantity for line in report.lines if line.price == "run.requests"
-    }
+    requests = {(line.resource, line.region): line.quantity for line in report.lines if line.price == "run.requests"}
     total = config_of("prod").estimates.requests_per_month * config_of("prod").estimates.route_share["orders"]
     assert requests["orders-service", None] == pytest.approx(total / 2 / 1e6)
     assert requests["orders-service-europe-west4", "europe-west4"] == pytest.approx(total / 2 / 1e6)
