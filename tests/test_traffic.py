@@ -157,6 +157,8 @@ def test_every_backend_service_is_external_managed_https_logged_and_behind_cloud
         assert all(program.depends_on(backend, rule) for rule in backend_rules(program).values()), backend.name
         # No CDN on a backend service: every request to it, not only cache misses, meets the backend policy.
         assert not backend.inputs.get("enableCdn"), backend.name
+        # IAP goes on the Cloud Run service, never on a backend service whose NEGs use Cloud Run service health.
+        assert "iap" not in backend.inputs, backend.name
         assert backend.inputs["edgeSecurityPolicy"] == edge_policy(program).outputs["selfLink"]
         # One group per serving region: the service's serverless NEGs, and nothing else.
         service = backend.name.removeprefix("lb-")
