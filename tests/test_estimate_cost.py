@@ -362,9 +362,13 @@ def test_dev_stops_its_database_out_of_hours() -> None:
     [
         ("requests_per_month", -1, r"estimates\.requests_per_month"),
         ("cloudflare_plan", "pro", r"estimates\.cloudflare_plan: is no longer read.*edge\.plan"),
-        ("route_share", {"web": 1, "shop": 1}, r"estimates\.route_share\.shop: 'shop' is not one of services"),
-        ("route_share", {"web": 1}, r"estimates\.route_share: give every service .*missing: api, orders, analytics"),
-        ("route_share", {"web": -1}, r"estimates\.route_share\.web"),
+        ("route_share", {"api": 1, "shop": 1}, r"estimates\.route_share\.shop: 'shop' is not one of services"),
+        (
+            "route_share",
+            {"api": 1},
+            r"estimates\.route_share: give every service .*missing: auth, platform, orders, analytics",
+        ),
+        ("route_share", {"api": -1}, r"estimates\.route_share\.api"),
         ("traffic", 1, r"estimates\.traffic is not a known key"),
     ],
 )

@@ -32,8 +32,7 @@ RUNTIME_BASES = {
     "services/backend": "gcr.io/distroless/cc-debian12:nonroot@sha256:",
     "services/analytics": "gcr.io/distroless/python3-debian12:nonroot",
 }
-# The example each role starts from; staging and prod run the gateway (`api`) from a release tag instead.
-# The seeds' roles: a Go API gateway, one Rust backend image for auth, platform and commerce (`orders`), Python analytics.
+# The seeds' roles: a Go gateway, one Rust backend image for auth, platform and commerce (`orders`), Python analytics.
 ROLE_CONTEXTS = {
     "api": "services/gateway",
     "auth": "services/backend",
