@@ -14,7 +14,7 @@ import pytest
 
 import stack_config
 from components.serving import region_loss_objectives
-from offline.engine import Recording, Resource
+from offline.engine import ROOT, Recording, Resource
 from offline.estimate.report import estimate
 from tests.conftest import STACKS, config_of, program_of, raw_config
 
@@ -211,6 +211,17 @@ def test_prods_recovery_objectives_meet_the_seeds_targets_for_a_region_loss() ->
     assert objectives["rpo_minutes"] <= SEED_RPO_MINUTES
     assert "promoted" in objectives["region_loss_rto_basis"]
     assert objectives["redis_region_loss_rpo_minutes"] == 24 * 60  # daily exports: Redis is a cache, not a record
+
+
+def test_the_runbook_states_prods_region_loss_objectives_as_the_stack_computes_them() -> None:
+    objectives = program_of("prod").outputs["recovery_objectives"]
+    runbook = (ROOT / "docs" / "operations" / "backup-recovery.md").read_text()
+    section = runbook.split("\n## Losing a region\n", 1)[1].split("\n## ", 1)[0]
+    assert f"about {objectives['region_loss_rto_minutes']} minutes (`region_loss_rto_minutes`)" in section
+    assert f"about {objectives['region_loss_rpo_minutes']} minute (`region_loss_rpo_minutes`)" in section
+    assert (
+        f"up to {objectives['redis_region_loss_rpo_minutes'] // 60} hours (`redis_region_loss_rpo_minutes`)" in section
+    )
 
 
 def test_without_a_copy_of_the_services_in_the_replicas_region_the_recovery_takes_a_deploy_longer() -> None:
