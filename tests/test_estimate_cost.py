@@ -385,7 +385,7 @@ def test_the_config_examples_in_the_docs_are_valid() -> None:
     examples = {k.removeprefix("platform:"): v for block in blocks for k, v in block.items()}
     assert set(examples) == {"estimates", "schedule"}
     config = stack_config.parse({**raw_config("dev"), **examples}, stack_file="docs/estimates.md")
-    assert config.estimates.route_share == {"web": 0.4, "api": 0.6, "orders": 0.45, "analytics": 0.02}
+    assert config.estimates.route_share == {"api": 0.9, "auth": 0.1, "platform": 0.2, "orders": 0.45, "analytics": 0.02}
     assert config.schedule.database_office_hours is not None
 
 
