@@ -13,7 +13,7 @@ from components.binauthz import BinaryAuthorization
 from components.buckets import ACCESS, AppBucket
 from components.budget import Budget
 from components.cloud_armor import SecurityPolicy, accepted_tokens
-from components.cloud_run import CloudRunService
+from components.cloud_run import CloudRunService, service_name
 from components.context import StackContext
 from components.database import Database
 from components.database_schedule import DatabaseSchedule
@@ -101,8 +101,20 @@ app_secrets = AppSecrets(
 for unused in config.unused_app_secrets():
     pulumi.log.warn(f"app_secrets.{unused} is named by no service (services.<name>.secrets); remove it or use it")
 
-# Services: callers first, since a service's invoker bindings name its callers' service accounts
+# Services: callers first, since a service's invoker bindings name its callers' service accounts. Each runs in the
+# stack's region and in every other serving region, on that region's serverless subnet; a caller reaches the copy of
+# each service it calls in its own region, at its deterministic URL (known before the callee exists).
 registry = Registry("registry", config.registry, ctx=ctx, encryption=encryption)
+other_regions = {
+    region: network.ref.subnet_ids[serving.serverless_subnet] for region, serving in config.serving.regions.items()
+}
+project_number = (
+    gcp.organizations.get_project_output(
+        project_id=config.gcp.project, opts=pulumi.InvokeOutputOptions(provider=provider)
+    ).number
+    if any(config.upstreams(key) for key in config.services)
+    else None
+)
 services: dict[str, CloudRunService] = {}
 for key in config.service_order():
     service = config.services[key]
@@ -111,6 +123,9 @@ for key in config.service_order():
         service,
         ctx=ctx,
         network=network.ref,
+        regions=other_regions,
+        upstreams={callee: service_name(ctx.naming, callee) for callee in config.upstreams(key)},
+        project_number=project_number,
         image_repository=registry.url,
         invokers={caller: services[caller].service_account_email for caller in service.invokers},
         database=DatabaseBinding(
@@ -273,7 +288,7 @@ if config.load_balancer.enabled:
         # The physical name, not the service's output: a serverless NEG may name a service before it exists, so
         # the load balancer chain is built while images build and services deploy.
         backends={
-            key: ServerlessBackend(cloud_run_service_name=services[key].physical_name, region=ctx.region)
+            key: ServerlessBackend(cloud_run_service_name=services[key].physical_name, regions=config.serving_regions())
             for key in config.load_balancer.services
         },
         security_policy=armor.self_link,
@@ -333,7 +348,8 @@ pulumi.export("dashboard_id", observability.dashboard_id)
 pulumi.export("notification_channel_ids", observability.notification_channel_ids)
 pulumi.export("budget", budget.status)
 pulumi.export("backup_bucket", backup.bucket_name)
-pulumi.export("recovery_objectives", backup.recovery_objectives)
+# What the backups promise, and what losing the stack's region costs with the regions the services run in.
+pulumi.export("recovery_objectives", config.recovery_objectives())
 pulumi.export("image_repository", registry.url)
 pulumi.export("app_secret_ids", app_secrets.secret_ids)
 pulumi.export(
@@ -348,7 +364,9 @@ pulumi.export(
 pulumi.export("secret_rotation_topic", app_secrets.rotation_topic_id)
 pulumi.export("buckets", {key: bucket.name for key, bucket in sorted(buckets.items())})
 pulumi.export("encryption_keys", keys.key_ids if keys else {})
+pulumi.export("serving_regions", config.serving_regions())
 pulumi.export("service_urls", {key: s.url for key, s in sorted(services.items())})
+pulumi.export("service_regional_urls", {key: s.urls for key, s in sorted(services.items())})
 pulumi.export("service_names", {key: s.physical_name for key, s in sorted(services.items())})
 pulumi.export("service_accounts", {key: s.service_account_email for key, s in sorted(services.items())})
 pulumi.export("service_images", {key: s.image for key, s in sorted(services.items())})

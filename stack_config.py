@@ -7,6 +7,7 @@ mistake in a stack file stops the program with one line that names the key and s
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import types
 import typing
@@ -28,6 +29,7 @@ from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
 from components.cloud_run import RESERVED_ENV, ServiceArgs, ServiceName
 from components.cloud_run.config import EnvName
+from components.cloud_run.template import upstream_env
 from components.config_types import (
     Key,
     LabelKey,
@@ -50,12 +52,13 @@ from components.gke import GkeArgs
 from components.internal_tools import OAUTH_SECRET_KEY
 from components.load_balancer import LoadBalancerArgs
 from components.naming import Naming
-from components.network import NetworkArgs
+from components.network import SERVERLESS_MAX_PREFIX, NetworkArgs
 from components.observability import ObservabilityArgs, channels
 from components.redis import RedisArgs
 from components.registry import RegistryArgs
 from components.routing import route_of
 from components.secret import SecretsArgs
+from components.serving import ServingArgs, region_loss_objectives
 from components.warehouse import WarehouseArgs
 from components.windows import describe_day, first_outside, first_overlap, first_without
 
@@ -211,6 +214,7 @@ class StackConfig(Model):
     database: DatabaseArgs
     redis: RedisArgs = RedisArgs()
     load_balancer: LoadBalancerArgs = LoadBalancerArgs()
+    serving: ServingArgs = ServingArgs()  # the regions besides gcp.region every service also runs in
     estimates: EstimatesArgs = EstimatesArgs()
     schedule: ScheduleArgs = ScheduleArgs()
     observability: ObservabilityArgs
@@ -234,6 +238,80 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _subnets_in_their_regions(self) -> StackConfig:
+        """The serverless subnet of the stack's region is in that region; each other serving region names a subnet of
+        its own, big enough for Direct VPC egress (a service takes addresses from a subnet of its own region)."""
+        region, subnets = self.gcp.region, self.network.subnets
+        primary = self.network.serverless_subnet
+        if (subnets[primary].region or region) != region:
+            invalid(
+                f"network.subnets.{primary}.region",
+                f"network.serverless_subnet '{primary}' is in {subnets[primary].region}, but the services of the "
+                f"stack's region ({region}) take their addresses from it; remove region or name another subnet",
+            )
+        for other, serving in self.serving.regions.items():
+            key = f"serving.regions.{other}"
+            if other == region:
+                invalid(key, f"{other} is the stack's region (gcp.region), which always serves; list only the others")
+            subnet = subnets.get(serving.serverless_subnet)
+            if subnet is None:
+                invalid(
+                    f"{key}.serverless_subnet",
+                    f"'{serving.serverless_subnet}' is not one of network.subnets: {', '.join(subnets)}; add a subnet "
+                    f"with region: {other}",
+                )
+            if (subnet.region or region) != other:
+                invalid(
+                    f"{key}.serverless_subnet",
+                    f"network.subnets.{serving.serverless_subnet} is in {subnet.region or region}, not {other}; Direct "
+                    f"VPC egress takes addresses from a subnet of the service's own region: set its region: {other}",
+                )
+            prefix = ipaddress.ip_network(subnet.cidr).prefixlen
+            if prefix > SERVERLESS_MAX_PREFIX:
+                invalid(
+                    f"network.subnets.{serving.serverless_subnet}.cidr",
+                    f"/{prefix} is too small for Direct VPC egress; use /{SERVERLESS_MAX_PREFIX} or larger",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _serving_regions_can_take_over(self) -> StackConfig:
+        """A second region is worth serving from only if it can take over: the load balancer fails over between the
+        regions, Cloud Run service health needs a warm instance in each, the database has a replica to promote there,
+        and the secrets the services read are kept there."""
+        others = list(self.serving.regions)
+        if not others:
+            return self
+        if not self.load_balancer.enabled:
+            invalid(
+                "serving.regions",
+                "the global load balancer is what sends users to a healthy region; set load_balancer.enabled: true "
+                "or remove serving.regions",
+            )
+        for name, service in self.services.items():
+            if service.behind_load_balancer and service.min_instances < 1:
+                invalid(
+                    f"services.{name}.min_instances",
+                    "Cloud Run service health computes a region's health from its instances' readiness probes and "
+                    "needs at least one minimum instance in each region; set min_instances: 1 or more",
+                )
+        standby = [r.region for r in self.database.replicas.values() if r.disaster_recovery and r.region in others]
+        if not standby:
+            invalid(
+                "serving.regions",
+                f"the services in {', '.join(others)} would have no database if {self.gcp.region} is lost: add a "
+                "database.replicas entry with disaster_recovery: true in one of them",
+            )
+        missing = [r for r in others if self.secrets.replicas and r not in self.secrets.replicas]
+        if missing:
+            invalid(
+                "secrets.replicas",
+                f"the services also run in {', '.join(missing)}, where no secret is replicated, so losing "
+                f"{self.gcp.region} would leave them without their secrets; add {', '.join(missing)}",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _services_call_each_other(self) -> StackConfig:
         services = self.services
         for name, service in services.items():
@@ -245,6 +323,17 @@ class StackConfig(Model):
                         f"services.{caller}.egress",
                         f"{caller} calls {name}, whose ingress is {service.ingress}; only requests routed through the "
                         "VPC count as internal, so set egress: all-traffic",
+                    )
+        for name, service in services.items():
+            callees = [callee for callee, other in services.items() if name in other.invokers]
+            for callee in callees:
+                env = upstream_env(callee)
+                if env in service.env or env in service.secrets:
+                    where = "env" if env in service.env else "secrets"
+                    invalid(
+                        f"services.{name}.{where}.{env}",
+                        f"{env} carries the URL of {callee}, which {name} calls (set by the platform, the copy in "
+                        "the caller's own region); use another name",
                     )
         owners = [name for name, service in services.items() if service.migrations is not None]
         if len(owners) > 1:
@@ -695,14 +784,31 @@ class StackConfig(Model):
         return any(r.region != self.gcp.region for r in self.database.replicas.values())
 
     def recovery_objectives(self) -> dict[str, Any]:
-        """What the stack's data protection promises (the `recovery_objectives` output), from config alone."""
-        return recovery_objectives(
-            pitr=self.database.backups.point_in_time_recovery,
-            dr_replica=self.cross_region_replica(),
-            export_interval_hours=self.backup.exports.interval_hours,
-            rto_minutes=self.backup.rto_minutes,
-            rpo_target_minutes=self.backup.rpo_target_minutes,
-        )
+        """What the stack's data protection promises, from config alone: the Backup component's figures, and what
+        losing the stack's region costs with the regions the services run in (the `recovery_objectives` output)."""
+        return {
+            **recovery_objectives(
+                pitr=self.database.backups.point_in_time_recovery,
+                dr_replica=self.cross_region_replica(),
+                export_interval_hours=self.backup.exports.interval_hours,
+                rto_minutes=self.backup.rto_minutes,
+                rpo_target_minutes=self.backup.rpo_target_minutes,
+            ),
+            **region_loss_objectives(
+                serving_regions=self.serving_regions(),
+                database_region=self.gcp.region,
+                dr_replica_regions=[r.region for r in self.database.replicas.values() if r.disaster_recovery],
+                redis_export_hours=self.backup.exports.interval_hours,
+            ),
+        }
+
+    def upstreams(self, name: str) -> list[str]:
+        """The services `name` calls: those whose invokers list it."""
+        return sorted(callee for callee, service in self.services.items() if name in service.invokers)
+
+    def serving_regions(self) -> list[str]:
+        """Every region the services run in, the stack's first."""
+        return self.serving.all_regions(self.gcp.region)
 
     def service_order(self) -> list[str]:
         """Callers before the services they call: a callee's invoker binding names the caller's service account."""

@@ -5,57 +5,30 @@ request logging, Cloud Armor on every backend service and, where config asks, Cl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
+from components.cdn import CdnArgs, static_assets
 from components.cloud_armor import SecurityArgs
 from components.config_types import Hostname, Key, Model, invalid
 from components.context import StackContext
 from components.naming import Naming
 from components.refs import NO_CMEK, Encryption
-from components.routing import CDN, PathMatcher, RouteArgs, UrlPath, path_rules_for, plan_routing
+from components.routing import CDN, PathMatcher, RouteArgs, path_rules_for, plan_routing
 
 # A target HTTPS proxy takes at most 15 certificates directly; a Certificate Manager map holds many more.
 MAX_CERTIFICATES = 15
-# Static assets replaced by a deploy stay restorable this long as noncurrent versions, then are deleted.
-NONCURRENT_ASSET_DAYS = 30
 CERTIFICATE_MANAGER = "certificatemanager.googleapis.com"
 
 
 class SslPolicyArgs(Model):
     profile: Literal["MODERN", "RESTRICTED"] = "RESTRICTED"
     min_tls_version: Literal["TLS_1_2", "TLS_1_3"] = "TLS_1_2"
-
-
-class CdnArgs(Model):
-    """Cloud CDN in front of a private bucket of static assets, served on `paths` of every domain (on every path when
-    the load balancer has no services): the load balancer's own bucket, or the application bucket (`platform:buckets`)
-    that says `public_through_cdn: true`."""
-
-    enabled: bool = False
-    paths: list[UrlPath] = ["/static/*"]
-    location: Annotated[str, StringConstraints(pattern=r"^(EU|US|ASIA|[a-z]+-[a-z]+[0-9])$")] = "EU"
-    cache_mode: Literal["CACHE_ALL_STATIC", "USE_ORIGIN_HEADERS", "FORCE_CACHE_ALL"] = "CACHE_ALL_STATIC"
-    default_ttl: int = Field(3600, ge=0, le=31_536_000)
-    max_ttl: int = Field(86_400, ge=0, le=31_536_000)
-    client_ttl: int = Field(3600, ge=0, le=31_536_000)
-    serve_while_stale: int = Field(86_400, ge=0, le=604_800)
-    negative_caching: bool = True
-
-    @model_validator(mode="after")
-    def _ttls(self) -> CdnArgs:
-        if self.enabled and not self.paths:
-            invalid("paths", "list the URL paths served from the bucket, like /static/*")
-        if self.cache_mode == "CACHE_ALL_STATIC":
-            for key in ("default_ttl", "client_ttl"):
-                if getattr(self, key) > self.max_ttl:
-                    invalid(key, f"{key} ({getattr(self, key)}) is above max_ttl ({self.max_ttl})")
-        return self
 
 
 class LoadBalancerArgs(Model):
@@ -72,7 +45,7 @@ class LoadBalancerArgs(Model):
     ssl_policy: SslPolicyArgs = SslPolicyArgs()
     log_sample_rate: float = Field(1.0, gt=0, le=1)  # share of requests logged by the backend services
     cdn: CdnArgs = CdnArgs()
-    security: SecurityArgs = SecurityArgs()  # the Cloud Armor policy (components/cloud_armor.py)
+    security: SecurityArgs = SecurityArgs()  # the Cloud Armor policy (components/cloud_armor/)
 
     @model_validator(mode="after")
     def _consistent(self) -> LoadBalancerArgs:
@@ -154,10 +127,12 @@ class LoadBalancerArgs(Model):
 
 @dataclass(frozen=True)
 class ServerlessBackend:
-    """A Cloud Run service to put behind the load balancer."""
+    """A Cloud Run service to put behind the load balancer: its name, the same in each region it runs in. One
+    serverless NEG per region, all in the service's one backend service: Cloud Run service health takes a region whose
+    instances fail their readiness probes out of rotation, and brings it back."""
 
     cloud_run_service_name: pulumi.Input[str]
-    region: str
+    regions: Sequence[str]
 
 
 def certificate_name(naming: Naming, domain: str) -> str:
@@ -199,39 +174,17 @@ class LoadBalancer(pulumi.ComponentResource):
         self._ctx = ctx
         self._naming = ctx.naming
         self._compute = ctx.after(self, "compute.googleapis.com")
-        self.address = gcp.compute.GlobalAddress(
-            f"{name}-ip",
-            name=ctx.naming.physical("lb-ip"),
-            address_type="EXTERNAL",
-            ip_version="IPV4",
-            labels=ctx.labels("load-balancer"),
-            opts=self._compute,
-        )
         self.backend_services = self._backend_services(args, backends, security_policy)
-        self.cdn_bucket: gcp.storage.Bucket | None = None
-        self.backend_bucket: gcp.compute.BackendBucket | None = None
-        if args.cdn.enabled:
-            self.cdn_bucket, self.backend_bucket = self._cdn(args, cdn_bucket, encryption)
+        self.cdn_bucket, self.backend_bucket = (
+            self._static_assets(args.cdn, cdn_bucket, encryption) if args.cdn.enabled else (None, None)
+        )
         self.url_map = self._url_map(args)
         # Per domain, the DNS records Certificate Manager asks for (certificate_authorization: dns), for the edge's DNS:
         # one Output per domain, so a consumer can create one record each.
         self.dns_authorizations: dict[str, pulumi.Output[list[dict[str, str]]]] = {}
         self.https_proxy = self._https_proxy(args)
         self.http_proxy = self._http_redirect()
-        self.forwarding_rules = {
-            port: gcp.compute.GlobalForwardingRule(
-                f"{name}-{port}",
-                name=ctx.naming.physical("lb", str(port)),
-                ip_address=self.address.id,
-                ip_protocol="TCP",
-                port_range=str(port),
-                load_balancing_scheme="EXTERNAL_MANAGED",
-                target=target.id,
-                labels=ctx.labels("load-balancer"),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for port, target in ((443, self.https_proxy), (80, self.http_proxy))
-        }
+        self.forwarding_rules = self._forwarding_rules()
 
         self.dns_authorization_records: pulumi.Output[dict[str, Any]] = (
             pulumi.Output.all(**self.dns_authorizations) if self.dns_authorizations else pulumi.Output.from_input({})
@@ -246,29 +199,76 @@ class LoadBalancer(pulumi.ComponentResource):
             }
         )
 
+    def _forwarding_rules(self) -> dict[int, gcp.compute.GlobalForwardingRule]:
+        """One reserved anycast address: its HTTPS port to the HTTPS proxy, and port 80 to the redirect."""
+        self.address = gcp.compute.GlobalAddress(
+            f"{self._name}-ip",
+            name=self._naming.physical("lb-ip"),
+            address_type="EXTERNAL",
+            ip_version="IPV4",
+            labels=self._ctx.labels("load-balancer"),
+            opts=self._compute,
+        )
+        return {
+            port: gcp.compute.GlobalForwardingRule(
+                f"{self._name}-{port}",
+                name=self._naming.physical("lb", str(port)),
+                ip_address=self.address.id,
+                ip_protocol="TCP",
+                port_range=str(port),
+                load_balancing_scheme="EXTERNAL_MANAGED",
+                target=target.id,
+                labels=self._ctx.labels("load-balancer"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for port, target in ((443, self.https_proxy), (80, self.http_proxy))
+        }
+
+    def _static_assets(
+        self, cdn: CdnArgs, app_bucket: pulumi.Input[str] | None, encryption: Encryption
+    ) -> tuple[gcp.storage.Bucket | None, gcp.compute.BackendBucket | None]:
+        """Cloud CDN's bucket (None when it serves the application bucket `app_bucket`) and backend bucket."""
+        return static_assets(
+            self._name,
+            cdn,
+            ctx=self._ctx,
+            parent=self,
+            app_bucket=app_bucket,
+            encryption=encryption,
+            edge_policy=self._edge_policy,
+        )
+
     def _backend_services(
         self, args: LoadBalancerArgs, backends: Mapping[str, ServerlessBackend], security_policy: pulumi.Input[str]
     ) -> dict[str, gcp.compute.BackendService]:
-        """A serverless NEG and a backend service (with Cloud Armor and request logging) per Cloud Run service."""
+        """A backend service (with Cloud Armor and request logging) per Cloud Run service, with a serverless NEG in
+        each region the service runs in. A NEG names the service alone: no URL mask and no tag, which service health
+        does not support."""
         services = {}
         for service in args.services:
-            neg = gcp.compute.RegionNetworkEndpointGroup(
-                f"{self._name}-{service}-neg",
-                name=self._naming.physical(service, "neg"),
-                region=backends[service].region,
-                network_endpoint_type="SERVERLESS",
-                cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(
-                    service=backends[service].cloud_run_service_name
-                ),
-                opts=self._compute,
-            )
+            backend = backends[service]
+            # The stack's region keeps the names it always had; a NEG in another region is named after its region.
+            tails = {region: () if region == self._ctx.region else (region,) for region in backend.regions}
+            negs = [
+                gcp.compute.RegionNetworkEndpointGroup(
+                    "-".join((f"{self._name}-{service}-neg", *tails[region])),
+                    name=self._naming.physical(service, "neg", *tails[region]),
+                    region=region,
+                    network_endpoint_type="SERVERLESS",
+                    cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(
+                        service=backend.cloud_run_service_name
+                    ),
+                    opts=self._compute,
+                )
+                for region in backend.regions
+            ]
             services[service] = gcp.compute.BackendService(
                 f"{self._name}-{service}",
                 name=self._naming.physical(service, "backend"),
                 description=f"Cloud Run service {service}, behind Cloud Armor",
                 load_balancing_scheme="EXTERNAL_MANAGED",
                 protocol="HTTPS",
-                backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
+                backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id) for neg in negs],
                 security_policy=security_policy,
                 edge_security_policy=self._edge_policy,
                 log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=args.log_sample_rate),
@@ -409,74 +409,4 @@ class LoadBalancer(pulumi.ComponentResource):
                 gcp.compute.URLMapPathMatcherPathRuleArgs(paths=list(paths), service=self._target(target))
                 for paths, target in matcher.rules
             ],
-        )
-
-    def _cdn(
-        self, args: LoadBalancerArgs, app_bucket: pulumi.Input[str] | None, encryption: Encryption
-    ) -> tuple[gcp.storage.Bucket | None, gcp.compute.BackendBucket]:
-        """A private bucket only Cloud CDN's cache-fill identity may read (its own, or the application bucket it is
-        given), behind a CDN-enabled backend bucket."""
-        cdn = args.cdn
-        child = pulumi.ResourceOptions(parent=self)
-        bucket: gcp.storage.Bucket | None = None
-        if app_bucket is None:
-            bucket = self._static_bucket(cdn, encryption)
-            bucket_name: pulumi.Input[str] = bucket.name
-        else:
-            bucket_name = app_bucket
-        project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        gcp.storage.BucketIAMMember(
-            f"{self._name}-static-cdn-reader",
-            bucket=bucket_name,
-            role="roles/storage.objectViewer",
-            member=project.number.apply(lambda n: f"serviceAccount:service-{n}@cloud-cdn-fill.iam.gserviceaccount.com"),
-            opts=child,
-        )
-        ttls = cdn.cache_mode != "USE_ORIGIN_HEADERS"  # with origin headers, the API rejects explicit TTLs
-        backend_bucket = gcp.compute.BackendBucket(
-            f"{self._name}-static-backend",
-            name=self._naming.physical("static"),
-            description="Static assets from Cloud Storage through Cloud CDN",
-            bucket_name=bucket_name,
-            enable_cdn=True,
-            edge_security_policy=self._edge_policy,
-            compression_mode="AUTOMATIC",
-            cdn_policy=gcp.compute.BackendBucketCdnPolicyArgs(
-                cache_mode=cdn.cache_mode,
-                default_ttl=cdn.default_ttl if ttls else None,
-                max_ttl=cdn.max_ttl if cdn.cache_mode == "CACHE_ALL_STATIC" else None,
-                client_ttl=cdn.client_ttl if ttls else None,
-                serve_while_stale=cdn.serve_while_stale,
-                negative_caching=cdn.negative_caching,
-                request_coalescing=True,
-            ),
-            opts=pulumi.ResourceOptions.merge(
-                self._compute, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{self._name}-static")])
-            ),
-        )
-        return bucket, backend_bucket
-
-    def _static_bucket(self, cdn: CdnArgs, encryption: Encryption) -> gcp.storage.Bucket:
-        key = encryption.key("storage", cdn.location)
-        return gcp.storage.Bucket(
-            f"{self._name}-static",
-            name=self._naming.physical("static"),
-            location=cdn.location,
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            # A deploy that overwrites or deletes assets leaves the old ones restorable for a while.
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            lifecycle_rules=[
-                gcp.storage.BucketLifecycleRuleArgs(
-                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                        days_since_noncurrent_time=NONCURRENT_ASSET_DAYS, with_state="ARCHIVED"
-                    ),
-                )
-            ],
-            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key) if key else None,
-            force_destroy=not self._ctx.deletion_protection,
-            deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
-            labels=self._ctx.labels("load-balancer"),
-            opts=self._ctx.stateful(self, "storage.googleapis.com"),
         )

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field, StringConstraints, model_validator
 
-from components.config_types import Cidr, Key, Model, first_overlap, invalid
+from components.config_types import Cidr, Key, Model, Region, first_overlap, invalid
 from components.context import StackContext
 from components.refs import NetworkRef
 
@@ -33,6 +33,7 @@ class FlowLogsArgs(Model):
 
 class SubnetArgs(Model):
     cidr: Cidr
+    region: Region | None = None  # default: the stack's region (gcp.region); another region's serverless subnet
     secondary_ranges: dict[Key, Cidr] = {}
     flow_logs: FlowLogsArgs | None = None  # overrides network.flow_logs for this subnet
 
@@ -147,12 +148,13 @@ class Network(pulumi.ComponentResource):
             description="Platform VPC: custom-mode subnets, default-deny ingress",
             opts=compute,
         )
+        self.subnet_regions = {key: subnet.region or region for key, subnet in args.subnets.items()}
         self.subnets = {
             key: gcp.compute.Subnetwork(
                 f"{name}-{key}",
                 name=naming.physical(key),
                 network=self.vpc.id,
-                region=region,
+                region=self.subnet_regions[key],
                 ip_cidr_range=subnet.cidr,
                 private_ip_google_access=True,
                 log_config=_flow_logs(subnet.flow_logs or args.flow_logs),
@@ -166,7 +168,14 @@ class Network(pulumi.ComponentResource):
         }
         self.serverless_subnet = self.subnets[args.serverless_subnet]
         self.firewalls = self._firewalls(args)
-        self.nat_addresses = self._nat(args, region, compute)
+        # Cloud NAT is regional: a router and a gateway in each region that has subnets, the stack's own first (its
+        # names unchanged), the others named after their region.
+        regions = [region, *sorted({r for r in self.subnet_regions.values() if r != region})]
+        self.nat_addresses: dict[str, gcp.compute.Address] = {}
+        for nat_region in regions:
+            self.nat_addresses |= self._nat(
+                args, nat_region, compute, suffix="" if nat_region == region else nat_region
+            )
         self.psa_range, self.psa_connection = self._private_services(args)
 
         self.network_id = self.vpc.id
@@ -237,41 +246,50 @@ class Network(pulumi.ComponentResource):
                 )
         return rules
 
-    def _nat(self, args: NetworkArgs, region: str, compute: pulumi.ResourceOptions) -> dict[str, gcp.compute.Address]:
-        if not args.nat.enabled:
+    def _nat(
+        self, args: NetworkArgs, region: str, compute: pulumi.ResourceOptions, *, suffix: str
+    ) -> dict[str, gcp.compute.Address]:
+        """The region's router and NAT gateway, and its static egress addresses (keyed `name` in the stack's region,
+        `name-region` in another). `suffix` is empty in the stack's region, else the region."""
+        nat = args.nat
+        # Only the subnets of this region: a router serves its own region's subnets.
+        subnets = [key for key in nat.subnets or [] if self.subnet_regions[key] == region]
+        if not nat.enabled or (nat.subnets is not None and not subnets):
             return {}
         child = self._child
+        tail = [suffix] if suffix else []
         # Partners allow-list these addresses: losing one is an outage for them.
         addresses = {
-            key: gcp.compute.Address(
-                f"{self._name}-nat-{key}",
-                name=self._naming.physical("nat", key),
+            "-".join((key, *tail)): gcp.compute.Address(
+                "-".join((f"{self._name}-nat-{key}", *tail)),
+                name=self._naming.physical("nat", key, *tail),
                 region=region,
                 address_type="EXTERNAL",
                 labels=self._naming.labels_for("network"),
                 opts=compute,
             )
-            for key in args.nat.static_ips
+            for key in nat.static_ips
         }
         router = gcp.compute.Router(
-            f"{self._name}-router", name=self._naming.physical("router"), network=self.vpc.id, region=region, opts=child
+            "-".join((f"{self._name}-router", *tail)),
+            name=self._naming.physical("router", *tail),
+            network=self.vpc.id,
+            region=region,
+            opts=child,
         )
-        nat = args.nat
         gcp.compute.RouterNat(
-            f"{self._name}-nat",
-            name=self._naming.physical("nat"),
+            "-".join((f"{self._name}-nat", *tail)),
+            name=self._naming.physical("nat", *tail),
             router=router.name,
             region=region,
             nat_ip_allocate_option="MANUAL_ONLY" if addresses else "AUTO_ONLY",
             nat_ips=[a.self_link for a in addresses.values()] or None,
-            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS"
-            if nat.subnets
-            else "ALL_SUBNETWORKS_ALL_IP_RANGES",
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS" if subnets else "ALL_SUBNETWORKS_ALL_IP_RANGES",
             subnetworks=[
                 gcp.compute.RouterNatSubnetworkArgs(
                     name=self.subnets[key].id, source_ip_ranges_to_nats=["ALL_IP_RANGES"]
                 )
-                for key in nat.subnets or []
+                for key in subnets
             ]
             or None,
             enable_dynamic_port_allocation=True,

@@ -86,10 +86,10 @@ def test_a_revision_waits_for_its_app_secret_grants(stack: str) -> None:
 def test_prod_pins_the_version_the_stack_wrote_and_dev_reads_the_latest() -> None:
     prod = program_of("prod")
     (version,) = [v for v in prod.of(VERSION) if v.name == "app-secrets-jwt_signing_key-version"]
-    for service in ("api", "orders"):
+    for service in ("api", "auth", "orders"):
         assert secret_envs(prod, service)["JWT_SIGNING_KEY"]["version"] == version.outputs["version"]
     assert secret_envs(program_of("dev"), "orders")["JWT_SIGNING_KEY"]["version"] == "latest"
-    assert secret_envs(prod, "web")["GA_MEASUREMENT_ID"]["version"] == "latest"
+    assert secret_envs(prod, "api")["GA_MEASUREMENT_ID"]["version"] == "latest"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -99,7 +99,7 @@ def test_an_existing_secret_is_granted_on_and_never_created(stack: str) -> None:
     assert app_secret_ids(program)["ga_measurement_id"] == existing
     assert "GA_MEASUREMENT_ID" not in {s.inputs["secretId"] for s in program.of(SECRET)}
     assert {g.inputs["member"] for g in program.of(SECRET_GRANT) if g.inputs["secretId"] == existing} == {
-        f"serviceAccount:{program.outputs['service_accounts'][s]}" for s in ("web", "api")
+        f"serviceAccount:{program.outputs['service_accounts'][s]}" for s in ("api",)
     }
 
 

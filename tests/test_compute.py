@@ -145,12 +145,34 @@ def test_configured_references_resolve_in_the_stack_repository_and_builds_run_by
             assert running == program.named(f"{key}-image").outputs["repoDigest"]
 
 
-def test_prod_gateway_runs_a_release_tag_and_app_owned_backends_start_from_an_example_image() -> None:
-    prod = config_of("prod").services
-    assert prod["api"].image == "api:1.0.0"
-    app_owned = [s for s in prod.values() if s.deploy_mode == "app"]
-    assert app_owned
-    assert all(s.build and s.build.context.startswith("services/") for s in app_owned)
+# The example image of each role: the stack files name released images by the example they were built from.
+RELEASED = {"api": "gateway", "auth": "backend", "platform": "backend", "orders": "backend", "analytics": "analytics"}
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_staging_and_prod_deploy_released_digests_and_build_nothing(stack: str) -> None:
+    """A release is an image digest in the stack file: nothing is built at deploy time, and no service (app-owned
+    ones included) runs a tag that could move."""
+    services = config_of(stack).services
+    for key, service in services.items():
+        assert service.build is None, key
+        assert service.image is not None
+        name, _, digest = service.image.partition("@sha256:")
+        assert name == RELEASED[key], key
+        assert re.fullmatch(r"[a-f0-9]{64}", digest), key
+    assert {s.deploy_mode for s in services.values()} == {"pulumi", "app"}
+    program = program_of(stack)
+    assert not program.of(IMAGE)
+    repository = program.outputs["image_repository"]
+    for resource in program.of(SERVICE):
+        assert "@sha256:" in container_of(resource)["image"]
+        assert container_of(resource)["image"].startswith(f"{repository}/")
+
+
+def test_dev_builds_every_service_from_this_repository() -> None:
+    services = config_of("dev").services
+    assert all(s.build is not None and s.image is None for s in services.values())
+    assert len(program_of("dev").of(IMAGE)) == len(services)
 
 
 def test_the_content_hash_ignores_mtimes_and_dockerignored_files_but_not_content(tmp_path: Any) -> None:
@@ -234,9 +256,10 @@ def test_a_dockerfile_specific_ignore_file_wins_over_the_contexts(
 # --- Services: identity, sizing, probes, network ---------------------------------------------------------------------
 
 
-def test_one_service_per_configured_service(program: Recording, config: Any, stack: str) -> None:
-    names = sorted(r.inputs["name"] for r in program.of(SERVICE))
-    assert names == sorted(f"{config.prefix}-{stack}-{key}" for key in config.services)
+def test_one_service_per_configured_service_in_each_serving_region(program: Recording, config: Any, stack: str) -> None:
+    placed = sorted((r.inputs["name"], r.inputs["location"]) for r in program.of(SERVICE))
+    regions = config.serving_regions()
+    assert placed == sorted((f"{config.prefix}-{stack}-{key}", r) for key in config.services for r in regions)
     assert set(program.outputs["service_urls"]) == set(config.services)
     assert all(
         url.startswith("https://") and url.endswith(".run.app") for url in program.outputs["service_urls"].values()
@@ -303,9 +326,11 @@ def test_no_service_is_checked_on_a_path_cloud_run_may_reserve(stack: str) -> No
 @pytest.mark.parametrize("path", ["/healthz", "/livez", "/_ah/health", "/eventlog"])
 def test_a_health_path_cloud_run_may_reserve_is_refused_with_one_line(path: str) -> None:
     with pytest.raises(pulumi.RunError) as err:
-        parse(services_with("dev", lambda s: s["web"].update(health_path=path)))
+        parse(services_with("dev", lambda s: s["platform"].update(health_path=path)))
     message = str(err.value)
-    assert message.startswith("invalid stack config in Pulumi.test.yaml: services.web.health_path: Cloud Run reserves")
+    assert message.startswith(
+        "invalid stack config in Pulumi.test.yaml: services.platform.health_path: Cloud Run reserves"
+    )
     assert len(message.splitlines()) == 1
 
 
@@ -344,11 +369,14 @@ def test_public_is_the_only_way_to_get_an_allusers_invoker(program: Recording, c
     assert expected, "every stack serves its gateway publicly"
 
 
-def test_prod_web_and_gateway_are_reachable_only_through_the_load_balancer() -> None:
-    for key in ("web", "api"):
-        assert service_of(program_of("prod"), key).inputs["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
-    for key in ("orders", "analytics"):
-        assert service_of(program_of("prod"), key).inputs["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+def test_prod_gateway_is_reachable_only_through_the_load_balancer_in_every_region() -> None:
+    prod = program_of("prod")
+    for region in ("europe-west1", "europe-west4"):
+        gateway = prod.one(SERVICE, name="acme-prod-api", location=region)
+        assert gateway.inputs["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+        for key in ("auth", "platform", "orders", "analytics"):
+            backend = prod.one(SERVICE, name=f"acme-prod-{key}", location=region)
+            assert backend.inputs["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
 
 
 def test_dev_gateway_is_public_on_its_own_url_and_backends_stay_internal() -> None:
@@ -507,7 +535,8 @@ def test_secrets_reach_the_service_as_secret_references_only(bound: Recording) -
             "name": "REDIS_AUTH",
             "valueSource": {"secretKeyRef": {"secret": REDIS.auth_secret_id, "version": "latest"}},
         }
-        assert {k: e.get("value") for k, e in envs.items() if k != "LOG_LEVEL" and "value" in e} == {
+        configured = config_of("dev").services["orders"].env  # LOG_LEVEL, SERVICE_ROLE
+        assert {k: e.get("value") for k, e in envs.items() if k not in configured and "value" in e} == {
             "DB_NAME": "app",
             "DB_USER": "app",
             "INSTANCE_CONNECTION_NAME": "acme-platform-dev:europe-west1:acme-dev-db",
@@ -643,8 +672,8 @@ def test_a_service_config_mistake_names_the_key(
 )
 def test_env_names_that_look_like_secrets_are_refused_and_told_where_secrets_go(name: str, word: str) -> None:
     with pytest.raises(pulumi.RunError) as err:
-        parse(services_with("dev", lambda s: s["web"]["env"].update({name: "x"})))
-    assert f"services.web.env.{name}: {name} looks like a secret ({word}); " in str(err.value)
+        parse(services_with("dev", lambda s: s["platform"]["env"].update({name: "x"})))
+    assert f"services.platform.env.{name}: {name} looks like a secret ({word}); " in str(err.value)
     assert "keep the value in Secret Manager (app secrets get their own config)" in str(err.value)
 
 
@@ -662,15 +691,15 @@ def test_env_names_that_look_like_secrets_are_refused_and_told_where_secrets_go(
     ],
 )
 def test_harmless_env_names_that_contain_key_pass_or_auth_are_accepted(name: str) -> None:
-    config = parse(services_with("dev", lambda s: s["web"]["env"].update({name: "x"})))
-    assert config.services["web"].env[name] == "x"
+    config = parse(services_with("dev", lambda s: s["platform"]["env"].update({name: "x"})))
+    assert config.services["platform"].env[name] == "x"
 
 
 def test_memory_below_what_gen2_needs_is_refused_with_one_line() -> None:
     with pytest.raises(pulumi.RunError) as err:
-        parse(services_with("dev", lambda s: s["web"].update(memory="256Mi")))
+        parse(services_with("dev", lambda s: s["platform"].update(memory="256Mi")))
     assert str(err.value) == (
-        "invalid stack config in Pulumi.test.yaml: services.web.memory: 256Mi is below the 512Mi that Cloud Run's "
+        "invalid stack config in Pulumi.test.yaml: services.platform.memory: 256Mi is below the 512Mi that Cloud Run's "
         "second-generation execution environment needs (services here run gen2, and the migrations job can run "
         "nothing else); set memory: 512Mi or more"
     )
@@ -679,14 +708,14 @@ def test_memory_below_what_gen2_needs_is_refused_with_one_line() -> None:
 @pytest.mark.parametrize(
     ("cpu", "memory", "line"),
     [
-        ("1", "8Gi", "services.web.memory: memory 8Gi needs cpu 2 or more in Cloud Run"),
-        ("2", "12Gi", "services.web.memory: memory 12Gi needs cpu 4 or more in Cloud Run"),
-        ("4", "20Gi", "services.web.memory: memory 20Gi needs cpu 6 or more in Cloud Run"),
-        ("6", "32Gi", "services.web.memory: memory 32Gi needs cpu 8 or more in Cloud Run"),
-        ("8", "64Gi", "services.web.memory: 64Gi is above the 32Gi Cloud Run allows an instance"),
-        ("4", "512Mi", "services.web.cpu: cpu 4 needs memory 2Gi or more in Cloud Run"),
-        ("6", "2Gi", "services.web.cpu: cpu 6 needs memory 4Gi or more in Cloud Run"),
-        ("8", "3Gi", "services.web.cpu: cpu 8 needs memory 4Gi or more in Cloud Run"),
+        ("1", "8Gi", "services.platform.memory: memory 8Gi needs cpu 2 or more in Cloud Run"),
+        ("2", "12Gi", "services.platform.memory: memory 12Gi needs cpu 4 or more in Cloud Run"),
+        ("4", "20Gi", "services.platform.memory: memory 20Gi needs cpu 6 or more in Cloud Run"),
+        ("6", "32Gi", "services.platform.memory: memory 32Gi needs cpu 8 or more in Cloud Run"),
+        ("8", "64Gi", "services.platform.memory: 64Gi is above the 32Gi Cloud Run allows an instance"),
+        ("4", "512Mi", "services.platform.cpu: cpu 4 needs memory 2Gi or more in Cloud Run"),
+        ("6", "2Gi", "services.platform.cpu: cpu 6 needs memory 4Gi or more in Cloud Run"),
+        ("8", "3Gi", "services.platform.cpu: cpu 8 needs memory 4Gi or more in Cloud Run"),
     ],
 )
 def test_cpu_and_memory_cloud_run_refuses_together_are_one_line_naming_both_keys(
@@ -694,7 +723,7 @@ def test_cpu_and_memory_cloud_run_refuses_together_are_one_line_naming_both_keys
 ) -> None:
     """The migrations job runs with its service's cpu and memory, so one check covers both."""
     with pytest.raises(pulumi.RunError) as err:
-        parse(services_with("dev", lambda s: s["web"].update(cpu=cpu, memory=memory)))
+        parse(services_with("dev", lambda s: s["platform"].update(cpu=cpu, memory=memory)))
     message = str(err.value)
     assert message.startswith(f"invalid stack config in Pulumi.test.yaml: {line}"), message
     assert len(message.splitlines()) == 1
@@ -707,8 +736,8 @@ def test_cpu_and_memory_cloud_run_refuses_together_are_one_line_naming_both_keys
     [("1", "4Gi"), ("2", "8Gi"), ("4", "2Gi"), ("4", "16Gi"), ("6", "4Gi"), ("6", "24Gi"), ("8", "4Gi"), ("8", "32Gi")],
 )
 def test_the_edges_of_what_cloud_run_accepts_are_accepted(cpu: str, memory: str) -> None:
-    config = parse(services_with("dev", lambda s: s["web"].update(cpu=cpu, memory=memory)))
-    assert (config.services["web"].cpu, config.services["web"].memory) == (cpu, memory)
+    config = parse(services_with("dev", lambda s: s["platform"].update(cpu=cpu, memory=memory)))
+    assert (config.services["platform"].cpu, config.services["platform"].memory) == (cpu, memory)
 
 
 def test_every_service_and_job_asks_for_the_memory_its_execution_environment_needs(program: Recording) -> None:

@@ -53,7 +53,7 @@ def test_unknown_top_level_key_is_a_typo() -> None:
 def test_unknown_deep_key_is_a_typo_and_lists_the_allowed_keys() -> None:
     message = _error(lambda raw: raw["network"]["subnets"]["app"].update(cdir="10.9.0.0/24"))
     assert "network.subnets.app.cdir is not a known key" in message
-    assert "allowed here: cidr, secondary_ranges, flow_logs" in message
+    assert "allowed here: cidr, region, secondary_ranges, flow_logs" in message
 
 
 def test_invalid_region_suggests_the_closest() -> None:
@@ -158,7 +158,7 @@ def test_a_service_must_use_a_database_the_stack_creates() -> None:
 
 
 def test_the_load_balancer_may_route_only_to_known_services() -> None:
-    message = _error(lambda raw: raw["load_balancer"].update(services=["web", "api", "search"]), stack="prod")
+    message = _error(lambda raw: raw["load_balancer"].update(services=["api", "search"]), stack="prod")
     assert "load_balancer.services: 'search' is not one of services" in message
 
 
@@ -204,6 +204,6 @@ def test_time_zones_are_the_pinned_iana_list_not_the_machines() -> None:
 def test_an_edge_origin_naming_a_service_when_there_are_none_says_how_to_fix_it() -> None:
     message = _error(lambda raw: raw.update(services={}))
     assert message.endswith(
-        "edge.worker.origins.eu.service: 'web' is not one of services, which is empty; define web under services, "
+        "edge.worker.origins.eu.service: 'api' is not one of services, which is empty; define api under services, "
         "or give this origin as https://<hostname> instead"
     )

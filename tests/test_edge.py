@@ -16,6 +16,7 @@ from pulumi.runtime.mocks import MockResourceArgs
 
 import stack_config
 from components.edge import COMPATIBILITY_DATE, MAIN_MODULE, WORKER_SCRIPT, EdgeWorker
+from components.routing import route_of
 from offline.engine import ROOT, SECRET_MASK, SECRET_PLACEHOLDER, Recording, run, run_program
 from offline.engine import stack_config as stack_values
 from offline.mocks import PlatformMocks
@@ -254,7 +255,7 @@ def test_an_origin_outside_the_stack_must_be_marked_external(origin: dict[str, A
 
 def test_an_external_origin_is_steered_to_but_listed_as_external() -> None:
     us = {"url": "https://origin-us.example.net", "external": True}
-    raw = bad_edge(worker=worker(origins={"eu": {"service": "web"}, "us": us}, continents={"NA": "us"}))
+    raw = bad_edge(worker=worker(origins={"eu": {"service": "api"}, "us": us}, continents={"NA": "us"}))
     recording = build(stack_config.parse(raw, stack_file="Pulumi.dev.yaml"), "dev")
     document = json.loads(bindings(recording)["ORIGINS"]["text"])
     assert document["origins"]["us"] == "https://origin-us.example.net"
@@ -315,9 +316,10 @@ def test_every_load_balancer_hostname_runs_the_worker_which_sends_it_on_to_its_o
     hosts, and the origin host that visitors and uptime checks also call) runs the Worker, which sends each request on
     to its own URL (passthrough): it reaches the load balancer with its host, and the api host rule, intact."""
     program, config = program_of(stack), config_of(stack)
-    api_hosts = {h for r in config.load_balancer.routes.values() if r.service == "api" for h in r.hosts}
-    assert api_hosts
-    assert api_hosts <= set(config.load_balancer.domains)
+    # The gateway takes every domain (the seeds have no web front): the Worker keeps each host for its host rule.
+    served = {host: route_of(m, "/") for m in config.load_balancer.routing() for host in m.hosts}
+    assert set(served) == set(config.load_balancer.domains)
+    assert set(served.values()) == {"api"}
     routes = {r.inputs["pattern"] for r in program.of(ROUTE)}
     records = {r.inputs["name"]: r.inputs for r in program.of(RECORD)}
     passthrough = json.loads(bindings(program)["ORIGINS"]["text"])["passthrough"]
@@ -752,32 +754,37 @@ def test_an_edge_without_its_secrets_stops_with_the_command_that_sets_them(key: 
 # --- The Worker's service origins ------------------------------------------------------------------------------
 
 
-def test_dev_worker_fetches_the_public_web_service_at_its_run_app_url() -> None:
+def test_dev_worker_fetches_the_public_gateway_at_its_run_app_url() -> None:
     program = program_of("dev")
     document = json.loads(bindings(program)["ORIGINS"]["text"])
-    web = program.outputs["service_urls"]["web"]
-    assert web.startswith("https://")
-    assert web.endswith(".run.app")
-    assert document["origins"] == {"eu": web}
+    gateway = program.outputs["service_urls"]["api"]
+    assert gateway.startswith("https://")
+    assert gateway.endswith(".run.app")
+    assert document["origins"] == {"eu": gateway}
     assert document["default"] == "eu"
-    service = config_of("dev").services["web"]
+    service = config_of("dev").services["api"]
     assert (service.public, service.ingress) == (True, "all")
 
 
 def test_prod_and_staging_keep_their_origins_on_the_load_balancer() -> None:
+    """Their only origin is the global load balancer, which serves from both regions and fails over itself: no
+    run.app URL, no external or placeholder host."""
     for stack in ("staging", "prod"):
         config = config_of(stack)
         assert config.edge is not None
         assert not config.edge.worker.service_origins()
+        assert set(config.edge.worker.origins) == {config.edge.worker.default_origin}
         origin = config.edge.worker.origins[config.edge.worker.default_origin]
         assert isinstance(origin, str)
-        assert origin.removeprefix("https://") in config.load_balancer.domains
+        host = origin.removeprefix("https://")
+        assert host in config.load_balancer.domains
+        assert host in config.edge.mode_of("dns")  # a proxied record to the load balancer's address
 
 
 def test_a_service_origin_must_name_a_service() -> None:
     fails(
         bad_edge(worker=worker(origins={"eu": {"service": "shop"}})),
-        r"edge\.worker\.origins\.eu\.service: 'shop' is not one of services: web, api, orders, analytics",
+        r"edge\.worker\.origins\.eu\.service: 'shop' is not one of services: api, auth, platform, orders, analytics",
     )
 
 
@@ -789,7 +796,7 @@ def test_a_service_origin_must_be_reachable_from_the_internet() -> None:
     )
 
 
-@pytest.mark.parametrize("origin", [{"service": 8080}, {"service": "web", "port": 8080}, {"svc": "web"}, 42])
+@pytest.mark.parametrize("origin", [{"service": 8080}, {"service": "api", "port": 8080}, {"svc": "api"}, 42])
 def test_an_origin_is_a_url_or_a_service_reference(origin: Any) -> None:
     fails(bad_edge(worker=worker(origins={"eu": origin})), r"edge\.worker\.origins\.eu: .* is not an origin; write")
 

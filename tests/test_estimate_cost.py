@@ -362,9 +362,13 @@ def test_dev_stops_its_database_out_of_hours() -> None:
     [
         ("requests_per_month", -1, r"estimates\.requests_per_month"),
         ("cloudflare_plan", "pro", r"estimates\.cloudflare_plan: is no longer read.*edge\.plan"),
-        ("route_share", {"web": 1, "shop": 1}, r"estimates\.route_share\.shop: 'shop' is not one of services"),
-        ("route_share", {"web": 1}, r"estimates\.route_share: give every service .*missing: api, orders, analytics"),
-        ("route_share", {"web": -1}, r"estimates\.route_share\.web"),
+        ("route_share", {"api": 1, "shop": 1}, r"estimates\.route_share\.shop: 'shop' is not one of services"),
+        (
+            "route_share",
+            {"api": 1},
+            r"estimates\.route_share: give every service .*missing: auth, platform, orders, analytics",
+        ),
+        ("route_share", {"api": -1}, r"estimates\.route_share\.api"),
         ("traffic", 1, r"estimates\.traffic is not a known key"),
     ],
 )
@@ -381,7 +385,7 @@ def test_the_config_examples_in_the_docs_are_valid() -> None:
     examples = {k.removeprefix("platform:"): v for block in blocks for k, v in block.items()}
     assert set(examples) == {"estimates", "schedule"}
     config = stack_config.parse({**raw_config("dev"), **examples}, stack_file="docs/estimates.md")
-    assert config.estimates.route_share == {"web": 0.4, "api": 0.6, "orders": 0.45, "analytics": 0.02}
+    assert config.estimates.route_share == {"api": 0.9, "auth": 0.1, "platform": 0.2, "orders": 0.45, "analytics": 0.02}
     assert config.schedule.database_office_hours is not None
 
 

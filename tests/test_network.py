@@ -36,7 +36,7 @@ def test_subnets_are_keyed_by_name_with_private_google_access(
     for key, subnet in config.network.subnets.items():
         inputs = subnets[f"network-{key}"]
         assert inputs["ipCidrRange"] == subnet.cidr
-        assert inputs["region"] == config.gcp.region
+        assert inputs["region"] == (subnet.region or config.gcp.region)  # another region's serverless subnet
         assert inputs["privateIpGoogleAccess"] is True
         assert {r["rangeName"]: r["ipCidrRange"] for r in inputs.get("secondaryIpRanges", [])} == dict(
             subnet.secondary_ranges
@@ -112,30 +112,44 @@ def test_no_rule_opens_anything_to_the_internet(program: Recording) -> None:
                 assert ipaddress.ip_network(source).prefixlen > 0, f"{rule.name} allows from {source}"
 
 
+def _nat_regions(config: stack_config.StackConfig) -> list[str]:
+    """Cloud NAT is regional: one router and gateway in each region that has subnets."""
+    regions = {subnet.region or config.gcp.region for subnet in config.network.subnets.values()}
+    return [config.gcp.region, *sorted(regions - {config.gcp.region})]
+
+
 def test_cloud_nat_gives_private_egress_with_dynamic_ports_and_error_logging(
     program: Recording, config: stack_config.StackConfig
 ) -> None:
-    nat = program.one(NAT).inputs
-    assert nat["enableDynamicPortAllocation"] is True
-    assert nat["enableEndpointIndependentMapping"] is False
-    assert nat["minPortsPerVm"] == config.network.nat.min_ports_per_vm
-    assert nat["maxPortsPerVm"] == config.network.nat.max_ports_per_vm
-    assert nat["logConfig"] == {"enable": True, "filter": config.network.nat.log_filter}
-    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
-    router = program.one("gcp:compute/router:Router")
-    assert program.depends_on(program.one(NAT), router)
+    nats = {n.inputs["region"]: n for n in program.of(NAT)}
+    routers = {r.inputs["region"]: r for r in program.of("gcp:compute/router:Router")}
+    assert sorted(nats) == sorted(routers) == sorted(_nat_regions(config))
+    for region, gateway in nats.items():
+        nat = gateway.inputs
+        assert nat["enableDynamicPortAllocation"] is True
+        assert nat["enableEndpointIndependentMapping"] is False
+        assert nat["minPortsPerVm"] == config.network.nat.min_ports_per_vm
+        assert nat["maxPortsPerVm"] == config.network.nat.max_ports_per_vm
+        assert nat["logConfig"] == {"enable": True, "filter": config.network.nat.log_filter}
+        assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+        assert program.depends_on(gateway, routers[region])
 
 
 def test_static_nat_ips_come_from_config(program: Recording, config: stack_config.StackConfig) -> None:
-    nat = program.one(NAT).inputs
+    """The stack's region keeps the address names it had; another region's are named after it."""
+    regions = _nat_regions(config)
+    static = config.network.nat.static_ips
     addresses = program.of("gcp:compute/address:Address")
-    assert {a.name for a in addresses} == {f"network-nat-{k}" for k in config.network.nat.static_ips}
-    if config.network.nat.static_ips:
-        assert nat["natIpAllocateOption"] == "MANUAL_ONLY"
-        assert len(nat["natIps"]) == len(config.network.nat.static_ips)
-        assert len(program.outputs["nat_ips"]) == len(config.network.nat.static_ips)
-    else:
-        assert nat["natIpAllocateOption"] == "AUTO_ONLY"
+    assert {a.name for a in addresses} == {
+        f"network-nat-{k}" + ("" if region == config.gcp.region else f"-{region}") for k in static for region in regions
+    }
+    for nat in program.of(NAT):
+        if static:
+            assert nat.inputs["natIpAllocateOption"] == "MANUAL_ONLY"
+            assert len(nat.inputs["natIps"]) == len(static)
+        else:
+            assert nat.inputs["natIpAllocateOption"] == "AUTO_ONLY"
+    assert len(program.outputs["nat_ips"]) == len(static) * len(regions)
 
 
 def test_private_services_access_reserves_the_configured_range(

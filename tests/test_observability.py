@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -455,8 +456,9 @@ def test_the_plan_lists_alerts_uptime_checks_slos_and_budget_with_their_targets(
 UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
 # Where users reach each public service behind the load balancer: the domain whose URL map sends /health to it.
 LOAD_BALANCED_HOSTS = {
-    "staging": {"web": "origin.example.net", "api": "api.example.net"},
-    "prod": {"web": "origin.example.com", "api": "api.example.com"},
+    # The gateway is the load balancer's default service: the first domain routes /health to it.
+    "staging": {"api": "origin.example.net"},
+    "prod": {"api": "origin.example.com"},
 }
 
 
@@ -552,7 +554,7 @@ def test_each_public_service_has_slos_with_the_configured_goals(stack: str, prog
 
 def test_prod_slos_promise_three_nines_with_burn_rate_pages() -> None:
     program = program_of("prod")
-    for key in ("web", "api"):
+    for key in config_of("prod").load_balancer.services:
         assert program.named(f"observability-{key}-availability").inputs["goal"] == 0.999
         assert alert(program, f"{key}-availability-fast-burn")["severity"] == "CRITICAL"
         assert alert(program, f"{key}-latency-slow-burn")["severity"] == "WARNING"
@@ -609,8 +611,13 @@ def test_a_load_balanced_service_is_called_on_the_first_domain_routing_its_healt
 
 
 def test_a_load_balanced_service_reachable_only_under_a_path_prefix_names_the_key() -> None:
-    raw = raw_config("prod")
-    raw["load_balancer"]["routes"] = {"api-path": {"paths": ["/api/*"], "service": "api"}}  # type: ignore[index]
+    raw = copy.deepcopy(raw_config("prod"))
+    raw["load_balancer"].update(  # type: ignore[union-attr]
+        services=["api", "analytics"],
+        default_service="analytics",
+        routes={"api-path": {"paths": ["/api/*"], "service": "api"}},
+    )
+    raw["services"]["analytics"].update(behind_load_balancer=True, ingress="internal-and-lb")  # type: ignore[index]
     with pytest.raises(pulumi.RunError, match=r"services\.api: no load_balancer domain routes /health to api"):
         stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
 

@@ -32,13 +32,16 @@ RUNTIME_BASES = {
     "services/backend": "gcr.io/distroless/cc-debian12:nonroot@sha256:",
     "services/analytics": "gcr.io/distroless/python3-debian12:nonroot",
 }
-# The example each role starts from; staging and prod run the gateway (`api`) from a release tag instead.
+# The seeds' roles: a Go gateway, one Rust backend image for auth, platform and commerce (`orders`), Python analytics.
 ROLE_CONTEXTS = {
-    "web": "services/gateway",  # a placeholder front end until the web app has its own image
     "api": "services/gateway",
+    "auth": "services/backend",
+    "platform": "services/backend",
     "orders": "services/backend",
     "analytics": "services/analytics",
 }
+# The name a release of each example image has in a stack's repository (`name@sha256:...`).
+RELEASED_AS = {"services/gateway": "gateway", "services/backend": "backend", "services/analytics": "analytics"}
 
 
 @pytest.fixture(params=sorted(EXAMPLES))
@@ -165,10 +168,17 @@ def test_the_gateway_image_builds_with_the_go_release_the_tests_build_with() -> 
 # --- The stacks -----------------------------------------------------------------------------------------------------
 
 
-def test_every_stack_builds_each_service_from_the_example_of_its_role(stack: str) -> None:
-    built = {key: s.build.context for key, s in config_of(stack).services.items() if s.build is not None}
-    assert built, "the stack builds at least one service from this project"
-    assert built == {key: ROLE_CONTEXTS[key] for key in built}
+def test_every_stack_runs_each_service_from_the_example_of_its_role(stack: str) -> None:
+    """Built here (dev) from the role's example, or (staging, prod) the release of that example, by digest."""
+    services = config_of(stack).services
+    assert sorted(services) == sorted(ROLE_CONTEXTS)
+    for key, service in services.items():
+        if service.build is not None:
+            assert service.build.context == ROLE_CONTEXTS[key], key
+        else:
+            assert service.image is not None
+            name = service.image.split("@")[0].rsplit("/", 1)[-1]
+            assert name == RELEASED_AS[ROLE_CONTEXTS[key]], key
 
 
 def test_every_migrations_command_is_a_program_its_image_installs_and_it_exits_zero(stack: str) -> None:

@@ -133,12 +133,12 @@ def test_each_service_gets_a_serverless_neg_for_its_cloud_run_service(stack: str
     program, config = program_of(stack), config_of(stack)
     naming = config.naming(stack)
     negs = program.of(NEG)
-    assert sorted(n.inputs["cloudRun"]["service"] for n in negs) == sorted(
-        naming.physical(s) for s in lb(stack).services
+    # One NEG per service in each region it serves from (platform:serving), each naming the service alone.
+    assert sorted((n.inputs["cloudRun"]["service"], n.inputs["region"]) for n in negs) == sorted(
+        (naming.physical(s), region) for s in lb(stack).services for region in config.serving_regions()
     )
     for neg in negs:
         assert neg.inputs["networkEndpointType"] == "SERVERLESS"
-        assert neg.inputs["region"] == config.gcp.region
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -157,9 +157,14 @@ def test_every_backend_service_is_external_managed_https_logged_and_behind_cloud
         assert all(program.depends_on(backend, rule) for rule in backend_rules(program).values()), backend.name
         # No CDN on a backend service: every request to it, not only cache misses, meets the backend policy.
         assert not backend.inputs.get("enableCdn"), backend.name
+        # IAP goes on the Cloud Run service, never on a backend service whose NEGs use Cloud Run service health.
+        assert "iap" not in backend.inputs, backend.name
         assert backend.inputs["edgeSecurityPolicy"] == edge_policy(program).outputs["selfLink"]
-        (group,) = backend.inputs["backends"]
-        assert group["group"] in {n.outputs["id"] for n in program.of(NEG)}
+        # One group per serving region: the service's serverless NEGs, and nothing else.
+        service = backend.name.removeprefix("lb-")
+        negs = [n for n in program.of(NEG) if n.name == f"lb-{service}-neg" or n.name.startswith(f"lb-{service}-neg-")]
+        assert sorted(g["group"] for g in backend.inputs["backends"]) == sorted(n.outputs["id"] for n in negs)
+        assert len(negs) == len(config_of(stack).serving_regions())
 
 
 @pytest.mark.parametrize("stack", ENABLED)
@@ -192,14 +197,18 @@ def test_url_map_sends_hosts_and_paths_to_the_services_config_names(stack: str) 
                 assert matcher["defaultService"] == backend[route.service]
 
 
-def test_prod_api_host_goes_to_the_api_and_api_paths_do_on_every_host() -> None:
-    url_map = program_of("prod").named("lb-urls").inputs
-    api = program_of("prod").named("lb-api").outputs["id"]
-    (api_host,) = [r for r in url_map["hostRules"] if r["hosts"] == ["api.example.com"]]
-    matchers = {m["name"]: m for m in url_map["pathMatchers"]}
-    assert matchers[api_host["pathMatcher"]]["defaultService"] == api
-    for matcher in matchers.values():
-        assert {"paths": ["/api/*"], "service": api} in matcher["pathRules"]
+def test_prod_sends_every_request_but_the_static_assets_to_the_gateway_on_every_host() -> None:
+    """The seeds' front door is the API gateway: no web front, no route around it."""
+    program = program_of("prod")
+    url_map = program.named("lb-urls").inputs
+    api = program.named("lb-api").outputs["id"]
+    assert url_map["defaultService"] == api
+    for matcher in url_map["pathMatchers"]:
+        assert matcher["defaultService"] == api
+        assert {rule["service"] for rule in matcher.get("pathRules", [])} <= {
+            api,
+            program.named("lb-static-backend").outputs["id"],
+        }
 
 
 def test_load_balancer_authorization_serves_one_classic_google_managed_certificate_per_domain_from_the_proxy() -> None:
@@ -599,7 +608,7 @@ def component_args(**overrides: Any) -> LoadBalancerArgs:
 
 def build(args: LoadBalancerArgs, backends: dict[str, ServerlessBackend] | None = None) -> Recording:
     fakes = backends or {
-        s: ServerlessBackend(cloud_run_service_name=f"fake-{s}", region="europe-west1") for s in args.services
+        s: ServerlessBackend(cloud_run_service_name=f"fake-{s}", regions=["europe-west1"]) for s in args.services
     }
 
     def program() -> None:
@@ -712,14 +721,29 @@ def test_a_load_balancer_without_services_only_serves_its_cdn_bucket(changes: di
             {"certificate_authorization": "load_balancer", "domains": [f"d{i}.example.net" for i in range(16)]},
             r"load_balancer\.domains: at most 15 domains with",
         ),
-        ({"services": ["web", "web"]}, r"load_balancer\.services: web listed twice"),
-        ({"default_service": "admin"}, r"load_balancer\.default_service: 'admin' is not one of services: web, api"),
-        ({"routes__api-path__service": "admin"}, r"load_balancer\.routes\.api-path\.service: 'admin' is not one of"),
-        ({"routes__api-path__paths": ["api/*"]}, r"routes\.api-path\.paths\.0: 'api/\*' is not a URL map path"),
-        ({"routes__api-path__paths": ["/api*"]}, r"routes\.api-path\.paths\.0: '/api\*' puts '\*' after a partial"),
-        ({"routes__api-host__hosts": ["other.example"]}, r"routes\.api-host\.hosts: other\.example not in domains"),
-        ({"routes__api-path__paths": ["/static/*"]}, r"load_balancer\.cdn\.paths: /static/\* on .* already routed by"),
-        ({"routes__empty": {"service": "web"}}, r"routes\.empty\.hosts: a route needs hosts, paths or both"),
+        ({"services": ["api", "api"]}, r"load_balancer\.services: api listed twice"),
+        ({"default_service": "admin"}, r"load_balancer\.default_service: 'admin' is not one of services: api"),
+        (
+            {"routes__api-path": {"paths": ["/api/*"], "service": "admin"}},
+            r"load_balancer\.routes\.api-path\.service: 'admin' is not one of",
+        ),
+        (
+            {"routes__api-path": {"paths": ["api/*"], "service": "api"}},
+            r"routes\.api-path\.paths\.0: 'api/\*' is not a URL map path",
+        ),
+        (
+            {"routes__api-path": {"paths": ["/api*"], "service": "api"}},
+            r"routes\.api-path\.paths\.0: '/api\*' puts '\*' after a partial",
+        ),
+        (
+            {"routes__api-host": {"hosts": ["other.example"], "service": "api"}},
+            r"routes\.api-host\.hosts: other\.example not in domains",
+        ),
+        (
+            {"routes__api-path": {"paths": ["/static/*"], "service": "api"}},
+            r"load_balancer\.cdn\.paths: /static/\* on .* already routed by",
+        ),
+        ({"routes__empty": {"service": "api"}}, r"routes\.empty\.hosts: a route needs hosts, paths or both"),
         ({"ssl_policy__profile": "COMPATIBLE"}, r"load_balancer\.ssl_policy\.profile: input should be 'MODERN'"),
         ({"ssl_policy__min_tls_version": "TLS_1_0"}, r"load_balancer\.ssl_policy\.min_tls_version"),
         ({"log_sample_rate": 0}, r"load_balancer\.log_sample_rate: input should be greater than 0"),

@@ -12,7 +12,7 @@ from components.cloud_run.config import (
     ServiceName,
     TrafficArgs,
 )
-from components.cloud_run.service import CloudRunService
+from components.cloud_run.service import CloudRunService, service_name
 
 __all__ = [
     "BASE_ROLES",
@@ -25,4 +25,5 @@ __all__ = [
     "ServiceArgs",
     "ServiceName",
     "TrafficArgs",
+    "service_name",
 ]

@@ -17,11 +17,20 @@ from components.cloud_run.watch import watch_service
 from components.context import StackContext
 from components.data_access import data_roles, project_grants, secret_grants
 from components.images import build_image, resolve_reference
+from components.naming import Naming
 from components.observability.config import CloudRunAlertsArgs
 from components.observability.signals import Watched
 from components.refs import BucketBinding, DatabaseBinding, NetworkRef, RedisBinding, SecretBinding
 
 IAM_PROPAGATION = "180s"  # typically 2 minutes, per Google; the first create of a service or a grant waits this long
+# Readiness probes are a Preview feature of Cloud Run, which the API takes only from a resource whose launch stage
+# admits Preview features; Cloud Run service health (cross-region failover) aggregates them per region.
+LAUNCH_STAGE = "BETA"
+
+
+def service_name(naming: Naming, key: str) -> str:
+    """The Cloud Run name of service `key`, the same in every region it runs in (Cloud Run allows 49 characters)."""
+    return naming.physical(key, max_length=49)
 
 
 class CloudRunService(pulumi.ComponentResource):
@@ -31,9 +40,17 @@ class CloudRunService(pulumi.ComponentResource):
     `invokers` maps each service allowed to call this one to its service account email; `database` and `redis` are
     the data the service uses, `secrets` the app secrets it reads (env name -> secret) and `buckets` the application
     buckets it uses (bucket key -> name and role); the stack config wires them, so they always agree with it.
+
+    `regions` are the other regions the service also runs in (region -> the serverless subnet its Direct VPC egress
+    uses there): a copy of the service in each, with the same name, account, settings and invokers, and no job (the
+    migrations run once, in the stack's region). `upstreams` are the services this one calls (key -> Cloud Run name):
+    each copy gets `<KEY>_SERVICE_URL`, the deterministic URL of the callee's copy in its own region
+    (`https://NAME-PROJECT_NUMBER.REGION.run.app`, from `project_number`), so a region's gateway calls its own
+    region's backends.
     """
 
     url: pulumi.Output[str]
+    urls: dict[str, pulumi.Output[str]]
     service_account_email: pulumi.Output[str]
     image: pulumi.Output[str]
     migration_job_name: pulumi.Output[str] | None
@@ -51,16 +68,53 @@ class CloudRunService(pulumi.ComponentResource):
         redis: RedisBinding | None = None,
         secrets: Mapping[str, SecretBinding] | None = None,
         buckets: Mapping[str, BucketBinding] | None = None,
+        regions: Mapping[str, pulumi.Input[str]] | None = None,
+        upstreams: Mapping[str, str] | None = None,
+        project_number: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:CloudRunService", name, None, ctx.component(opts))
+        if upstreams and project_number is None:
+            raise ValueError(f"{name}: upstreams need the project number, for their deterministic URLs")
         self._name = name
         self._args = args
         self._ctx = ctx
         self._network = network
         self._database = database
-        self.physical_name = ctx.naming.physical(name, max_length=49)
+        self.physical_name = service_name(ctx.naming, name)
+        self._runs_after = self._grants(database, redis, secrets or {}, buckets or {})
+        self.image = self._image(image_repository)
+        self._envs = self._base_envs(database, redis, secrets or {}, buckets or {})
+        self._upstreams = dict(upstreams or {})
+        self._project_number = project_number
+        self._deploy(network.serverless_subnet_id, regions or {}, invokers or {})
+        self.job = self._job(args.migrations) if args.migrations else None
 
+        self.urls = {region: service.uri for region, service in self.services.items()}
+        self.url = self.service.uri
+        self.service_account_email = self.service_account.email
+        self.migration_job_name = self.job.name if self.job else None
+        self.register_outputs(
+            {
+                "url": self.url,
+                "urls": self.urls,
+                "service_account": self.service_account_email,
+                "image": self.image,
+                "migration_job_name": self.migration_job_name,
+            }
+        )
+
+    def _grants(
+        self,
+        database: DatabaseBinding | None,
+        redis: RedisBinding | None,
+        secrets: Mapping[str, SecretBinding],
+        buckets: Mapping[str, BucketBinding],
+    ) -> list[pulumi.Resource]:
+        """The service's own account, its roles and grants; returns what a revision waits for. The deployer may name the
+        account on the service and the job (actAs), and a revision reads its secrets and opens its Cloud SQL connection
+        when it starts: both wait for those grants to take effect."""
+        name, ctx = self._name, self._ctx
         self.service_account = gcp.serviceaccount.Account(
             f"{name}-sa",
             account_id=ctx.naming.physical(name, max_length=30),
@@ -68,27 +122,17 @@ class CloudRunService(pulumi.ComponentResource):
             description=f"Runs the {name} service and its jobs; holds only the roles they need",
             opts=ctx.after(self, "iam.googleapis.com"),
         )
+        member = self.service_account.member
         self.project_roles = self._project_roles()
         self.secret_access = self._secret_access(database, redis)
-        member = self.service_account.member
         self.app_secret_access = app_secret_grants(
             name,
             member=member,
-            secrets=(secrets or {}).values(),
+            secrets=secrets.values(),
             parent=self,
             after=ctx.apis.require("secretmanager.googleapis.com") if secrets else (),
         )
-        self.bucket_access = bucket_grants(name, member=member, buckets=buckets or {}, parent=self)
-        self.image = self._image(image_repository)
-
-        self._envs = (
-            [template.Env(key, value) for key, value in sorted(args.env.items())]
-            + template.binding_envs(database, redis)
-            + [template.Env(env, secret=s.secret_id, version=s.version) for env, s in sorted((secrets or {}).items())]
-            + [template.Env(bucket_env(key), b.name) for key, b in sorted((buckets or {}).items())]
-        )
-        # The deployer may name the account on the service and the job (actAs), and a revision reads its secrets and
-        # opens its Cloud SQL connection when it starts: both wait for those grants to take effect.
+        self.bucket_access = bucket_grants(name, member=member, buckets=buckets, parent=self)
         self.act_as = ctx.act_as(self, name, self.service_account.name)
         grants: list[pulumi.Resource] = [
             *self.secret_access.values(),
@@ -97,22 +141,39 @@ class CloudRunService(pulumi.ComponentResource):
             *self.act_as,
         ]
         self.grants_settled = self._grants_settled(grants)
-        self._runs_after = [*ctx.apis.require("run.googleapis.com"), *grants, self.grants_settled]
-        self.service = self._service()
-        self.invoker_bindings = self._invokers(invokers or {})
-        self.job = self._job(args.migrations) if args.migrations else None
+        return [*ctx.apis.require("run.googleapis.com"), *grants, self.grants_settled]
 
-        self.url = self.service.uri
-        self.service_account_email = self.service_account.email
-        self.migration_job_name = self.job.name if self.job else None
-        self.register_outputs(
-            {
-                "url": self.url,
-                "service_account": self.service_account_email,
-                "image": self.image,
-                "migration_job_name": self.migration_job_name,
-            }
+    def _base_envs(
+        self,
+        database: DatabaseBinding | None,
+        redis: RedisBinding | None,
+        secrets: Mapping[str, SecretBinding],
+        buckets: Mapping[str, BucketBinding],
+    ) -> list[template.Env]:
+        """The env every copy gets: the config's, the data bindings', the secrets' and the buckets'."""
+        return (
+            [template.Env(key, value) for key, value in sorted(self._args.env.items())]
+            + template.binding_envs(database, redis)
+            + [template.Env(env, secret=s.secret_id, version=s.version) for env, s in sorted(secrets.items())]
+            + [template.Env(bucket_env(key), b.name) for key, b in sorted(buckets.items())]
         )
+
+    def _deploy(
+        self,
+        subnet: pulumi.Input[str],
+        regions: Mapping[str, pulumi.Input[str]],
+        invokers: Mapping[str, pulumi.Input[str]],
+    ) -> None:
+        """A copy of the service in the stack's region (on `subnet`) and in each of `regions`, and its invokers on
+        each. The stack's region keeps the names it always had; a copy in another region is named after its region."""
+        subnets: dict[str, pulumi.Input[str]] = {self._ctx.region: subnet, **regions}
+        self.services = {region: self._service(region, on) for region, on in subnets.items()}
+        self.service = self.services[self._ctx.region]
+        self.invoker_bindings = {
+            binding: member
+            for region, service in self.services.items()
+            for binding, member in self._invokers(invokers, region, service).items()
+        }
 
     def watch(self, thresholds: CloudRunAlertsArgs, *, domain: str | None = None) -> Watched:
         """What to watch on the service. A public one is also checked where users call it: `domain`, the load
@@ -171,7 +232,17 @@ class CloudRunService(pulumi.ComponentResource):
         )
         return built.repo_digest  # pinned: a revision never runs a tag that moved after the deploy
 
-    def _container(self) -> gcp.cloudrunv2.ServiceTemplateContainerArgs:
+    def _upstream_envs(self, region: str) -> list[template.Env]:
+        """`<KEY>_SERVICE_URL` for each service this one calls: that service's copy in `region`."""
+        return [
+            template.Env(
+                template.upstream_env(key),
+                template.deterministic_url(physical, self._project_number or "", region),
+            )
+            for key, physical in sorted(self._upstreams.items())
+        ]
+
+    def _container(self, region: str) -> gcp.cloudrunv2.ServiceTemplateContainerArgs:
         args, run, kind = self._args, gcp.cloudrunv2, template.SERVICE
         probe = run.ServiceTemplateContainerStartupProbeHttpGetArgs(path=args.health_path, port=args.port)
         return run.ServiceTemplateContainerArgs(
@@ -183,10 +254,19 @@ class CloudRunService(pulumi.ComponentResource):
                 cpu_idle=args.cpu_idle,
                 startup_cpu_boost=args.startup_cpu_boost,
             ),
-            envs=template.envs(kind, self._envs),
+            envs=template.envs(kind, [*self._envs, *self._upstream_envs(region)]),
             # Up to 60 s to become healthy after start, then checked every 15 s; three misses restart the instance.
             startup_probe=run.ServiceTemplateContainerStartupProbeArgs(
                 http_get=probe, period_seconds=3, timeout_seconds=2, failure_threshold=20
+            ),
+            # Out of rotation after three failed checks (15 s), back after two good ones; Cloud Run service health
+            # counts a region healthy while 60 % of its instances pass, so the load balancer fails over on it.
+            readiness_probe=run.ServiceTemplateContainerReadinessProbeArgs(
+                http_get=run.ServiceTemplateContainerReadinessProbeHttpGetArgs(path=args.health_path, port=args.port),
+                period_seconds=5,
+                timeout_seconds=2,
+                failure_threshold=3,
+                success_threshold=2,
             ),
             liveness_probe=run.ServiceTemplateContainerLivenessProbeArgs(
                 http_get=run.ServiceTemplateContainerLivenessProbeHttpGetArgs(path=args.health_path, port=args.port),
@@ -210,8 +290,10 @@ class CloudRunService(pulumi.ComponentResource):
             for t in self._args.traffic
         ]
 
-    def _service(self) -> gcp.cloudrunv2.Service:
+    def _service(self, region: str, subnet: pulumi.Input[str]) -> gcp.cloudrunv2.Service:
+        """The service in `region`, taking Direct VPC egress addresses from `subnet` (a subnet of that region)."""
         args, ctx, run = self._args, self._ctx, gcp.cloudrunv2
+        suffix = "" if region == ctx.region else f"-{region}"
         ignore = (
             # The app's CI deploys images and moves traffic; Cloud Run and gcloud also stamp client fields.
             ["template.containers[0].image", "template.revision", "traffics", "client", "clientVersion"]
@@ -219,12 +301,12 @@ class CloudRunService(pulumi.ComponentResource):
             else []
         )
         return run.Service(
-            f"{self._name}-service",
+            f"{self._name}-service{suffix}",
             name=self.physical_name,
-            location=ctx.region,
+            location=region,
             description=f"The {self._name} service",
             ingress=INGRESS[args.ingress],
-            launch_stage="GA",
+            launch_stage=LAUNCH_STAGE,
             deletion_protection=ctx.deletion_protection,
             # The guardrails allow an allUsers invoker only on a service that says it is public.
             labels={**ctx.labels(self._name), **({"exposure": "public"} if args.public else {})},
@@ -237,25 +319,29 @@ class CloudRunService(pulumi.ComponentResource):
                 scaling=run.ServiceTemplateScalingArgs(
                     min_instance_count=args.min_instances, max_instance_count=args.max_instances
                 ),
-                vpc_access=template.vpc_access(template.SERVICE, args.egress, self._network),
+                vpc_access=template.vpc_access(template.SERVICE, args.egress, self._network.network_id, subnet),
                 volumes=template.cloud_sql_volumes(template.SERVICE, self._database),
                 labels=ctx.labels(self._name),
-                containers=[self._container()],
+                containers=[self._container(region)],
             ),
             traffics=self._traffic(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._runs_after, ignore_changes=ignore),
         )
 
-    def _invokers(self, invokers: Mapping[str, pulumi.Input[str]]) -> dict[str, gcp.cloudrunv2.ServiceIamMember]:
+    def _invokers(
+        self, invokers: Mapping[str, pulumi.Input[str]], region: str, service: gcp.cloudrunv2.Service
+    ) -> dict[str, gcp.cloudrunv2.ServiceIamMember]:
+        """Who may invoke the service's copy in `region`: granted on each copy, since each is a service of its own."""
+        suffix = "" if region == self._ctx.region else f"-{region}"
         members: dict[str, pulumi.Input[str]] = {"public": "allUsers"} if self._args.public else {}
         members |= {
             f"invoker-{caller}": pulumi.Output.concat("serviceAccount:", email) for caller, email in invokers.items()
         }
         return {
-            key: gcp.cloudrunv2.ServiceIamMember(
-                f"{self._name}-{key}",
-                name=self.service.name,
-                location=self._ctx.region,
+            f"{key}{suffix}": gcp.cloudrunv2.ServiceIamMember(
+                f"{self._name}-{key}{suffix}",
+                name=service.name,
+                location=region,
                 role="roles/run.invoker",
                 member=member,
                 opts=pulumi.ResourceOptions(parent=self),
@@ -289,7 +375,9 @@ class CloudRunService(pulumi.ComponentResource):
                     execution_environment=template.GEN2,
                     timeout=f"{migrations.timeout_seconds}s",
                     max_retries=migrations.max_retries,
-                    vpc_access=template.vpc_access(kind, args.egress, self._network),
+                    vpc_access=template.vpc_access(
+                        kind, args.egress, self._network.network_id, self._network.serverless_subnet_id
+                    ),
                     volumes=template.cloud_sql_volumes(kind, self._database),
                     containers=[container],
                 ),

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components.refs import DatabaseBinding, NetworkRef, RedisBinding
+from components.refs import DatabaseBinding, RedisBinding
 
 run = gcp.cloudrunv2
 CLOUDSQL_MOUNT = "/cloudsql"
@@ -107,9 +107,19 @@ def cloud_sql_mounts(kind: TemplateKind, database: DatabaseBinding | None) -> li
     return [kind.mount(name=CLOUDSQL_VOLUME, mount_path=CLOUDSQL_MOUNT)]
 
 
-def vpc_access(kind: TemplateKind, egress: str, network: NetworkRef) -> Any:
-    """Direct VPC egress on the serverless subnet: no connector to run or pay for."""
+def vpc_access(kind: TemplateKind, egress: str, network: pulumi.Input[str], subnet: pulumi.Input[str]) -> Any:
+    """Direct VPC egress on a serverless subnet of the workload's own region: no connector to run or pay for."""
     return kind.vpc_access(
-        egress=EGRESS[egress],
-        network_interfaces=[kind.interface(network=network.network_id, subnetwork=network.serverless_subnet_id)],
+        egress=EGRESS[egress], network_interfaces=[kind.interface(network=network, subnetwork=subnet)]
     )
+
+
+def upstream_env(service: str) -> str:
+    """The env name that carries the URL of a service this one calls: `orders` -> `ORDERS_SERVICE_URL`."""
+    return f"{service.upper().replace('-', '_')}_SERVICE_URL"
+
+
+def deterministic_url(name: str, project_number: pulumi.Input[str], region: str) -> pulumi.Output[str]:
+    """A Cloud Run service's deterministic URL, known before the service exists: `https://NAME-NUMBER.REGION.run.app`
+    (Cloud Run assigns it when `NAME-NUMBER` fits a 63-character DNS label, which the 49-character names here do)."""
+    return pulumi.Output.concat("https://", name, "-", project_number, ".", region, ".run.app")

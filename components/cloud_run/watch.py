@@ -16,6 +16,10 @@ LATENCIES = "run.googleapis.com/request_latencies"
 CPU = "run.googleapis.com/container/cpu/utilizations"
 INSTANCES = "run.googleapis.com/container/instance_count"
 ERRORS = 'metric.label.response_code_class="5xx"'
+# A service runs a copy in each serving region under one name: its alerts and charts are per region, so a failing
+# region fires on its own (and the other's traffic does not dilute its error ratio). The SLOs stay across regions:
+# they are what users get.
+BY_REGION = ("resource.label.location",)
 
 RUNBOOK = {
     "5xx": Runbook(
@@ -52,10 +56,16 @@ def watch_service(
         key=key,
         alerts=_alerts(key, where, args, t),
         charts=(
-            Chart(f"{key}: requests/s", requests, "ALIGN_RATE", "REDUCE_SUM", ("metric.label.response_code_class",)),
-            Chart(f"{key}: 5xx/s", metric(where, REQUESTS, ERRORS), "ALIGN_RATE", "REDUCE_SUM"),
-            Chart(f"{key}: p99 latency", metric(where, LATENCIES), "ALIGN_PERCENTILE_99", "REDUCE_MAX"),
-            Chart(f"{key}: instances", metric(where, INSTANCES), "ALIGN_MAX", "REDUCE_SUM"),
+            Chart(
+                f"{key}: requests/s",
+                requests,
+                "ALIGN_RATE",
+                "REDUCE_SUM",
+                ("metric.label.response_code_class", *BY_REGION),
+            ),
+            Chart(f"{key}: 5xx/s", metric(where, REQUESTS, ERRORS), "ALIGN_RATE", "REDUCE_SUM", BY_REGION),
+            Chart(f"{key}: p99 latency", metric(where, LATENCIES), "ALIGN_PERCENTILE_99", "REDUCE_MAX", BY_REGION),
+            Chart(f"{key}: instances", metric(where, INSTANCES), "ALIGN_MAX", "REDUCE_SUM", BY_REGION),
         ),
         endpoint=Endpoint(public_host, args.health_path) if public_host is not None else None,
         sli=RequestSli(requests, metric(where, REQUESTS, ERRORS), metric(where, LATENCIES), args.latency_p99_ms)
@@ -71,7 +81,7 @@ def _alerts(key: str, where: str, args: ServiceArgs, t: CloudRunAlertsArgs) -> t
         kind: str, title: str, condition: str, filter_: pulumi.Input[str], value: float, runbook: str, **how: Any
     ) -> Alert:
         severity = how.pop("severity", "ERROR")
-        conditions = [threshold(f"{condition} for {duration}", filter_, value, duration, **how)]
+        conditions = [threshold(f"{condition} for {duration}", filter_, value, duration, group_by=BY_REGION, **how)]
         return Alert(f"{key}-{kind}", f"Cloud Run {key}: {title}", conditions, RUNBOOK[runbook], severity)
 
     ratio, cpu, latency, most = t.error_ratio, t.cpu_utilization, args.latency_p99_ms, args.max_instances

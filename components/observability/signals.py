@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_gcp as gcp
@@ -109,9 +109,17 @@ def threshold(
     reducer: str = "REDUCE_MAX",
     comparison: str = "COMPARISON_GT",
     denominator: pulumi.Input[str] | None = None,
+    group_by: Sequence[str] = (),
 ) -> gcp.monitoring.AlertPolicyConditionArgs:
-    """A metric (or a ratio of two) crossing `value` for `duration`, aligned per minute."""
-    settings = {"alignment_period": "60s", "per_series_aligner": aligner, "cross_series_reducer": reducer}
+    """A metric (or a ratio of two) crossing `value` for `duration`, aligned per minute; with `group_by`, each group
+    (each region, say) is a time series of its own that crosses the threshold on its own."""
+    settings: dict[str, Any] = {
+        "alignment_period": "60s",
+        "per_series_aligner": aligner,
+        "cross_series_reducer": reducer,
+    }
+    if group_by:
+        settings["group_by_fields"] = list(group_by)
     return gcp.monitoring.AlertPolicyConditionArgs(
         display_name=display_name,
         condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(

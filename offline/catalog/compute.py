@@ -182,7 +182,8 @@ def _service_price(r: Resource, ctx: Context) -> list[Usage]:
     )
     maximum = int(scaling.get("maxInstanceCount") or 100)
     concurrency = int(template.get("maxInstanceRequestConcurrency") or 80)
-    requests = ctx.requests_of(ctx.component_of(r))
+    # Each copy of a service that runs in several regions gets its share of the service's requests.
+    requests = ctx.requests_of(ctx.component_of(r)) / ctx.copies_of(ctx.component_of(r))
     load = requests / SECONDS * ctx.profile.avg_request_ms / 1000
     instances, busy, idle = fleet(load, concurrency, minimum, maximum)
     where = ctx.elsewhere(r.inputs.get("location"))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pulumi_gcp as gcp
 
-from offline.catalog.facts import Facts, Inputs, MockContext, MockOutputs, named
+from offline.catalog.facts import Facts, Inputs, MockContext, MockOutputs, named, token_of
 from offline.estimate.pricing import HOURS, Context, Usage
 
 if TYPE_CHECKING:
@@ -87,20 +87,27 @@ def _subnet(i: Inputs) -> str:
 def _nat_price(r: Resource, ctx: Context) -> list[Usage]:
     """The gateway per instance using it (flat above 32), the data it processes, and the addresses it allocates
     itself (AUTO_ONLY: enough for every instance's minimum ports; static addresses are priced as addresses)."""
-    instances = min(ctx.profile.nat_instances, 32)  # above 32 instances the gateway charge is flat
+    # A stack with a gateway in each of several regions splits the profile's instances and data between them.
+    gateways = max(ctx.of_type(token_of(gcp.compute.RouterNat)), 1)
+    using = ctx.profile.nat_instances / gateways
+    instances = min(using, 32)  # above 32 instances the gateway charge is flat
+    gb = ctx.profile.nat_gb / gateways
+    where = ctx.elsewhere(r.inputs.get("region"))
     usages = [
-        Usage(f"gateway, {instances} instance(s)", "nat.gateway", instances * HOURS),
-        Usage(f"{ctx.profile.nat_gb:g} GB processed", "nat.data", ctx.profile.nat_gb),
+        Usage(f"gateway, {instances:g} instance(s)", "nat.gateway", instances * HOURS, where),
+        Usage(f"{gb:g} GB processed", "nat.data", gb, where),
     ]
     if r.inputs.get("natIpAllocateOption", "AUTO_ONLY") == "AUTO_ONLY":
-        ports = ctx.profile.nat_instances * int(r.inputs.get("minPortsPerVm") or 64)
+        ports = using * int(r.inputs.get("minPortsPerVm") or 64)
         addresses = max(1, math.ceil(ports / PORTS_PER_NAT_IP))
-        usages.append(Usage(f"{addresses} auto-allocated NAT IP(s)", "nat.ip", addresses * HOURS))
+        usages.append(Usage(f"{addresses} auto-allocated NAT IP(s)", "nat.ip", addresses * HOURS, where))
     return usages
 
 
 def _address_price(r: Resource, ctx: Context) -> list[Usage]:
-    return [] if r.inputs.get("addressType") == "INTERNAL" else [Usage("static IP in use", "ip.static_in_use", HOURS)]
+    if r.inputs.get("addressType") == "INTERNAL":
+        return []
+    return [Usage("static IP in use", "ip.static_in_use", HOURS, ctx.elsewhere(r.inputs.get("region")))]
 
 
 RECORDS = (

@@ -319,14 +319,25 @@ def _announced(lines: list[Line], prices: PriceTable) -> tuple[Announced, ...]:
 def _apply_prices(lines: list[Line], prices: PriceTable, *, shared: bool) -> Iterable[Line]:
     """Cost per line: each price's free allowance and tiers apply to the stack's total quantity of it (per region),
     and the cost is shared between the lines in proportion to their quantity. With `shared`, the free tiers Google
-    grants per billing account are taken to be used up by the account's other projects."""
+    grants per billing account are taken to be used up by the account's other projects.
+
+    A free allowance is the billing account's (or the project's), not a region's: a price with one that is used in
+    several regions (Cloud Run serving from two) is costed on its quantity across them, in each region's price, and
+    each region pays its share of that."""
     totals: dict[tuple[str, str | None], float] = defaultdict(float)
+    pooled: dict[str, float] = defaultdict(float)
     for line in lines:
         totals[line.price, line.region] += line.quantity
+        pooled[line.price] += line.quantity
     costs = {}
     for (key, region), quantity in totals.items():
         price = prices.price(key, region)
-        costs[key, region] = price.cost(quantity, free_tier=not (shared and price.per == BILLING_ACCOUNT))
+        free_tier = not (shared and price.per == BILLING_ACCOUNT)
+        if price.free and pooled[key] > quantity:
+            across = pooled[key]
+            costs[key, region] = price.cost(across, free_tier=free_tier) * quantity / across
+        else:
+            costs[key, region] = price.cost(quantity, free_tier=free_tier)
     for line in lines:
         total = totals[line.price, line.region]
         share = line.quantity / total if total else 0.0

@@ -73,6 +73,22 @@ class Context:
         share = shares.get(service, 0.0) if shares else 1 / max(len(self.services), 1)
         return self.profile.requests_per_month * share
 
+    @functools.cached_property
+    def _copies(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.recording.of(CLOUD_RUN_SERVICE):
+            counts[self.component_of(r)] = counts.get(self.component_of(r), 0) + 1
+        return counts
+
+    def copies_of(self, service: str) -> int:
+        """How many regions `service` runs in (a Cloud Run service per region, in one component): the load balancer
+        sends each request to one of them, and the estimate splits them evenly."""
+        return max(self._copies.get(service, 1), 1)
+
+    def of_type(self, token: str) -> int:
+        """How many resources of type `token` the stack registers (one per region, for regional gateways)."""
+        return len(self.recording.of(token))
+
     def elsewhere(self, region: object) -> str | None:
         """`region` when it is a single region other than the stack's (whose prices then apply), else None (a
         multi-region location is priced at the stack's region)."""
