@@ -4,10 +4,14 @@ cluster alerts; and one clean line for each config mistake."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 import stack_config
 from offline.catalog import facts_of
@@ -16,6 +20,7 @@ from offline.estimate import report
 from offline.plan import render
 from tests.conftest import config_of, program_of, raw_config
 
+ROOT = Path(__file__).resolve().parent.parent
 STACK = "bro-ai"
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -323,15 +328,52 @@ def test_argo_cd_comes_from_its_pinned_chart_through_the_cluster_provider() -> N
     assert release.inputs["values"]["server"]["service"]["type"] == "ClusterIP"  # no load balancer of its own
 
 
-def test_the_kubernetes_provider_uses_the_dns_endpoint_and_a_secret_token() -> None:
+def test_the_kubernetes_provider_reaches_the_dns_endpoint_through_the_auth_plugin_and_holds_no_credential() -> None:
+    # The provider's inputs are stored in the state, and a refresh or destroy builds the provider from them: a token
+    # there expires within the hour and changes on every run (the provider would show a diff on every drift check).
     program = bro()
     (provider,) = [r for r in program.resources if r.type == "pulumi:providers:kubernetes"]
-    assert provider.inputs["kubeconfig"] == "[secret]"
-    kubeconfig = provider.revealed_inputs["kubeconfig"]["value"]
-    assert '"server": "https://gke-' in kubeconfig
-    assert ".us-central1.gke.goog" in kubeconfig
-    assert "certificate-authority-data" not in kubeconfig  # the DNS endpoint's certificate is publicly trusted
-    assert "offline-access-token" in kubeconfig
+    kubeconfig = json.loads(provider.revealed_inputs["kubeconfig"])
+    (user,) = kubeconfig["users"]
+    assert set(user["user"]) == {"exec"}  # no token, password, client certificate or key
+    assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert user["user"]["exec"]["interactiveMode"] == "Never"  # CI has no terminal to prompt on
+    (cluster_,) = kubeconfig["clusters"]
+    assert cluster_["cluster"] == {"server": f"https://{bro().outputs['gke_endpoint']}"}  # publicly trusted: no CA
+    assert cluster_["cluster"]["server"].endswith(".us-central1.gke.goog")
+    assert "offline-access-token" not in json.dumps(provider.revealed_inputs)
+
+
+def test_every_job_that_runs_the_program_installs_the_auth_plugin_first() -> None:
+    # `pulumi preview` and `up` build the Kubernetes provider of a GKE stack, which runs gke-gcloud-auth-plugin.
+    workflows = ROOT / ".github" / "workflows"
+    checked = 0
+    for path in sorted(workflows.glob("*.yml")):
+        for job_id, job in yaml.safe_load(path.read_text())["jobs"].items():
+            steps = job.get("steps", [])
+            for i, step in enumerate(steps):
+                if not _runs_the_program(step):
+                    continue
+                checked += 1
+                installs = [
+                    s
+                    for s in steps[:i]
+                    if str(s.get("uses", "")).startswith("google-github-actions/setup-gcloud@")
+                    and "gke-gcloud-auth-plugin" in str(s.get("with", {}).get("install_components", "")).split(",")
+                ]
+                assert installs, f"{path.name}: job {job_id} runs the program without gke-gcloud-auth-plugin"
+    assert checked >= 3  # the pull-request preview, the deploy, the drift check
+
+
+def _runs_the_program(step: dict[str, Any]) -> bool:
+    """A step that runs `pulumi preview` or `pulumi up` (directly, through a script, or through pulumi/actions)."""
+    if str(step.get("uses", "")).startswith("pulumi/actions@"):
+        return step.get("with", {}).get("command") in ("preview", "up", "refresh", "destroy")
+    run = str(step.get("run", ""))
+    scripts = re.findall(r"\.github/scripts/[\w-]+\.sh", run)
+    texts = [run, *((ROOT / s).read_text() for s in scripts)]
+    return any(re.search(r"^[^#\n]*\bpulumi (preview|up|refresh|destroy)\b", t, re.MULTILINE) for t in texts)
 
 
 def test_kubernetes_resources_appear_under_the_cluster_in_the_plan_tree() -> None:

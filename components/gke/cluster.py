@@ -23,14 +23,15 @@ API = "container.googleapis.com"
 # are granted on the repository instead).
 NODE_ROLE = "roles/container.defaultNodeServiceAccount"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"  # access is IAM's business, not scopes'
+AUTH_PLUGIN = "gke-gcloud-auth-plugin"  # the exec credential plugin the Kubernetes provider runs (CI installs it)
 DAYS = {day: day[:2] for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")}
 WINDOW_EPOCH = "2026-01-03"  # a Saturday: recurring windows only take their time of day and duration from it
 
 
 class GkeCluster(pulumi.ComponentResource):
-    """A regional cluster in the stack's region. `provider` talks to its API through the DNS endpoint (or the public
-    IP endpoint when there is no DNS endpoint) with the deploying identity's token; put it on the components that
-    create Kubernetes resources, as children of this one."""
+    """A regional cluster in the stack's region. `provider` talks to its API through the DNS endpoint (or the IP
+    endpoint when there is no DNS endpoint) as whoever runs Pulumi, through `gke-gcloud-auth-plugin`; put it on the
+    components that create Kubernetes resources, as children of this one."""
 
     name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
@@ -243,15 +244,14 @@ class GkeCluster(pulumi.ComponentResource):
         )
 
     def _kubeconfig(self) -> pulumi.Output[str]:
-        """Credentials for Pulumi's Kubernetes provider: the deploying identity's short-lived token (never stored in
-        a file), against the DNS endpoint, whose certificate is publicly trusted, or else the IP endpoint with the
-        cluster's CA."""
-        token = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self)).access_token
+        """How Pulumi's Kubernetes provider reaches the cluster: the DNS endpoint, whose certificate is publicly
+        trusted, or else the IP endpoint with the cluster's CA; and the credentials of whoever runs Pulumi, fetched at
+        each call by `gke-gcloud-auth-plugin` (an exec credential plugin). The kubeconfig holds no credential, so the
+        provider's state holds none either and stays the same from one run to the next: a refresh or a destroy hours
+        later still authenticates, and a drift check sees no change to the provider."""
         use_dns = self._args.control_plane.dns_endpoint
-        return pulumi.Output.secret(
-            pulumi.Output.all(self.dns_endpoint, self.endpoint, self.ca_certificate, token).apply(
-                lambda v: _kubeconfig(self.physical_name, v[0] if use_dns else v[1], None if use_dns else v[2], v[3])
-            )
+        return pulumi.Output.all(self.dns_endpoint, self.endpoint, self.ca_certificate).apply(
+            lambda v: kubeconfig(self.physical_name, v[0] if use_dns else v[1], None if use_dns else v[2])
         )
 
 
@@ -260,17 +260,27 @@ def _dns_endpoint(config: container.outputs.ClusterControlPlaneEndpointsConfig |
     return (dns.endpoint if dns else None) or ""
 
 
-def _kubeconfig(name: str, server: str, ca: str | None, token: str) -> str:
+def kubeconfig(name: str, server: str, ca: str | None) -> str:
+    """A kubeconfig whose user is the exec credential plugin gcloud itself writes for GKE (`get-credentials
+    --dns-endpoint`): the plugin prints a short-lived token of the caller's Google credentials (gcloud's, which
+    google-github-actions/auth and setup-gcloud set in CI) whenever the client needs one."""
     cluster: dict[str, str] = {"server": f"https://{server}"}
     if ca:
         cluster["certificate-authority-data"] = ca
+    credentials = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": AUTH_PLUGIN,
+        "provideClusterInfo": True,
+        "interactiveMode": "Never",
+        "installHint": f"gcloud components install {AUTH_PLUGIN} (CI: setup-gcloud with install_components)",
+    }
     return json.dumps(
         {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": name, "cluster": cluster}],
-            "users": [{"name": "deployer", "user": {"token": token}}],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": "deployer"}}],
+            "users": [{"name": "gcloud", "user": {"exec": credentials}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": "gcloud"}}],
             "current-context": name,
         }
     )
