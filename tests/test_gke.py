@@ -211,6 +211,20 @@ def test_each_workload_gets_its_own_account_usable_only_by_its_kubernetes_servic
         assert binding["member"] == f"serviceAccount:bro-ai-prod.svc.id.goog[{subject}]"
 
 
+def test_workload_identity_bindings_wait_for_the_cluster_that_creates_the_pool() -> None:
+    # PROJECT.svc.id.goog exists once a cluster with Workload Identity does; a binding created alongside the cluster
+    # on a project's first deploy fails with "Identity Pool does not exist".
+    program = bro()
+    cluster_ = program.one(CLUSTER)
+    bindings = [
+        b for b in program.of("gcp:serviceaccount/iAMMember:IAMMember") if ".svc.id.goog[" in b.inputs["member"]
+    ]
+    assert {b.name for b in bindings} == {"api-workload-identity", "worker-workload-identity"}
+    for binding in bindings:
+        assert program.depends_on(binding, cluster_), binding.name
+    assert program.outputs["gke_workload_pool"] == "bro-ai-prod.svc.id.goog"
+
+
 def test_the_deployer_may_act_as_the_node_account_and_the_cluster_and_pools_wait_for_it() -> None:
     program = bro()
     nodes = program.named("gke-nodes")

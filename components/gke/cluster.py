@@ -36,7 +36,7 @@ class GkeCluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     ca_certificate: pulumi.Output[str]
-    workload_pool: str
+    workload_pool: pulumi.Output[str]
     node_service_account: pulumi.Output[str]
 
     def __init__(
@@ -54,7 +54,6 @@ class GkeCluster(pulumi.ComponentResource):
         self._args = args
         self._ctx = ctx
         self.physical_name = ctx.naming.physical("gke", max_length=40)
-        self.workload_pool = f"{ctx.project}.svc.id.goog"
 
         self.node_account = gcp.serviceaccount.Account(
             f"{name}-nodes",
@@ -89,6 +88,11 @@ class GkeCluster(pulumi.ComponentResource):
         self.node_pools = {key: self._node_pool(key, pool) for key, pool in args.node_pools.items()}
 
         self.name = self.cluster.name
+        # The pool exists once a cluster with Workload Identity does: taken from the cluster, so that whoever binds a
+        # Kubernetes service account to it waits for the cluster (a binding before then fails: no such pool).
+        self.workload_pool = self.cluster.workload_identity_config.apply(
+            lambda c: (c.workload_pool if c else None) or ""
+        )
         self.ca_certificate = self.cluster.master_auth.apply(
             lambda auth: (auth.cluster_ca_certificate if auth else None) or ""
         )
@@ -150,7 +154,9 @@ class GkeCluster(pulumi.ComponentResource):
             ),
             release_channel=container.ClusterReleaseChannelArgs(channel=args.release_channel),
             maintenance_policy=_maintenance(args.maintenance),
-            workload_identity_config=container.ClusterWorkloadIdentityConfigArgs(workload_pool=self.workload_pool),
+            workload_identity_config=container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=f"{ctx.project}.svc.id.goog"
+            ),
             # Dataplane V2 (eBPF, Cilium) enforces NetworkPolicy itself; Autopilot always runs it.
             datapath_provider="ADVANCED_DATAPATH" if standard else None,
             enable_shielded_nodes=True if standard else None,
