@@ -117,7 +117,23 @@ def test_managed_prometheus_with_the_configured_metrics_and_logs() -> None:
 def test_cost_allocation_and_security_posture_at_the_configured_level() -> None:
     inputs = cluster()
     assert inputs["costManagementConfig"] == {"enabled": True}
-    assert inputs["securityPostureConfig"] == {"mode": "BASIC", "vulnerabilityMode": "VULNERABILITY_BASIC"}
+    assert inputs["securityPostureConfig"] == {"mode": "BASIC"}
+
+
+def test_no_removed_vulnerability_scanning_tier_is_asked_for_and_the_registry_scans_instead() -> None:
+    # GKE removed both workload vulnerability scanning tiers (VULNERABILITY_BASIC, VULNERABILITY_ENTERPRISE): a
+    # cluster cannot enable them, and asking for one would be refused or differ from the cluster on every preview.
+    assert "vulnerabilityMode" not in cluster()["securityPostureConfig"]
+    repository = bro().one("gcp:artifactregistry/repository:Repository")
+    assert repository.inputs["vulnerabilityScanningConfig"] == {"enablementConfig": "INHERITED"}
+    assert bro().one("gcp:projects/service:Service", service="containerscanning.googleapis.com")
+
+
+def test_the_removed_vulnerability_scanning_key_is_refused_with_what_to_do() -> None:
+    raw = raw_config(STACK)
+    _gke(raw)["vulnerability_scanning"] = "VULNERABILITY_BASIC"
+    with pytest.raises(pulumi.RunError, match=r"gke\.vulnerability_scanning: GKE removed workload vulnerability"):
+        parse(raw)
 
 
 def test_the_default_pool_is_removed_and_created_with_the_node_account() -> None:

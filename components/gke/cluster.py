@@ -170,9 +170,9 @@ class GkeCluster(pulumi.ComponentResource):
             ),
             logging_config=container.ClusterLoggingConfigArgs(enable_components=list(args.logs)),
             cost_management_config=container.ClusterCostManagementConfigArgs(enabled=True),
-            security_posture_config=container.ClusterSecurityPostureConfigArgs(
-                mode=args.security_posture, vulnerability_mode=args.vulnerability_scanning
-            ),
+            # No vulnerability_mode: GKE removed both workload scanning tiers (the registry scans images instead), and
+            # left unset the field is whatever GKE keeps, so it never shows as drift.
+            security_posture_config=container.ClusterSecurityPostureConfigArgs(mode=args.security_posture),
             # Standard: the default pool is created (GKE requires one), with the node account, then removed.
             remove_default_node_pool=True if standard else None,
             initial_node_count=1 if standard else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -203,14 +203,25 @@ class GkeArgs(Model):
     maintenance: MaintenanceArgs = MaintenanceArgs()
     metrics: list[MetricsComponent] = ["SYSTEM_COMPONENTS", "POD", "DEPLOYMENT", "HPA"]
     logs: list[LogsComponent] = ["SYSTEM_COMPONENTS", "WORKLOADS"]
+    # Kubernetes security posture: workload configuration auditing. Workload vulnerability scanning is gone from GKE
+    # (both tiers removed); images are scanned in Artifact Registry instead (registry.vulnerability_scanning).
     security_posture: Literal["DISABLED", "BASIC", "ENTERPRISE"] = "BASIC"
-    vulnerability_scanning: Literal["VULNERABILITY_DISABLED", "VULNERABILITY_BASIC", "VULNERABILITY_ENTERPRISE"] = (
-        "VULNERABILITY_BASIC"
-    )
     node_pools: dict[Key, NodePoolArgs] = {}  # Standard only; Autopilot provisions nodes itself
     workloads: dict[Key, WorkloadArgs] = {}  # Workload Identity: a Google service account per Kubernetes one
     internal_tools: InternalToolsArgs | None = None  # web tools served only through Identity-Aware Proxy
     argocd: ArgoCdArgs | None = None  # GitOps: Argo CD and one Application per environment
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "vulnerability_scanning" in data:
+            invalid(
+                "vulnerability_scanning",
+                "GKE removed workload vulnerability scanning (its standard tier in 2025, Advanced Vulnerability "
+                "Insights in 2026) and refuses to enable it; remove the key: Artifact Analysis scans the images in "
+                "the stack's registry (registry.vulnerability_scanning)",
+            )
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> GkeArgs:
