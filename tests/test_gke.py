@@ -82,15 +82,57 @@ def test_the_cluster_enforces_the_project_binary_authorization_policy() -> None:
     assert cluster()["binaryAuthorization"] == {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
 
 
-def test_release_channel_maintenance_window_and_exclusions_come_from_config() -> None:
+def test_release_channel_and_maintenance_window_come_from_config() -> None:
     inputs = cluster()
     assert inputs["releaseChannel"] == {"channel": "STABLE"}
     window = inputs["maintenancePolicy"]["recurringWindow"]
     assert window["recurrence"] == "FREQ=WEEKLY;BYDAY=SA,SU"
     assert (window["startTime"], window["endTime"]) == ("2026-01-03T07:00:00Z", "2026-01-03T13:00:00Z")
-    (exclusion,) = inputs["maintenancePolicy"]["maintenanceExclusions"]
-    assert exclusion["exclusionName"] == "black-friday"
-    assert exclusion["exclusionOptions"] == {"scope": "NO_MINOR_OR_NODE_UPGRADES"}
+    # The reference stack carried a Black Friday exclusion that had already ended; exclusions are dated, and a stack
+    # file keeps one only until it ends.
+    assert "maintenanceExclusions" not in inputs["maintenancePolicy"]
+
+
+def test_maintenance_exclusions_come_from_config_with_their_scope() -> None:
+    from components.gke.cluster import _maintenance
+    from components.gke.config import MaintenanceArgs
+
+    window = MaintenanceArgs.model_validate(
+        {"exclusions": {"launch": {"start": "2030-11-20T00:00:00Z", "end": "2030-12-02T00:00:00Z"}}}
+    )
+    (exclusion,) = _maintenance(window).maintenance_exclusions or []
+    assert (exclusion.exclusion_name, exclusion.start_time, exclusion.end_time) == (
+        "launch",
+        "2030-11-20T00:00:00Z",
+        "2030-12-02T00:00:00Z",
+    )
+    assert exclusion.exclusion_options is not None
+    assert exclusion.exclusion_options.scope == "NO_MINOR_OR_NODE_UPGRADES"
+
+
+@pytest.mark.parametrize(
+    ("exclusion", "message"),
+    [
+        (
+            {"start": "2030-11-01T00:00:00Z", "end": "2030-12-02T00:00:00Z", "scope": "NO_UPGRADES"},
+            r"exclusions\.freeze\.end: a NO_UPGRADES exclusion lasts at most 30 days \(this one 31\)",
+        ),
+        ({"start": "2030-12-02T00:00:00Z", "end": "2030-11-01T00:00:00Z"}, r"exclusions\.freeze\.end: .* is not after"),
+        ({"start": "2030-02-30T00:00:00Z", "end": "2030-03-02T00:00:00Z"}, r"exclusions\.freeze\.start: .* not a date"),
+    ],
+)
+def test_an_exclusion_gke_would_refuse_names_the_key(exclusion: dict[str, str], message: str) -> None:
+    raw = raw_config(STACK)
+    _gke(raw)["maintenance"]["exclusions"] = {"freeze": exclusion}
+    with pytest.raises(pulumi.RunError, match=rf"gke\.maintenance\.{message}"):
+        parse(raw)
+
+
+def test_a_thirty_day_freeze_of_every_upgrade_is_accepted() -> None:
+    raw = raw_config(STACK)
+    freeze = {"start": "2030-11-01T00:00:00Z", "end": "2030-12-01T00:00:00Z", "scope": "NO_UPGRADES"}
+    _gke(raw)["maintenance"]["exclusions"] = {"freeze": freeze}
+    assert parse(raw).gke.maintenance.exclusions["freeze"].scope == "NO_UPGRADES"  # type: ignore[union-attr]
 
 
 def test_pods_and_services_use_the_network_secondary_ranges_by_name() -> None:

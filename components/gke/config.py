@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -41,6 +42,7 @@ LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9_.-]{0,
 LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")]
 Timestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")]
 _ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
+NO_UPGRADES_MAX_DAYS = 30  # GKE's limit on an exclusion of every upgrade (patches included)
 
 # Accelerator-optimized machine families come with their GPU type; N1 takes the listed GPUs; no other family takes one.
 GPU_OF_FAMILY = {
@@ -105,7 +107,9 @@ class ControlPlaneArgs(Model):
 
 
 class ExclusionArgs(Model):
-    """A period without automatic upgrades (a launch, the busiest weeks of the year)."""
+    """A period without automatic upgrades (a launch, the busiest weeks of the year). Exclusions are dated: add one
+    before the period and remove it once it has ended (nothing here compares it with today's date, so the same stack
+    file plans the same way on any day)."""
 
     start: Timestamp  # RFC 3339 UTC, like 2026-11-20T00:00:00Z
     end: Timestamp
@@ -113,9 +117,25 @@ class ExclusionArgs(Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> ExclusionArgs:
-        if self.end <= self.start:
+        start, end = _instant("start", self.start), _instant("end", self.end)
+        if end <= start:
             invalid("end", f"{self.end} is not after start ({self.start})")
+        days = (end - start).total_seconds() / 86400
+        if self.scope == "NO_UPGRADES" and days > NO_UPGRADES_MAX_DAYS:
+            invalid(
+                "end",
+                f"a NO_UPGRADES exclusion lasts at most {NO_UPGRADES_MAX_DAYS} days (this one {days:g}); shorten it, "
+                "or use NO_MINOR_UPGRADES or NO_MINOR_OR_NODE_UPGRADES, which may last until the end of the minor "
+                "version's support",
+            )
         return self
+
+
+def _instant(key: str, value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        invalid(key, f"{value} is not a date and time (RFC 3339 UTC, like 2026-11-20T00:00:00Z)")
 
 
 class MaintenanceArgs(Model):
