@@ -5,6 +5,7 @@ config, keyed by name."""
 from __future__ import annotations
 
 import json
+from typing import TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -26,6 +27,26 @@ CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"  # access is I
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"  # the exec credential plugin the Kubernetes provider runs (CI installs it)
 DAYS = {day: day[:2] for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")}
 WINDOW_EPOCH = "2026-01-03"  # a Saturday: recurring windows only take their time of day and duration from it
+
+
+class ClusterControlPlaneInputs(TypedDict):
+    private_cluster_config: container.ClusterPrivateClusterConfigArgs
+    master_authorized_networks_config: container.ClusterMasterAuthorizedNetworksConfigArgs
+    control_plane_endpoints_config: container.ClusterControlPlaneEndpointsConfigArgs
+
+
+class ClusterObservabilityInputs(TypedDict):
+    monitoring_config: container.ClusterMonitoringConfigArgs
+    logging_config: container.ClusterLoggingConfigArgs
+    cost_management_config: container.ClusterCostManagementConfigArgs
+    security_posture_config: container.ClusterSecurityPostureConfigArgs
+
+
+class ClusterDefaultNodeInputs(TypedDict, total=False):
+    remove_default_node_pool: bool
+    initial_node_count: int
+    node_config: container.ClusterNodeConfigArgs
+    cluster_autoscaling: container.ClusterClusterAutoscalingArgs
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -55,6 +76,29 @@ class GkeCluster(pulumi.ComponentResource):
         self._ctx = ctx
         self.physical_name = ctx.naming.physical("gke", max_length=40)
 
+        self._node_identity(repository)
+        self.cluster = self._cluster(network)
+        self.node_pools = {key: self._node_pool(key, pool) for key, pool in args.node_pools.items()}
+        self._expose()
+        self.provider = kubernetes.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=self._kubeconfig(),
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_pools.values())),
+        )
+        self.register_outputs(
+            {
+                "name": self.name,
+                "endpoint": self.endpoint,
+                "dns_endpoint": self.dns_endpoint,
+                "ca_certificate": self.ca_certificate,
+                "workload_pool": self.workload_pool,
+            }
+        )
+
+    def _node_identity(self, repository: RepositoryRef | None) -> None:
+        """The nodes' own account, with the one project role nodes need and pulls from the stack's repository."""
+        name, ctx = self._name, self._ctx
         self.node_account = gcp.serviceaccount.Account(
             f"{name}-nodes",
             account_id=ctx.naming.physical("gke-nodes", max_length=30),
@@ -84,9 +128,9 @@ class GkeCluster(pulumi.ComponentResource):
             if repository
             else None
         )
-        self.cluster = self._cluster(network)
-        self.node_pools = {key: self._node_pool(key, pool) for key, pool in args.node_pools.items()}
 
+    def _expose(self) -> None:
+        """The cluster's outputs, each taken from the cluster so that its consumers wait for it."""
         self.name = self.cluster.name
         # The pool exists once a cluster with Workload Identity does: taken from the cluster, so that whoever binds a
         # Kubernetes service account to it waits for the cluster (a binding before then fails: no such pool).
@@ -99,21 +143,6 @@ class GkeCluster(pulumi.ComponentResource):
         self.endpoint = self.cluster.endpoint
         self.dns_endpoint = self.cluster.control_plane_endpoints_config.apply(_dns_endpoint)
         self.node_service_account = self.node_account.email
-        self.provider = kubernetes.Provider(
-            f"{name}-kubernetes",
-            kubeconfig=self._kubeconfig(),
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_pools.values())),
-        )
-        self.register_outputs(
-            {
-                "name": self.name,
-                "endpoint": self.endpoint,
-                "dns_endpoint": self.dns_endpoint,
-                "ca_certificate": self.ca_certificate,
-                "workload_pool": self.workload_pool,
-            }
-        )
 
     def watch(self, thresholds: GkeAlertsArgs) -> Watched:
         return watch_cluster(self._ctx.project, self.physical_name, list(self._args.node_pools), thresholds)
@@ -121,9 +150,6 @@ class GkeCluster(pulumi.ComponentResource):
     def _cluster(self, network: NetworkRef) -> container.Cluster:
         args, ctx = self._args, self._ctx
         standard = args.mode == "standard"
-        shielded = container.ClusterNodeConfigShieldedInstanceConfigArgs(
-            enable_secure_boot=True, enable_integrity_monitoring=True
-        )
         return container.Cluster(
             f"{self._name}-cluster",
             name=self.physical_name,
@@ -136,22 +162,7 @@ class GkeCluster(pulumi.ComponentResource):
             ip_allocation_policy=container.ClusterIpAllocationPolicyArgs(
                 cluster_secondary_range_name=args.pods_range, services_secondary_range_name=args.services_range
             ),
-            private_cluster_config=container.ClusterPrivateClusterConfigArgs(
-                enable_private_nodes=True, enable_private_endpoint=args.control_plane.private_endpoint
-            ),
-            master_authorized_networks_config=container.ClusterMasterAuthorizedNetworksConfigArgs(
-                cidr_blocks=[
-                    container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr, display_name=key)
-                    for key, cidr in args.control_plane.authorized_networks.items()
-                ],
-                gcp_public_cidrs_access_enabled=False,
-                private_endpoint_enforcement_enabled=True,
-            ),
-            control_plane_endpoints_config=container.ClusterControlPlaneEndpointsConfigArgs(
-                dns_endpoint_config=container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
-                    allow_external_traffic=args.control_plane.dns_endpoint
-                )
-            ),
+            **_control_plane(args),
             release_channel=container.ClusterReleaseChannelArgs(channel=args.release_channel),
             maintenance_policy=_maintenance(args.maintenance),
             workload_identity_config=container.ClusterWorkloadIdentityConfigArgs(
@@ -164,32 +175,8 @@ class GkeCluster(pulumi.ComponentResource):
                 evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE"
             ),
             gateway_api_config=container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
-            monitoring_config=container.ClusterMonitoringConfigArgs(
-                enable_components=list(args.metrics),
-                managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
-            ),
-            logging_config=container.ClusterLoggingConfigArgs(enable_components=list(args.logs)),
-            cost_management_config=container.ClusterCostManagementConfigArgs(enabled=True),
-            # No vulnerability_mode: GKE removed both workload scanning tiers (the registry scans images instead), and
-            # left unset the field is whatever GKE keeps, so it never shows as drift.
-            security_posture_config=container.ClusterSecurityPostureConfigArgs(mode=args.security_posture),
-            # Standard: the default pool is created (GKE requires one), with the node account, then removed.
-            remove_default_node_pool=True if standard else None,
-            initial_node_count=1 if standard else None,
-            node_config=container.ClusterNodeConfigArgs(
-                service_account=self.node_account.email,
-                oauth_scopes=[CLOUD_PLATFORM],
-                shielded_instance_config=shielded,
-            )
-            if standard
-            else None,
-            cluster_autoscaling=None
-            if standard
-            else container.ClusterClusterAutoscalingArgs(
-                auto_provisioning_defaults=container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
-                    service_account=self.node_account.email, oauth_scopes=[CLOUD_PLATFORM]
-                )
-            ),
+            **_observability(args),
+            **_default_nodes(standard, self.node_account.email),
             deletion_protection=ctx.deletion_protection,
             resource_labels=ctx.labels("gke"),
             opts=pulumi.ResourceOptions.merge(
@@ -259,6 +246,67 @@ class GkeCluster(pulumi.ComponentResource):
         return pulumi.Output.all(self.dns_endpoint, self.endpoint, self.ca_certificate).apply(
             lambda v: kubeconfig(self.physical_name, v[0] if use_dns else v[1], None if use_dns else v[2])
         )
+
+
+def _control_plane(args: GkeArgs) -> ClusterControlPlaneInputs:
+    """Private nodes; the IP endpoint open to the configured networks only; the IAM-authorized DNS endpoint."""
+    return {
+        "private_cluster_config": container.ClusterPrivateClusterConfigArgs(
+            enable_private_nodes=True, enable_private_endpoint=args.control_plane.private_endpoint
+        ),
+        "master_authorized_networks_config": container.ClusterMasterAuthorizedNetworksConfigArgs(
+            cidr_blocks=[
+                container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr, display_name=key)
+                for key, cidr in args.control_plane.authorized_networks.items()
+            ],
+            gcp_public_cidrs_access_enabled=False,
+            private_endpoint_enforcement_enabled=True,
+        ),
+        "control_plane_endpoints_config": container.ClusterControlPlaneEndpointsConfigArgs(
+            dns_endpoint_config=container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                allow_external_traffic=args.control_plane.dns_endpoint
+            )
+        ),
+    }
+
+
+def _observability(args: GkeArgs) -> ClusterObservabilityInputs:
+    """Managed Prometheus with the configured metrics, logs, cost allocation and security posture."""
+    return {
+        "monitoring_config": container.ClusterMonitoringConfigArgs(
+            enable_components=list(args.metrics),
+            managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+        ),
+        "logging_config": container.ClusterLoggingConfigArgs(enable_components=list(args.logs)),
+        "cost_management_config": container.ClusterCostManagementConfigArgs(enabled=True),
+        # No vulnerability_mode: GKE removed both workload scanning tiers (the registry scans images instead), and
+        # left unset the field is whatever GKE keeps, so it never shows as drift.
+        "security_posture_config": container.ClusterSecurityPostureConfigArgs(mode=args.security_posture),
+    }
+
+
+def _default_nodes(standard: bool, node_account: pulumi.Output[str]) -> ClusterDefaultNodeInputs:
+    """Standard: the default pool is created (GKE requires one), with the node account, then removed. Autopilot: the
+    nodes it provisions run as the node account."""
+    if standard:
+        return {
+            "remove_default_node_pool": True,
+            "initial_node_count": 1,
+            "node_config": container.ClusterNodeConfigArgs(
+                service_account=node_account,
+                oauth_scopes=[CLOUD_PLATFORM],
+                shielded_instance_config=container.ClusterNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+            ),
+        }
+    return {
+        "cluster_autoscaling": container.ClusterClusterAutoscalingArgs(
+            auto_provisioning_defaults=container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+                service_account=node_account, oauth_scopes=[CLOUD_PLATFORM]
+            )
+        )
+    }
 
 
 def _dns_endpoint(config: container.outputs.ClusterControlPlaneEndpointsConfig | None) -> str:
