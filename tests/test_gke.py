@@ -352,15 +352,36 @@ def test_the_attestor_verifies_with_a_kms_signing_key_on_its_own_key_ring() -> N
     assert public_key["pkixPublicKey"]["signatureAlgorithm"] == "EC_SIGN_P256_SHA256"
 
 
-def test_ci_may_sign_and_attach_but_only_on_the_attestor_key_and_note() -> None:
+def test_ci_may_sign_attach_and_store_attestations_but_only_on_the_attestor_key_note_and_project() -> None:
+    # sign-and-create stores the attestation as an occurrence in the project: notes.attacher only links it to the
+    # note, and containeranalysis.occurrences.create is needed in the project as well.
     program = bro()
-    signer = "serviceAccount:deployer-bro-ai@bro-ai-prod.iam.gserviceaccount.com"
+    signer = config_of(STACK).deployer
     grants = {(r.type.split(":")[1], r.inputs["role"]) for r in program.resources if r.inputs.get("member") == signer}
-    assert grants == {
+    assert {g for g in grants if g[1] != "roles/iam.serviceAccountUser"} == {
         ("kms/cryptoKeyIAMMember", "roles/cloudkms.signerVerifier"),
         ("containeranalysis/noteIamMember", "roles/containeranalysis.notes.attacher"),
         ("binaryauthorization/attestorIamMember", "roles/binaryauthorization.attestorsViewer"),
+        ("projects/iAMMember", "roles/containeranalysis.occurrences.editor"),
     }
+    (occurrences,) = program.of("gcp:projects/iAMMember:IAMMember", role="roles/containeranalysis.occurrences.editor")
+    assert occurrences.inputs["project"] == "bro-ai-prod"
+
+
+def test_the_signer_is_the_deployer_that_ci_runs_as() -> None:
+    # The only service account CI runs as is the stack's deployer (from the bootstrap); IAM refuses a grant to a
+    # service account that does not exist, and the program creates none to sign with.
+    assert config_of(STACK).binary_authorization.signers == [config_of(STACK).deployer]  # type: ignore[union-attr]
+    assert config_of(STACK).deployer == "serviceAccount:bro-ai-deployer@acme-platform-admin.iam.gserviceaccount.com"
+
+
+def test_a_service_account_signer_other_than_the_deployer_is_refused() -> None:
+    raw = raw_config(STACK)
+    raw["binary_authorization"]["signers"] = ["serviceAccount:deployer-bro-ai@bro-ai-prod.iam.gserviceaccount.com"]
+    with pytest.raises(pulumi.RunError, match=r"binary_authorization\.signers\.0: .* is not the stack's deployer"):
+        parse(raw)
+    raw["binary_authorization"]["signers"] = ["group:release-signers@bro.ai"]
+    assert parse(raw).binary_authorization.signers == ["group:release-signers@bro.ai"]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
