@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
+import pulumi_gcp
 import pytest
 import yaml
 
@@ -100,14 +101,20 @@ def test_maintenance_exclusions_come_from_config_with_their_scope() -> None:
     window = MaintenanceArgs.model_validate(
         {"exclusions": {"launch": {"start": "2030-11-20T00:00:00Z", "end": "2030-12-02T00:00:00Z"}}}
     )
-    (exclusion,) = _maintenance(window).maintenance_exclusions or []
+    container = pulumi_gcp.container
+    exclusions = cast(
+        list[container.ClusterMaintenancePolicyMaintenanceExclusionArgs], _maintenance(window).maintenance_exclusions
+    )
+    (exclusion,) = exclusions
     assert (exclusion.exclusion_name, exclusion.start_time, exclusion.end_time) == (
         "launch",
         "2030-11-20T00:00:00Z",
         "2030-12-02T00:00:00Z",
     )
-    assert exclusion.exclusion_options is not None
-    assert exclusion.exclusion_options.scope == "NO_MINOR_OR_NODE_UPGRADES"
+    options = cast(
+        container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs, exclusion.exclusion_options
+    )
+    assert options.scope == "NO_MINOR_OR_NODE_UPGRADES"
 
 
 @pytest.mark.parametrize(
