@@ -303,6 +303,29 @@ def test_the_deployer_may_act_as_the_node_account_and_the_cluster_and_pools_wait
         assert program.depends_on(resource, grant), resource.name
 
 
+def test_the_cluster_and_pools_are_created_only_after_the_node_grants_have_propagated() -> None:
+    # IAM changes take minutes to propagate, and GKE checks actAs on the node account when it creates the cluster or a
+    # pool: a create right after the grant is refused.
+    program = bro()
+    (settled,) = program.of("time:index/sleep:Sleep", createDuration="120s")
+    assert settled.name == "gke-nodes-iam-propagation"
+    grants = [program.named("gke-nodes-act-as"), program.named("gke-nodes-default-node-sa")]
+    assert all(program.depends_on(settled, grant) for grant in grants)
+    assert settled.inputs["triggers"]["node_account"] == program.named("gke-nodes").outputs["email"]
+    for resource in [*program.of(CLUSTER), *program.of(NODE_POOL)]:
+        assert program.depends_on(resource, settled), resource.name
+
+
+def test_a_node_pool_that_must_be_replaced_goes_before_its_successor_takes_its_name() -> None:
+    # A pool's name is unique in its cluster, and fields like spot or the machine type cannot change in place: with
+    # create-before-delete the new pool would be refused ("already exists").
+    pools = bro().of(NODE_POOL)
+    assert pools
+    for node_pool in pools:
+        assert node_pool.inputs["name"] == node_pool.name.removeprefix("gke-")
+        assert node_pool.delete_before_replace, node_pool.name
+
+
 def test_workloads_reach_data_through_the_same_grants_as_cloud_run_services() -> None:
     program = bro()
     api = program.named("api-sa").outputs["member"]

@@ -10,6 +10,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as kubernetes
+import pulumiverse_time as time
 
 from components.context import StackContext
 from components.gke.config import GkeArgs, MaintenanceArgs, NodePoolArgs
@@ -26,7 +27,10 @@ NODE_ROLE = "roles/container.defaultNodeServiceAccount"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"  # access is IAM's business, not scopes'
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"  # the exec credential plugin the Kubernetes provider runs (CI installs it)
 DAYS = {day: day[:2] for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")}
-WINDOW_EPOCH = "2026-01-03"  # a Saturday: recurring windows only take their time of day and duration from it
+WINDOW_EPOCH = "2026-01-03"
+# IAM changes typically propagate within two minutes (sometimes seven or more); GKE checks actAs on the node account
+# when the cluster or a pool is created, and a create before the grant has propagated is refused.
+IAM_PROPAGATION = "120s"  # a Saturday: recurring windows only take their time of day and duration from it
 
 
 class ClusterControlPlaneInputs(TypedDict):
@@ -115,6 +119,14 @@ class GkeCluster(pulumi.ComponentResource):
             member=self.node_account.member,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # The node account's grants settle before the cluster and its pools name the account: only at their create
+        # (the sleep waits when it is created or its triggers change, and passes straight through otherwise).
+        self.node_grants_settled = time.Sleep(
+            f"{name}-nodes-iam-propagation",
+            create_duration=IAM_PROPAGATION,
+            triggers={"node_account": self.node_account.email, "deployer": ctx.deployer or ""},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_role, *self.node_act_as]),
+        )
         self.image_pull = (
             gcp.artifactregistry.RepositoryIamMember(
                 f"{name}-nodes-image-pull",
@@ -182,7 +194,7 @@ class GkeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 ctx.stateful(self, API),
                 pulumi.ResourceOptions(
-                    depends_on=[self.node_role, *self.node_act_as],
+                    depends_on=[self.node_role, *self.node_act_as, self.node_grants_settled],
                     # The default pool's settings matter only at create; it is removed right after.
                     ignore_changes=["nodeConfig", "initialNodeCount"] if standard else [],
                 ),
@@ -232,8 +244,16 @@ class GkeCluster(pulumi.ComponentResource):
                 else None,
                 resource_labels=ctx.labels("gke"),
             ),
-            # Autoscaling moves the node count; Pulumi must not move it back.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_act_as, ignore_changes=["initialNodeCount"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*self.node_act_as, self.node_grants_settled],
+                # Autoscaling moves the node count; Pulumi must not move it back.
+                ignore_changes=["initialNodeCount"],
+                # The pool's name is its key, unique in the cluster: a change GKE cannot make in place (spot, machine
+                # type, accelerators, ...) replaces the pool, and a second pool of the same name would be refused
+                # ("already exists"), so the old pool goes first; its workloads wait for the new nodes.
+                delete_before_replace=True,
+            ),
         )
 
     def _kubeconfig(self) -> pulumi.Output[str]:
