@@ -134,9 +134,10 @@ class BinaryAuthorization(pulumi.ComponentResource):
         """Binary Authorization reads the note's attestations; each signer signs with the key, attaches to the note
         and stores the attestation (an occurrence) in the project. Every other grant is on that one key, note or
         attestor."""
-        project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        agent = project.number.apply(
-            lambda n: f"serviceAccount:service-{n}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
+        # The account the attestor reads attestations as, reported by the attestor itself: Binary Authorization's
+        # agent, which exists once the attestor does (a grant naming it before then is refused: no such account).
+        agent = self.attestor_resource.attestation_authority_note.apply(
+            lambda note: f"serviceAccount:{note.delegation_service_account_email or ''}"
         )
         child = pulumi.ResourceOptions(parent=self)
         gcp.containeranalysis.NoteIamMember(

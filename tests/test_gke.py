@@ -382,6 +382,19 @@ def test_the_attestor_verifies_with_a_kms_signing_key_on_its_own_key_ring() -> N
     assert public_key["pkixPublicKey"]["signatureAlgorithm"] == "EC_SIGN_P256_SHA256"
 
 
+def test_binary_authorization_reads_attestations_as_the_account_its_attestor_reports_once_it_exists() -> None:
+    # The attestor reports the account it reads the note as (delegationServiceAccountEmail, "Attestor administrators
+    # must grant this service account ... containeranalysis.notes.occurrences.viewer"); a grant to the service agent
+    # before it exists is refused.
+    program = bro()
+    attestor = program.named("binauthz-attestor")
+    verifier = program.named("binauthz-note-verifier")
+    agent = attestor.outputs["attestationAuthorityNote"]["delegationServiceAccountEmail"]
+    assert verifier.inputs["member"] == f"serviceAccount:{agent}"
+    assert verifier.inputs["role"] == "roles/containeranalysis.notes.occurrences.viewer"
+    assert program.depends_on(verifier, attestor)
+
+
 def test_ci_may_sign_attach_and_store_attestations_but_only_on_the_attestor_key_note_and_project() -> None:
     # sign-and-create stores the attestation as an occurrence in the project: notes.attacher only links it to the
     # note, and containeranalysis.occurrences.create is needed in the project as well.
