@@ -613,6 +613,62 @@ def test_the_oauth_client_secret_reaches_the_cluster_only_as_a_secret() -> None:
     assert set(secret.revealed_inputs["stringData"]["value"]) == {"key"}
 
 
+def _tools(tools: dict[str, dict[str, str]]) -> Recording:
+    from components.internal_tools import InternalTools, InternalToolsArgs, ToolArgs
+    from offline.engine import run
+    from tests.conftest import context_of
+
+    args = InternalToolsArgs(oauth_client_id="123-abc.apps.googleusercontent.com", access=["group:ops@bro.example"])
+    parsed = {key: ToolArgs.model_validate(tool) for key, tool in tools.items()}
+    return run(
+        lambda: InternalTools("internal-tools", args, parsed, ctx=context_of(STACK), oauth_client_secret="s"),
+        stack=STACK,
+        project_id="bro-ai-prod",
+        region="us-central1",
+    )
+
+
+CERT = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
+ARGOCD = {"host": "argocd.tools.bro.example", "namespace": "argocd", "service": "argocd-server"}
+GRAFANA = {"host": "grafana.tools.bro.example", "namespace": "argocd", "service": "grafana"}
+
+
+def test_adding_a_tool_keeps_every_other_tool_certificate_on_the_gateway() -> None:
+    # A new Google-managed certificate stays PROVISIONING until its DNS resolves and validation completes (up to an
+    # hour): a certificate for all hosts, replaced when a host is added, took HTTPS from every tool meanwhile.
+    before = {c.inputs["name"]: c.inputs["managed"]["domains"] for c in _tools({"argocd": ARGOCD}).of(CERT)}
+    after_recording = _tools({"argocd": ARGOCD, "grafana": GRAFANA})
+    after = {c.inputs["name"]: c.inputs["managed"]["domains"] for c in after_recording.of(CERT)}
+    assert before.items() <= after.items()
+    assert sorted(after.values()) == [[ARGOCD["host"]], [GRAFANA["host"]]]
+    (gateway,) = after_recording.of("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    listed = gateway.inputs["spec"]["listeners"][0]["tls"]["options"]["networking.gke.io/pre-shared-certs"]
+    assert sorted(listed.split(",")) == sorted(after)
+    assert all(after_recording.depends_on(gateway, c) for c in after_recording.of(CERT))
+
+
+def test_tools_sharing_a_namespace_share_one_oauth_secret_that_outlives_either() -> None:
+    both = _tools({"argocd": ARGOCD, "grafana": GRAFANA})
+    (secret,) = both.of("kubernetes:core/v1:Secret")
+    assert secret.inputs["metadata"] == {
+        "name": "iap-oauth-client",
+        "namespace": "argocd",
+        "labels": secret.inputs["metadata"]["labels"],
+    }
+    (alone,) = _tools({"argocd": ARGOCD}).of("kubernetes:core/v1:Secret")
+    assert alone.name == secret.name  # removing grafana leaves the Secret argocd's policy names in place
+    for policy in both.of("kubernetes:networking.gke.io/v1:GCPBackendPolicy"):
+        assert both.depends_on(policy, secret)
+
+
+def test_more_tools_than_the_gateway_takes_certificates_for_are_refused() -> None:
+    raw = raw_config(STACK)
+    tools = {f"t{i}": {**GRAFANA, "host": f"t{i}.tools.bro.example"} for i in range(15)}
+    _gke(raw)["internal_tools"]["tools"] = tools
+    with pytest.raises(pulumi.RunError, match=r"gke\.internal_tools\.tools"):
+        parse(raw)
+
+
 # Alerts and the plan -----------------------------------------------------------------------------------------------
 
 
