@@ -83,7 +83,13 @@ class InternalTools(pulumi.ComponentResource):
             labels=ctx.labels("internal-tools"),
             opts=ctx.after(self, "compute.googleapis.com"),
         )
-        self.certificates = {key: self._certificate(key, tool.host, ctx) for key, tool in sorted(tools.items())}
+        # A certificate's domain cannot change: named after its host, a new host gets a new certificate, created
+        # before the old one goes.
+        self.certificate_names = {
+            key: ctx.naming.physical("tools", key, hashlib.sha256(tool.host.encode()).hexdigest()[:6])
+            for key, tool in sorted(tools.items())
+        }
+        self.certificates = {key: self._certificate(key, tools[key].host, ctx) for key in self.certificate_names}
         self.namespace = kubernetes.core.v1.Namespace(
             f"{name}-namespace",
             metadata=kubernetes.meta.v1.ObjectMetaArgs(name=GATEWAY_NAMESPACE, labels=self._labels),
@@ -111,12 +117,10 @@ class InternalTools(pulumi.ComponentResource):
 
     def _certificate(self, key: str, host: str, ctx: StackContext) -> gcp.compute.ManagedSslCertificate:
         """One Google-managed certificate per tool: a new tool's certificate provisions (up to an hour, once its DNS
-        points here) while the others stay listed and ACTIVE, so adding a tool never takes HTTPS from the rest. Its
-        domain cannot change: a new host gets a new certificate, named after the host, created before the old one
-        goes."""
+        points here) while the others stay listed and ACTIVE, so adding a tool never takes HTTPS from the rest."""
         return gcp.compute.ManagedSslCertificate(
             f"{self._name}-{key}-certificate",
-            name=ctx.naming.physical("tools", key, hashlib.sha256(host.encode()).hexdigest()[:6], max_length=63),
+            name=self.certificate_names[key],
             managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=[host]),
             opts=ctx.after(self, "compute.googleapis.com"),
         )
@@ -145,11 +149,7 @@ class InternalTools(pulumi.ComponentResource):
                     "tls": {
                         "mode": "Terminate",
                         # Every tool's certificate: the load balancer picks the one whose domain the client asks for.
-                        "options": {
-                            "networking.gke.io/pre-shared-certs": pulumi.Output.all(
-                                *(c.name for c in self.certificates.values())
-                            ).apply(lambda names: ",".join(names))
-                        },
+                        "options": {"networking.gke.io/pre-shared-certs": ",".join(self.certificate_names.values())},
                     },
                     "allowedRoutes": {
                         "namespaces": {

@@ -863,6 +863,26 @@ def test_an_allowlist_pattern_with_a_wildcard_in_the_registry_is_refused() -> No
         parse(raw)
 
 
+def test_a_gpu_pool_gets_the_gpu_driver_installed() -> None:
+    # Before GKE 1.30.1-gke.1156000 no driver was installed unless asked for, and a GPU without its driver serves no
+    # Pod; DEFAULT installs GKE's default driver for the node image.
+    raw = raw_config(STACK)
+    _gke(raw)["node_pools"]["gpu"] = {"machine_type": "g2-standard-8", "accelerator": {"type": "nvidia-l4"}}
+    from offline.engine import run_program
+    from offline.engine import stack_config as stack_values
+
+    values, _ = stack_values(STACK)
+    values.update(
+        {f"platform:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
+    )
+    (accelerator,) = run_program(STACK, config=values).named("gke-gpu").inputs["nodeConfig"]["guestAccelerators"]
+    assert accelerator == {
+        "type": "nvidia-l4",
+        "count": 1,
+        "gpuDriverInstallationConfig": {"gpuDriverVersion": "DEFAULT"},
+    }
+
+
 def test_an_autopilot_cluster_runs_without_pools_and_with_its_node_account() -> None:
     raw = raw_config(STACK)
     _gke(raw)["mode"] = "autopilot"

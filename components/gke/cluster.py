@@ -217,33 +217,7 @@ class GkeCluster(pulumi.ComponentResource):
             ),
             management=container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             upgrade_settings=_upgrade(pool),
-            node_config=container.NodePoolNodeConfigArgs(
-                machine_type=pool.machine_type,
-                spot=pool.spot,
-                disk_size_gb=pool.disk_gb,
-                disk_type=pool.disk_type,
-                image_type="COS_CONTAINERD",
-                service_account=self.node_account.email,
-                oauth_scopes=[CLOUD_PLATFORM],
-                shielded_instance_config=container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
-                workload_metadata_config=container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
-                labels=dict(pool.labels) or None,
-                taints=[
-                    container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=t.effect)
-                    for t in pool.taints
-                ]
-                or None,
-                guest_accelerators=[
-                    container.NodePoolNodeConfigGuestAcceleratorArgs(
-                        type=pool.accelerator.type, count=pool.accelerator.count
-                    )
-                ]
-                if pool.accelerator
-                else None,
-                resource_labels=ctx.labels("gke"),
-            ),
+            node_config=_node_config(pool, self.node_account.email, ctx.labels("gke")),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*self.node_act_as, self.node_grants_settled],
@@ -327,6 +301,43 @@ def _default_nodes(standard: bool, node_account: pulumi.Output[str]) -> ClusterD
             )
         )
     }
+
+
+def _node_config(
+    pool: NodePoolArgs, node_account: pulumi.Output[str], labels: dict[str, str]
+) -> container.NodePoolNodeConfigArgs:
+    """COS nodes running as the node account, shielded, serving the GKE metadata server (Workload Identity)."""
+    guest = None
+    if pool.accelerator:
+        guest = [
+            container.NodePoolNodeConfigGuestAcceleratorArgs(
+                type=pool.accelerator.type,
+                count=pool.accelerator.count,
+                # GKE installs its default NVIDIA driver; without it (clusters before 1.30.1-gke.1156000 installed
+                # none) the nodes come up with GPUs no Pod can use.
+                gpu_driver_installation_config=container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                    gpu_driver_version="DEFAULT"
+                ),
+            )
+        ]
+    return container.NodePoolNodeConfigArgs(
+        machine_type=pool.machine_type,
+        spot=pool.spot,
+        disk_size_gb=pool.disk_gb,
+        disk_type=pool.disk_type,
+        image_type="COS_CONTAINERD",
+        service_account=node_account,
+        oauth_scopes=[CLOUD_PLATFORM],
+        shielded_instance_config=container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+            enable_secure_boot=True, enable_integrity_monitoring=True
+        ),
+        workload_metadata_config=container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+        labels=dict(pool.labels) or None,
+        taints=[container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in pool.taints]
+        or None,
+        guest_accelerators=guest,
+        resource_labels=labels,
+    )
 
 
 def _dns_endpoint(config: container.outputs.ClusterControlPlaneEndpointsConfig | None) -> str:
