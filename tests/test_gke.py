@@ -117,6 +117,36 @@ def test_maintenance_exclusions_come_from_config_with_their_scope() -> None:
     assert options.scope == "NO_MINOR_OR_NODE_UPGRADES"
 
 
+def test_an_exclusion_may_last_until_the_minor_version_leaves_support_instead_of_a_date() -> None:
+    # GKE takes exactly one of end_time and exclusion_options.end_time_behavior (UNTIL_END_OF_SUPPORT); such an
+    # exclusion has no date to outlive, and NO_UPGRADES cannot last that long.
+    from components.gke.cluster import _maintenance
+    from components.gke.config import MaintenanceArgs
+
+    window = MaintenanceArgs.model_validate(
+        {
+            "exclusions": {
+                "minors": {"start": "2030-11-20T00:00:00Z", "end": "end_of_support", "scope": "NO_MINOR_UPGRADES"}
+            }
+        }
+    )
+    container = pulumi_gcp.container
+    (exclusion,) = cast(
+        list[container.ClusterMaintenancePolicyMaintenanceExclusionArgs], _maintenance(window).maintenance_exclusions
+    )
+    assert exclusion.end_time is None
+    options = cast(
+        container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs, exclusion.exclusion_options
+    )
+    assert (options.scope, options.end_time_behavior) == ("NO_MINOR_UPGRADES", "UNTIL_END_OF_SUPPORT")
+    raw = raw_config(STACK)
+    _gke(raw)["maintenance"]["exclusions"] = {
+        "freeze": {"start": "2030-11-01T00:00:00Z", "end": "end_of_support", "scope": "NO_UPGRADES"}
+    }
+    with pytest.raises(pulumi.RunError, match=r"gke\.maintenance\.exclusions\.freeze\.end: a NO_UPGRADES exclusion"):
+        parse(raw)
+
+
 @pytest.mark.parametrize(
     ("exclusion", "message"),
     [

@@ -384,9 +384,11 @@ def _maintenance(window: MaintenanceArgs) -> container.ClusterMaintenancePolicyA
             container.ClusterMaintenancePolicyMaintenanceExclusionArgs(
                 exclusion_name=key,
                 start_time=exclusion.start,
-                end_time=exclusion.end,
+                # Exactly one of the end time and the end-time behaviour.
+                end_time=None if exclusion.end == "end_of_support" else exclusion.end,
                 exclusion_options=container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs(
-                    scope=exclusion.scope
+                    scope=exclusion.scope,
+                    end_time_behavior="UNTIL_END_OF_SUPPORT" if exclusion.end == "end_of_support" else None,
                 ),
             )
             for key, exclusion in window.exclusions.items()

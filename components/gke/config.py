@@ -41,6 +41,17 @@ MachineType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*-[a-z0-9
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")]
 Timestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")]
+
+
+def _exclusion_end(value: str) -> str:
+    if value != "end_of_support" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+        raise ValueError(
+            f"'{value}' is neither a date and time (RFC 3339 UTC, like 2026-12-01T00:00:00Z) nor end_of_support"
+        )
+    return value
+
+
+ExclusionEnd = Annotated[str, AfterValidator(_exclusion_end)]
 _ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 NO_UPGRADES_MAX_DAYS = 30  # GKE's limit on an exclusion of every upgrade (patches included)
 
@@ -112,11 +123,18 @@ class ExclusionArgs(Model):
     file plans the same way on any day)."""
 
     start: Timestamp  # RFC 3339 UTC, like 2026-11-20T00:00:00Z
-    end: Timestamp
+    # RFC 3339 UTC; or `end_of_support`: until the cluster's minor version leaves support (no date to outlive, for
+    # "no minor upgrades until we choose"; not for NO_UPGRADES)
+    end: ExclusionEnd
     scope: Literal["NO_UPGRADES", "NO_MINOR_UPGRADES", "NO_MINOR_OR_NODE_UPGRADES"] = "NO_MINOR_OR_NODE_UPGRADES"
 
     @model_validator(mode="after")
     def _ordered(self) -> ExclusionArgs:
+        if self.end == "end_of_support":
+            if self.scope == "NO_UPGRADES":
+                invalid("end", "a NO_UPGRADES exclusion lasts at most 30 days; give it an end date")
+            _instant("start", self.start)
+            return self
         start, end = _instant("start", self.start), _instant("end", self.end)
         if end <= start:
             invalid("end", f"{self.end} is not after start ({self.start})")
