@@ -710,6 +710,19 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _signers_exist(self) -> StackConfig:
+        """IAM refuses a grant to a service account that does not exist, and the program creates no signing account:
+        the one service account that exists to sign is the stack's deployer, which builds and deploys in CI."""
+        for i, signer in enumerate(self.binary_authorization.signers if self.binary_authorization else []):
+            if signer.startswith("serviceAccount:") and signer != self.deployer:
+                invalid(
+                    f"binary_authorization.signers.{i}",
+                    f"{signer} is not the stack's deployer ({self.deployer}), the one service account that signs in "
+                    "CI; name the deployer, or a group or user",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _protected_stacks_run_what_was_reviewed(self) -> StackConfig:
         """A protected stack's control plane has no public endpoint, its images are signed, and Argo CD applies
         nothing nobody synced."""

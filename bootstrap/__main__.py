@@ -67,6 +67,22 @@ DEPLOYER_ROLES = (
     # and their IAM policies but cannot encrypt or decrypt with them.
     "roles/cloudkms.admin",
 )
+# What `pulumi up` needs besides in a stack with a GKE cluster and Binary Authorization (StackArgs.gke).
+GKE_DEPLOYER_ROLES = (
+    # Clusters and node pools, and every Kubernetes object the program creates through the DNS endpoint: IAM checks
+    # container.clusters.connect there, and GKE authorizes the objects (CRDs and ClusterRoles of the Argo CD chart
+    # included) by the container.* permissions of this role before RBAC.
+    "roles/container.admin",
+    "roles/binaryauthorization.policyEditor",  # the project policy
+    "roles/binaryauthorization.attestorsAdmin",  # the attestor and its IAM policy
+    "roles/containeranalysis.notes.admin",  # the attestor's note and its IAM policy
+    "roles/iap.admin",  # IAP access to each internal tool (iap.webTypes.setIamPolicy)
+    # The attestor reads the signing key's public key (cryptoKeyVersions.viewPublicKey), which Cloud KMS Admin lacks.
+    "roles/cloudkms.publicKeyViewer",
+)
+# The roles the program grants on the project in a GKE stack: the node account's one role, and each Binary
+# Authorization signer's right to store attestations (occurrences) in the project.
+GKE_RUNTIME_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/containeranalysis.occurrences.editor")
 # The predefined roles the platform program grants its runtime service accounts on the project; with the stack's own
 # custom roles (StackArgs.custom_roles), the only roles the deployer may grant there (projectIamAdmin's condition).
 RUNTIME_ROLES = (
@@ -88,6 +104,11 @@ PREVIEWER_ROLES = ("roles/viewer", "roles/iam.securityReviewer", "roles/serviceu
 #   short of Redis Editor): a custom role in the stack's project with exactly that permission.
 REFRESH_ROLE_ID = "platformPreviewerRefresh"
 REFRESH_PERMISSIONS = ("redis.instances.getAuthString",)
+# - A GKE stack: the Kubernetes objects in the cluster, through the DNS endpoint (Kubernetes Engine Viewer: connect and
+#   read, Secrets excepted), the OAuth client Secret and the Helm release, which Helm keeps in Secrets
+#   (container.secrets.get/list), and the attestor's public key (Cloud KMS Public Key Viewer).
+GKE_PREVIEWER_ROLES = ("roles/container.viewer", "roles/cloudkms.publicKeyViewer")
+GKE_REFRESH_PERMISSIONS = ("container.secrets.get", "container.secrets.list")
 # - A secret version holding its data: the provider reads the payload (secretmanager.versions.access). The secrets
 #   are created by the platform program after the bootstrap, so the bootstrap cannot grant per secret; it grants
 #   Secret Accessor on the project with a condition admitting only the program's secrets (their ids start with the
@@ -130,6 +151,9 @@ class StackArgs(Model):
     # Custom roles (ids in the stack's project) the platform program grants its runtime accounts; with RUNTIME_ROLES,
     # the only roles the deployer may grant.
     custom_roles: list[Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_.]{3,64}$")]] = []
+    # Whether the stack's config has a GKE cluster (platform:gke, with platform:binary_authorization): its deployer then
+    # also gets GKE_DEPLOYER_ROLES and may grant GKE_RUNTIME_ROLES, and its previewer reads the cluster.
+    gke: bool = False
     # The billing account of the stack's budget (observability.budget.billing_account), if it has one.
     budget_billing_account: (
         Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None
@@ -259,7 +283,20 @@ def _state_condition(
 
 
 def grantable_roles(project: str, args: StackArgs) -> list[str]:
-    return [*RUNTIME_ROLES, *(f"projects/{project}/roles/{role}" for role in args.custom_roles)]
+    runtime = (*RUNTIME_ROLES, *(GKE_RUNTIME_ROLES if args.gke else ()))
+    return [*runtime, *(f"projects/{project}/roles/{role}" for role in args.custom_roles)]
+
+
+def deployer_roles(args: StackArgs) -> tuple[str, ...]:
+    return (*DEPLOYER_ROLES, *(GKE_DEPLOYER_ROLES if args.gke else ()))
+
+
+def previewer_roles(args: StackArgs) -> tuple[str, ...]:
+    return (*PREVIEWER_ROLES, *(GKE_PREVIEWER_ROLES if args.gke else ()))
+
+
+def refresh_permissions(args: StackArgs) -> tuple[str, ...]:
+    return (*REFRESH_PERMISSIONS, *(GKE_REFRESH_PERMISSIONS if args.gke else ()))
 
 
 def _project_roles(
@@ -308,14 +345,14 @@ def _deployer_extras(stack: str, args: StackArgs, member: pulumi.Output[str], op
 
 def _refresh_reads(stack: str, args: StackArgs, member: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
     """What a refresh of the stack reads beyond Viewer: the Redis AUTH string, the program's secret payloads, the
-    budget (see REFRESH_PERMISSIONS)."""
+    budget, a GKE stack's Kubernetes Secrets (see REFRESH_PERMISSIONS)."""
     role = gcp.projects.IAMCustomRole(
         f"{stack}-previewer-refresh-role",
         project=args.project,
         role_id=REFRESH_ROLE_ID,
         title="Platform previewer: refresh reads",
         description="What pulumi preview --refresh reads beyond Viewer (granted by the platform bootstrap)",
-        permissions=list(REFRESH_PERMISSIONS),
+        permissions=list(refresh_permissions(args)),
         opts=opts,
     )
     gcp.projects.IAMMember(
@@ -386,14 +423,20 @@ def stack_access(
     grants = {
         "deployer": (
             "up",
-            DEPLOYER_ROLES,
+            deployer_roles(args),
             "roles/cloudkms.cryptoKeyEncrypterDecrypter",
             ("stacks", "history", "backups", "locks"),
             stack,
         ),
         # `pulumi preview` (with --refresh) takes no lock and writes no state in the self-managed backend: the previewer
         # only reads.
-        "previewer": ("preview", PREVIEWER_ROLES, "roles/cloudkms.cryptoKeyDecrypter", (), readonly_environment(stack)),
+        "previewer": (
+            "preview",
+            previewer_roles(args),
+            "roles/cloudkms.cryptoKeyDecrypter",
+            (),
+            readonly_environment(stack),
+        ),
     }
     for kind, (command, roles, key_role, write_kinds, environment) in grants.items():
         account = gcp.serviceaccount.Account(

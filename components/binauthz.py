@@ -23,6 +23,9 @@ RULES = {
 }
 SIGNING_ALGORITHM = "EC_SIGN_P256_SHA256"
 APIS = ("binaryauthorization.googleapis.com", "containeranalysis.googleapis.com", "cloudkms.googleapis.com")
+# The narrowest predefined role with containeranalysis.occurrences.create; it can also update and delete the project's
+# occurrences, so a signer could remove attestations (deny a deploy), never forge one without the key.
+OCCURRENCES_ROLE = "roles/containeranalysis.occurrences.editor"
 _MEMBER = re.compile(r"^(serviceAccount|group|user):[^@\s]+@[^@\s]+$")
 
 
@@ -128,11 +131,13 @@ class BinaryAuthorization(pulumi.ComponentResource):
         self.register_outputs({"attestor": self.attestor, "key_version": self.key_version})
 
     def _grants(self, ctx: StackContext, args: BinaryAuthorizationArgs) -> None:
-        """Binary Authorization reads the note's attestations; each signer signs with the key and attaches to the
-        note. Every grant is on that one key, note or attestor."""
-        project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        agent = project.number.apply(
-            lambda n: f"serviceAccount:service-{n}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
+        """Binary Authorization reads the note's attestations; each signer signs with the key, attaches to the note
+        and stores the attestation (an occurrence) in the project. Every other grant is on that one key, note or
+        attestor."""
+        # The account the attestor reads attestations as, reported by the attestor itself: Binary Authorization's
+        # agent, which exists once the attestor does (a grant naming it before then is refused: no such account).
+        agent = self.attestor_resource.attestation_authority_note.apply(
+            lambda note: f"serviceAccount:{note.delegation_service_account_email or ''}"
         )
         child = pulumi.ResourceOptions(parent=self)
         gcp.containeranalysis.NoteIamMember(
@@ -162,6 +167,15 @@ class BinaryAuthorization(pulumi.ComponentResource):
                 f"{self._name}-{key}-views-attestor",
                 attestor=self.attestor_resource.name,
                 role="roles/binaryauthorization.attestorsViewer",
+                member=signer,
+                opts=child,
+            )
+            # The attestation is an occurrence stored in the project (sign-and-create --project): creating it needs
+            # containeranalysis.occurrences.create there, which notes.attacher (linking it to the note) lacks.
+            gcp.projects.IAMMember(
+                f"{self._name}-{key}-creates-attestations",
+                project=ctx.project,
+                role=OCCURRENCES_ROLE,
                 member=signer,
                 opts=child,
             )

@@ -34,6 +34,7 @@ OAUTH_SECRET_NAME = "iap-oauth-client"  # the Kubernetes Secret each tool's name
 AccessMember = Annotated[str, StringConstraints(pattern=r"^(group|user|domain):[^\s]+$")]
 OAuthClientId = Annotated[str, StringConstraints(pattern=r"^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$")]
 HealthPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~/-]*$")]
+MAX_CERTIFICATES = 15  # SSL certificates per target HTTPS proxy: one per tool
 
 
 class ToolArgs(Model):
@@ -51,7 +52,8 @@ class InternalToolsArgs(Model):
 
     oauth_client_id: OAuthClientId
     access: list[AccessMember] = Field(min_length=1)
-    tools: dict[Key, ToolArgs] = {}
+    # Each tool has its own certificate on the Gateway's proxy, which takes at most 15; Argo CD may be one more.
+    tools: dict[Key, ToolArgs] = Field({}, max_length=MAX_CERTIFICATES - 1)
 
 
 class InternalTools(pulumi.ComponentResource):
@@ -81,15 +83,13 @@ class InternalTools(pulumi.ComponentResource):
             labels=ctx.labels("internal-tools"),
             opts=ctx.after(self, "compute.googleapis.com"),
         )
-        hosts = sorted(tool.host for tool in tools.values())
-        # A managed certificate's domains cannot change: a new set of hosts gets a new certificate (a new name).
-        self.certificate_name = ctx.naming.physical("tools", hashlib.sha256(",".join(hosts).encode()).hexdigest()[:8])
-        self.certificate = gcp.compute.ManagedSslCertificate(
-            f"{name}-certificate",
-            name=self.certificate_name,
-            managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=hosts),
-            opts=ctx.after(self, "compute.googleapis.com"),
-        )
+        # A certificate's domain cannot change: named after its host, a new host gets a new certificate, created
+        # before the old one goes.
+        self.certificate_names = {
+            key: ctx.naming.physical("tools", key, hashlib.sha256(tool.host.encode()).hexdigest()[:6])
+            for key, tool in sorted(tools.items())
+        }
+        self.certificates = {key: self._certificate(key, tools[key].host, ctx) for key in self.certificate_names}
         self.namespace = kubernetes.core.v1.Namespace(
             f"{name}-namespace",
             metadata=kubernetes.meta.v1.ObjectMetaArgs(name=GATEWAY_NAMESPACE, labels=self._labels),
@@ -101,12 +101,40 @@ class InternalTools(pulumi.ComponentResource):
             namespace=GATEWAY_NAMESPACE,
             labels=self._labels,
             spec=self._gateway_spec(sorted({t.namespace for t in tools.values()})),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.address, self.certificate]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.namespace, self.address, *self.certificates.values()]
+            ),
         )
+        # One OAuth client Secret per namespace, however many tools share it: removing one tool leaves the others'.
+        self.oauth_secrets = {
+            namespace: self._oauth_secret(namespace, oauth_client_secret)
+            for namespace in sorted({t.namespace for t in tools.values()})
+        }
         for key, tool in tools.items():
-            self._tool(key, tool, args, ctx, oauth_client_secret)
+            self._tool(key, tool, args, ctx)
         self.ip_address = self.address.address
         self.register_outputs({"ip_address": self.ip_address})
+
+    def _certificate(self, key: str, host: str, ctx: StackContext) -> gcp.compute.ManagedSslCertificate:
+        """One Google-managed certificate per tool: a new tool's certificate provisions (up to an hour, once its DNS
+        points here) while the others stay listed and ACTIVE, so adding a tool never takes HTTPS from the rest."""
+        return gcp.compute.ManagedSslCertificate(
+            f"{self._name}-{key}-certificate",
+            name=self.certificate_names[key],
+            managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=[host]),
+            opts=ctx.after(self, "compute.googleapis.com"),
+        )
+
+    def _oauth_secret(self, namespace: str, secret: pulumi.Input[str]) -> kubernetes.core.v1.Secret:
+        return kubernetes.core.v1.Secret(
+            f"{self._name}-{namespace}-oauth-client",
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(
+                name=OAUTH_SECRET_NAME, namespace=namespace, labels=self._labels
+            ),
+            string_data={"key": pulumi.Output.secret(secret)},
+            type="Opaque",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _gateway_spec(self, namespaces: list[str]) -> GatewaySpec:
         """HTTPS only, on the reserved address; routes attach only from the tools' namespaces, so nothing else in
@@ -120,7 +148,8 @@ class InternalTools(pulumi.ComponentResource):
                     "port": 443,
                     "tls": {
                         "mode": "Terminate",
-                        "options": {"networking.gke.io/pre-shared-certs": self.certificate_name},
+                        # Every tool's certificate: the load balancer picks the one whose domain the client asks for.
+                        "options": {"networking.gke.io/pre-shared-certs": ",".join(self.certificate_names.values())},
                     },
                     "allowedRoutes": {
                         "namespaces": {
@@ -137,18 +166,9 @@ class InternalTools(pulumi.ComponentResource):
             addresses=[{"type": "NamedAddress", "value": self.address_name}],
         )
 
-    def _tool(
-        self, key: str, tool: ToolArgs, args: InternalToolsArgs, ctx: StackContext, secret: pulumi.Input[str]
-    ) -> None:
+    def _tool(self, key: str, tool: ToolArgs, args: InternalToolsArgs, ctx: StackContext) -> None:
         name, labels = f"{self._name}-{key}", self._labels
         child = pulumi.ResourceOptions(parent=self)
-        oauth = kubernetes.core.v1.Secret(
-            f"{name}-oauth-client",
-            metadata=kubernetes.meta.v1.ObjectMetaArgs(name=OAUTH_SECRET_NAME, namespace=tool.namespace, labels=labels),
-            string_data={"key": pulumi.Output.secret(secret)},
-            type="Opaque",
-            opts=child,
-        )
         BackendPolicy(
             f"{name}-iap",
             name=f"{tool.service}-iap",
@@ -164,7 +184,7 @@ class InternalTools(pulumi.ComponentResource):
                 },
                 targetRef=service_ref(tool.service),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[oauth]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.oauth_secrets[tool.namespace]]),
         )
         HealthCheckPolicy(
             f"{name}-health-check",

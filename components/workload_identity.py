@@ -62,7 +62,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         args: WorkloadArgs,
         *,
         ctx: StackContext,
-        workload_pool: str,
+        workload_pool: pulumi.Input[str],
         database: DatabaseBinding | None = None,
         redis: RedisBinding | None = None,
         buckets: Mapping[str, BucketBinding] | None = None,
@@ -78,12 +78,13 @@ class WorkloadIdentity(pulumi.ComponentResource):
             opts=ctx.after(self, "iam.googleapis.com"),
         )
         member = self.service_account.member
-        # On this service account only: no other Kubernetes service account, namespace or cluster may act as it.
+        # On this service account only: no other Kubernetes service account, namespace or cluster may act as it. The
+        # pool comes from the cluster (GkeCluster.workload_pool), so the binding waits for it to exist.
         self.binding = gcp.serviceaccount.IAMMember(
             f"{name}-workload-identity",
             service_account_id=self.service_account.name,
             role=WORKLOAD_IDENTITY_USER,
-            member=f"serviceAccount:{workload_pool}[{args.subject}]",
+            member=pulumi.Output.concat("serviceAccount:", workload_pool, f"[{args.subject}]"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         roles = [*args.roles, *(r for r in data_roles(database) if r not in args.roles)]

@@ -51,6 +51,38 @@ BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
 REPOSITORY_ID = "812345678"
 STACKS = ("dev", "staging", "prod")
+# Every bootstrap stack (the main stacks' `admin`, and one per reference system, each in its own admin project) and
+# every stack they give identities to: what each stack's program needs is checked against its own bootstrap.
+BOOTSTRAP_FILES = {
+    p.name.split(".")[1]: yaml.safe_load(p.read_text())["config"] for p in BOOTSTRAP.glob("Pulumi.*.yaml")
+}
+SYSTEM_OF = {stack: system for system, c in BOOTSTRAP_FILES.items() for stack in c["platform-bootstrap:stacks"]}
+BOOTSTRAP_STACKS = {
+    stack: args for c in BOOTSTRAP_FILES.values() for stack, args in c["platform-bootstrap:stacks"].items()
+}
+ALL_STACKS = tuple(BOOTSTRAP_STACKS)
+ADMIN_STACKS = BOOTSTRAP_FILES["admin"]["platform-bootstrap:stacks"]  # the main stacks, in the `admin` bootstrap
+_bootstraps: dict[str, Recording] = {}
+
+
+def bootstrap_for(stack: str) -> Recording:
+    """The recording of the bootstrap stack that gives `stack` its identities."""
+    system = SYSTEM_OF[stack]
+    if system not in _bootstraps:
+        config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in BOOTSTRAP_FILES[system].items()}
+        main = str(BOOTSTRAP / "__main__.py")
+        _bootstraps[system] = run(
+            lambda: runpy.run_path(main, run_name="__main__"),
+            stack=system,
+            config=config,
+            project_id=BOOTSTRAP_FILES[system]["platform-bootstrap:project"],
+        )
+    return _bootstraps[system]
+
+
+def _project(stack: str) -> str:
+    project: str = BOOTSTRAP_STACKS[stack]["project"]
+    return project
 
 
 def test_every_pool_admits_only_the_repository_by_its_immutable_id(bootstrap: Recording) -> None:
@@ -113,7 +145,10 @@ def _accounts_reachable_from_pull_requests(bootstrap: Recording) -> set[str]:
 
 
 def _member_of(account: str) -> str:
-    return f"serviceAccount:{account}@{ADMIN_PROJECT}.iam.gserviceaccount.com"
+    """An identity (`<stack>-deployer`, `<stack>-previewer`) in the admin project of its stack's bootstrap."""
+    system = SYSTEM_OF.get(account.rsplit("-", 1)[0], "admin")
+    project = BOOTSTRAP_FILES[system]["platform-bootstrap:project"]
+    return f"serviceAccount:{account}@{project}.iam.gserviceaccount.com"
 
 
 def test_no_identity_a_pull_request_can_reach_decrypts_prod_secrets_or_reads_prod_state(bootstrap: Recording) -> None:
@@ -191,8 +226,9 @@ def test_deployers_change_only_their_stack_project_with_named_roles(bootstrap: R
     assert not {"roles/owner", "roles/editor"} & roles["acme-platform-prod"]
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_project_iam_admin_may_grant_only_the_roles_the_program_grants(bootstrap: Recording, stack: str) -> None:
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_project_iam_admin_may_grant_only_the_roles_the_program_grants(stack: str) -> None:
+    bootstrap = bootstrap_for(stack)
     (admin,) = [
         r
         for r in bootstrap.of("gcp:projects/iAMMember:IAMMember")
@@ -205,6 +241,7 @@ def test_project_iam_admin_may_grant_only_the_roles_the_program_grants(bootstrap
     assert match is not None, expression
     allowed = set(re.findall(r"'([^']+)'", match[1]))
     granted = {r.inputs["role"] for r in program_of(stack).of("gcp:projects/iAMMember:IAMMember")}
+    assert granted
     assert granted <= allowed  # the program can grant what it needs...
     assert not {r for r in allowed if r.startswith("roles/") and r.split("/")[1].split(".")[-1] in ("admin", "owner")}
     assert not [r for r in allowed if r in ("roles/owner", "roles/editor", "roles/resourcemanager.projectIamAdmin")]
@@ -282,10 +319,22 @@ REFRESH_NEEDS = {
     ),
     # A budget lives on its billing account: GetBudget needs billing.budgets.get there.
     "gcp:billing/budget:Budget": RefreshNeed("billing.budgets.get", "billing account"),
+    # Kubernetes objects are read through the DNS endpoint (container.clusters.connect); a Secret's data, and a Helm
+    # release, which Helm keeps in Secrets (sh.helm.release.v1.*), need container.secrets.get and list, in no Viewer
+    # role.
+    "kubernetes:core/v1:Secret": RefreshNeed("container.secrets.get", "project"),
+    "kubernetes:helm.sh/v3:Release": RefreshNeed("container.secrets.list", "project"),  # Helm queries its history
+    # The attestor's public key comes from an invoke that runs on every preview: viewPublicKey on the key version.
+    "gcp:binaryauthorization/attestor:Attestor": RefreshNeed("cloudkms.cryptoKeyVersions.viewPublicKey", "project"),
 }
+KUBERNETES_READ = RefreshNeed("container.clusters.connect", "project")
 # Modules whose resources' Reads Viewer (*.get, *.list) and Security Reviewer (*.getIamPolicy) cover.
 VIEWER_READ_MODULES = {
     "artifactregistry",
+    "binaryauthorization",  # the policy, attestor IAM policy (attestors.get, getIamPolicy); the attestor: see above
+    "container",  # clusters and node pools (container.clusters.get)
+    "containeranalysis",  # notes and their IAM policies
+    "iap",  # IAP's IAM policy (Security Reviewer: iap.webTypes.getIamPolicy)
     "bigquery",
     "certificatemanager",
     "cloudrunv2",
@@ -308,19 +357,24 @@ VIEWER_READ_MODULES = {
 # https://cloud.google.com/billing/docs/how-to/budget-api-access-control).
 PREDEFINED_PERMISSIONS = {
     "roles/secretmanager.secretAccessor": {"secretmanager.versions.access"},
+    # https://cloud.google.com/iam/docs/roles-permissions/container: read-only access to the cluster's objects through
+    # its endpoint, Secrets excepted; https://cloud.google.com/iam/docs/roles-permissions/cloudkms.
+    "roles/container.viewer": {"container.clusters.connect"},
+    "roles/cloudkms.publicKeyViewer": {"cloudkms.cryptoKeyVersions.viewPublicKey"},
     "roles/billing.viewer": {"billing.budgets.get", "billing.budgets.list"},
 }
 
 
 def _needs(stack: str) -> list[tuple[Resource, RefreshNeed]]:
-    return [
+    found = [
         (r, REFRESH_NEEDS[r.type])
         for r in program_of(stack).resources
         if r.type in REFRESH_NEEDS and REFRESH_NEEDS[r.type].needs(r)
     ]
+    return found + [(r, KUBERNETES_READ) for r in program_of(stack).resources if r.type.startswith("kubernetes:")]
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_every_resource_type_a_stack_registers_has_a_known_refresh_permission(stack: str) -> None:
     unknown = {
         r.type
@@ -374,8 +428,9 @@ def _secret_version_name(stack: str, version: Resource, expression: str | None) 
 SECRET = "gcp:secretmanager/secret:Secret"
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_the_previewer_may_read_everything_its_stack_refresh_reads(bootstrap: Recording, stack: str) -> None:
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_the_previewer_may_read_everything_its_stack_refresh_reads(stack: str) -> None:
+    bootstrap = bootstrap_for(stack)
     needs = _needs(stack)
     assert {n.permission for _, n in needs} >= {"secretmanager.versions.access", "redis.instances.getAuthString"}
     grants = _previewer_grants(bootstrap, stack)
@@ -383,15 +438,16 @@ def test_the_previewer_may_read_everything_its_stack_refresh_reads(bootstrap: Re
         if need.on == "billing account":
             scope = f"billingAccounts/{resource.inputs['billingAccount']}"
         else:
-            scope = f"projects/acme-platform-{stack}"
+            scope = f"projects/{_project(stack)}"
         holding = [g for g in grants if g[0] == scope and need.permission in g[2]]
         assert holding, f"{stack}-previewer cannot refresh {resource.name}: no {need.permission} on {scope}"
         if need.permission == "secretmanager.versions.access":
             assert any(_admits(g[3], _secret_version_name(stack, resource, g[3])) for g in holding), resource.name
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_the_previewer_holds_nothing_beyond_what_its_stack_refresh_reads(bootstrap: Recording, stack: str) -> None:
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_the_previewer_holds_nothing_beyond_what_its_stack_refresh_reads(stack: str) -> None:
+    bootstrap = bootstrap_for(stack)
     needed = {(n.on, n.permission) for _, n in _needs(stack)}
     for scope, role, permissions, _ in _previewer_grants(bootstrap, stack):
         on = "billing account" if scope.startswith("billingAccounts/") else "project"
@@ -400,8 +456,9 @@ def test_the_previewer_holds_nothing_beyond_what_its_stack_refresh_reads(bootstr
             assert {(on, p) for p in permissions} <= needed
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_the_previewer_reads_only_the_secrets_the_program_creates(bootstrap: Recording, stack: str) -> None:
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_the_previewer_reads_only_the_secrets_the_program_creates(stack: str) -> None:
+    bootstrap = bootstrap_for(stack)
     (expression,) = [g[3] for g in _previewer_grants(bootstrap, stack) if "secretmanager.versions.access" in g[2]]
     assert expression is not None  # never every secret of the project
     prefix = config_of(stack).naming(stack).physical("x").removesuffix("x")
@@ -576,6 +633,10 @@ ROLE_OF_MODULE = {
     "certificatemanager": "roles/certificatemanager.editor",
     "cloudrunv2": "roles/run.admin",
     "cloudscheduler": "roles/cloudscheduler.admin",
+    "container": "roles/container.admin",  # clusters and node pools
+    "binaryauthorization": "roles/binaryauthorization.attestorsAdmin",  # attestors and their IAM policies
+    "containeranalysis": "roles/containeranalysis.notes.admin",  # notes and their IAM policies
+    "iap": "roles/iap.admin",  # iap.webTypes.setIamPolicy
     "kms": "roles/cloudkms.admin",  # key rings, keys and their IAM policies; no cryptographic operations
     "logging": "roles/logging.configWriter",
     "monitoring": "roles/monitoring.admin",
@@ -601,13 +662,15 @@ ROLE_OF_TYPE = {
     # Setting a topic's or subscription's IAM policy: Pub/Sub Editor lacks setIamPolicy.
     "gcp:pubsub/topicIAMMember:TopicIAMMember": "roles/pubsub.admin",
     "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": "roles/pubsub.admin",
+    "gcp:binaryauthorization/policy:Policy": "roles/binaryauthorization.policyEditor",
 }
 BILLING_ACCOUNT_TYPES = {"gcp:billing/budget:Budget"}  # granted on the billing account (test above)
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_the_deployer_may_create_every_resource_its_stack_registers(bootstrap: Recording, stack: str) -> None:
-    assert roles_missing(_roles(bootstrap, f"{stack}-deployer")[f"acme-platform-{stack}"], stack) == set()
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_the_deployer_may_create_every_resource_its_stack_registers(stack: str) -> None:
+    bootstrap = bootstrap_for(stack)
+    assert roles_missing(_roles(bootstrap, f"{stack}-deployer")[_project(stack)], stack) == set()
 
 
 def roles_missing(granted: set[str], stack: str) -> set[tuple[str, str]]:
@@ -625,3 +688,33 @@ def roles_missing(granted: set[str], stack: str) -> set[tuple[str, str]]:
         if role not in granted:
             missing.add((r.type, role))
     return missing
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_the_deployer_may_do_what_a_gke_stack_does_beyond_creating_google_resources(stack: str) -> None:
+    bootstrap = bootstrap_for(stack)
+    # Every Kubernetes object goes through the DNS endpoint (container.clusters.connect, then GKE's IAM authorizer:
+    # Kubernetes Engine Admin's container.* covers the Argo CD chart's CRDs and ClusterRoles); the attestor reads the
+    # signing key's public key (viewPublicKey, which Cloud KMS Admin lacks).
+    program = program_of(stack)
+    granted = _roles(bootstrap, f"{stack}-deployer")[_project(stack)]
+    needed = set()
+    if any(r.custom and r.type.startswith("kubernetes:") for r in program.resources):
+        needed.add("roles/container.admin")
+    if program.of("gcp:binaryauthorization/attestor:Attestor"):
+        needed.add("roles/cloudkms.publicKeyViewer")
+    assert needed <= granted
+    assert bool(needed) is (config_of(stack).gke is not None)
+
+
+def test_the_bootstrap_knows_which_stacks_run_gke_and_gives_no_other_stack_gke_roles() -> None:
+    for stack, args in BOOTSTRAP_STACKS.items():
+        bootstrap = bootstrap_for(stack)
+        config = config_of(stack)
+        assert (args["project"], args["prefix"]) == (config.gcp.project, config.prefix), stack
+        assert args.get("gke", False) is (config.gke is not None), f"{stack}: set gke to match Pulumi.{stack}.yaml"
+        assert config.deployer == _member_of(f"{stack}-deployer"), stack
+        roles = _roles(bootstrap, f"{stack}-deployer")[args["project"]]
+        assert ("roles/container.admin" in roles) is (config.gke is not None), stack
+    with_gke = {p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml") if "platform:gke" in p.read_text()}
+    assert with_gke <= set(BOOTSTRAP_STACKS)  # a GKE stack whose deployer has no GKE roles cannot deploy

@@ -14,7 +14,7 @@ from components.cloud_run.service import IAM_PROPAGATION
 from components.context import ACT_AS_ROLE
 from offline.engine import Recording, Resource
 from tests.conftest import STACKS, config_of, program_of, raw_config
-from tests.test_bootstrap import ADMIN_PROJECT, bootstrap_config, run_bootstrap
+from tests.test_bootstrap import ADMIN_PROJECT, ADMIN_STACKS, bootstrap_config, run_bootstrap
 from tests.test_compute import run_with
 
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -87,7 +87,7 @@ def test_no_deployer_may_act_as_every_account_of_its_project() -> None:
     assert ACT_AS_ROLE not in {r.inputs["role"] for r in project_roles}
     # ...but each may still create the runtime accounts and set their IAM policy (the actAs grants above).
     assert {r.inputs["project"] for r in project_roles if r.inputs["role"] == "roles/iam.serviceAccountAdmin"} == {
-        f"acme-platform-{stack}" for stack in STACKS
+        stack["project"] for stack in ADMIN_STACKS.values()
     }
 
 

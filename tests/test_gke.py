@@ -4,10 +4,15 @@ cluster alerts; and one clean line for each config mistake."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from pathlib import Path
+from typing import Any, cast
 
 import pulumi
+import pulumi_gcp
 import pytest
+import yaml
 
 import stack_config
 from offline.catalog import facts_of
@@ -16,6 +21,7 @@ from offline.estimate import report
 from offline.plan import render
 from tests.conftest import config_of, program_of, raw_config
 
+ROOT = Path(__file__).resolve().parent.parent
 STACK = "bro-ai"
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -77,15 +83,93 @@ def test_the_cluster_enforces_the_project_binary_authorization_policy() -> None:
     assert cluster()["binaryAuthorization"] == {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
 
 
-def test_release_channel_maintenance_window_and_exclusions_come_from_config() -> None:
+def test_release_channel_and_maintenance_window_come_from_config() -> None:
     inputs = cluster()
     assert inputs["releaseChannel"] == {"channel": "STABLE"}
     window = inputs["maintenancePolicy"]["recurringWindow"]
     assert window["recurrence"] == "FREQ=WEEKLY;BYDAY=SA,SU"
     assert (window["startTime"], window["endTime"]) == ("2026-01-03T07:00:00Z", "2026-01-03T13:00:00Z")
-    (exclusion,) = inputs["maintenancePolicy"]["maintenanceExclusions"]
-    assert exclusion["exclusionName"] == "black-friday"
-    assert exclusion["exclusionOptions"] == {"scope": "NO_MINOR_OR_NODE_UPGRADES"}
+    # The reference stack carried a Black Friday exclusion that had already ended; exclusions are dated, and a stack
+    # file keeps one only until it ends.
+    assert "maintenanceExclusions" not in inputs["maintenancePolicy"]
+
+
+def test_maintenance_exclusions_come_from_config_with_their_scope() -> None:
+    from components.gke.cluster import _maintenance
+    from components.gke.config import MaintenanceArgs
+
+    window = MaintenanceArgs.model_validate(
+        {"exclusions": {"launch": {"start": "2030-11-20T00:00:00Z", "end": "2030-12-02T00:00:00Z"}}}
+    )
+    container = pulumi_gcp.container
+    exclusions = cast(
+        list[container.ClusterMaintenancePolicyMaintenanceExclusionArgs], _maintenance(window).maintenance_exclusions
+    )
+    (exclusion,) = exclusions
+    assert (exclusion.exclusion_name, exclusion.start_time, exclusion.end_time) == (
+        "launch",
+        "2030-11-20T00:00:00Z",
+        "2030-12-02T00:00:00Z",
+    )
+    options = cast(
+        container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs, exclusion.exclusion_options
+    )
+    assert options.scope == "NO_MINOR_OR_NODE_UPGRADES"
+
+
+def test_an_exclusion_may_last_until_the_minor_version_leaves_support_instead_of_a_date() -> None:
+    # GKE takes exactly one of end_time and exclusion_options.end_time_behavior (UNTIL_END_OF_SUPPORT); such an
+    # exclusion has no date to outlive, and NO_UPGRADES cannot last that long.
+    from components.gke.cluster import _maintenance
+    from components.gke.config import MaintenanceArgs
+
+    window = MaintenanceArgs.model_validate(
+        {
+            "exclusions": {
+                "minors": {"start": "2030-11-20T00:00:00Z", "end": "end_of_support", "scope": "NO_MINOR_UPGRADES"}
+            }
+        }
+    )
+    container = pulumi_gcp.container
+    (exclusion,) = cast(
+        list[container.ClusterMaintenancePolicyMaintenanceExclusionArgs], _maintenance(window).maintenance_exclusions
+    )
+    assert exclusion.end_time is None
+    options = cast(
+        container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs, exclusion.exclusion_options
+    )
+    assert (options.scope, options.end_time_behavior) == ("NO_MINOR_UPGRADES", "UNTIL_END_OF_SUPPORT")
+    raw = raw_config(STACK)
+    _gke(raw)["maintenance"]["exclusions"] = {
+        "freeze": {"start": "2030-11-01T00:00:00Z", "end": "end_of_support", "scope": "NO_UPGRADES"}
+    }
+    with pytest.raises(pulumi.RunError, match=r"gke\.maintenance\.exclusions\.freeze\.end: a NO_UPGRADES exclusion"):
+        parse(raw)
+
+
+@pytest.mark.parametrize(
+    ("exclusion", "message"),
+    [
+        (
+            {"start": "2030-11-01T00:00:00Z", "end": "2030-12-02T00:00:00Z", "scope": "NO_UPGRADES"},
+            r"exclusions\.freeze\.end: a NO_UPGRADES exclusion lasts at most 30 days \(this one 31\)",
+        ),
+        ({"start": "2030-12-02T00:00:00Z", "end": "2030-11-01T00:00:00Z"}, r"exclusions\.freeze\.end: .* is not after"),
+        ({"start": "2030-02-30T00:00:00Z", "end": "2030-03-02T00:00:00Z"}, r"exclusions\.freeze\.start: .* not a date"),
+    ],
+)
+def test_an_exclusion_gke_would_refuse_names_the_key(exclusion: dict[str, str], message: str) -> None:
+    raw = raw_config(STACK)
+    _gke(raw)["maintenance"]["exclusions"] = {"freeze": exclusion}
+    with pytest.raises(pulumi.RunError, match=rf"gke\.maintenance\.{message}"):
+        parse(raw)
+
+
+def test_a_thirty_day_freeze_of_every_upgrade_is_accepted() -> None:
+    raw = raw_config(STACK)
+    freeze = {"start": "2030-11-01T00:00:00Z", "end": "2030-12-01T00:00:00Z", "scope": "NO_UPGRADES"}
+    _gke(raw)["maintenance"]["exclusions"] = {"freeze": freeze}
+    assert parse(raw).gke.maintenance.exclusions["freeze"].scope == "NO_UPGRADES"  # type: ignore[union-attr]
 
 
 def test_pods_and_services_use_the_network_secondary_ranges_by_name() -> None:
@@ -112,7 +196,23 @@ def test_managed_prometheus_with_the_configured_metrics_and_logs() -> None:
 def test_cost_allocation_and_security_posture_at_the_configured_level() -> None:
     inputs = cluster()
     assert inputs["costManagementConfig"] == {"enabled": True}
-    assert inputs["securityPostureConfig"] == {"mode": "BASIC", "vulnerabilityMode": "VULNERABILITY_BASIC"}
+    assert inputs["securityPostureConfig"] == {"mode": "BASIC"}
+
+
+def test_no_removed_vulnerability_scanning_tier_is_asked_for_and_the_registry_scans_instead() -> None:
+    # GKE removed both workload vulnerability scanning tiers (VULNERABILITY_BASIC, VULNERABILITY_ENTERPRISE): a
+    # cluster cannot enable them, and asking for one would be refused or differ from the cluster on every preview.
+    assert "vulnerabilityMode" not in cluster()["securityPostureConfig"]
+    repository = bro().one("gcp:artifactregistry/repository:Repository")
+    assert repository.inputs["vulnerabilityScanningConfig"] == {"enablementConfig": "INHERITED"}
+    assert bro().one("gcp:projects/service:Service", service="containerscanning.googleapis.com")
+
+
+def test_the_removed_vulnerability_scanning_key_is_refused_with_what_to_do() -> None:
+    raw = raw_config(STACK)
+    _gke(raw)["vulnerability_scanning"] = "VULNERABILITY_BASIC"
+    with pytest.raises(pulumi.RunError, match=r"gke\.vulnerability_scanning: GKE removed workload vulnerability"):
+        parse(raw)
 
 
 def test_the_default_pool_is_removed_and_created_with_the_node_account() -> None:
@@ -206,6 +306,20 @@ def test_each_workload_gets_its_own_account_usable_only_by_its_kubernetes_servic
         assert binding["member"] == f"serviceAccount:bro-ai-prod.svc.id.goog[{subject}]"
 
 
+def test_workload_identity_bindings_wait_for_the_cluster_that_creates_the_pool() -> None:
+    # PROJECT.svc.id.goog exists once a cluster with Workload Identity does; a binding created alongside the cluster
+    # on a project's first deploy fails with "Identity Pool does not exist".
+    program = bro()
+    cluster_ = program.one(CLUSTER)
+    bindings = [
+        b for b in program.of("gcp:serviceaccount/iAMMember:IAMMember") if ".svc.id.goog[" in b.inputs["member"]
+    ]
+    assert {b.name for b in bindings} == {"api-workload-identity", "worker-workload-identity"}
+    for binding in bindings:
+        assert program.depends_on(binding, cluster_), binding.name
+    assert program.outputs["gke_workload_pool"] == "bro-ai-prod.svc.id.goog"
+
+
 def test_the_deployer_may_act_as_the_node_account_and_the_cluster_and_pools_wait_for_it() -> None:
     program = bro()
     nodes = program.named("gke-nodes")
@@ -217,6 +331,29 @@ def test_the_deployer_may_act_as_the_node_account_and_the_cluster_and_pools_wait
     assert grant.inputs["member"] == config_of("bro-ai").deployer
     for resource in [*program.of("gcp:container/cluster:Cluster"), *program.of("gcp:container/nodePool:NodePool")]:
         assert program.depends_on(resource, grant), resource.name
+
+
+def test_the_cluster_and_pools_are_created_only_after_the_node_grants_have_propagated() -> None:
+    # IAM changes take minutes to propagate, and GKE checks actAs on the node account when it creates the cluster or a
+    # pool: a create right after the grant is refused.
+    program = bro()
+    (settled,) = program.of("time:index/sleep:Sleep", createDuration="120s")
+    assert settled.name == "gke-nodes-iam-propagation"
+    grants = [program.named("gke-nodes-act-as"), program.named("gke-nodes-default-node-sa")]
+    assert all(program.depends_on(settled, grant) for grant in grants)
+    assert settled.inputs["triggers"]["node_account"] == program.named("gke-nodes").outputs["email"]
+    for resource in [*program.of(CLUSTER), *program.of(NODE_POOL)]:
+        assert program.depends_on(resource, settled), resource.name
+
+
+def test_a_node_pool_that_must_be_replaced_goes_before_its_successor_takes_its_name() -> None:
+    # A pool's name is unique in its cluster, and fields like spot or the machine type cannot change in place: with
+    # create-before-delete the new pool would be refused ("already exists").
+    pools = bro().of(NODE_POOL)
+    assert pools
+    for node_pool in pools:
+        assert node_pool.inputs["name"] == node_pool.name.removeprefix("gke-")
+        assert node_pool.delete_before_replace, node_pool.name
 
 
 def test_workloads_reach_data_through_the_same_grants_as_cloud_run_services() -> None:
@@ -299,15 +436,49 @@ def test_the_attestor_verifies_with_a_kms_signing_key_on_its_own_key_ring() -> N
     assert public_key["pkixPublicKey"]["signatureAlgorithm"] == "EC_SIGN_P256_SHA256"
 
 
-def test_ci_may_sign_and_attach_but_only_on_the_attestor_key_and_note() -> None:
+def test_binary_authorization_reads_attestations_as_the_account_its_attestor_reports_once_it_exists() -> None:
+    # The attestor reports the account it reads the note as (delegationServiceAccountEmail, "Attestor administrators
+    # must grant this service account ... containeranalysis.notes.occurrences.viewer"); a grant to the service agent
+    # before it exists is refused.
     program = bro()
-    signer = "serviceAccount:deployer-bro-ai@bro-ai-prod.iam.gserviceaccount.com"
+    attestor = program.named("binauthz-attestor")
+    verifier = program.named("binauthz-note-verifier")
+    agent = attestor.outputs["attestationAuthorityNote"]["delegationServiceAccountEmail"]
+    assert verifier.inputs["member"] == f"serviceAccount:{agent}"
+    assert verifier.inputs["role"] == "roles/containeranalysis.notes.occurrences.viewer"
+    assert program.depends_on(verifier, attestor)
+
+
+def test_ci_may_sign_attach_and_store_attestations_but_only_on_the_attestor_key_note_and_project() -> None:
+    # sign-and-create stores the attestation as an occurrence in the project: notes.attacher only links it to the
+    # note, and containeranalysis.occurrences.create is needed in the project as well.
+    program = bro()
+    signer = config_of(STACK).deployer
     grants = {(r.type.split(":")[1], r.inputs["role"]) for r in program.resources if r.inputs.get("member") == signer}
-    assert grants == {
+    assert {g for g in grants if g[1] != "roles/iam.serviceAccountUser"} == {
         ("kms/cryptoKeyIAMMember", "roles/cloudkms.signerVerifier"),
         ("containeranalysis/noteIamMember", "roles/containeranalysis.notes.attacher"),
         ("binaryauthorization/attestorIamMember", "roles/binaryauthorization.attestorsViewer"),
+        ("projects/iAMMember", "roles/containeranalysis.occurrences.editor"),
     }
+    (occurrences,) = program.of("gcp:projects/iAMMember:IAMMember", role="roles/containeranalysis.occurrences.editor")
+    assert occurrences.inputs["project"] == "bro-ai-prod"
+
+
+def test_the_signer_is_the_deployer_that_ci_runs_as() -> None:
+    # The only service account CI runs as is the stack's deployer (from the bootstrap); IAM refuses a grant to a
+    # service account that does not exist, and the program creates none to sign with.
+    assert config_of(STACK).binary_authorization.signers == [config_of(STACK).deployer]  # type: ignore[union-attr]
+    assert config_of(STACK).deployer == "serviceAccount:bro-ai-deployer@bro-ai-platform-admin.iam.gserviceaccount.com"
+
+
+def test_a_service_account_signer_other_than_the_deployer_is_refused() -> None:
+    raw = raw_config(STACK)
+    raw["binary_authorization"]["signers"] = ["serviceAccount:deployer-bro-ai@bro-ai-prod.iam.gserviceaccount.com"]
+    with pytest.raises(pulumi.RunError, match=r"binary_authorization\.signers\.0: .* is not the stack's deployer"):
+        parse(raw)
+    raw["binary_authorization"]["signers"] = ["group:release-signers@bro.ai"]
+    assert parse(raw).binary_authorization.signers == ["group:release-signers@bro.ai"]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -347,15 +518,52 @@ def test_argo_cd_comes_from_its_pinned_chart_through_the_cluster_provider() -> N
     assert release.inputs["values"]["server"]["service"]["type"] == "ClusterIP"  # no load balancer of its own
 
 
-def test_the_kubernetes_provider_uses_the_dns_endpoint_and_a_secret_token() -> None:
+def test_the_kubernetes_provider_reaches_the_dns_endpoint_through_the_auth_plugin_and_holds_no_credential() -> None:
+    # The provider's inputs are stored in the state, and a refresh or destroy builds the provider from them: a token
+    # there expires within the hour and changes on every run (the provider would show a diff on every drift check).
     program = bro()
     (provider,) = [r for r in program.resources if r.type == "pulumi:providers:kubernetes"]
-    assert provider.inputs["kubeconfig"] == "[secret]"
-    kubeconfig = provider.revealed_inputs["kubeconfig"]["value"]
-    assert '"server": "https://gke-' in kubeconfig
-    assert ".us-central1.gke.goog" in kubeconfig
-    assert "certificate-authority-data" not in kubeconfig  # the DNS endpoint's certificate is publicly trusted
-    assert "offline-access-token" in kubeconfig
+    kubeconfig = json.loads(provider.revealed_inputs["kubeconfig"])
+    (user,) = kubeconfig["users"]
+    assert set(user["user"]) == {"exec"}  # no token, password, client certificate or key
+    assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert user["user"]["exec"]["interactiveMode"] == "Never"  # CI has no terminal to prompt on
+    (cluster_,) = kubeconfig["clusters"]
+    assert cluster_["cluster"] == {"server": f"https://{bro().outputs['gke_endpoint']}"}  # publicly trusted: no CA
+    assert cluster_["cluster"]["server"].endswith(".us-central1.gke.goog")
+    assert "offline-access-token" not in json.dumps(provider.revealed_inputs)
+
+
+def test_every_job_that_runs_the_program_installs_the_auth_plugin_first() -> None:
+    # `pulumi preview` and `up` build the Kubernetes provider of a GKE stack, which runs gke-gcloud-auth-plugin.
+    workflows = ROOT / ".github" / "workflows"
+    checked = 0
+    for path in sorted(workflows.glob("*.yml")):
+        for job_id, job in yaml.safe_load(path.read_text())["jobs"].items():
+            steps = job.get("steps", [])
+            for i, step in enumerate(steps):
+                if not _runs_the_program(step):
+                    continue
+                checked += 1
+                installs = [
+                    s
+                    for s in steps[:i]
+                    if str(s.get("uses", "")).startswith("google-github-actions/setup-gcloud@")
+                    and "gke-gcloud-auth-plugin" in str(s.get("with", {}).get("install_components", "")).split(",")
+                ]
+                assert installs, f"{path.name}: job {job_id} runs the program without gke-gcloud-auth-plugin"
+    assert checked >= 3  # the pull-request preview, the deploy, the drift check
+
+
+def _runs_the_program(step: dict[str, Any]) -> bool:
+    """A step that runs `pulumi preview` or `pulumi up` (directly, through a script, or through pulumi/actions)."""
+    if str(step.get("uses", "")).startswith("pulumi/actions@"):
+        return step.get("with", {}).get("command") in ("preview", "up", "refresh", "destroy")
+    run = str(step.get("run", ""))
+    scripts = re.findall(r"\.github/scripts/[\w-]+\.sh", run)
+    texts = [run, *((ROOT / s).read_text() for s in scripts)]
+    return any(re.search(r"^[^#\n]*\bpulumi (preview|up|refresh|destroy)\b", t, re.MULTILINE) for t in texts)
 
 
 def test_kubernetes_resources_appear_under_the_cluster_in_the_plan_tree() -> None:
@@ -457,6 +665,62 @@ def test_the_oauth_client_secret_reaches_the_cluster_only_as_a_secret() -> None:
     assert secret.inputs["stringData"] == "[secret]"
     assert secret.inputs["metadata"]["name"] == "iap-oauth-client"
     assert set(secret.revealed_inputs["stringData"]["value"]) == {"key"}
+
+
+def _tools(tools: dict[str, dict[str, str]]) -> Recording:
+    from components.internal_tools import InternalTools, InternalToolsArgs, ToolArgs
+    from offline.engine import run
+    from tests.conftest import context_of
+
+    args = InternalToolsArgs(oauth_client_id="123-abc.apps.googleusercontent.com", access=["group:ops@bro.example"])
+    parsed = {key: ToolArgs.model_validate(tool) for key, tool in tools.items()}
+    return run(
+        lambda: InternalTools("internal-tools", args, parsed, ctx=context_of(STACK), oauth_client_secret="s"),
+        stack=STACK,
+        project_id="bro-ai-prod",
+        region="us-central1",
+    )
+
+
+CERT = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
+ARGOCD = {"host": "argocd.tools.bro.example", "namespace": "argocd", "service": "argocd-server"}
+GRAFANA = {"host": "grafana.tools.bro.example", "namespace": "argocd", "service": "grafana"}
+
+
+def test_adding_a_tool_keeps_every_other_tool_certificate_on_the_gateway() -> None:
+    # A new Google-managed certificate stays PROVISIONING until its DNS resolves and validation completes (up to an
+    # hour): a certificate for all hosts, replaced when a host is added, took HTTPS from every tool meanwhile.
+    before = {c.inputs["name"]: c.inputs["managed"]["domains"] for c in _tools({"argocd": ARGOCD}).of(CERT)}
+    after_recording = _tools({"argocd": ARGOCD, "grafana": GRAFANA})
+    after = {c.inputs["name"]: c.inputs["managed"]["domains"] for c in after_recording.of(CERT)}
+    assert before.items() <= after.items()
+    assert sorted(after.values()) == [[ARGOCD["host"]], [GRAFANA["host"]]]
+    (gateway,) = after_recording.of("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    listed = gateway.inputs["spec"]["listeners"][0]["tls"]["options"]["networking.gke.io/pre-shared-certs"]
+    assert sorted(listed.split(",")) == sorted(after)
+    assert all(after_recording.depends_on(gateway, c) for c in after_recording.of(CERT))
+
+
+def test_tools_sharing_a_namespace_share_one_oauth_secret_that_outlives_either() -> None:
+    both = _tools({"argocd": ARGOCD, "grafana": GRAFANA})
+    (secret,) = both.of("kubernetes:core/v1:Secret")
+    assert secret.inputs["metadata"] == {
+        "name": "iap-oauth-client",
+        "namespace": "argocd",
+        "labels": secret.inputs["metadata"]["labels"],
+    }
+    (alone,) = _tools({"argocd": ARGOCD}).of("kubernetes:core/v1:Secret")
+    assert alone.name == secret.name  # removing grafana leaves the Secret argocd's policy names in place
+    for policy in both.of("kubernetes:networking.gke.io/v1:GCPBackendPolicy"):
+        assert both.depends_on(policy, secret)
+
+
+def test_more_tools_than_the_gateway_takes_certificates_for_are_refused() -> None:
+    raw = raw_config(STACK)
+    tools = {f"t{i}": {**GRAFANA, "host": f"t{i}.tools.bro.example"} for i in range(15)}
+    _gke(raw)["internal_tools"]["tools"] = tools
+    with pytest.raises(pulumi.RunError, match=r"gke\.internal_tools\.tools"):
+        parse(raw)
 
 
 # Alerts and the plan -----------------------------------------------------------------------------------------------
@@ -651,6 +915,26 @@ def test_an_allowlist_pattern_with_a_wildcard_in_the_registry_is_refused() -> No
     raw["binary_authorization"]["allowed_images"] = ["*.io/argoproj/argocd"]
     with pytest.raises(pulumi.RunError, match=r"binary_authorization\.allowed_images\.0: '\*\.io/argoproj/argocd'"):
         parse(raw)
+
+
+def test_a_gpu_pool_gets_the_gpu_driver_installed() -> None:
+    # Before GKE 1.30.1-gke.1156000 no driver was installed unless asked for, and a GPU without its driver serves no
+    # Pod; DEFAULT installs GKE's default driver for the node image.
+    raw = raw_config(STACK)
+    _gke(raw)["node_pools"]["gpu"] = {"machine_type": "g2-standard-8", "accelerator": {"type": "nvidia-l4"}}
+    from offline.engine import run_program
+    from offline.engine import stack_config as stack_values
+
+    values, _ = stack_values(STACK)
+    values.update(
+        {f"platform:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
+    )
+    (accelerator,) = run_program(STACK, config=values).named("gke-gpu").inputs["nodeConfig"]["guestAccelerators"]
+    assert accelerator == {
+        "type": "nvidia-l4",
+        "count": 1,
+        "gpuDriverInstallationConfig": {"gpuDriverVersion": "DEFAULT"},
+    }
 
 
 def test_an_autopilot_cluster_runs_without_pools_and_with_its_node_account() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -40,7 +41,19 @@ MachineType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*-[a-z0-9
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")]
 Timestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")]
+
+
+def _exclusion_end(value: str) -> str:
+    if value != "end_of_support" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+        raise ValueError(
+            f"'{value}' is neither a date and time (RFC 3339 UTC, like 2026-12-01T00:00:00Z) nor end_of_support"
+        )
+    return value
+
+
+ExclusionEnd = Annotated[str, AfterValidator(_exclusion_end)]
 _ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
+NO_UPGRADES_MAX_DAYS = 30  # GKE's limit on an exclusion of every upgrade (patches included)
 
 # Accelerator-optimized machine families come with their GPU type; N1 takes the listed GPUs; no other family takes one.
 GPU_OF_FAMILY = {
@@ -105,17 +118,42 @@ class ControlPlaneArgs(Model):
 
 
 class ExclusionArgs(Model):
-    """A period without automatic upgrades (a launch, the busiest weeks of the year)."""
+    """A period without automatic upgrades (a launch, the busiest weeks of the year). Exclusions are dated: add one
+    before the period and remove it once it has ended (nothing here compares it with today's date, so the same stack
+    file plans the same way on any day)."""
 
     start: Timestamp  # RFC 3339 UTC, like 2026-11-20T00:00:00Z
-    end: Timestamp
+    # RFC 3339 UTC; or `end_of_support`: until the cluster's minor version leaves support (no date to outlive, for
+    # "no minor upgrades until we choose"; not for NO_UPGRADES)
+    end: ExclusionEnd
     scope: Literal["NO_UPGRADES", "NO_MINOR_UPGRADES", "NO_MINOR_OR_NODE_UPGRADES"] = "NO_MINOR_OR_NODE_UPGRADES"
 
     @model_validator(mode="after")
     def _ordered(self) -> ExclusionArgs:
-        if self.end <= self.start:
+        if self.end == "end_of_support":
+            if self.scope == "NO_UPGRADES":
+                invalid("end", "a NO_UPGRADES exclusion lasts at most 30 days; give it an end date")
+            _instant("start", self.start)
+            return self
+        start, end = _instant("start", self.start), _instant("end", self.end)
+        if end <= start:
             invalid("end", f"{self.end} is not after start ({self.start})")
+        days = (end - start).total_seconds() / 86400
+        if self.scope == "NO_UPGRADES" and days > NO_UPGRADES_MAX_DAYS:
+            invalid(
+                "end",
+                f"a NO_UPGRADES exclusion lasts at most {NO_UPGRADES_MAX_DAYS} days (this one {days:g}); shorten it, "
+                "or use NO_MINOR_UPGRADES or NO_MINOR_OR_NODE_UPGRADES, which may last until the end of the minor "
+                "version's support",
+            )
         return self
+
+
+def _instant(key: str, value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        invalid(key, f"{value} is not a date and time (RFC 3339 UTC, like 2026-11-20T00:00:00Z)")
 
 
 class MaintenanceArgs(Model):
@@ -203,14 +241,25 @@ class GkeArgs(Model):
     maintenance: MaintenanceArgs = MaintenanceArgs()
     metrics: list[MetricsComponent] = ["SYSTEM_COMPONENTS", "POD", "DEPLOYMENT", "HPA"]
     logs: list[LogsComponent] = ["SYSTEM_COMPONENTS", "WORKLOADS"]
+    # Kubernetes security posture: workload configuration auditing. Workload vulnerability scanning is gone from GKE
+    # (both tiers removed); images are scanned in Artifact Registry instead (registry.vulnerability_scanning).
     security_posture: Literal["DISABLED", "BASIC", "ENTERPRISE"] = "BASIC"
-    vulnerability_scanning: Literal["VULNERABILITY_DISABLED", "VULNERABILITY_BASIC", "VULNERABILITY_ENTERPRISE"] = (
-        "VULNERABILITY_BASIC"
-    )
     node_pools: dict[Key, NodePoolArgs] = {}  # Standard only; Autopilot provisions nodes itself
     workloads: dict[Key, WorkloadArgs] = {}  # Workload Identity: a Google service account per Kubernetes one
     internal_tools: InternalToolsArgs | None = None  # web tools served only through Identity-Aware Proxy
     argocd: ArgoCdArgs | None = None  # GitOps: Argo CD and one Application per environment
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "vulnerability_scanning" in data:
+            invalid(
+                "vulnerability_scanning",
+                "GKE removed workload vulnerability scanning (its standard tier in 2025, Advanced Vulnerability "
+                "Insights in 2026) and refuses to enable it; remove the key: Artifact Analysis scans the images in "
+                "the stack's registry (registry.vulnerability_scanning)",
+            )
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> GkeArgs:

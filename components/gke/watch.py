@@ -47,69 +47,82 @@ def watch_cluster(project: str, cluster: str, pools: list[str], t: GkeAlertsArgs
     scope = f'resource.label.project_id="{project}" AND resource.label.cluster_name="{cluster}"'
     node = f'resource.type="k8s_node" AND {scope}'
     container = f'resource.type="k8s_container" AND {scope}'
-    alerts = [*(_saturation(node, pool, t, duration) for pool in pools)]
-    alerts.append(
-        Alert(
-            "gke-pods-restarting",
-            f"GKE {cluster}: more than {t.restarts_per_hour} container restarts an hour",
-            [
-                threshold(
-                    f"restarts > {t.restarts_per_hour}/h",
-                    metric(container, "kubernetes.io/container/restart_count"),
-                    t.restarts_per_hour / 3600,
-                    duration,
-                    aligner="ALIGN_RATE",
-                    reducer="REDUCE_SUM",
-                )
-            ],
-            RUNBOOK["restarts"],
-            severity="WARNING",
-        )
+    alerts = (
+        *(_saturation(node, pool, t, duration) for pool in pools),
+        _restarts(container, cluster, t, duration),
+        _crash_loops(cluster, duration),
+        _pending(cluster, t, duration),
     )
-    alerts.append(
-        Alert(
-            "gke-pods-crash-looping",
-            f"GKE {cluster}: containers in CrashLoopBackOff",
-            [
-                _promql(
-                    "a container waits in CrashLoopBackOff",
-                    f'sum by (namespace) (kube_pod_container_status_waiting_reason{{cluster="{cluster}", '
-                    f'reason="CrashLoopBackOff"}}) > 0',
-                    duration,
-                )
-            ],
-            RUNBOOK["crash-loop"],
-        )
+    return Watched(key="gke", alerts=alerts, charts=_charts(cluster, node, container))
+
+
+def _restarts(container: str, cluster: str, t: GkeAlertsArgs, duration: str) -> Alert:
+    return Alert(
+        "gke-pods-restarting",
+        f"GKE {cluster}: more than {t.restarts_per_hour} container restarts an hour",
+        [
+            threshold(
+                f"restarts > {t.restarts_per_hour}/h",
+                metric(container, "kubernetes.io/container/restart_count"),
+                t.restarts_per_hour / 3600,
+                duration,
+                aligner="ALIGN_RATE",
+                reducer="REDUCE_SUM",
+            )
+        ],
+        RUNBOOK["restarts"],
+        severity="WARNING",
     )
-    alerts.append(
-        Alert(
-            "gke-pods-pending",
-            f"GKE {cluster}: pods pending for {duration}",
-            [
-                _promql(
-                    f"pending pods >= {t.pending_pods}",
-                    f'sum by (namespace) (kube_pod_status_phase{{cluster="{cluster}", phase="Pending"}}) '
-                    f">= {t.pending_pods}",
-                    duration,
-                )
-            ],
-            RUNBOOK["pending"],
-        )
+
+
+def _crash_loops(cluster: str, duration: str) -> Alert:
+    return Alert(
+        "gke-pods-crash-looping",
+        f"GKE {cluster}: containers in CrashLoopBackOff",
+        [
+            _promql(
+                "a container waits in CrashLoopBackOff",
+                f'sum by (namespace) (kube_pod_container_status_waiting_reason{{cluster="{cluster}", '
+                f'reason="CrashLoopBackOff"}}) > 0',
+                duration,
+            )
+        ],
+        RUNBOOK["crash-loop"],
     )
-    charts = (
+
+
+def _pending(cluster: str, t: GkeAlertsArgs, duration: str) -> Alert:
+    return Alert(
+        "gke-pods-pending",
+        f"GKE {cluster}: pods pending for {duration}",
+        [
+            _promql(
+                f"pending pods >= {t.pending_pods}",
+                f'sum by (namespace) (kube_pod_status_phase{{cluster="{cluster}", phase="Pending"}}) '
+                f">= {t.pending_pods}",
+                duration,
+            )
+        ],
+        RUNBOOK["pending"],
+    )
+
+
+def _charts(cluster: str, node: str, container: str) -> tuple[Chart, ...]:
+    by_pool = ('metadata.user_labels."cloud.google.com/gke-nodepool"',)
+    return (
         Chart(
             f"GKE {cluster}: node CPU allocatable utilization",
             metric(node, "kubernetes.io/node/cpu/allocatable_utilization"),
             "ALIGN_MEAN",
             "REDUCE_MEAN",
-            ('metadata.user_labels."cloud.google.com/gke-nodepool"',),
+            by_pool,
         ),
         Chart(
             f"GKE {cluster}: node memory allocatable utilization",
             metric(node, "kubernetes.io/node/memory/allocatable_utilization"),
             "ALIGN_MEAN",
             "REDUCE_MEAN",
-            ('metadata.user_labels."cloud.google.com/gke-nodepool"',),
+            by_pool,
         ),
         Chart(
             f"GKE {cluster}: container restarts",
@@ -119,7 +132,6 @@ def watch_cluster(project: str, cluster: str, pools: list[str], t: GkeAlertsArgs
             ("resource.label.namespace_name",),
         ),
     )
-    return Watched(key="gke", alerts=tuple(alerts), charts=charts)
 
 
 def _saturation(node: str, pool: str, t: GkeAlertsArgs, duration: str) -> Alert:

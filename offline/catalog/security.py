@@ -59,7 +59,14 @@ def _key_summary(i: Inputs) -> str:
 
 
 def _attestor(c: MockContext, name: str, i: Inputs) -> Inputs:
-    return {"id": f"projects/{c.project}/attestors/{named(i, name)}", "name": named(i, name)}
+    # The attestor reports the account Binary Authorization reads the note's attestations as (its service agent).
+    agent = f"service-{c.project_number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
+    note = {**(i.get("attestationAuthorityNote") or {}), "delegationServiceAccountEmail": agent}
+    return {
+        "id": f"projects/{c.project}/attestors/{named(i, name)}",
+        "name": named(i, name),
+        "attestationAuthorityNote": note,
+    }
 
 
 def _note(c: MockContext, name: str, i: Inputs) -> Inputs:
