@@ -128,8 +128,9 @@ class WarehouseArgs(Model):
 
 
 class Warehouse(pulumi.ComponentResource):
-    """BigQuery datasets and tables, protected as the stack says, encrypted with the stack's BigQuery key when it has
-    one; each service in a dataset's `access` gets a reader or writer role on that dataset only."""
+    """BigQuery datasets and tables, protected as the stack says, encrypted with CMEK when the stack has it: each
+    dataset and its tables take the BigQuery key of the dataset's own location (BigQuery refuses a key elsewhere).
+    Each service in a dataset's `access` gets a reader or writer role on that dataset only."""
 
     dataset_ids: pulumi.Output[dict[str, str]]
     table_ids: pulumi.Output[dict[str, str]]
@@ -148,8 +149,9 @@ class Warehouse(pulumi.ComponentResource):
         super().__init__("platform:components:Warehouse", name, None, ctx.component(opts))
         self._name = name
         self._ctx = ctx
-        self._key = encryption.key("bigquery")
+        self._encryption = encryption
         self.datasets: dict[str, gcp.bigquery.Dataset] = {}
+        self._keys: dict[str, pulumi.Input[str] | None] = {}  # dataset key -> the BigQuery key of its location
         self.table_resources: dict[str, gcp.bigquery.Table] = {}
         self.access: dict[str, gcp.bigquery.DatasetIamMember] = {}
         self.tables = {}
@@ -173,17 +175,19 @@ class Warehouse(pulumi.ComponentResource):
 
     def _dataset(self, key: str, args: DatasetArgs) -> gcp.bigquery.Dataset:
         ctx = self._ctx
+        location = args.location or ctx.region
+        self._keys[key] = kms_key = self._encryption.key_at("bigquery", location)
         return gcp.bigquery.Dataset(
             f"{self._name}-{key}",
             dataset_id=ctx.naming.physical(key, max_length=1024).replace("-", "_"),
-            location=args.location or ctx.region,
+            location=location,
             description=args.description or f"Warehouse dataset {key}",
             default_table_expiration_ms=_ms(args.default_table_expiration_days),
             default_partition_expiration_ms=_ms(args.default_partition_expiration_days),
             default_encryption_configuration=gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(
-                kms_key_name=self._key
+                kms_key_name=kms_key
             )
-            if self._key
+            if kms_key
             else None,
             # Destroying the dataset with its tables in it is refused while the stack asks for deletion protection.
             delete_contents_on_destroy=not ctx.deletion_protection,
@@ -193,7 +197,7 @@ class Warehouse(pulumi.ComponentResource):
         )
 
     def _table(self, dataset_key: str, key: str, args: TableArgs) -> None:
-        ctx, dataset = self._ctx, self.datasets[dataset_key]
+        ctx, dataset, kms_key = self._ctx, self.datasets[dataset_key], self._keys[dataset_key]
         partitioning = args.partitioning
         table = gcp.bigquery.Table(
             f"{self._name}-{dataset_key}-{key}",
@@ -208,8 +212,8 @@ class Warehouse(pulumi.ComponentResource):
             ),
             clusterings=list(args.clustering) or None,
             require_partition_filter=args.require_partition_filter,
-            encryption_configuration=gcp.bigquery.TableEncryptionConfigurationArgs(kms_key_name=self._key)
-            if self._key
+            encryption_configuration=gcp.bigquery.TableEncryptionConfigurationArgs(kms_key_name=kms_key)
+            if kms_key
             else None,
             deletion_protection=ctx.deletion_protection,
             labels=ctx.labels("warehouse"),
