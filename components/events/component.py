@@ -164,32 +164,8 @@ class EventBus(pulumi.ComponentResource):
         ref = f"{topic_key}/{key}"
         dead_letter = self._dead_letters(topic_key, key)
         waits_for: list[pulumi.Resource] = [self.grants[f"{ref}/dead-letter-publisher"]]
-        push_config = bigquery_config = None
-        if args.push is not None:
-            push_config, invoker = self._push(topic_key, key, args)
-            waits_for.append(invoker)
-            # Pub/Sub checks that whoever sets a push subscription's OIDC account may act as it.
-            waits_for += ctx.act_as(self, f"{name}-push", self.push_accounts[ref].name)
-        if args.bigquery is not None:
-            table = self._tables[args.bigquery.table]
-            writer = gcp.bigquery.IamMember(
-                f"{name}-table-writer",
-                project=table.project,
-                dataset_id=table.dataset_id,
-                table_id=table.table_id,
-                role="roles/bigquery.dataEditor",
-                member=self.agent.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.grants[f"{ref}/table-writer"] = writer
-            waits_for.append(writer)  # creating a BigQuery subscription checks that it may write the table
-            bigquery_config = gcp.pubsub.SubscriptionBigqueryConfigArgs(
-                table=table.path,
-                use_table_schema=args.bigquery.schema_from == "table",
-                use_topic_schema=args.bigquery.schema_from == "topic",
-                write_metadata=args.bigquery.write_metadata,
-                drop_unknown_fields=args.bigquery.drop_unknown_fields,
-            )
+        push_config = self._push_delivery(topic_key, key, args, waits_for) if args.push is not None else None
+        bigquery_config = self._bigquery_delivery(ref, name, args, waits_for) if args.bigquery is not None else None
         subscription = gcp.pubsub.Subscription(
             name,
             name=ctx.naming.physical(topic_key, key),
@@ -212,7 +188,48 @@ class EventBus(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(ctx.stateful(self, API), pulumi.ResourceOptions(depends_on=waits_for)),
         )
         self.subscriptions[ref] = subscription
-        # The agent acknowledges a message on the source subscription when it moves it to the dead-letter topic.
+        self._subscribers(ref, name, subscription, args)
+
+    def _push_delivery(
+        self, topic_key: str, key: str, args: SubscriptionArgs, waits_for: list[pulumi.Resource]
+    ) -> gcp.pubsub.SubscriptionPushConfigArgs:
+        """The push config; the subscription waits for the invoker grant and the deployer's right to act as the
+        push account (Pub/Sub checks that whoever sets a push subscription's OIDC account may act as it)."""
+        name, ref = f"{self._name}-{topic_key}-{key}", f"{topic_key}/{key}"
+        push_config, invoker = self._push(topic_key, key, args)
+        waits_for.append(invoker)
+        waits_for += self._ctx.act_as(self, f"{name}-push", self.push_accounts[ref].name)
+        return push_config
+
+    def _bigquery_delivery(
+        self, ref: str, name: str, args: SubscriptionArgs, waits_for: list[pulumi.Resource]
+    ) -> gcp.pubsub.SubscriptionBigqueryConfigArgs:
+        """The BigQuery config, and the agent's right to write the one table (creating a BigQuery subscription checks
+        that it may), which the subscription waits for."""
+        assert args.bigquery is not None
+        table = self._tables[args.bigquery.table]
+        writer = gcp.bigquery.IamMember(
+            f"{name}-table-writer",
+            project=table.project,
+            dataset_id=table.dataset_id,
+            table_id=table.table_id,
+            role="roles/bigquery.dataEditor",
+            member=self.agent.member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.grants[f"{ref}/table-writer"] = writer
+        waits_for.append(writer)
+        return gcp.pubsub.SubscriptionBigqueryConfigArgs(
+            table=table.path,
+            use_table_schema=args.bigquery.schema_from == "table",
+            use_topic_schema=args.bigquery.schema_from == "topic",
+            write_metadata=args.bigquery.write_metadata,
+            drop_unknown_fields=args.bigquery.drop_unknown_fields,
+        )
+
+    def _subscribers(self, ref: str, name: str, subscription: gcp.pubsub.Subscription, args: SubscriptionArgs) -> None:
+        """The agent acknowledges a message on the source subscription when it moves it to the dead-letter topic; a
+        pull subscription's service reads it."""
         self.grants[f"{ref}/agent-subscriber"] = gcp.pubsub.SubscriptionIAMMember(
             f"{name}-agent-subscriber",
             subscription=subscription.name,
