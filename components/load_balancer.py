@@ -395,8 +395,8 @@ class LoadBalancer(pulumi.ComponentResource):
     def _cdn(
         self, args: LoadBalancerArgs, app_bucket: pulumi.Input[str] | None, encryption: Encryption
     ) -> tuple[gcp.storage.Bucket | None, gcp.compute.BackendBucket]:
-        """A private bucket only Cloud CDN's cache-fill identity may read (its own, or the application bucket it is
-        given), behind a CDN-enabled backend bucket."""
+        """A bucket anyone may read (its own, or the application bucket that says `public_through_cdn`), behind a
+        CDN-enabled backend bucket."""
         cdn = args.cdn
         child = pulumi.ResourceOptions(parent=self)
         bucket: gcp.storage.Bucket | None = None
@@ -405,12 +405,14 @@ class LoadBalancer(pulumi.ComponentResource):
             bucket_name: pulumi.Input[str] = bucket.name
         else:
             bucket_name = app_bucket
-        project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        # A backend bucket without signed URLs fills Cloud CDN's cache with unauthenticated reads: its objects must be
+        # readable by allUsers. Cloud CDN's cache-fill account exists only once a signed URL key does, so a grant to it
+        # fails on a fresh project (and where the organization allows only its own domain's members).
         gcp.storage.BucketIAMMember(
             f"{self._name}-static-cdn-reader",
             bucket=bucket_name,
             role="roles/storage.objectViewer",
-            member=project.number.apply(lambda n: f"serviceAccount:service-{n}@cloud-cdn-fill.iam.gserviceaccount.com"),
+            member="allUsers",
             opts=child,
         )
         ttls = cdn.cache_mode != "USE_ORIGIN_HEADERS"  # with origin headers, the API rejects explicit TTLs
@@ -444,7 +446,7 @@ class LoadBalancer(pulumi.ComponentResource):
             name=self._naming.physical("static"),
             location=cdn.location,
             uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
+            public_access_prevention="inherited",  # public through the CDN: a grant to allUsers is refused otherwise
             # A deploy that overwrites or deletes assets leaves the old ones restorable for a while.
             versioning=gcp.storage.BucketVersioningArgs(enabled=True),
             lifecycle_rules=[
@@ -458,6 +460,6 @@ class LoadBalancer(pulumi.ComponentResource):
             encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key) if key else None,
             force_destroy=not self._ctx.deletion_protection,
             deletion_policy="PREVENT" if self._ctx.deletion_protection else "DELETE",
-            labels=self._ctx.labels("load-balancer"),
+            labels={**self._ctx.labels("load-balancer"), "exposure": "cdn"},
             opts=self._ctx.stateful(self, "storage.googleapis.com"),
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline.engine import Recording, Resource
-from policy.rules import PUBLIC_MEMBERS, STATEFUL
+from policy.rules import BUCKET_BINDING, BUCKET_MEMBER, PUBLIC_MEMBERS, STATEFUL
 
 # The provider's type tokens the checks below read (tests/test_plan_security.py checks each against its SDK class).
 ADDRESS = "gcp:compute/address:Address"
@@ -28,6 +28,7 @@ INSTANCE_TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
+BUCKET_GRANTS = frozenset({BUCKET_MEMBER, BUCKET_BINDING})
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 WORKER_DOMAIN = "cloudflare:index/workersCustomDomain:WorkersCustomDomain"
 WORKER_ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
@@ -147,7 +148,10 @@ def _public_grant(r: Resource) -> str | None:
         (str(i[k]) for k in ("name", "service", "bucket", "secretId", "repository", "datasetId", "topic") if k in i),
         r.name,
     )
-    return f"{', '.join(members)} granted {i.get('role') or 'roles in a policy'} on {target}"
+    what = f"{', '.join(members)} granted {i.get('role') or 'roles in a policy'} on {target}"
+    if r.type in BUCKET_GRANTS:  # a public bucket is public everywhere, not only through the CDN in front of it
+        what += " (readable directly from Cloud Storage as well as through Cloud CDN)"
+    return what
 
 
 def _grant(r: Resource) -> str:

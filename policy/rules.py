@@ -23,6 +23,8 @@ SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 REDIS_INSTANCE = "gcp:redis/instance:Instance"
 REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
 BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+BUCKET_BINDING = "gcp:storage/bucketIAMBinding:BucketIAMBinding"
 SECRET = "gcp:secretmanager/secret:Secret"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 DATASET = "gcp:bigquery/dataset:Dataset"
@@ -37,6 +39,8 @@ FIREWALL = "gcp:compute/firewall:Firewall"
 REQUIRED_LABELS = ("environment", "managed-by", "cost-center", "component")
 PUBLIC_LABEL = ("exposure", "public")  # the label that marks a Cloud Run service as meant for anyone to invoke
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
+CDN_LABEL = ("exposure", "cdn")  # the label that marks the one bucket the load balancer's Cloud CDN serves to anyone
+CDN_READER = "roles/storage.objectViewer"
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 DEFAULT_COMPUTE_SA = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$")
 
@@ -49,18 +53,22 @@ class PolicyContext:
     protect: bool = False  # stateful resources carry Pulumi's protect option
     public_services: frozenset[str] = frozenset()  # Cloud Run services labelled exposure=public
     load_balanced_services: frozenset[str] = frozenset()  # Cloud Run services behind a serverless NEG
+    cdn_buckets: frozenset[str] = frozenset()  # buckets labelled exposure=cdn
 
     @classmethod
     def of(cls, resources: Iterable[tuple[str, Props]], *, deletion_protection: bool, protect: bool) -> PolicyContext:
         """The context of one stack, from its resources (type, props) and its protection settings."""
         public: set[str] = set()
         fronted: set[str] = set()
+        cdn: set[str] = set()
         for type_, props in resources:
             if type_ == RUN_SERVICE and _get(props, "labels", PUBLIC_LABEL[0]) == PUBLIC_LABEL[1]:
                 public.add(str(props.get("name")))
             if type_ == SERVERLESS_NEG and _get(props, "cloudRun", "service"):
                 fronted.add(str(_get(props, "cloudRun", "service")))
-        return cls(deletion_protection, protect, frozenset(public), frozenset(fronted))
+            if type_ == BUCKET and _is_cdn_bucket(props):
+                cdn.add(str(props.get("name")))
+        return cls(deletion_protection, protect, frozenset(public), frozenset(fronted), frozenset(cdn))
 
 
 Check = Callable[[str, Props, bool, PolicyContext], list[str]]
@@ -174,13 +182,38 @@ def stateful_protected(resource_type: str, props: Props, protect: bool, context:
     return problems
 
 
+def _is_cdn_bucket(props: Props) -> bool:
+    return bool(_get(props, "labels", CDN_LABEL[0]) == CDN_LABEL[1])
+
+
 def bucket_access(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     problems = []
     if props.get("uniformBucketLevelAccess") is not True:
         problems.append("bucket allows per-object ACLs: set uniform_bucket_level_access=True")
-    if props.get("publicAccessPrevention") != "enforced":
-        problems.append("bucket can be made public: set public_access_prevention='enforced'")
+    if props.get("publicAccessPrevention") != "enforced" and not _is_cdn_bucket(props):
+        problems.append(
+            "bucket can be made public: set public_access_prevention='enforced' (only the bucket labelled "
+            "exposure=cdn, which the load balancer's Cloud CDN serves, may be public)"
+        )
     return problems
+
+
+def public_buckets_only_through_cdn(
+    resource_type: str, props: Props, protect: bool, context: PolicyContext
+) -> list[str]:
+    """allUsers / allAuthenticatedUsers may hold only object read, and only on a bucket labelled exposure=cdn."""
+    members = [str(props.get("member"))] if "member" in props else [str(m) for m in props.get("members") or []]
+    public = sorted(PUBLIC_MEMBERS.intersection(members))
+    if not public:
+        return []
+    bucket, role = str(props.get("bucket")), props.get("role")
+    if role != CDN_READER:
+        return [
+            f"{', '.join(public)} granted {role} on bucket {bucket}: the public may only read objects ({CDN_READER})"
+        ]
+    if bucket not in context.cdn_buckets:
+        return [f"{', '.join(public)} may read bucket {bucket}, which is not labelled exposure=cdn"]
+    return []
 
 
 def _invoker_members(resource_type: str, props: Props) -> list[str]:
@@ -320,6 +353,13 @@ RULES: tuple[Rule, ...] = (
         "Buckets use uniform access and prevent public access",
         bucket_access,
         types=frozenset({BUCKET}),
+    ),
+    Rule(
+        "public-buckets-only-through-cdn",
+        "Only the bucket labelled exposure=cdn may be read by allUsers, and only read",
+        public_buckets_only_through_cdn,
+        needs_stack=True,
+        types=frozenset({BUCKET_MEMBER, BUCKET_BINDING}),
     ),
     Rule(
         "no-public-invoker",

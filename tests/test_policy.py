@@ -84,6 +84,18 @@ def _compliant() -> None:
         labels=LABELS,
         opts=protect,
     )
+    gcp.storage.Bucket(
+        "assets",
+        name="acme-dev-static",
+        location="EU",
+        uniform_bucket_level_access=True,
+        public_access_prevention="inherited",  # the one bucket Cloud CDN serves to anyone
+        labels={**LABELS, "exposure": "cdn"},
+        opts=protect,
+    )
+    gcp.storage.BucketIAMMember(
+        "assets-public", bucket="acme-dev-static", role="roles/storage.objectViewer", member="allUsers"
+    )
     gcp.secretmanager.Secret(
         "secret",
         secret_id="db-password",
@@ -211,6 +223,9 @@ FAILING = [
     Failing("stateful-resources-protected", "secret", (), False),
     Failing("bucket-access", "bucket", ("uniformBucketLevelAccess",), False),
     Failing("bucket-access", "bucket", ("publicAccessPrevention",), "inherited"),
+    Failing("bucket-access", "assets", ("uniformBucketLevelAccess",), False),
+    Failing("public-buckets-only-through-cdn", "assets-public", ("bucket",), "acme-dev-uploads"),
+    Failing("public-buckets-only-through-cdn", "assets-public", ("role",), "roles/storage.objectAdmin"),
     Failing("no-public-invoker", "site-public", ("name",), "acme-dev-api"),
     Failing("no-public-invoker", "api", ("invokerIamDisabled",), True),
     Failing("required-labels", "bucket", ("labels", "cost-center"), DELETE),
@@ -328,7 +343,8 @@ def test_the_pack_runs_resource_rules_on_preview_props_with_unknowns() -> None:
     policy.validate(args, report)
     assert [m for m, _ in reported] == [
         "bucket allows per-object ACLs: set uniform_bucket_level_access=True",
-        "bucket can be made public: set public_access_prevention='enforced'",
+        "bucket can be made public: set public_access_prevention='enforced' (only the bucket labelled "
+        "exposure=cdn, which the load balancer's Cloud CDN serves, may be public)",
     ]
 
 
