@@ -71,9 +71,10 @@ def kms_location(location: str) -> str:
 
 class CustomerManagedKeys(pulumi.ComponentResource):
     """Key rings and keys for the locations each data service needs (`needs`: service -> the locations its resources
-    name), the agents that use them and their grants. Keys and key rings are always protected: Cloud KMS never deletes
-    a key ring or key, and removing a key from the stack schedules every version for destruction, after which nothing
-    it encrypted can be read again."""
+    name), the agents that use them and their grants. Keys and key rings are retained on delete, whatever the stack's
+    `protect`: a key the config no longer needs (a replica region dropped, a dataset moved) leaves the stack and stays
+    in Cloud KMS with every version enabled, instead of failing the update (protect) or having its versions scheduled
+    for destruction, after which nothing it encrypted can be read again."""
 
     encryption: Encryption
     key_ids: pulumi.Output[dict[str, str]]
@@ -131,7 +132,9 @@ class CustomerManagedKeys(pulumi.ComponentResource):
                 name=self._ctx.naming.physical("keys"),
                 location=location,
                 project=self._ctx.project,
-                opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=self._ctx.apis.require(KMS_API)),
+                opts=pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, depends_on=self._ctx.apis.require(KMS_API)
+                ),
             )
         return self.rings[location]
 
@@ -150,7 +153,10 @@ class CustomerManagedKeys(pulumi.ComponentResource):
                     algorithm="GOOGLE_SYMMETRIC_ENCRYPTION", protection_level="SOFTWARE"
                 ),
                 labels=self._ctx.labels("encryption"),
-                opts=pulumi.ResourceOptions(parent=self, protect=True),
+                # Set once, when the key is created: a later change would replace a key whose name KMS never frees.
+                opts=pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, ignore_changes=["destroyScheduledDuration"]
+                ),
             )
             self.keys[(service, location)] = key
             self.grants[(service, location)] = gcp.kms.CryptoKeyIAMMember(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline.engine import Recording, Resource
-from policy.rules import BUCKET_BINDING, BUCKET_MEMBER, PUBLIC_MEMBERS, STATEFUL
+from policy.rules import BUCKET_BINDING, BUCKET_MEMBER, PUBLIC_MEMBERS, RETAINED, STATEFUL
 
 # The provider's type tokens the checks below read (tests/test_plan_security.py checks each against its SDK class).
 ADDRESS = "gcp:compute/address:Address"
@@ -173,7 +173,7 @@ def _unprotected(r: Resource, protect: bool) -> str | None:
     else:
         problems += [f"{key} false" for key in PROTECTION_INPUTS if r.inputs.get(key) is False]
     stateful = r.type in STATEFUL or r.type in DISKS
-    if protect and stateful and not r.protect:
+    if protect and stateful and not r.protect and not (r.type in RETAINED and r.retain_on_delete):
         problems.append("no Pulumi protect")
     return ", ".join(problems) if problems else None
 

@@ -166,6 +166,9 @@ STATEFUL: dict[str, tuple[str, bool] | None] = {
     REPOSITORY: None,
     CRYPTO_KEY: None,  # destroying a key loses everything it encrypted
 }
+# Types kept by `retain_on_delete` instead of `protect`: a key a stack stops needing must leave it without failing
+# every update. The policy engine does not see retainOnDelete; tests/test_encryption.py checks every key carries it.
+RETAINED = frozenset({CRYPTO_KEY})
 
 
 def stateful_protected(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
@@ -177,7 +180,7 @@ def stateful_protected(resource_type: str, props: Props, protect: bool, context:
         unsafe = value is not True if safe else value is True
         if unsafe:
             problems.append(f"the stack asks for deletion protection: set {key}={safe} (got {value})")
-    if context.protect and not protect:
+    if context.protect and not protect and resource_type not in RETAINED:
         problems.append("the stack asks for protect: pass ResourceOptions(protect=True) to this stateful resource")
     return problems
 

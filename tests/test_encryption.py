@@ -180,9 +180,12 @@ def test_keys_rotate_as_config_says_and_nothing_can_destroy_them_by_accident(sta
         assert key.inputs["rotationPeriod"] == f"{args.rotation_days * 86400}s"
         assert key.inputs["destroyScheduledDuration"] == f"{args.destroy_scheduled_days * 86400}s"
         assert key.inputs["purpose"] == "ENCRYPT_DECRYPT"
-        assert key.protect is True  # whatever the stack's own protect: a destroyed key takes its data with it
+        # Whatever the stack's own protect: a key leaving the program is abandoned in KMS, never destroyed (a destroyed
+        # key takes its data with it), and never protected (a protected key the config drops fails every update).
+        assert (key.retain_on_delete, key.protect) == (True, False)
+        assert "destroyScheduledDuration" in key.ignore_changes  # fixed at creation: a change must not replace it
     for ring in program.of(RING):
-        assert ring.protect is True
+        assert (ring.retain_on_delete, ring.protect) == (True, False)
     assert program.outputs["encryption_keys"] == {
         k: v for k, v in program.outputs["encryption_keys"].items() if v in keys(program)
     }

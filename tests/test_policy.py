@@ -267,6 +267,12 @@ def test_stateful_protect_is_only_required_where_the_stack_asks_for_it() -> None
     assert check(unprotected, protect=False) == set()
 
 
+def test_a_retained_key_needs_no_protect_but_a_protected_stack_s_data_still_does() -> None:
+    context = rules.PolicyContext(protect=True)
+    assert rules.stateful_protected(rules.CRYPTO_KEY, {}, False, context) == []
+    assert rules.stateful_protected(rules.SECRET, {"deletionProtection": True}, False, context) != []
+
+
 def test_ssh_from_iap_is_allowed_but_not_from_the_internet() -> None:
     (firewall,) = [r for r in records(compliant()) if r[0] == "iap-ssh"]
     context = rules.PolicyContext()
