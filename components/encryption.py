@@ -1,8 +1,9 @@
 """Customer-managed encryption keys (CMEK): a key ring per location the stack's data lives in, one rotating key per
 data service there, and each service's Google agent allowed to use its own key and no other.
 
-The keys come out as an `Encryption` (components/refs.py) whose ids resolve only once the agent's grant exists, so the
-database, cache, buckets, repository, secrets and topics that take them wait for it instead of failing on create.
+The keys come out as an `Encryption` (components/refs.py) whose ids resolve only once the agent's grant exists and has
+had time to propagate, so the database, cache, buckets, repository, secrets and topics that take them wait for it
+instead of failing on create.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 from pydantic import Field
 
 from components.config_types import REGIONS, Model
@@ -21,6 +23,9 @@ from components.refs import Encryption
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 KMS_API = "cloudkms.googleapis.com"
 DAY_SECONDS = 86_400
+# IAM changes typically propagate in 2 minutes (sometimes 7 or more): a resource created with a key right after its
+# agent's grant fails its first create with a KMS permission error, so a key resolves only once this has passed.
+IAM_PROPAGATION = "180s"
 # Cloud Storage multi-regions and predefined dual-regions, and the Cloud KMS multi-region their keys live in: a key
 # must be where the data is, and KMS names its multi-regions differently (`europe`, not `EU`).
 MULTI_REGIONS = {"EU": "europe", "US": "us", "ASIA": "asia"}
@@ -98,6 +103,7 @@ class CustomerManagedKeys(pulumi.ComponentResource):
         self.rings: dict[str, gcp.kms.KeyRing] = {}
         self.keys: dict[tuple[str, str], gcp.kms.CryptoKey] = {}
         self.grants: dict[tuple[str, str], gcp.kms.CryptoKeyIAMMember] = {}
+        self.settled: dict[tuple[str, str], time.Sleep] = {}
         members = {service: self._agent(service) for service in sorted(needs)}
         granted: dict[str, pulumi.Output[str]] = {}
         for service in sorted(needs):
@@ -159,12 +165,21 @@ class CustomerManagedKeys(pulumi.ComponentResource):
                 ),
             )
             self.keys[(service, location)] = key
-            self.grants[(service, location)] = gcp.kms.CryptoKeyIAMMember(
+            grant = gcp.kms.CryptoKeyIAMMember(
                 f"{self._name}-{service}-{location}-agent",
                 crypto_key_id=key.id,
                 role=ENCRYPTER_DECRYPTER,
                 member=member,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            self.grants[(service, location)] = grant
+            # Waits when created, and again only when the grant is (a new key or agent), never on other updates.
+            self.settled[(service, location)] = time.Sleep(
+                f"{self._name}-{service}-{location}-agent-propagation",
+                create_duration=IAM_PROPAGATION,
+                triggers={"key": key.id, "member": member},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]),
+            )
         key, grant = self.keys[(service, location)], self.grants[(service, location)]
-        return pulumi.Output.all(key.id, grant.etag).apply(lambda values: str(values[0]))
+        settled = self.settled[(service, location)]
+        return pulumi.Output.all(key.id, grant.etag, settled.id).apply(lambda values: str(values[0]))

@@ -173,6 +173,27 @@ def test_what_takes_a_key_waits_for_its_agents_grant(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", CMEK_STACKS)
+def test_what_takes_a_key_waits_for_its_agents_grant_to_propagate(stack: str) -> None:
+    """IAM changes typically take 2 minutes to propagate: a resource created with its key right after a grant fails."""
+    program = program_of(stack)
+    sleeps = {s.name: s for s in program.of("time:index/sleep:Sleep") if s.name.startswith("encryption-")}
+    grants = list(program.of(KEY_GRANT))
+    assert len(sleeps) == len(grants)
+    for grant in grants:
+        sleep = sleeps[f"{grant.name}-propagation"]
+        assert program.depends_on(sleep, grant)
+        assert int(sleep.inputs["createDuration"].removesuffix("s")) >= 120
+    takers = [
+        (program.named("database-primary"), "encryptionKeyName"),
+        (program.named("redis-instance"), "customerManagedKey"),
+        (program.named("registry-repository"), "kmsKeyName"),
+    ]
+    by_key = {g.inputs["cryptoKeyId"]: sleeps[f"{g.name}-propagation"] for g in grants}
+    for resource, field in takers:
+        assert program.depends_on(resource, by_key[resource.inputs[field]]), resource.name
+
+
+@pytest.mark.parametrize("stack", CMEK_STACKS)
 def test_keys_rotate_as_config_says_and_nothing_can_destroy_them_by_accident(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     args = config.encryption

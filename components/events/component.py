@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 
 from components.context import StackContext
 from components.events.config import EventsArgs, SubscriptionArgs, TopicArgs
@@ -17,6 +18,7 @@ from components.refs import NO_CMEK, Encryption, ServiceEndpoint, WarehouseTable
 
 API = "pubsub.googleapis.com"
 NEVER = ""  # an expiration policy ttl of "" keeps a subscription however long it stays idle
+IAM_PROPAGATION = "180s"  # IAM changes typically propagate in 2 minutes, sometimes 7 or more
 
 
 def _seconds(value: int) -> str:
@@ -197,8 +199,8 @@ class EventBus(pulumi.ComponentResource):
         push account (Pub/Sub checks that whoever sets a push subscription's OIDC account may act as it)."""
         name, ref = f"{self._name}-{topic_key}-{key}", f"{topic_key}/{key}"
         push_config, invoker = self._push(topic_key, key, args)
-        waits_for.append(invoker)
-        waits_for += self._ctx.act_as(self, f"{name}-push", self.push_accounts[ref].name)
+        grants: list[pulumi.Resource] = [invoker, *self._ctx.act_as(self, f"{name}-push", self.push_accounts[ref].name)]
+        waits_for += [*grants, self._settled(name, grants, self.push_accounts[ref].email)]
         return push_config
 
     def _bigquery_delivery(
@@ -218,13 +220,23 @@ class EventBus(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.grants[f"{ref}/table-writer"] = writer
-        waits_for.append(writer)
+        waits_for += [writer, self._settled(name, [writer], table.path)]
         return gcp.pubsub.SubscriptionBigqueryConfigArgs(
             table=table.path,
             use_table_schema=args.bigquery.schema_from == "table",
             use_topic_schema=args.bigquery.schema_from == "topic",
             write_metadata=args.bigquery.write_metadata,
             drop_unknown_fields=args.bigquery.drop_unknown_fields,
+        )
+
+    def _settled(self, name: str, grants: list[pulumi.Resource], grantee: pulumi.Input[str]) -> time.Sleep:
+        """A wait after the grants a subscription's create checks, so that they have propagated by then; it waits
+        again only when what was granted changes (`grantee`)."""
+        return time.Sleep(
+            f"{name}-iam-propagation",
+            create_duration=IAM_PROPAGATION,
+            triggers={"grantee": grantee},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
 
     def _subscribers(self, ref: str, name: str, subscription: gcp.pubsub.Subscription, args: SubscriptionArgs) -> None:
