@@ -13,6 +13,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from components.agents import service_agent
 from components.config_types import Model, invalid
 from components.context import StackContext
 from components.observability.signals import Alert, Runbook, Watched, metric, threshold
@@ -144,12 +145,7 @@ class AppSecrets(pulumi.ComponentResource):
         that keeps only the SECRET_ROTATE notifications: a topic without one would drop them. Resolves once the agent
         may publish, so a secret naming it is created after the grant."""
         ctx = self._ctx
-        agent = gcp.projects.ServiceIdentity(
-            f"{self._name}-secretmanager-agent",
-            project=ctx.project,
-            service="secretmanager.googleapis.com",
-            opts=ctx.after(self, "secretmanager.googleapis.com"),
-        )
+        agent = service_agent(f"{self._name}-secretmanager-agent", "secretmanager.googleapis.com", ctx=ctx, parent=self)
         self.rotation_topic = gcp.pubsub.Topic(
             f"{self._name}-rotation",
             name=ctx.naming.physical("secret-rotation"),

@@ -16,6 +16,7 @@ import pulumi_gcp as gcp
 import pulumiverse_time as time
 from pydantic import Field
 
+from components.agents import service_agent
 from components.config_types import REGIONS, Model
 from components.context import StackContext
 from components.refs import Encryption
@@ -123,13 +124,7 @@ class CustomerManagedKeys(pulumi.ComponentResource):
         if service == "bigquery":
             return gcp.bigquery.get_default_service_account_output(project=self._ctx.project, opts=invoke).member
         assert agent.identity is not None
-        identity = gcp.projects.ServiceIdentity(
-            f"{self._name}-agent-{service}",
-            project=self._ctx.project,
-            service=agent.identity,
-            opts=self._ctx.after(self, agent.api),
-        )
-        return identity.member
+        return service_agent(f"{self._name}-agent-{service}", agent.identity, ctx=self._ctx, parent=self).member
 
     def _ring(self, location: str) -> gcp.kms.KeyRing:
         if location not in self.rings:

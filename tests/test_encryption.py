@@ -3,15 +3,20 @@ key may be used by its service's Google agent alone, and nothing is created befo
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any
 
 import pulumi
 import pytest
 
 import stack_config
 from components.encryption import AGENTS, ENCRYPTER_DECRYPTER, kms_location
+from offline import mocks
+from offline.catalog import facts_of
+from offline.catalog.facts import Facts
 from offline.catalog.messaging import AGENT_DOMAINS
-from offline.engine import Recording, Resource
+from offline.engine import Recording, Resource, run_program
 from tests.conftest import STACKS, config_of, program_of, raw_config
 
 KEY = "gcp:kms/cryptoKey:CryptoKey"
@@ -250,3 +255,27 @@ def test_a_service_that_keeps_no_data_in_the_stack_gets_no_key() -> None:
     services = {service_of(k) for k in keys(program_of("bro-ai"))}
     assert services == {"sql", "redis", "storage", "secretmanager", "artifactregistry"}
     assert {"bigquery", "pubsub"} <= {service_of(k) for k in keys(program_of("prod"))}
+
+
+def _identity_without_email(token: str) -> Facts | None:
+    """The provider relays whatever generateServiceIdentity returns, and for some services that is no email."""
+    facts = facts_of(token)
+    if token != IDENTITY or facts is None:
+        return facts
+    return dataclasses.replace(facts, outputs=lambda c, name, i: {"id": f"projects/{c.project}/services/x"})
+
+
+def test_agent_grants_name_the_documented_agent_even_when_the_api_returns_no_email(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mocks, "facts_of", _identity_without_email)
+    program = run_program("prod")
+    members: list[tuple[str, Any]] = [(g.name, g.inputs.get("member")) for g in program.of(KEY_GRANT)]
+    members += [
+        (g.name, g.inputs.get("member"))
+        for g in program.resources
+        if g.custom and g.name.endswith(("-agent-subscriber", "-dead-letter-publisher", "-rotation-publisher"))
+    ]
+    assert len(members) > len(list(program.of(KEY_GRANT)))
+    for name, member in members:
+        assert re.fullmatch(r"serviceAccount:(service|bq)-\d+@[a-z-]+\.iam\.gserviceaccount\.com", str(member)), name

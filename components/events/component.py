@@ -10,6 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 
+from components.agents import service_agent
 from components.context import StackContext
 from components.events.config import EventsArgs, SubscriptionArgs, TopicArgs
 from components.events.watch import WatchedSubscription, watch_events
@@ -63,9 +64,7 @@ class EventBus(pulumi.ComponentResource):
         self._services = services
         self._tables = tables
         self._key = encryption.key("pubsub")
-        self.agent = gcp.projects.ServiceIdentity(
-            f"{name}-pubsub-agent", project=ctx.project, service=API, opts=ctx.after(self, API)
-        )
+        self.agent = service_agent(f"{name}-pubsub-agent", API, ctx=ctx, parent=self)
         self.topics: dict[str, gcp.pubsub.Topic] = {}
         self.subscriptions: dict[str, gcp.pubsub.Subscription] = {}
         self.dead_letter_topics: dict[str, gcp.pubsub.Topic] = {}
