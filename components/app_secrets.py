@@ -150,6 +150,7 @@ class AppSecrets(pulumi.ComponentResource):
             f"{self._name}-rotation",
             name=ctx.naming.physical("secret-rotation"),
             kms_key_name=encryption.key("pubsub", ctx.region),
+            message_storage_policy=encryption.topic_storage(),
             message_retention_duration=f"{ROTATION_RETENTION_SECONDS}s",
             labels=ctx.labels("app-secrets"),
             opts=ctx.after(self, "pubsub.googleapis.com"),

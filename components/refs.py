@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_gcp as gcp
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,14 @@ class Encryption:
     @property
     def enabled(self) -> bool:
         return bool(self.keys)
+
+    def topic_storage(self) -> gcp.pubsub.TopicMessageStoragePolicyArgs | None:
+        """With CMEK, a topic keeps its messages in the stack's region, where its key is: published through the global
+        endpoint from elsewhere, they would otherwise be stored in the region nearest the publisher. Not enforced in
+        transit: Google's own publishers (Secret Manager, Cloud Billing) must still reach the topic."""
+        if not self.enabled or self.region is None:
+            return None
+        return gcp.pubsub.TopicMessageStoragePolicyArgs(allowed_persistence_regions=[self.region])
 
 
 NO_CMEK = Encryption()

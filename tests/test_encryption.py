@@ -279,3 +279,21 @@ def test_agent_grants_name_the_documented_agent_even_when_the_api_returns_no_ema
     assert len(members) > len(list(program.of(KEY_GRANT)))
     for name, member in members:
         assert re.fullmatch(r"serviceAccount:(service|bq)-\d+@[a-z-]+\.iam\.gserviceaccount\.com", str(member)), name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_with_cmek_every_topic_stores_its_messages_in_the_region_of_its_key(stack: str) -> None:
+    """Published through the global endpoint from elsewhere, a message is stored in the region nearest the publisher
+    unless the topic's storage policy names the allowed regions; the key is in the stack's region."""
+    program, config = program_of(stack), config_of(stack)
+    topics = list(program.of(TOPIC))
+    assert topics
+    for topic in topics:
+        policy = topic.inputs.get("messageStoragePolicy")
+        if config.encryption.cmek:
+            assert topic.inputs["kmsKeyName"].split("/")[3] == config.gcp.region
+            assert policy == {"allowedPersistenceRegions": [config.gcp.region]}, topic.name
+            # Not in transit: Secret Manager and Cloud Billing publish from Google's side, not from the region.
+            assert "enforceInTransit" not in policy
+        else:
+            assert policy is None, topic.name

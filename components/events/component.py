@@ -64,6 +64,7 @@ class EventBus(pulumi.ComponentResource):
         self._services = services
         self._tables = tables
         self._key = encryption.key("pubsub")
+        self._storage = encryption.topic_storage()
         self.agent = service_agent(f"{name}-pubsub-agent", API, ctx=ctx, parent=self)
         self.topics: dict[str, gcp.pubsub.Topic] = {}
         self.subscriptions: dict[str, gcp.pubsub.Subscription] = {}
@@ -153,6 +154,7 @@ class EventBus(pulumi.ComponentResource):
             message_retention_duration=_seconds(retention_hours * 3600) if retention_hours else None,
             schema_settings=schema_settings,
             kms_key_name=self._key,
+            message_storage_policy=self._storage,
             labels=ctx.labels("events"),
             deletion_policy="PREVENT" if ctx.deletion_protection else "DELETE",
             opts=ctx.stateful(self, API),
