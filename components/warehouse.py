@@ -24,6 +24,8 @@ TableKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 PARTITION_TYPES = frozenset(("TIMESTAMP", "DATE", "DATETIME"))
 # Column types BigQuery cannot cluster on (besides REPEATED columns and nested fields).
 UNCLUSTERABLE = frozenset(("RECORD", "STRUCT", "JSON", "FLOAT", "FLOAT64", "BYTES", "INTERVAL"))
+# BigQuery keeps at most this many partitions in a table; writes into a new one fail beyond it.
+MAX_PARTITIONS = 10_000
 # Roles a service may hold on one dataset: read its tables, or also write them.
 ACCESS_ROLES = {"reader": "roles/bigquery.dataViewer", "writer": "roles/bigquery.dataEditor"}
 
@@ -109,6 +111,21 @@ class DatasetArgs(Model):
                 _location(self.location)
             except ValueError as err:
                 invalid("location", str(err))
+        return self
+
+    @model_validator(mode="after")
+    def _hourly_partitions_expire_within_the_limit(self) -> DatasetArgs:
+        """An hourly table keeps 24 partitions a day: without an expiration short enough, it reaches BigQuery's
+        partition limit and every write into a new hour fails (the BigQuery subscription's too)."""
+        most = MAX_PARTITIONS // 24
+        for key, table in self.tables.items():
+            days = table.partitioning.expiration_days or self.default_partition_expiration_days
+            if table.partitioning.granularity == "HOUR" and (days is None or days > most):
+                invalid(
+                    f"tables.{key}.partitioning.expiration_days",
+                    f"an hourly table keeps at most {MAX_PARTITIONS} partitions ({most} days); set expiration_days "
+                    f"to {most} or less (got {days}), or partition by DAY",
+                )
         return self
 
 

@@ -183,6 +183,25 @@ def order_events(dataset: dict[str, Any]) -> dict[str, Any]:
 TABLE_KEY = r"warehouse\.datasets\.analytics\.tables\.order_events"
 
 
+def test_an_hourly_table_must_expire_its_partitions_before_bigquerys_partition_limit() -> None:
+    bad(
+        lambda d: order_events(d).update(partitioning={"granularity": "HOUR", "expiration_days": 730}),
+        rf"{TABLE_KEY}\.partitioning\.expiration_days: an hourly table keeps at most 10000 partitions \(416 days\)",
+    )
+    bad(
+        lambda d: (
+            order_events(d).update(partitioning={"granularity": "HOUR"})
+            or d.pop("default_partition_expiration_days", None)
+        ),
+        rf"{TABLE_KEY}\.partitioning\.expiration_days: .* \(got None\)",
+    )
+    raw = copy.deepcopy(raw_config("dev"))
+    order_events(raw["warehouse"]["datasets"]["analytics"]).update(
+        partitioning={"granularity": "HOUR", "expiration_days": 416}
+    )
+    assert stack_config.parse(raw, stack_file="Pulumi.dev.yaml").warehouse is not None
+
+
 def test_partitioning_on_a_column_that_is_not_a_time_names_the_key() -> None:
     bad(
         lambda d: order_events(d).update(partitioning={"column": "order_id"}),
