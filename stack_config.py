@@ -448,6 +448,15 @@ class StackConfig(Model):
                         f"services.{name}.buckets.{bucket}",
                         f"'{bucket}' is not defined in buckets ({', '.join(self.buckets) or 'none'}); define it there",
                     )
+        for key, secret in self.app_secrets.items():
+            path = secret.secret_path(self.gcp.project) if secret.existing is not None else None
+            if path is not None and not path.startswith(f"projects/{self.gcp.project}/"):
+                invalid(
+                    f"app_secrets.{key}.existing",
+                    f"{path} is in another project: the deployer may grant access to secrets of "
+                    f"{self.gcp.project} only; copy the secret into this project (or have its owner grant the services "
+                    "access and read it from the code)",
+                )
         return self
 
     @model_validator(mode="after")

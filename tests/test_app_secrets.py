@@ -228,6 +228,15 @@ def _service(stack: str, name: str, **changes: Any) -> dict[str, Any]:
             r"app_secrets\.ga_measurement_id\.existing: .*is not a Secret Manager secret",
         ),
         (
+            {
+                "app_secrets": {
+                    "jwt_signing_key": {},
+                    "ga_measurement_id": {"existing": "projects/marketing-1/secrets/GA"},
+                }
+            },
+            r"app_secrets\.ga_measurement_id\.existing: projects/marketing-1/secrets/GA is in another project",
+        ),
+        (
             {"app_secrets": {"JWT": {}}},
             r"app_secrets\.JWT\.\[key\]: string should match pattern",
         ),
