@@ -43,7 +43,7 @@ from components.config_types import (
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
-from components.encryption import EncryptionArgs
+from components.encryption import DUAL_REGIONS, EncryptionArgs
 from components.events import EventsArgs
 from components.events.config import BigQueryArgs, TopicArgs
 from components.gke import GkeArgs
@@ -430,6 +430,22 @@ class StackConfig(Model):
                 f"{describe_day(when, exports.time_zone)}, when the instance is stopped; set backup.exports.time and "
                 "backup.exports.days within those hours",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cmek_buckets_are_regional_or_multi_regional(self) -> StackConfig:
+        """Where a dual-region bucket's key must be is not established (KMS has its own multi-regions, such as nam4),
+        so CMEK refuses a dual-region rather than hand Cloud Storage a key it may reject."""
+        if not self.encryption.cmek:
+            return self
+        locations = {f"buckets.{key}.location": b.location for key, b in self.buckets.items()}
+        for path, location in {**locations, "backup.location": self.backup.location}.items():
+            if location is not None and location.upper() in DUAL_REGIONS:
+                invalid(
+                    path,
+                    f"{location} is a dual-region, whose CMEK key location is not established; with "
+                    "encryption.cmek use a region or a multi-region (EU, US, ASIA)",
+                )
         return self
 
     @model_validator(mode="after")

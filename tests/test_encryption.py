@@ -250,6 +250,15 @@ def test_bad_encryption_config_names_the_key(key: str, value: int, message: str)
         stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
 
 
+def test_with_cmek_a_dual_region_bucket_is_refused_until_its_key_location_is_known() -> None:
+    raw = raw_config("prod")
+    raw["buckets"] = {**raw["buckets"], "media": {"location": "EUR4"}}
+    with pytest.raises(pulumi.RunError, match=r"buckets\.media\.location: EUR4 is a dual-region"):
+        stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
+    raw["encryption"] = {**raw["encryption"], "cmek": False}
+    assert stack_config.parse(raw, stack_file="Pulumi.prod.yaml").buckets["media"].location == "EUR4"
+
+
 def test_a_service_that_keeps_no_data_in_the_stack_gets_no_key() -> None:
     """Every key version is billed, used or not: bro-ai has no warehouse, event bus, rotating secret or budget topic."""
     services = {service_of(k) for k in keys(program_of("bro-ai"))}
