@@ -35,12 +35,16 @@ RUN_INVOKER_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 RUN_INVOKER_BINDING = "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding"
 SERVERLESS_NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
 FIREWALL = "gcp:compute/firewall:Firewall"
+TABLE = "gcp:bigquery/table:Table"
+TOPIC = "gcp:pubsub/topic:Topic"
 
 REQUIRED_LABELS = ("environment", "managed-by", "cost-center", "component")
 PUBLIC_LABEL = ("exposure", "public")  # the label that marks a Cloud Run service as meant for anyone to invoke
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 CDN_LABEL = ("exposure", "cdn")  # the label that marks the one bucket the load balancer's Cloud CDN serves to anyone
 CDN_READER = "roles/storage.objectViewer"
+CMEK_LABEL = ("component", "encryption")  # the customer-managed keys of a stack with CMEK on
+GOOGLE_MANAGED = ("encryption", "google-managed")  # a data resource deliberately left on Google-managed encryption
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 DEFAULT_COMPUTE_SA = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$")
 
@@ -54,6 +58,7 @@ class PolicyContext:
     public_services: frozenset[str] = frozenset()  # Cloud Run services labelled exposure=public
     load_balanced_services: frozenset[str] = frozenset()  # Cloud Run services behind a serverless NEG
     cdn_buckets: frozenset[str] = frozenset()  # buckets labelled exposure=cdn
+    cmek: bool = False  # the stack creates customer-managed keys (component=encryption)
 
     @classmethod
     def of(cls, resources: Iterable[tuple[str, Props]], *, deletion_protection: bool, protect: bool) -> PolicyContext:
@@ -61,14 +66,16 @@ class PolicyContext:
         public: set[str] = set()
         fronted: set[str] = set()
         cdn: set[str] = set()
+        cmek = False
         for type_, props in resources:
+            cmek = cmek or (type_ == CRYPTO_KEY and _get(props, "labels", CMEK_LABEL[0]) == CMEK_LABEL[1])
             if type_ == RUN_SERVICE and _get(props, "labels", PUBLIC_LABEL[0]) == PUBLIC_LABEL[1]:
                 public.add(str(props.get("name")))
             if type_ == SERVERLESS_NEG and _get(props, "cloudRun", "service"):
                 fronted.add(str(_get(props, "cloudRun", "service")))
             if type_ == BUCKET and _is_cdn_bucket(props):
                 cdn.add(str(props.get("name")))
-        return cls(deletion_protection, protect, frozenset(public), frozenset(fronted), frozenset(cdn))
+        return cls(deletion_protection, protect, frozenset(public), frozenset(fronted), frozenset(cdn), cmek)
 
 
 Check = Callable[[str, Props, bool, PolicyContext], list[str]]
@@ -183,6 +190,41 @@ def stateful_protected(resource_type: str, props: Props, protect: bool, context:
     if context.protect and not protect and resource_type not in RETAINED:
         problems.append("the stack asks for protect: pass ResourceOptions(protect=True) to this stateful resource")
     return problems
+
+
+# Where each data type names its customer-managed key.
+KEY_PATHS: dict[str, tuple[str, ...]] = {
+    SQL_INSTANCE: ("encryptionKeyName",),
+    REDIS_INSTANCE: ("customerManagedKey",),
+    BUCKET: ("encryption", "defaultKmsKeyName"),
+    REPOSITORY: ("kmsKeyName",),
+    DATASET: ("defaultEncryptionConfiguration", "kmsKeyName"),
+    TABLE: ("encryptionConfiguration", "kmsKeyName"),
+    TOPIC: ("kmsKeyName",),
+}
+
+
+def _secret_keys(props: Props) -> list[Any]:
+    replication = props.get("replication") or {}
+    auto = _get(replication, "auto", "customerManagedEncryption", "kmsKeyName")
+    replicas = _get(replication, "userManaged", "replicas") or []
+    if _get(replication, "auto") is not None:
+        return [auto]
+    return [_get(r, "customerManagedEncryption", "kmsKeyName") for r in replicas] or [None]
+
+
+def cmek_data_encrypted(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
+    """With CMEK on, a data resource without a key is a mistake, not a shorter plan line (a dataset outside the
+    stack's region used to lose its key silently); a deliberate exception says so in a label."""
+    if not context.cmek or _get(props, "labels", GOOGLE_MANAGED[0]) == GOOGLE_MANAGED[1]:
+        return []
+    keys = _secret_keys(props) if resource_type == SECRET else [_get(props, *KEY_PATHS[resource_type])]
+    if all(keys):
+        return []
+    return [
+        "the stack encrypts its data with customer-managed keys (encryption.cmek) but this resource has none: give it "
+        f"the key of its location, or label it {GOOGLE_MANAGED[0]}={GOOGLE_MANAGED[1]} if that is deliberate"
+    ]
 
 
 def _is_cdn_bucket(props: Props) -> bool:
@@ -363,6 +405,13 @@ RULES: tuple[Rule, ...] = (
         public_buckets_only_through_cdn,
         needs_stack=True,
         types=frozenset({BUCKET_MEMBER, BUCKET_BINDING}),
+    ),
+    Rule(
+        "cmek-data-encrypted",
+        "With CMEK on, every data resource carries a customer-managed key",
+        cmek_data_encrypted,
+        needs_stack=True,
+        types=frozenset({*KEY_PATHS, SECRET}),
     ),
     Rule(
         "no-public-invoker",
