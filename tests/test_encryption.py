@@ -11,11 +11,11 @@ import pulumi
 import pytest
 
 import stack_config
+from components.agents import AGENT_DOMAINS
 from components.encryption import AGENTS, ENCRYPTER_DECRYPTER, kms_location
 from offline import mocks
 from offline.catalog import facts_of
 from offline.catalog.facts import Facts
-from offline.catalog.messaging import AGENT_DOMAINS
 from offline.engine import Recording, Resource, run_program
 from tests.conftest import STACKS, config_of, program_of, raw_config
 
