@@ -50,9 +50,12 @@ bench: setup ## Offline plan time vs the SDK import floor, and their ratio
 	@$(BYTECODE)
 	$(BIN)/python -m offline.bench $(if $(filter command line,$(origin STACK)),$(STACK),prod)
 
-plans: setup ## Offline plan of every stack
+# Every stack file at the top level: the environments and the reference stacks of the seed systems.
+STACK_FILES := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
+
+plans: setup ## Offline plan of every stack (each Pulumi.<stack>.yaml)
 	@$(BYTECODE)
-	for stack in dev staging prod bro-ai; do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
+	for stack in $(STACK_FILES); do $(BIN)/python -m offline.plan $$stack > /dev/null || exit 1; done
 
 diagrams: setup ## Regenerate docs/architecture.md from the prod program
 	$(BIN)/python -m offline.estimate.diagram

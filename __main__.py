@@ -82,7 +82,7 @@ backup = Backup(
         databases=database.database_names,
         service_account_email=database.instance.service_account_email_address,
         point_in_time_recovery=config.database.backups.point_in_time_recovery,
-        cross_region_replica=any(r.region != ctx.region for r in config.database.replicas.values()),
+        cross_region_replica=config.cross_region_replica(),
     ),
     redis=RedisExportTarget(
         instance=redis.instance.name, region=ctx.region, persistence_identity=redis.instance.persistence_iam_identity
@@ -128,7 +128,7 @@ for key in config.service_order():
         buckets={key: BucketBinding(buckets[key].name, ACCESS[access]) for key, access in service.buckets.items()},
     )
 
-# Events and the warehouse they land in
+# The warehouse events land in
 warehouse = (
     Warehouse(
         "warehouse",
@@ -140,23 +140,9 @@ warehouse = (
     if config.warehouse
     else None
 )
-events = (
-    EventBus(
-        "events",
-        config.events,
-        ctx=ctx,
-        services={
-            key: ServiceEndpoint(name=s.service.name, url=s.url, service_account_email=s.service_account_email)
-            for key, s in services.items()
-        },
-        tables=warehouse.tables if warehouse else {},
-        encryption=encryption,
-    )
-    if config.events
-    else None
-)
 # Kubernetes: the cluster, its workloads' identities, Argo CD and the internal tools behind IAP
 cluster: GkeCluster | None = None
+workloads: dict[str, WorkloadIdentity] = {}
 if config.binary_authorization:
     binauthz = BinaryAuthorization("binauthz", config.binary_authorization, ctx=ctx)
     pulumi.export("binauthz_attestor", binauthz.attestor)
@@ -190,6 +176,7 @@ if config.gke:
             redis=RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
             if workload.redis
             else None,
+            buckets={key: BucketBinding(buckets[key].name, ACCESS[access]) for key, access in workload.buckets.items()},
             opts=pulumi.ResourceOptions(parent=cluster),
         )
         for key, workload in gke.workloads.items()
@@ -217,6 +204,24 @@ if config.gke:
     pulumi.export("gke_ca_certificate", cluster.ca_certificate)
     pulumi.export("gke_workload_pool", cluster.workload_pool)
     pulumi.export("workload_service_accounts", {key: w.email for key, w in sorted(workloads.items())})
+
+# Events: topics and subscriptions between the services and workloads, and into the warehouse
+events = (
+    EventBus(
+        "events",
+        config.events,
+        ctx=ctx,
+        services={
+            key: ServiceEndpoint(name=s.service.name, url=s.url, service_account_email=s.service_account_email)
+            for key, s in services.items()
+        },
+        workloads={key: w.email for key, w in workloads.items()},
+        tables=warehouse.tables if warehouse else {},
+        encryption=encryption,
+    )
+    if config.events
+    else None
+)
 
 # Monitoring, and what the project as a whole is held to
 alerts = config.observability.alerts

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, model
 from components.app_access import bucket_env
 from components.app_secrets import VALUE_KEY_PREFIX, AppSecretArgs, SecretKey, secret_value_kind, value_key
 from components.audit_logs import AuditLogsArgs
-from components.backup import BackupArgs
+from components.backup import BackupArgs, recovery_objectives, worst_rpo
 from components.backup.config import EXPORT_WINDOW
 from components.binauthz import BinaryAuthorizationArgs
 from components.buckets import Access, BucketArgs
@@ -386,6 +386,20 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _recovery_point_kept(self) -> StackConfig:
+        """A promised recovery point is one the stack's data protection keeps, in place and at a region loss."""
+        target = self.backup.rpo_target_minutes
+        worst = worst_rpo(self.recovery_objectives())
+        if target is not None and worst is not None and worst[0] > target:
+            invalid(
+                "backup.rpo_target_minutes",
+                f"{target} minutes are promised, and this stack can lose {worst[0]} minutes of data ({worst[1]}); "
+                "turn on database.backups.point_in_time_recovery, add a replica in another region, export every day "
+                "(backup.exports.days), or promise less",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _exports_clear_of_backups_and_maintenance(self) -> StackConfig:
         """Cloud SQL runs one operation at a time: an export that starts during a backup or maintenance fails."""
         exports = self.backup.exports.window(len(self.database.databases))
@@ -514,19 +528,33 @@ class StackConfig(Model):
 
     @model_validator(mode="after")
     def _events_reach_services_and_tables(self) -> StackConfig:
-        """Publishers and consumers are services of the stack; a BigQuery subscription writes into a warehouse table
-        whose columns take its messages. Pushes go to a service's run.app URL, which every ingress setting admits from
-        Pub/Sub in the same project, so no ingress is refused."""
+        """Publishers and pullers are Cloud Run services or GKE workloads of the stack, pushes go to services; a
+        BigQuery subscription writes into a warehouse table whose columns take its messages. Pushes go to a service's
+        run.app URL, which every ingress setting admits from Pub/Sub in the same project, so no ingress is refused."""
         if self.events is None:
             return self
+        workloads = set(self.gke.workloads) if self.gke else set()
+        for name in sorted(workloads & set(self.services)):
+            invalid(
+                f"gke.workloads.{name}",
+                f"'{name}' is also a Cloud Run service, and platform:events names publishers and pullers by name; "
+                "rename one of them",
+            )
         for t, topic in self.events.topics.items():
             for name in topic.publishers:
-                self._service(f"events.topics.{t}.publishers", name)
+                self._account(f"events.topics.{t}.publishers", name, workloads)
             for s, subscription in topic.subscriptions.items():
                 key = f"events.topics.{t}.subscriptions.{s}"
-                consumer = subscription.push or subscription.pull
-                if consumer is not None:
-                    self._service(f"{key}.{subscription.kind}.service", consumer.service)
+                if subscription.push is not None and subscription.push.service in workloads:
+                    invalid(
+                        f"{key}.push.service",
+                        f"'{subscription.push.service}' is a GKE workload, and push delivers to a Cloud Run "
+                        "service's URL; use pull: {service: <workload>}",
+                    )
+                if subscription.push is not None:
+                    self._service(f"{key}.push.service", subscription.push.service)
+                if subscription.pull is not None:
+                    self._account(f"{key}.pull.service", subscription.pull.service, workloads)
                 if subscription.bigquery is not None:
                     self._writes_into_table(f"{key}.bigquery", topic, subscription.bigquery)
         return self
@@ -534,6 +562,17 @@ class StackConfig(Model):
     def _service(self, key: str, name: str) -> None:
         if name not in self.services:
             invalid(key, f"'{name}' is not one of services: {', '.join(self.services)}")
+
+    def _account(self, key: str, name: str, workloads: set[str]) -> None:
+        """`name` is a Cloud Run service or a GKE workload: something with an account to grant."""
+        if not workloads:
+            self._service(key, name)
+        elif name not in self.services and name not in workloads:
+            invalid(
+                key,
+                f"'{name}' is neither one of services ({', '.join(self.services) or 'none'}) nor of "
+                f"gke.workloads ({', '.join(sorted(workloads))})",
+            )
 
     def _writes_into_table(self, key: str, topic: TopicArgs, bigquery: BigQueryArgs) -> None:
         table = self.warehouse.table(bigquery.table) if self.warehouse else None
@@ -596,6 +635,12 @@ class StackConfig(Model):
                     f"gke.workloads.{name}.database",
                     f"'{workload.database}' is not one of database.databases: {', '.join(self.database.databases)}",
                 )
+            for bucket in workload.buckets:
+                if bucket not in self.buckets:
+                    invalid(
+                        f"gke.workloads.{name}.buckets.{bucket}",
+                        f"'{bucket}' is not defined in buckets ({', '.join(self.buckets) or 'none'}); define it there",
+                    )
         if self.binary_authorization is None:
             invalid("binary_authorization", "a GKE cluster enforces the project's policy; configure it")
         return self
@@ -669,6 +714,20 @@ class StackConfig(Model):
         if self.registry.shared is None:
             needs["artifactregistry"] = {region}
         return needs
+
+    def cross_region_replica(self) -> bool:
+        """Whether a database replica runs outside the stack's region (what a region loss leaves)."""
+        return any(r.region != self.gcp.region for r in self.database.replicas.values())
+
+    def recovery_objectives(self) -> dict[str, Any]:
+        """What the stack's data protection promises (the `recovery_objectives` output), from config alone."""
+        return recovery_objectives(
+            pitr=self.database.backups.point_in_time_recovery,
+            dr_replica=self.cross_region_replica(),
+            export_interval_hours=self.backup.exports.interval_hours,
+            rto_minutes=self.backup.rto_minutes,
+            rpo_target_minutes=self.backup.rpo_target_minutes,
+        )
 
     def service_order(self) -> list[str]:
         """Callers before the services they call: a callee's invoker binding names the caller's service account."""

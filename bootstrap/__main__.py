@@ -103,7 +103,8 @@ KEY_ROTATION = "7776000s"  # 90 days
 NONCURRENT_STATE_DAYS = 90  # old state versions kept this long, to roll a stack's state back by hand
 
 ProjectId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-StackName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,19}$")]  # the service account ids stay <= 30
+# A stack name (`bro-ai`, `dreamango-prod`): at most 20 characters, so `<stack>-previewer` fits a service account id.
+StackName = Annotated[str, StringConstraints(pattern=r"^[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?$")]
 
 
 class Model(BaseModel):

@@ -33,8 +33,9 @@ class SslPolicyArgs(Model):
 
 
 class CdnArgs(Model):
-    """Cloud CDN in front of a private bucket of static assets, served on `paths` of every domain: the load balancer's
-    own bucket, or the application bucket (`platform:buckets`) that says `public_through_cdn: true`."""
+    """Cloud CDN in front of a private bucket of static assets, served on `paths` of every domain (on every path when
+    the load balancer has no services): the load balancer's own bucket, or the application bucket (`platform:buckets`)
+    that says `public_through_cdn: true`."""
 
     enabled: bool = False
     paths: list[UrlPath] = ["/static/*"]
@@ -63,7 +64,9 @@ class LoadBalancerArgs(Model):
     # How Google proves control of the domains before issuing: `load_balancer` needs them to resolve to this load
     # balancer; `dns` (Certificate Manager) needs a CNAME per domain and works behind a proxy such as Cloudflare.
     certificate_authorization: Literal["load_balancer", "dns"] = "load_balancer"
-    services: list[Key] = []  # the Cloud Run services behind the load balancer, one serverless NEG each
+    # The Cloud Run services behind the load balancer, one serverless NEG each. None, with cdn enabled: the load
+    # balancer serves the CDN bucket alone, on every path (a stack whose services run elsewhere, such as on GKE).
+    services: list[Key] = []
     default_service: Key | None = None  # takes every request no route matches
     routes: dict[Key, RouteArgs] = {}
     ssl_policy: SslPolicyArgs = SslPolicyArgs()
@@ -94,7 +97,8 @@ class LoadBalancerArgs(Model):
             if duplicates:
                 invalid(key, f"{', '.join(duplicates)} listed twice")
         if not self.services:
-            invalid("services", "list the Cloud Run services the load balancer sends traffic to")
+            self._bucket_only()
+            return self
         if self.default_service is None:
             invalid("default_service", f"name the service for requests no route matches (one of: {self._known()})")
         if self.default_service not in self.services:
@@ -121,17 +125,31 @@ class LoadBalancerArgs(Model):
                     seen[path] = name
         return self
 
+    def _bucket_only(self) -> None:
+        """Without services the CDN bucket takes every request: nothing else may be routed."""
+        if not self.cdn.enabled:
+            invalid(
+                "services",
+                "list the Cloud Run services the load balancer sends traffic to, or enable cdn to serve its bucket "
+                "alone",
+            )
+        if self.default_service is not None:
+            invalid("default_service", f"'{self.default_service}' is not one of services, which is empty; remove it")
+        if self.routes:
+            invalid("routes", "a load balancer without services sends every request to its CDN bucket; remove routes")
+
     def _known(self) -> str:
         return ", ".join(self.services) or "(none)"
 
     @property
     def cdn_paths(self) -> list[str]:
-        return list(self.cdn.paths) if self.cdn.enabled else []
+        """The paths routed to the CDN bucket; none when it is the default (no services): it takes every path."""
+        return list(self.cdn.paths) if self.cdn.enabled and self.services else []
 
     def routing(self) -> list[PathMatcher]:
-        """The URL map as plain data (see components/routing.py)."""
-        assert self.default_service is not None  # checked when enabled
-        return plan_routing(self.domains, self.routes, self.default_service, self.cdn_paths)
+        """The URL map as plain data (see components/routing.py): requests no route matches go to the default
+        service, or to the CDN bucket on a load balancer without services."""
+        return plan_routing(self.domains, self.routes, self.default_service or CDN, self.cdn_paths)
 
 
 @dataclass(frozen=True)
@@ -259,13 +277,14 @@ class LoadBalancer(pulumi.ComponentResource):
         return services
 
     def _url_map(self, args: LoadBalancerArgs) -> gcp.compute.URLMap:
-        assert args.default_service is not None  # checked when enabled
         matchers = args.routing()
         return gcp.compute.URLMap(
             f"{self._name}-urls",
             name=self._naming.physical("urls"),
-            description="Host and path routing to the Cloud Run services",
-            default_service=self.backend_services[args.default_service].id,
+            description="Host and path routing to the Cloud Run services"
+            if args.services
+            else "Every request to the static-assets bucket through Cloud CDN",
+            default_service=self._target(args.default_service or CDN),
             host_rules=[gcp.compute.URLMapHostRuleArgs(hosts=list(m.hosts), path_matcher=m.name) for m in matchers],
             path_matchers=[self._path_matcher(m) for m in matchers],
             opts=pulumi.ResourceOptions(parent=self),

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import pulumi
 import pulumi_gcp as gcp
 from pydantic import AfterValidator, StringConstraints
 
-from components.config_types import Model, SqlIdentifier
+from components.app_access import bucket_grants
+from components.buckets import Access
+from components.config_types import Key, Model, SqlIdentifier
 from components.context import StackContext
 from components.data_access import data_roles, project_grants, secret_grants
-from components.refs import DatabaseBinding, RedisBinding
+from components.refs import BucketBinding, DatabaseBinding, RedisBinding
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 BASIC_ROLES = frozenset(("roles/owner", "roles/editor", "roles/viewer"))
@@ -40,6 +43,7 @@ class WorkloadArgs(Model):
     roles: list[ProjectRole] = ["roles/cloudtrace.agent", "roles/monitoring.metricWriter"]
     database: SqlIdentifier | None = None  # the Cloud SQL database it uses
     redis: bool = False  # whether it uses the platform's Redis
+    buckets: dict[Key, Access] = {}  # application bucket (platform:buckets) -> the object role it holds there
 
     @property
     def subject(self) -> str:
@@ -61,8 +65,10 @@ class WorkloadIdentity(pulumi.ComponentResource):
         workload_pool: str,
         database: DatabaseBinding | None = None,
         redis: RedisBinding | None = None,
+        buckets: Mapping[str, BucketBinding] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`buckets`: the application buckets it names, each with the one object role it holds there."""
         super().__init__("platform:components:WorkloadIdentity", name, None, ctx.component(opts))
         self.service_account = gcp.serviceaccount.Account(
             f"{name}-sa",
@@ -83,5 +89,6 @@ class WorkloadIdentity(pulumi.ComponentResource):
         roles = [*args.roles, *(r for r in data_roles(database) if r not in args.roles)]
         self.project_roles = project_grants(name, project=ctx.project, member=member, roles=roles, parent=self)
         self.secret_access = secret_grants(name, member=member, database=database, redis=redis, parent=self)
+        self.bucket_access = bucket_grants(name, member=member, buckets=buckets or {}, parent=self)
         self.email = self.service_account.email
         self.register_outputs({"email": self.email})

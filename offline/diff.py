@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,8 +30,9 @@ from typing import Any
 import pulumi
 
 from offline import plan
+from offline.catalog import facts_of
 from offline.engine import ROOT
-from offline.security import DISKS
+from offline.security import DISKS, UNPROTECTED
 from offline.text import WIDTH, details, shorten, usd_delta, wrap_all
 from policy.rules import STATEFUL as POLICY_STATEFUL
 
@@ -56,9 +58,12 @@ STATEFUL = (
     }
 )
 REPLACEMENT_NOTE = (
-    "Whether a change replaces a resource is decided at `pulumi preview`: the installed provider SDKs carry no"
-    " replace-on-change marks, so only the program's own `replace_on_changes` options are marked here."
+    "Whether a change replaces a resource is decided at `pulumi preview`: marked here are only the changes to a"
+    " property whose SDK documentation says that changing it forces a new resource, and the paths the program's own"
+    " `replace_on_changes` covers."
 )
+# The provider SDKs' property docstrings say this of the inputs whose change replaces the resource.
+FORCES_NEW = "forces a new resource"
 
 
 class DiffError(Exception):
@@ -96,7 +101,16 @@ def resolve(base_ref: str) -> str:
 
 
 def stacks_at(tree: Path) -> list[str]:
-    names = {p.name.split(".")[1] for p in tree.glob("Pulumi.*.yaml")}
+    return _ordered({p.name.split(".")[1] for p in tree.glob("Pulumi.*.yaml")})
+
+
+def stacks_at_commit(commit: str) -> list[str]:
+    """The stacks whose file exists at a commit: a stack the change removes is diffed too (every resource deleted)."""
+    names = _git("ls-tree", "--name-only", commit).split()
+    return _ordered({n.split(".")[1] for n in names if re.fullmatch(r"Pulumi\.[^.]+\.yaml", n)})
+
+
+def _ordered(names: set[str]) -> list[str]:
     return sorted(names, key=lambda s: (STACK_ORDER.index(s) if s in STACK_ORDER else len(STACK_ORDER), s))
 
 
@@ -129,8 +143,8 @@ def base_plans(label: str, commit: str, stacks: list[str]) -> tuple[dict[str, di
     from its lock file by uv (which downloads only what its cache lacks)."""
     notes = []
     tree = Path(tempfile.mkdtemp(prefix="offline-diff-"))
-    _git("worktree", "add", "--detach", "--quiet", str(tree), commit)
     try:
+        _git("worktree", "add", "--detach", "--quiet", str(tree), commit)
         python = sys.executable
         if any(_differs(tree, name) for name in ("uv.lock", "pyproject.toml")):
             python, note = _base_environment(tree, label)
@@ -138,7 +152,9 @@ def base_plans(label: str, commit: str, stacks: list[str]) -> tuple[dict[str, di
         with ThreadPoolExecutor(max_workers=max(1, min(len(stacks), os.cpu_count() or 1))) as pool:
             found = dict(zip(stacks, pool.map(lambda s: plan_base(python, tree, s, label), stacks), strict=True))
     finally:
-        _git("worktree", "remove", "--force", str(tree))
+        # A failed clean-up must not hide the error that brought us here; git forgets a vanished worktree on prune.
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True, check=False)
+        shutil.rmtree(tree, ignore_errors=True)
     return found, notes
 
 
@@ -208,19 +224,38 @@ def _forced(path: str, replace_on_changes: list[str]) -> bool:
     return False
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _documented_replacement(type_token: str, path: str) -> bool:
+    """Whether the SDK documents that changing the top-level property a path starts with forces a new resource (e.g.
+    `gcp.bigquery.Dataset.location`, `gcp.sql.User.name`): the docstrings come from the provider's schema."""
+    record = facts_of(type_token)
+    if record is None:
+        return False
+    prop = getattr(record.resource, _snake(re.split(r"[.\[]", path, maxsplit=1)[0]), None)
+    return isinstance(prop, property) and FORCES_NEW in " ".join((prop.__doc__ or "").split())
+
+
 @dataclass(frozen=True)
 class Change:
     kind: str  # created, deleted, changed
     name: str
     type: str
     paths: tuple[tuple[str, Any, Any], ...] = ()
-    forced: tuple[str, ...] = ()  # changed paths that force a replacement (the program's replace_on_changes)
+    forced: tuple[
+        str, ...
+    ] = ()  # changed paths that force a replacement (SDK docs or the program's replace_on_changes)
     moved_from: str = ""  # the base URN an alias carries it over from
     cost_delta: float = 0.0
 
     @property
     def stateful(self) -> bool:
         return self.type in STATEFUL
+
+
+PROTECTION_KEYS = ("protect", "deletionProtection")
 
 
 @dataclass
@@ -233,8 +268,17 @@ class StackDiff:
 
     @property
     def protected(self) -> bool:
-        protection = (self.head or self.base or {}).get("protection") or {}
-        return bool(protection.get("protect"))
+        """Whether either side asks for protect: a change that turns it off is reviewed as a protected stack."""
+        return any(bool(_protection(side).get("protect")) for side in (self.base, self.head))
+
+    @property
+    def protection_dropped(self) -> list[str]:
+        """The stack's protection settings (`protection.protect`, `protection.deletionProtection`) that the base has
+        and the head turns off: the change that lets every other one delete data."""
+        if self.base is None or self.head is None:
+            return []
+        old, new = _protection(self.base), _protection(self.head)
+        return [key for key in PROTECTION_KEYS if old.get(key) and not new.get(key)]
 
     def of(self, kind: str) -> list[Change]:
         return [c for c in self.changes if c.kind == kind]
@@ -245,6 +289,10 @@ class StackDiff:
         if not self.protected:
             return []
         return [c for c in self.changes if c.stateful and c.kind in ("deleted", "changed")]
+
+
+def _protection(document: dict[str, Any] | None) -> dict[str, Any]:
+    return dict((document or {}).get("protection") or {})
 
 
 def _resources(document: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -287,7 +335,13 @@ def compare(stack: str, base: dict[str, Any] | None, head: dict[str, Any] | None
         if paths or old_urn != urn:
             replace_on = list((new.get("options") or {}).get("replaceOnChanges") or [])
             forced = tuple(
-                p for p, _, _ in paths if p.startswith("inputs.") and _forced(p[len("inputs.") :], replace_on)
+                p
+                for p, _, _ in paths
+                if p.startswith("inputs.")
+                and (
+                    _forced(p[len("inputs.") :], replace_on)
+                    or _documented_replacement(new["type"], p[len("inputs.") :])
+                )
             )
             diff.changes.append(
                 Change(
@@ -371,12 +425,18 @@ def _violations(document: dict[str, Any] | None) -> set[tuple[str, str, str]] | 
 
 
 def review_changes(diff: StackDiff) -> list[tuple[str, str]]:
-    """Security findings and policy violations that appear (+) or go (-)."""
+    """Security findings and policy violations that appear (+) or go (-). Unprotected stateful resources are looked
+    for only in a stack that asks for protect, so when one side does not, that category is unknown there, not empty:
+    it is left out rather than reported as fixed (the protection change itself is warned about first)."""
     lines: list[tuple[str, str]] = []
+    one_sided = bool(_protection(diff.base).get("protect")) != bool(_protection(diff.head).get("protect"))
+    unknown = {UNPROTECTED} if one_sided else set()
     for read, what in ((_findings, "security"), (_violations, "policy")):
         old, new = read(diff.base), read(diff.head)
         if old is None or new is None:
             continue
+        if what == "security" and diff.base is not None and diff.head is not None:
+            old, new = {f for f in old if f[0] not in unknown}, {f for f in new if f[0] not in unknown}
         lines += [
             ("+", f"{what}: {a}: {b} ({c})" if what == "policy" else f"{a}: {b}: {c}") for a, b, c in sorted(new - old)
         ]
@@ -394,7 +454,7 @@ def _headline(change: Change) -> str:
     if change.moved_from:
         what += f", moved from {change.moved_from} (alias)"
     if change.forced:
-        what += f", REPLACED: replace_on_changes covers {', '.join(change.forced)}"
+        what += f", REPLACED: changing {', '.join(change.forced)} forces a new resource"
     if abs(change.cost_delta) >= 0.005:
         what += f", {usd_delta(change.cost_delta)} a month"
     return what
@@ -413,6 +473,8 @@ def text(diff: StackDiff, label: str) -> str:
         lines.append("  new stack: every resource is created")
     if diff.head is None:
         lines.append("  stack removed: every resource is deleted")
+    if diff.protection_dropped:
+        lines.append(f"WARNING: {_dropped(diff)}")
     if diff.warnings:
         lines.append("WARNING: stateful resources deleted or changed in a stack that asks for protect:")
         lines += [f"  {_headline(c)}" for c in diff.warnings]
@@ -433,6 +495,11 @@ def text(diff: StackDiff, label: str) -> str:
         lines.append("Review findings:")
         lines += [f"  {sign} {what}" for sign, what in review]
     return "\n".join(wrap_all(lines, WIDTH))
+
+
+def _dropped(diff: StackDiff, *, code: bool = False) -> str:
+    keys = ", ".join(f"`protection.{k}`" if code else f"protection.{k}" for k in diff.protection_dropped)
+    return f"this change turns off {keys} for the stack: from then on, any change may delete its data"
 
 
 def _cost_rows(diff: StackDiff) -> list[tuple[str, float]]:
@@ -456,7 +523,7 @@ def markdown(diffs: list[StackDiff], label: str, notes: list[str]) -> str:
             f"${new_total:,.0f} ({usd_delta(new_total - (old_total or 0))})" if new_total is not None else "unavailable"
         )
         (old_min, _), (new_min, _) = _deploy(d.base), _deploy(d.head)
-        warn = " ⚠️" if d.warnings else ""
+        warn = " ⚠️" if d.warnings or d.protection_dropped else ""
         lines.append(
             f"| `{d.stack}`{warn} | {len(d.of('created'))} | {len(d.of('deleted'))} | {len(d.of('changed'))}"
             f" | {cost} | {new_min} min ({'+' if new_min >= old_min else '-'}{abs(new_min - old_min)}) |"
@@ -479,6 +546,8 @@ def _stack_markdown(d: StackDiff) -> list[str]:
         lines += ["New stack: every resource is created.", ""]
     if d.head is None:
         lines += ["Stack removed: every resource is deleted.", ""]
+    if d.protection_dropped:
+        lines += ["> [!WARNING]", f"> {_dropped(d, code=True)}", ""]
     if d.warnings:
         lines += ["> [!WARNING]", "> Stateful resources deleted or changed in a stack that asks for `protect`:"]
         lines += [f"> - `{_md(_headline(c))}`" for c in d.warnings]
@@ -514,7 +583,7 @@ def _stack_markdown(d: StackDiff) -> list[str]:
 def run(base_ref: str, stacks: list[str]) -> tuple[list[StackDiff], str, list[str]]:
     commit = resolve(base_ref)
     label = f"{base_ref} (merge base {commit[:12]})"
-    wanted = stacks or stacks_at(ROOT)
+    wanted = stacks or _ordered({*stacks_at(ROOT), *stacks_at_commit(commit)})
     base, notes = base_plans(label, commit, wanted)
     diffs = []
     for stack in wanted:

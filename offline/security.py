@@ -94,6 +94,41 @@ def _endpoint(r: Resource) -> str | None:
         return f"{i.get('hostname')} served by the Worker"
     elif r.type == WORKER_ROUTE:
         return f"{i.get('pattern')} runs the Worker"
+    elif r.type.startswith("kubernetes:"):
+        return _kubernetes_endpoint(r)
+    return None
+
+
+# GKE's GatewayClasses that make an external Application Load Balancer (the -rilb and -regional-internal ones stay in
+# the VPC); a Service of type LoadBalancer without the internal annotation and a GCE Ingress are external too.
+EXTERNAL_GATEWAY_CLASSES = frozenset(
+    {
+        "gke-l7-global-external-managed",
+        "gke-l7-regional-external-managed",
+        "gke-l7-gxlb",
+        "gke-l7-global-external-managed-mc",
+    }
+)
+INTERNAL_LB_ANNOTATION = "networking.gke.io/load-balancer-type"
+
+
+def _kubernetes_endpoint(r: Resource) -> str | None:
+    i = r.inputs
+    kind = r.type.rsplit(":", 1)[-1]
+    name = _get(i, "metadata", "name") or r.name
+    if kind == "Gateway":
+        gateway_class = _get(i, "spec", "gatewayClassName")
+        if gateway_class in EXTERNAL_GATEWAY_CLASSES:
+            return f"GKE Gateway {name} ({gateway_class}): an external Application Load Balancer"
+    elif kind == "Service" and _get(i, "spec", "type") == "LoadBalancer":
+        annotations = _get(i, "metadata", "annotations") or {}
+        if annotations.get(INTERNAL_LB_ANNOTATION) != "Internal":
+            return f"Kubernetes Service {name} of type LoadBalancer: an external passthrough load balancer"
+    elif kind == "Ingress":
+        annotations = _get(i, "metadata", "annotations") or {}
+        ingress_class = _get(i, "spec", "ingressClassName") or annotations.get("kubernetes.io/ingress.class") or "gce"
+        if ingress_class == "gce":
+            return f"GKE Ingress {name}: an external Application Load Balancer"
     return None
 
 

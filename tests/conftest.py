@@ -14,7 +14,7 @@ from offline.engine import Recording, run_program
 from offline.engine import stack_config as stack_values
 
 STACKS = ("dev", "staging", "prod")  # the environments
-REFERENCE_STACKS = ("bro-ai",)  # reference stacks of real systems (shared/seeds)
+REFERENCE_STACKS = ("warehouse", "dreamango-staging", "dreamango-prod", "bro-ai")  # real systems (shared/seeds)
 ALL_STACKS = (*STACKS, *REFERENCE_STACKS)
 
 _programs: dict[str, Recording] = {}

@@ -16,11 +16,18 @@ import pulumi
 import pytest
 
 import stack_config
-from components.backup import Backup, BackupArgs, DatabaseExportTarget, RedisExportTarget, recovery_objectives
+from components.backup import (
+    Backup,
+    BackupArgs,
+    DatabaseExportTarget,
+    RedisExportTarget,
+    recovery_objectives,
+    worst_rpo,
+)
 from components.backup.workflows import cloudsql_prefix, database_workflow, redis_prefix, redis_workflow, to_yaml
 from offline.engine import Recording, run
 from offline.plan import render
-from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
+from tests.conftest import ALL_STACKS, STACKS, config_of, context_of, program_of, raw_config
 from tests.docs import yaml_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -448,6 +455,37 @@ def test_exports_on_weekdays_only_leave_a_weekend_of_data_at_risk_in_a_region_lo
 def test_with_nothing_to_protect_the_objectives_say_so() -> None:
     objectives = recovery_objectives(pitr=False, dr_replica=False, export_interval_hours=None, rto_minutes=60)
     assert (objectives["rpo_minutes"], objectives["region_loss_rpo_minutes"]) == (None, None)
+
+
+def test_a_promised_recovery_point_is_checked_against_the_worse_of_in_place_and_region_loss() -> None:
+    kept = recovery_objectives(
+        pitr=True, dr_replica=True, export_interval_hours=24, rto_minutes=240, rpo_target_minutes=15
+    )
+    assert kept["rpo_target_minutes"] == 15
+    assert worst_rpo(kept) == (5, "point-in-time recovery")
+    exported = recovery_objectives(pitr=True, dr_replica=False, export_interval_hours=72, rto_minutes=60)
+    assert exported["rpo_target_minutes"] is None
+    assert worst_rpo(exported) == (72 * 60, "exports at most 72 h apart in the DR bucket")
+    nothing = recovery_objectives(pitr=False, dr_replica=False, export_interval_hours=None, rto_minutes=60)
+    assert worst_rpo(nothing) is None
+
+
+def test_a_recovery_point_the_stack_cannot_keep_is_refused_with_what_it_can_keep() -> None:
+    raw = raw_config("dev")
+    raw["backup"]["rpo_target_minutes"] = 60  # dev exports on weekdays only: a weekend of data at a region loss
+    with pytest.raises(pulumi.RunError) as err:
+        stack_config.parse(raw, stack_file="Pulumi.dev.yaml")
+    assert (
+        "backup.rpo_target_minutes: 60 minutes are promised, and this stack can lose 4320 minutes of data "
+        "(exports at most 72 h apart in the DR bucket)"
+    ) in str(err.value)
+    raw["backup"]["rpo_target_minutes"] = 4320
+    assert stack_config.parse(raw, stack_file="Pulumi.dev.yaml").backup.rpo_target_minutes == 4320
+
+
+def test_the_recovery_objectives_output_is_what_the_config_promises() -> None:
+    for stack in ALL_STACKS:
+        assert program_of(stack).outputs["recovery_objectives"] == config_of(stack).recovery_objectives()
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -284,6 +284,8 @@ def test_pull_requests_preview_only_the_stacks_that_allow_it_as_their_previewer(
     preview = workflow("pull-request.yml")["jobs"]["preview"]
     assert preview["strategy"]["matrix"]["stack"] == allowed
     assert "environment" not in preview
+    # A fork's run cannot get an OIDC token (its id-token permission is capped at read), so it skips the preview.
+    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
     (auth,) = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@")]
     assert auth["with"]["workload_identity_provider"] == "${{ vars.GCP_WIF_PROVIDER }}"
     assert auth["with"]["service_account"].startswith("${{ matrix.stack }}-previewer@")

@@ -124,14 +124,38 @@ def test_stateful_resources_deleted_or_changed_in_a_protected_stack_come_first_u
     assert "WARNING" not in diff.text(unprotected, "main")
 
 
-def test_only_the_programs_replace_on_changes_marks_a_replacement() -> None:
+def test_the_programs_replace_on_changes_marks_a_replacement() -> None:
     forced = diff.compare("prod", BASE, head(replaceOnChanges=["settings.tier"]))
     (db,) = forced.of("changed")
     assert db.forced == ("settings.tier",)
-    assert "REPLACED: replace_on_changes covers settings.tier" in diff.text(forced, "main")
+    assert "REPLACED: changing settings.tier forces a new resource" in diff.text(forced, "main")
     (plain,) = diff.compare("prod", BASE, head()).of("changed")
     assert plain.forced == ()
     assert "decided at `pulumi preview`" in diff.markdown([forced], "main", [])
+
+
+DATASET = "gcp:bigquery/dataset:Dataset"
+SQL_USER = "gcp:sql/user:User"
+
+
+@pytest.mark.parametrize(
+    ("type_", "old", "new", "forced"),
+    [
+        (DATASET, {"location": "EU", "friendlyName": "a"}, {"location": "US", "friendlyName": "a"}, ("location",)),
+        (DATASET, {"location": "EU", "friendlyName": "a"}, {"location": "EU", "friendlyName": "b"}, ()),
+        (SQL_USER, {"name": "app", "instance": "pg"}, {"name": "app2", "instance": "pg"}, ("name",)),
+    ],
+)
+def test_a_change_the_sdk_documents_as_forcing_a_new_resource_is_marked_replaced(
+    type_: str, old: dict[str, Any], new: dict[str, Any], forced: tuple[str, ...]
+) -> None:
+    """pulumi_gcp's property docstrings say "Changing this forces a new resource to be created" of, e.g., a dataset's
+    location (its tables are deleted with it) and a SQL user's name; a label change replaces nothing."""
+    found = diff.compare(
+        "prod", document(resource("x", type_, old), usd={}), document(resource("x", type_, new), usd={})
+    )
+    (change,) = found.of("changed")
+    assert change.forced == forced
 
 
 def test_a_resource_moved_with_an_alias_is_changed_not_deleted_and_created() -> None:
@@ -243,14 +267,43 @@ def test_an_unknown_base_says_how_to_fetch_it(repo: Path) -> None:
     )
 
 
-def test_the_installed_provider_sdks_mark_no_replacement_so_the_diff_leaves_it_to_preview() -> None:
-    """Were a provider SDK to carry replace_on_changes for its types, the diff should read it instead of deferring."""
-    import importlib
+def test_the_sdk_property_documentation_the_replacement_marks_rely_on_is_there() -> None:
+    """The marks read each property's docstring; were the SDK to stop saying it, the marks would silently vanish."""
+    import pulumi_gcp as gcp
 
-    from offline.catalog import FACTS
+    assert diff.FORCES_NEW in " ".join((gcp.bigquery.Dataset.location.__doc__ or "").split())
+    assert diff.FORCES_NEW in " ".join((gcp.sql.User.name.__doc__ or "").split())
+    assert diff.FORCES_NEW not in " ".join((gcp.bigquery.Dataset.friendly_name.__doc__ or "").split())
 
-    modules = {importlib.import_module(record.resource.__module__) for record in FACTS.values()}
-    sources = [Path(str(module.__file__)).read_text() for module in modules]
-    assert len(sources) > 50
-    assert [s for s in sources if "replace_on_changes" in s or "replaceOnChanges" in s] == []
-    assert "replace-on-change marks" in diff.REPLACEMENT_NOTE
+
+def test_turning_protection_off_is_warned_about_first_and_not_read_as_fixed_findings() -> None:
+    """With protect off, unprotected stateful resources are no longer looked for: their findings are unknown, not
+    gone, and the change that lets every later one delete data comes first."""
+    unprotected = {"resource": "db", "type": SQL, "what": "no deletion protection"}
+    base = {**BASE, "security": {"Without deletion protection (protected stack)": [unprotected]}}
+    after = {**BASE, "protection": {"deletionProtection": False, "protect": False}, "security": {}}
+    found = diff.compare("prod", base, after)
+    assert found.protection_dropped == ["protect", "deletionProtection"]
+    assert found.protected
+    text = diff.text(found, "main").splitlines()
+    assert text[1].startswith("WARNING: this change turns off protection.protect, protection.deletionProtection")
+    assert diff.review_changes(found) == []
+    markdown = diff.markdown([found], "main", [])
+    assert "| `prod` ⚠️ |" in markdown
+    assert "> this change turns off `protection.protect`, `protection.deletionProtection`" in markdown
+    assert diff.compare("prod", BASE, BASE).protection_dropped == []
+
+
+def test_a_stack_the_change_removes_is_diffed(repo: Path) -> None:
+    git(repo, "checkout", "--quiet", "-B", "no-staging", "main")
+    git(repo, "rm", "--quiet", "Pulumi.staging.yaml")
+    git(repo, "commit", "--quiet", "--message", "staging retired")
+    done = subprocess.run(
+        [sys.executable, "-c", "from offline import diff; print(diff.stacks_at_commit('main'))"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "'staging'" in done.stdout
+    assert "'staging'" not in repr(diff.stacks_at(repo))

@@ -37,6 +37,8 @@ def test_the_offline_diff_runs_on_every_pull_request_with_a_read_only_token_and_
     (upload,) = _steps(job, "actions/upload-artifact")
     assert upload["if"] == "always()"
     assert upload["with"]["name"] == "offline-diff"
+    # upload-artifact fails when the run already holds an artifact of that name, which a re-run attempt does.
+    assert upload["with"]["overwrite"] is True
     assert set(upload["with"]["path"].split()) == {"build/offline-diff/pr-number", "build/offline-diff/comment.md"}
 
 
@@ -48,6 +50,8 @@ def test_the_comment_is_posted_by_a_workflow_that_never_runs_the_pull_requests_c
     assert document["permissions"] == {}
     (job,) = document["jobs"].values()
     assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert "workflow_run.head_branch" in job["concurrency"]["group"]  # one run at a time per pull request
+    assert job["concurrency"]["cancel-in-progress"] is False
     assert "github.event.workflow_run.event == 'pull_request'" in job["if"]
     assert [s for s in job["steps"] if "run" in s] == []  # no shell: nothing from the artifact is executed
     assert _steps(job, "actions/checkout") == []

@@ -260,10 +260,21 @@ def test_with_cmek_a_dual_region_bucket_is_refused_until_its_key_location_is_kno
 
 
 def test_a_service_that_keeps_no_data_in_the_stack_gets_no_key() -> None:
-    """Every key version is billed, used or not: bro-ai has no warehouse, event bus, rotating secret or budget topic."""
+    """Every key version is billed, used or not: bro-ai has no warehouse (its event bus and its budget's topic need
+    the Pub/Sub key), and without either it has no rotating secret, so no Pub/Sub topic at all."""
     services = {service_of(k) for k in keys(program_of("bro-ai"))}
-    assert services == {"sql", "redis", "storage", "secretmanager", "artifactregistry"}
+    assert services == {"sql", "redis", "storage", "secretmanager", "artifactregistry", "pubsub"}
     assert {"bigquery", "pubsub"} <= {service_of(k) for k in keys(program_of("prod"))}
+    raw = raw_config("bro-ai")
+    raw.pop("events")
+    raw["budget"].pop("billing_account")
+    assert set(stack_config.parse(raw, stack_file="Pulumi.bro-ai.yaml").encryption_needs()) == {
+        "sql",
+        "redis",
+        "storage",
+        "secretmanager",
+        "artifactregistry",
+    }
 
 
 def _identity_without_email(token: str) -> Facts | None:

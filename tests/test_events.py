@@ -342,6 +342,66 @@ def test_the_bigquery_subscription_is_priced_at_the_export_price_and_dead_letter
     assert (dead.price, dead.quantity) == ("pubsub.throughput", config_of("prod").estimates.dead_letter_gib)
 
 
+# GKE workloads (bro-ai): the API publishes jobs, the worker pulls them ------------------------------------------------
+
+
+def test_gke_workloads_publish_and_pull_with_their_own_accounts_on_one_topic_and_subscription() -> None:
+    program = program_of("bro-ai")
+    accounts = program.outputs["workload_service_accounts"]
+    publishers = [g for g in program.of(TOPIC_GRANT) if g.inputs["role"] == "roles/pubsub.publisher"]
+    assert {
+        (g.inputs["topic"], g.inputs["member"]) for g in publishers if "gcp-sa-pubsub" not in g.inputs["member"]
+    } == {(physical("bro-ai", "jobs"), f"serviceAccount:{accounts['api']}")}
+    subscribers = [g for g in program.of(SUBSCRIPTION_GRANT) if "gcp-sa-pubsub" not in g.inputs["member"]]
+    assert {(g.inputs["subscription"], g.inputs["member"], g.inputs["role"]) for g in subscribers} == {
+        (physical("bro-ai", "jobs", "worker"), f"serviceAccount:{accounts['worker']}", "roles/pubsub.subscriber")
+    }
+
+
+def test_what_the_worker_fails_ten_times_waits_in_its_dead_letter_subscription() -> None:
+    program = program_of("bro-ai")
+    inputs = subscription(program, "bro-ai", "jobs", "worker").inputs
+    dead_letters = program.one(TOPIC, name=physical("bro-ai", "jobs", "worker", "dead-letter"))
+    assert inputs["deadLetterPolicy"] == {"deadLetterTopic": dead_letters.outputs["id"], "maxDeliveryAttempts": 10}
+    assert "pushConfig" not in inputs
+    kept = program.one(SUBSCRIPTION, name=physical("bro-ai", "jobs", "worker", "dead-letter"))
+    assert seconds(kept.inputs["messageRetentionDuration"]) == 14 * 86_400
+    program.one(
+        TOPIC_GRANT,
+        topic=physical("bro-ai", "jobs", "worker", "dead-letter"),
+        role="roles/pubsub.publisher",
+        member=agent(program),
+    )
+
+
+def jobs(raw: dict[str, Any]) -> dict[str, Any]:
+    return raw["events"]["topics"]["jobs"]  # type: ignore[no-any-return]
+
+
+def test_a_push_to_a_gke_workload_is_refused_it_has_no_url() -> None:
+    def change(r: dict[str, Any]) -> None:
+        jobs(r)["subscriptions"]["worker"] = {"push": {"service": "worker"}}
+
+    bad(change, r"subscriptions\.worker\.push\.service: 'worker' is a GKE workload, and push delivers", "bro-ai")
+
+
+def test_a_publisher_that_is_neither_a_service_nor_a_workload_names_both_lists() -> None:
+    bad(
+        lambda r: jobs(r).update(publishers=["billing"]),
+        r"events\.topics\.jobs\.publishers: 'billing' is neither one of services \(none\) nor of "
+        r"gke\.workloads \(api, worker\)",
+        "bro-ai",
+    )
+
+
+def test_a_workload_named_like_a_service_is_refused_where_events_name_them() -> None:
+    def change(r: dict[str, Any]) -> None:
+        r["gke"]["workloads"]["web"] = {"namespace": "bro-ai", "service_account": "web"}
+        r["services"] = {"web": {"image": "web:1.0.0"}}
+
+    bad(change, r"gke\.workloads\.web: 'web' is also a Cloud Run service", "bro-ai")
+
+
 # Docs --------------------------------------------------------------------------------------------------------------
 
 

@@ -235,6 +235,30 @@ def test_workloads_reach_data_through_the_same_grants_as_cloud_run_services() ->
     assert (worker, "roles/cloudsql.client") in roles
 
 
+def test_workloads_hold_one_object_role_on_each_bucket_they_name_and_on_no_other() -> None:
+    program = bro()
+    accounts = {key: program.named(f"{key}-sa").outputs["member"] for key in ("api", "worker")}
+    names = program.outputs["buckets"]
+    grants = {
+        (r.inputs["member"], r.inputs["bucket"], r.inputs["role"])
+        for r in program.of("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if r.inputs["member"] in accounts.values()
+    }
+    assert grants == {
+        (accounts["api"], names["data"], "roles/storage.objectUser"),
+        (accounts["api"], names["assets"], "roles/storage.objectCreator"),
+        (accounts["worker"], names["data"], "roles/storage.objectUser"),
+        (accounts["worker"], names["logs"], "roles/storage.objectCreator"),
+    }
+
+
+def test_a_workload_naming_an_undefined_bucket_names_the_key() -> None:
+    raw = raw_config(STACK)
+    raw["gke"]["workloads"]["worker"]["buckets"] = {"media": "viewer"}
+    with pytest.raises(pulumi.RunError, match=r"gke\.workloads\.worker\.buckets\.media: 'media' is not defined in"):
+        stack_config.parse(raw, stack_file="Pulumi.bro-ai.yaml")
+
+
 def test_workload_accounts_are_exported_for_the_kubernetes_annotation() -> None:
     assert bro().outputs["workload_service_accounts"] == {
         "api": "bro-bro-ai-k8s-api@bro-ai-prod.iam.gserviceaccount.com",

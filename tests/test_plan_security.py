@@ -163,6 +163,44 @@ def test_public_endpoints_are_listed_and_internal_ones_are_not() -> None:
     assert "from the internet" in found["open"]
 
 
+def test_kubernetes_objects_that_make_an_external_load_balancer_are_public_endpoints() -> None:
+    """A Gateway of an external GKE class, a LoadBalancer Service without the internal annotation and a GCE Ingress
+    each create an internet-facing load balancer; their internal look-alikes do not."""
+    import pulumi_kubernetes as k8s
+
+    def gateway(name: str, gateway_class: str) -> None:
+        k8s.apiextensions.CustomResource(
+            name,
+            api_version="gateway.networking.k8s.io/v1",
+            kind="Gateway",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name),
+            spec={"gatewayClassName": gateway_class, "listeners": []},
+        )
+
+    def service(name: str, annotations: dict[str, str]) -> None:
+        k8s.core.v1.Service(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, annotations=annotations),
+            spec=k8s.core.v1.ServiceSpecArgs(type="LoadBalancer", ports=[k8s.core.v1.ServicePortArgs(port=443)]),
+        )
+
+    def program() -> None:
+        gateway("tools", "gke-l7-global-external-managed")
+        gateway("inside", "gke-l7-rilb")
+        service("open-lb", {})
+        service("internal-lb", {"networking.gke.io/load-balancer-type": "Internal"})
+        k8s.networking.v1.Ingress("web", metadata=k8s.meta.v1.ObjectMetaArgs(name="web"))
+
+    found = listed(run(program), security.PUBLIC_ENDPOINTS)
+    assert set(found) == {"tools", "open-lb", "web"}
+    assert "external Application Load Balancer" in found["tools"]
+
+
+def test_bro_ai_lists_its_internal_tools_gateway_as_a_public_endpoint() -> None:
+    found = listed(program_of("bro-ai"), security.PUBLIC_ENDPOINTS)
+    assert "gke-l7-global-external-managed" in found["internal-tools-gateway"]
+
+
 def test_prod_exposes_only_the_load_balancer_and_the_edge() -> None:
     found = security.findings(program_of("prod"), protect=True)
     endpoints = {f.type for f in found[security.PUBLIC_ENDPOINTS]}

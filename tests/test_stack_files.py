@@ -14,7 +14,7 @@ import pytest
 import stack_config
 from offline.engine import ROOT, Recording, read_stack_file, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import STACKS
+from tests.conftest import ALL_STACKS
 
 # The provider packages the program depends on (pyproject.toml), each reading its settings from its own namespace.
 PROVIDER_PACKAGES = (
@@ -158,7 +158,7 @@ def test_the_known_namespaces_are_those_of_the_provider_packages_the_program_dep
     assert providers == set(PROVIDER_PACKAGES)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ALL_STACKS)
 def test_every_stack_file_reads_only_known_namespaces(stack: str) -> None:
     values, _ = stack_values(stack, stand_ins=False)
     stack_config.check_namespaces(values, stack_file=f"Pulumi.{stack}.yaml")

@@ -667,6 +667,40 @@ def test_no_cdn_means_no_bucket() -> None:
     assert not recording.of("gcp:compute/backendBucket:BackendBucket")
 
 
+# --- a load balancer that serves its CDN bucket alone (bro-ai: the workloads run on GKE) ----------------------------
+
+
+def test_without_services_every_request_goes_to_the_cdn_bucket_behind_the_edge_policy() -> None:
+    program = program_of("bro-ai")
+    assert not program.of(BACKEND)
+    assert not program.of(NEG)
+    backend_bucket = program.one("gcp:compute/backendBucket:BackendBucket")
+    assert backend_bucket.inputs["enableCdn"] is True
+    assert backend_bucket.inputs["bucketName"] == program.outputs["buckets"]["assets"]
+    assert backend_bucket.inputs["edgeSecurityPolicy"] == edge_policy(program).outputs["selfLink"]
+    url_map = program.one(URL_MAP, name=config_of("bro-ai").naming("bro-ai").physical("urls"))
+    assert url_map.inputs["defaultService"] == backend_bucket.outputs["id"]
+    for matcher in url_map.inputs["pathMatchers"]:
+        assert matcher["defaultService"] == backend_bucket.outputs["id"]
+        assert matcher.get("pathRules", []) == []
+    assert [m.default for m in lb("bro-ai").routing()] == ["cdn"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"cdn__enabled": False}, r"load_balancer\.services: list the Cloud Run services .* or enable cdn"),
+        ({"default_service": "api"}, r"load_balancer\.default_service: 'api' is not one of services, which is empty"),
+        (
+            {"routes__api": {"paths": ["/api/*"], "service": "api"}},
+            r"load_balancer\.routes: a load balancer without services sends every request to its CDN bucket",
+        ),
+    ],
+)
+def test_a_load_balancer_without_services_only_serves_its_cdn_bucket(changes: dict[str, Any], match: str) -> None:
+    rejects(bad("bro-ai", **changes), match)
+
+
 # --- bad config gives one line naming the key -----------------------------------------------------------------------
 
 

@@ -111,6 +111,7 @@ class Backup(pulumi.ComponentResource):
             dr_replica=database.cross_region_replica if database else False,
             export_interval_hours=args.exports.interval_hours if database else None,
             rto_minutes=args.rto_minutes,
+            rpo_target_minutes=args.rpo_target_minutes,
         )
         self.register_outputs({"bucket": self.bucket_name, "recovery_objectives": self.recovery_objectives})
 
@@ -369,7 +370,12 @@ def encode(body: dict[str, Any]) -> str:
 
 
 def recovery_objectives(
-    *, pitr: bool, dr_replica: bool, export_interval_hours: int | None, rto_minutes: int
+    *,
+    pitr: bool,
+    dr_replica: bool,
+    export_interval_hours: int | None,
+    rto_minutes: int,
+    rpo_target_minutes: int | None = None,
 ) -> dict[str, Any]:
     """Recovery point and time objectives from how the data is protected.
 
@@ -379,6 +385,8 @@ def recovery_objectives(
       the last export in the DR location, as far apart as exports can be (a weekend where they run on weekdays);
       None when nothing leaves the region.
     - rto_minutes: the target from config, which the restore rehearsal (scripts/verify-recovery.sh) must meet.
+    - rpo_target_minutes: the recovery point promised (config), which the worse of the two RPOs above keeps (the
+      stack config is refused otherwise); None when nothing was promised.
     """
     if export_interval_hours is None and not pitr:
         rpo: int | None = None
@@ -400,4 +408,16 @@ def recovery_objectives(
         "region_loss_rpo_minutes": region_rpo,
         "region_loss_basis": region_basis,
         "rto_minutes": rto_minutes,
+        "rpo_target_minutes": rpo_target_minutes,
     }
+
+
+def worst_rpo(objectives: dict[str, Any]) -> tuple[int, str] | None:
+    """The most data a recovery can lose, in minutes, and why: the worse of restoring in place and losing the region
+    (None when the stack keeps no data it could recover)."""
+    found = [
+        (objectives[minutes], objectives[basis])
+        for minutes, basis in (("rpo_minutes", "rpo_basis"), ("region_loss_rpo_minutes", "region_loss_basis"))
+        if objectives[minutes] is not None
+    ]
+    return max(found) if found else None

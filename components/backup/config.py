@@ -84,6 +84,9 @@ class BackupArgs(Model):
     lifecycle: LifecycleArgs = LifecycleArgs()
     exports: ExportsArgs = ExportsArgs()
     rto_minutes: Annotated[int, Field(ge=1)]
+    # The recovery point the system's owners were promised (the worst of restoring in place and losing the region):
+    # the stack config is refused when its data protection cannot keep it. None: no promise to check.
+    rpo_target_minutes: Annotated[int, Field(ge=1)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> BackupArgs:

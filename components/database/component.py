@@ -52,35 +52,12 @@ class Database(pulumi.ComponentResource):
         self.instance_name = ctx.naming.physical("pg")
         self.replica_names = {key: ctx.naming.physical("pg", key) for key in args.replicas}
         self._instances(network)
-        self.databases = {
-            db: gcp.sql.Database(
-                f"{name}-db-{db}",
-                name=db,
-                instance=self.instance.name,
-                charset="UTF8",
-                collation="en_US.UTF8",
-                # Removing a database from config must not drop its data; a DBA drops it deliberately.
-                deletion_policy="ABANDON",
-                opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
-            )
-            for db in args.databases
-        }
+        self.databases = self._databases(name)
         self.password_secrets: dict[str, Secret] = {}
         self.users: dict[str, pulumi.Output[str]] = {}
         for db in args.databases:
             self.users[db], self.password_secrets[db] = self._app_user(name, db, secrets)
-        self.iam_users = {
-            email: gcp.sql.User(
-                f"{name}-iam-{email}",
-                # Cloud SQL names a service account's PostgreSQL role after its email without the domain suffix.
-                name=email.removesuffix(".gserviceaccount.com"),
-                instance=self.instance.name,
-                type="CLOUD_IAM_SERVICE_ACCOUNT",
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            for email in args.iam_service_accounts
-        }
-
+        self.iam_users = self._iam_users(name)
         self.connection_name = self.instance.connection_name
         self.private_ip = self.instance.private_ip_address
         self.database_names = list(args.databases)
@@ -96,6 +73,34 @@ class Database(pulumi.ComponentResource):
                 "replica_connection_names": self.replica_connection_names,
             }
         )
+
+    def _databases(self, name: str) -> dict[str, gcp.sql.Database]:
+        return {
+            db: gcp.sql.Database(
+                f"{name}-db-{db}",
+                name=db,
+                instance=self.instance.name,
+                charset="UTF8",
+                collation="en_US.UTF8",
+                # Removing a database from config must not drop its data; a DBA drops it deliberately.
+                deletion_policy="ABANDON",
+                opts=pulumi.ResourceOptions(parent=self, protect=self._ctx.protect),
+            )
+            for db in self._args.databases
+        }
+
+    def _iam_users(self, name: str) -> dict[str, gcp.sql.User]:
+        return {
+            email: gcp.sql.User(
+                f"{name}-iam-{email}",
+                # Cloud SQL names a service account's PostgreSQL role after its email without the domain suffix.
+                name=email.removesuffix(".gserviceaccount.com"),
+                instance=self.instance.name,
+                type="CLOUD_IAM_SERVICE_ACCOUNT",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for email in self._args.iam_service_accounts
+        }
 
     def _instances(self, network: NetworkRef) -> None:
         """The primary and its read replicas, which share every security setting."""

@@ -33,9 +33,9 @@ def _member(email: pulumi.Input[str]) -> pulumi.Output[str]:
 class EventBus(pulumi.ComponentResource):
     """Topics and subscriptions from `platform:events`. Every grant names one topic, subscription, table or service:
 
-    - publishers: roles/pubsub.publisher on their topic;
-    - push: a dedicated service account per subscription, roles/run.invoker on the target service;
-    - pull: the consuming service's account, roles/pubsub.subscriber on the subscription;
+    - publishers (Cloud Run services or GKE workloads): roles/pubsub.publisher on their topic;
+    - push: a dedicated service account per subscription, roles/run.invoker on the target Cloud Run service;
+    - pull: the consuming service's or workload's account, roles/pubsub.subscriber on the subscription;
     - the Pub/Sub service agent: publisher on each dead-letter topic and subscriber on its source subscription (without
       them dead-lettering does nothing), and roles/bigquery.dataEditor on each table a subscription writes into.
     """
@@ -54,14 +54,18 @@ class EventBus(pulumi.ComponentResource):
         ctx: StackContext,
         services: Mapping[str, ServiceEndpoint],
         tables: Mapping[str, WarehouseTable],
+        workloads: Mapping[str, pulumi.Input[str]] | None = None,
         encryption: Encryption = NO_CMEK,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`services`: the Cloud Run services (push targets, publishers, pullers); `workloads`: the GKE workloads'
+        Google service account emails, by workload (publishers, pullers)."""
         super().__init__("platform:components:EventBus", name, None, ctx.component(opts))
         self._name = name
         self._args = args
         self._ctx = ctx
         self._services = services
+        self._workloads = dict(workloads or {})
         self._tables = tables
         self._key = encryption.key("pubsub")
         self._storage = encryption.topic_storage()
@@ -134,7 +138,7 @@ class EventBus(pulumi.ComponentResource):
                 f"{self._name}-{key}-publisher-{service}",
                 topic=topic.name,
                 role="roles/pubsub.publisher",
-                member=_member(self._services[service].service_account_email),
+                member=_member(self._account(service)),
                 opts=pulumi.ResourceOptions(parent=self),
             )
         return topic
@@ -159,6 +163,10 @@ class EventBus(pulumi.ComponentResource):
             deletion_policy="PREVENT" if ctx.deletion_protection else "DELETE",
             opts=ctx.stateful(self, API),
         )
+
+    def _account(self, name: str) -> pulumi.Input[str]:
+        """The email of the Cloud Run service's or GKE workload's account (the stack config keeps the names apart)."""
+        return self._services[name].service_account_email if name in self._services else self._workloads[name]
 
     # --- subscriptions --------------------------------------------------------------------------------------------
 
@@ -255,7 +263,7 @@ class EventBus(pulumi.ComponentResource):
                 f"{name}-subscriber-{args.pull.service}",
                 subscription=subscription.name,
                 role="roles/pubsub.subscriber",
-                member=_member(self._services[args.pull.service].service_account_email),
+                member=_member(self._account(args.pull.service)),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 

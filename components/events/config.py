@@ -45,7 +45,9 @@ class PushArgs(Model):
 
 
 class PullArgs(Model):
-    service: ServiceName  # the service that pulls; it gets roles/pubsub.subscriber on this subscription only
+    # The Cloud Run service or GKE workload (gke.workloads) that pulls; its account gets roles/pubsub.subscriber on
+    # this subscription only.
+    service: ServiceName
 
 
 class BigQueryArgs(Model):
@@ -84,7 +86,8 @@ class TopicArgs(Model):
     schema_file: RelativePath | None = None  # an Avro (.avsc) or Protocol Buffers (.proto) schema in the repository
     schema_encoding: Literal["JSON", "BINARY"] = "JSON"
     retention_hours: int | None = Field(None, ge=1, le=744)  # keep published messages for seeking back; None: don't
-    publishers: list[ServiceName] = []  # services granted roles/pubsub.publisher on this topic only
+    # Cloud Run services or GKE workloads (gke.workloads) whose accounts get roles/pubsub.publisher on this topic only.
+    publishers: list[ServiceName] = []
     subscriptions: dict[Key, SubscriptionArgs] = Field(min_length=1)  # a topic without one loses what it receives
 
     @model_validator(mode="after")
