@@ -45,7 +45,7 @@ from components.config_types import (
 from components.database import DatabaseArgs
 from components.database_schedule import ScheduleArgs
 from components.edge import EdgeArgs
-from components.encryption import EncryptionArgs
+from components.encryption import DUAL_REGIONS, EncryptionArgs
 from components.events import EventsArgs
 from components.events.config import BigQueryArgs, TopicArgs
 from components.gke import GkeArgs
@@ -536,6 +536,22 @@ class StackConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _cmek_buckets_are_regional_or_multi_regional(self) -> StackConfig:
+        """Where a dual-region bucket's key must be is not established (KMS has its own multi-regions, such as nam4),
+        so CMEK refuses a dual-region rather than hand Cloud Storage a key it may reject."""
+        if not self.encryption.cmek:
+            return self
+        locations = {f"buckets.{key}.location": b.location for key, b in self.buckets.items()}
+        for path, location in {**locations, "backup.location": self.backup.location}.items():
+            if location is not None and location.upper() in DUAL_REGIONS:
+                invalid(
+                    path,
+                    f"{location} is a dual-region, whose CMEK key location is not established; with "
+                    "encryption.cmek use a region or a multi-region (EU, US, ASIA)",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _app_secrets_and_buckets_are_defined(self) -> StackConfig:
         for name, service in self.services.items():
             for env, key in service.secrets.items():
@@ -551,6 +567,15 @@ class StackConfig(Model):
                         f"services.{name}.buckets.{bucket}",
                         f"'{bucket}' is not defined in buckets ({', '.join(self.buckets) or 'none'}); define it there",
                     )
+        for key, secret in self.app_secrets.items():
+            path = secret.secret_path(self.gcp.project) if secret.existing is not None else None
+            if path is not None and not path.startswith(f"projects/{self.gcp.project}/"):
+                invalid(
+                    f"app_secrets.{key}.existing",
+                    f"{path} is in another project: the deployer may grant access to secrets of "
+                    f"{self.gcp.project} only; copy the secret into this project (or have its owner grant the services "
+                    "access and read it from the code)",
+                )
         return self
 
     @model_validator(mode="after")

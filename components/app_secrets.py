@@ -13,6 +13,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from components.agents import service_agent
 from components.config_types import Model, invalid
 from components.context import StackContext
 from components.observability.signals import Alert, Runbook, Watched, metric, threshold
@@ -24,7 +25,10 @@ VALUE_KEY_PREFIX = "app_secret_"
 PUBLISHER = "roles/pubsub.publisher"
 ROTATE_EVENT = "SECRET_ROTATE"
 # Due rotation notifications are kept this long for whoever rotates (Pub/Sub's default; at most 31 days).
-ROTATION_RETENTION_SECONDS = 7 * 86_400
+ROTATION_RETENTION_SECONDS = 7 * 86_400  # the topic's, for replays
+# The due subscription keeps a notice as long as Pub/Sub allows (31 days); one ignored for a week escalates.
+DUE_RETENTION_SECONDS = 31 * 86_400
+OVERDUE_SECONDS = 7 * 86_400
 ROTATION_RUNBOOK = Runbook(
     "An app secret reached its rotation period: Secret Manager published SECRET_ROTATE for it.",
     "Read the waiting message to see which secret; set a new value and deploy, then acknowledge the message.",
@@ -144,16 +148,12 @@ class AppSecrets(pulumi.ComponentResource):
         that keeps only the SECRET_ROTATE notifications: a topic without one would drop them. Resolves once the agent
         may publish, so a secret naming it is created after the grant."""
         ctx = self._ctx
-        agent = gcp.projects.ServiceIdentity(
-            f"{self._name}-secretmanager-agent",
-            project=ctx.project,
-            service="secretmanager.googleapis.com",
-            opts=ctx.after(self, "secretmanager.googleapis.com"),
-        )
+        agent = service_agent(f"{self._name}-secretmanager-agent", "secretmanager.googleapis.com", ctx=ctx, parent=self)
         self.rotation_topic = gcp.pubsub.Topic(
             f"{self._name}-rotation",
             name=ctx.naming.physical("secret-rotation"),
             kms_key_name=encryption.key("pubsub", ctx.region),
+            message_storage_policy=encryption.topic_storage(),
             message_retention_duration=f"{ROTATION_RETENTION_SECONDS}s",
             labels=ctx.labels("app-secrets"),
             opts=ctx.after(self, "pubsub.googleapis.com"),
@@ -170,7 +170,7 @@ class AppSecrets(pulumi.ComponentResource):
             name=ctx.naming.physical("secret-rotation-due"),
             topic=self.rotation_topic.id,
             filter=f'attributes.eventType = "{ROTATE_EVENT}"',
-            message_retention_duration=f"{ROTATION_RETENTION_SECONDS}s",
+            message_retention_duration=f"{DUE_RETENTION_SECONDS}s",
             retain_acked_messages=False,
             ack_deadline_seconds=60,
             expiration_policy=gcp.pubsub.SubscriptionExpirationPolicyArgs(ttl=""),  # never expires while unused
@@ -194,7 +194,16 @@ class AppSecrets(pulumi.ComponentResource):
         alert = Alert(
             "app-secret-rotation-due", "App secret due for rotation", [condition], ROTATION_RUNBOOK, "WARNING"
         )
-        return Watched(key="app-secrets", alerts=(alert,))
+        overdue = threshold(
+            "a SECRET_ROTATE notification has waited a week",
+            metric(where, "pubsub.googleapis.com/subscription/oldest_unacked_message_age"),
+            OVERDUE_SECONDS,
+            "300s",
+        )
+        escalated = Alert(
+            "app-secret-rotation-overdue", "App secret rotation overdue", [overdue], ROTATION_RUNBOOK, "ERROR"
+        )
+        return Watched(key="app-secrets", alerts=(alert, escalated))
 
 
 # Values that are credentials whatever their env name says.

@@ -85,8 +85,9 @@ class BucketArgs(Model):
     lifecycle: list[LifecycleRuleArgs] = []
     cors: list[CorsArgs] = []
     retention_policy: RetentionPolicyArgs | None = None  # records that must be kept (Bucket Lock)
-    # Served to anyone through the load balancer's Cloud CDN paths (load_balancer.cdn), read by Cloud CDN alone: the
-    # bucket itself stays private. Only such a bucket may be public, and only through the CDN.
+    # Served to anyone through the load balancer's Cloud CDN paths (load_balancer.cdn): its objects are readable by
+    # allUsers (Cloud CDN fills its cache with unsigned reads), so directly from Cloud Storage too. Only such a bucket
+    # may be public.
     public_through_cdn: bool = False
 
     @model_validator(mode="after")
@@ -138,7 +139,9 @@ class AppBucket(pulumi.ComponentResource):
             location=location,
             storage_class=args.storage_class,
             uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
+            # The bucket the load balancer's Cloud CDN serves is readable by allUsers (see LoadBalancer._cdn), which
+            # public access prevention would refuse; every other bucket enforces it.
+            public_access_prevention="inherited" if args.public_through_cdn else "enforced",
             versioning=gcp.storage.BucketVersioningArgs(enabled=args.versioning),
             soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=args.soft_delete_days * DAY_SECONDS

@@ -66,6 +66,7 @@ class Budget(pulumi.ComponentResource):
         adopt them instead of replacing them; with `encryption` (CMEK) the notification topic takes the Pub/Sub key."""
         super().__init__("platform:components:Budget", name, None, ctx.component(opts))
         self._key = encryption.key("pubsub", ctx.region)
+        self._storage = encryption.topic_storage()
         self.budget: gcp.billing.Budget | None = None
         if args.billing_account is None:
             pulumi.log.info(f"budget {SKIPPED}", resource=self)
@@ -88,6 +89,7 @@ class Budget(pulumi.ComponentResource):
             name=ctx.naming.physical("budget-alerts"),
             message_retention_duration="604800s",
             kms_key_name=self._key,
+            message_storage_policy=self._storage,
             labels=ctx.labels("observability"),
             opts=pulumi.ResourceOptions.merge(
                 ctx.after(self, "pubsub.googleapis.com"), pulumi.ResourceOptions(aliases=aliases)

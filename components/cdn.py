@@ -55,9 +55,8 @@ def static_assets(
     encryption: Encryption,
     edge_policy: pulumi.Input[str] | None,
 ) -> tuple[gcp.storage.Bucket | None, gcp.compute.BackendBucket]:
-    """A private bucket only Cloud CDN's cache-fill identity may read (`name`'s own, or the application bucket it is
-    given), behind a CDN-enabled backend bucket carrying the edge policy. Returns the own bucket (if any) and the
-    backend bucket."""
+    """A bucket anyone may read (`name`'s own, or the application bucket that says `public_through_cdn`), behind a
+    CDN-enabled backend bucket carrying the edge policy. Returns the own bucket (if any) and the backend bucket."""
     child = pulumi.ResourceOptions(parent=parent)
     bucket: gcp.storage.Bucket | None = None
     if app_bucket is None:
@@ -65,12 +64,14 @@ def static_assets(
         bucket_name: pulumi.Input[str] = bucket.name
     else:
         bucket_name = app_bucket
-    project = gcp.organizations.get_project_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+    # A backend bucket without signed URLs fills Cloud CDN's cache with unauthenticated reads: its objects must be
+    # readable by allUsers. Cloud CDN's cache-fill account exists only once a signed URL key does, so a grant to it
+    # fails on a fresh project (and where the organization allows only its own domain's members).
     gcp.storage.BucketIAMMember(
         f"{name}-static-cdn-reader",
         bucket=bucket_name,
         role="roles/storage.objectViewer",
-        member=project.number.apply(lambda n: f"serviceAccount:service-{n}@cloud-cdn-fill.iam.gserviceaccount.com"),
+        member="allUsers",
         opts=child,
     )
     ttls = cdn.cache_mode != "USE_ORIGIN_HEADERS"  # with origin headers, the API rejects explicit TTLs
@@ -108,7 +109,7 @@ def _static_bucket(
         name=ctx.naming.physical("static"),
         location=cdn.location,
         uniform_bucket_level_access=True,
-        public_access_prevention="enforced",
+        public_access_prevention="inherited",  # public through the CDN: a grant to allUsers is refused otherwise
         # A deploy that overwrites or deletes assets leaves the old ones restorable for a while.
         versioning=gcp.storage.BucketVersioningArgs(enabled=True),
         lifecycle_rules=[
@@ -122,6 +123,6 @@ def _static_bucket(
         encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key) if key else None,
         force_destroy=not ctx.deletion_protection,
         deletion_policy="PREVENT" if ctx.deletion_protection else "DELETE",
-        labels=ctx.labels("load-balancer"),
+        labels={**ctx.labels("load-balancer"), "exposure": "cdn"},
         opts=ctx.stateful(parent, "storage.googleapis.com"),
     )

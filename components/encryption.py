@@ -1,8 +1,9 @@
 """Customer-managed encryption keys (CMEK): a key ring per location the stack's data lives in, one rotating key per
 data service there, and each service's Google agent allowed to use its own key and no other.
 
-The keys come out as an `Encryption` (components/refs.py) whose ids resolve only once the agent's grant exists, so the
-database, cache, buckets, repository, secrets and topics that take them wait for it instead of failing on create.
+The keys come out as an `Encryption` (components/refs.py) whose ids resolve only once the agent's grant exists and has
+had time to propagate, so the database, cache, buckets, repository, secrets and topics that take them wait for it
+instead of failing on create.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 from pydantic import Field
 
+from components.agents import service_agent
 from components.config_types import REGIONS, Model
 from components.context import StackContext
 from components.refs import Encryption
@@ -21,6 +24,9 @@ from components.refs import Encryption
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 KMS_API = "cloudkms.googleapis.com"
 DAY_SECONDS = 86_400
+# IAM changes typically propagate in 2 minutes (sometimes 7 or more): a resource created with a key right after its
+# agent's grant fails its first create with a KMS permission error, so a key resolves only once this has passed.
+IAM_PROPAGATION = "180s"
 # Cloud Storage multi-regions and predefined dual-regions, and the Cloud KMS multi-region their keys live in: a key
 # must be where the data is, and KMS names its multi-regions differently (`europe`, not `EU`).
 MULTI_REGIONS = {"EU": "europe", "US": "us", "ASIA": "asia"}
@@ -71,9 +77,10 @@ def kms_location(location: str) -> str:
 
 class CustomerManagedKeys(pulumi.ComponentResource):
     """Key rings and keys for the locations each data service needs (`needs`: service -> the locations its resources
-    name), the agents that use them and their grants. Keys and key rings are always protected: Cloud KMS never deletes
-    a key ring or key, and removing a key from the stack schedules every version for destruction, after which nothing
-    it encrypted can be read again."""
+    name), the agents that use them and their grants. Keys and key rings are retained on delete, whatever the stack's
+    `protect`: a key the config no longer needs (a replica region dropped, a dataset moved) leaves the stack and stays
+    in Cloud KMS with every version enabled, instead of failing the update (protect) or having its versions scheduled
+    for destruction, after which nothing it encrypted can be read again."""
 
     encryption: Encryption
     key_ids: pulumi.Output[dict[str, str]]
@@ -97,6 +104,7 @@ class CustomerManagedKeys(pulumi.ComponentResource):
         self.rings: dict[str, gcp.kms.KeyRing] = {}
         self.keys: dict[tuple[str, str], gcp.kms.CryptoKey] = {}
         self.grants: dict[tuple[str, str], gcp.kms.CryptoKeyIAMMember] = {}
+        self.settled: dict[tuple[str, str], time.Sleep] = {}
         members = {service: self._agent(service) for service in sorted(needs)}
         granted: dict[str, pulumi.Output[str]] = {}
         for service in sorted(needs):
@@ -116,13 +124,7 @@ class CustomerManagedKeys(pulumi.ComponentResource):
         if service == "bigquery":
             return gcp.bigquery.get_default_service_account_output(project=self._ctx.project, opts=invoke).member
         assert agent.identity is not None
-        identity = gcp.projects.ServiceIdentity(
-            f"{self._name}-agent-{service}",
-            project=self._ctx.project,
-            service=agent.identity,
-            opts=self._ctx.after(self, agent.api),
-        )
-        return identity.member
+        return service_agent(f"{self._name}-agent-{service}", agent.identity, ctx=self._ctx, parent=self).member
 
     def _ring(self, location: str) -> gcp.kms.KeyRing:
         if location not in self.rings:
@@ -131,7 +133,9 @@ class CustomerManagedKeys(pulumi.ComponentResource):
                 name=self._ctx.naming.physical("keys"),
                 location=location,
                 project=self._ctx.project,
-                opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=self._ctx.apis.require(KMS_API)),
+                opts=pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, depends_on=self._ctx.apis.require(KMS_API)
+                ),
             )
         return self.rings[location]
 
@@ -150,15 +154,27 @@ class CustomerManagedKeys(pulumi.ComponentResource):
                     algorithm="GOOGLE_SYMMETRIC_ENCRYPTION", protection_level="SOFTWARE"
                 ),
                 labels=self._ctx.labels("encryption"),
-                opts=pulumi.ResourceOptions(parent=self, protect=True),
+                # Set once, when the key is created: a later change would replace a key whose name KMS never frees.
+                opts=pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, ignore_changes=["destroyScheduledDuration"]
+                ),
             )
             self.keys[(service, location)] = key
-            self.grants[(service, location)] = gcp.kms.CryptoKeyIAMMember(
+            grant = gcp.kms.CryptoKeyIAMMember(
                 f"{self._name}-{service}-{location}-agent",
                 crypto_key_id=key.id,
                 role=ENCRYPTER_DECRYPTER,
                 member=member,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            self.grants[(service, location)] = grant
+            # Waits when created, and again only when the grant is (a new key or agent), never on other updates.
+            self.settled[(service, location)] = time.Sleep(
+                f"{self._name}-{service}-{location}-agent-propagation",
+                create_duration=IAM_PROPAGATION,
+                triggers={"key": key.id, "member": member},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]),
+            )
         key, grant = self.keys[(service, location)], self.grants[(service, location)]
-        return pulumi.Output.all(key.id, grant.etag).apply(lambda values: str(values[0]))
+        settled = self.settled[(service, location)]
+        return pulumi.Output.all(key.id, grant.etag, settled.id).apply(lambda values: str(values[0]))

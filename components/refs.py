@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_gcp as gcp
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,32 @@ class Encryption:
             return self.keys.get(service)
         return self.keys.get(f"{service}@{region}")
 
+    def key_at(self, service: str, location: str) -> pulumi.Input[str] | None:
+        """The key for the data `service` keeps in `location` (as the resource names it), or None without CMEK.
+
+        With CMEK a missing key is an error rather than Google-managed encryption nobody asked for: the location is
+        one `StackConfig.encryption_needs` does not list, and the resource would otherwise lose its key silently (or,
+        given the stack region's key instead, be refused by a service that wants the key where the data is)."""
+        if not self.enabled:
+            return None
+        key = self.key(service, location)
+        if key is None:
+            raise ValueError(
+                f"no customer-managed {service} key for {location}: add the location to StackConfig.encryption_needs"
+            )
+        return key
+
     @property
     def enabled(self) -> bool:
         return bool(self.keys)
+
+    def topic_storage(self) -> gcp.pubsub.TopicMessageStoragePolicyArgs | None:
+        """With CMEK, a topic keeps its messages in the stack's region, where its key is: published through the global
+        endpoint from elsewhere, they would otherwise be stored in the region nearest the publisher. Not enforced in
+        transit: Google's own publishers (Secret Manager, Cloud Billing) must still reach the topic."""
+        if not self.enabled or self.region is None:
+            return None
+        return gcp.pubsub.TopicMessageStoragePolicyArgs(allowed_persistence_regions=[self.region])
 
 
 NO_CMEK = Encryption()

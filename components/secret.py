@@ -73,8 +73,9 @@ class Secret(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`owner` is the component the secret belongs to, for its labels. `rotatable`: the value comes from the stack
-        config and is replaced by setting it again, so its version is not protected and a replaced version is disabled
-        (restorable) rather than destroyed; otherwise the version is the only copy of a generated credential and is
+        config and is replaced by setting it again, so its version is not protected and a replaced version is abandoned,
+        still enabled: a revision pinned to it (a blue/green split, a rollback target, a job) must still start, and a
+        disabled version cannot be read. Otherwise the version is the only copy of a generated credential and is
         protected like the secret."""
         super().__init__("platform:components:Secret", name, None, opts)
         self._name = name
@@ -95,7 +96,7 @@ class Secret(pulumi.ComponentResource):
             f"{name}-version",
             secret=self.secret.id,
             secret_data=pulumi.Output.secret(data),
-            deletion_policy="DISABLE" if rotatable else None,
+            deletion_policy="ABANDON" if rotatable else None,
             opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect and not rotatable),
         )
         self.id = self.secret.id

@@ -24,6 +24,8 @@ TableKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 PARTITION_TYPES = frozenset(("TIMESTAMP", "DATE", "DATETIME"))
 # Column types BigQuery cannot cluster on (besides REPEATED columns and nested fields).
 UNCLUSTERABLE = frozenset(("RECORD", "STRUCT", "JSON", "FLOAT", "FLOAT64", "BYTES", "INTERVAL"))
+# BigQuery keeps at most this many partitions in a table; writes into a new one fail beyond it.
+MAX_PARTITIONS = 10_000
 # Roles a service may hold on one dataset: read its tables, or also write them.
 ACCESS_ROLES = {"reader": "roles/bigquery.dataViewer", "writer": "roles/bigquery.dataEditor"}
 
@@ -111,6 +113,21 @@ class DatasetArgs(Model):
                 invalid("location", str(err))
         return self
 
+    @model_validator(mode="after")
+    def _hourly_partitions_expire_within_the_limit(self) -> DatasetArgs:
+        """An hourly table keeps 24 partitions a day: without an expiration short enough, it reaches BigQuery's
+        partition limit and every write into a new hour fails (the BigQuery subscription's too)."""
+        most = MAX_PARTITIONS // 24
+        for key, table in self.tables.items():
+            days = table.partitioning.expiration_days or self.default_partition_expiration_days
+            if table.partitioning.granularity == "HOUR" and (days is None or days > most):
+                invalid(
+                    f"tables.{key}.partitioning.expiration_days",
+                    f"an hourly table keeps at most {MAX_PARTITIONS} partitions ({most} days); set expiration_days "
+                    f"to {most} or less (got {days}), or partition by DAY",
+                )
+        return self
+
 
 class WarehouseArgs(Model):
     """`platform:warehouse`: the stack's BigQuery datasets and tables."""
@@ -128,8 +145,9 @@ class WarehouseArgs(Model):
 
 
 class Warehouse(pulumi.ComponentResource):
-    """BigQuery datasets and tables, protected as the stack says, encrypted with the stack's BigQuery key when it has
-    one; each service in a dataset's `access` gets a reader or writer role on that dataset only."""
+    """BigQuery datasets and tables, protected as the stack says, encrypted with CMEK when the stack has it: each
+    dataset and its tables take the BigQuery key of the dataset's own location (BigQuery refuses a key elsewhere).
+    Each service in a dataset's `access` gets a reader or writer role on that dataset only."""
 
     dataset_ids: pulumi.Output[dict[str, str]]
     table_ids: pulumi.Output[dict[str, str]]
@@ -148,8 +166,9 @@ class Warehouse(pulumi.ComponentResource):
         super().__init__("platform:components:Warehouse", name, None, ctx.component(opts))
         self._name = name
         self._ctx = ctx
-        self._key = encryption.key("bigquery")
+        self._encryption = encryption
         self.datasets: dict[str, gcp.bigquery.Dataset] = {}
+        self._keys: dict[str, pulumi.Input[str] | None] = {}  # dataset key -> the BigQuery key of its location
         self.table_resources: dict[str, gcp.bigquery.Table] = {}
         self.access: dict[str, gcp.bigquery.DatasetIamMember] = {}
         self.tables = {}
@@ -173,17 +192,19 @@ class Warehouse(pulumi.ComponentResource):
 
     def _dataset(self, key: str, args: DatasetArgs) -> gcp.bigquery.Dataset:
         ctx = self._ctx
+        location = args.location or ctx.region
+        self._keys[key] = kms_key = self._encryption.key_at("bigquery", location)
         return gcp.bigquery.Dataset(
             f"{self._name}-{key}",
             dataset_id=ctx.naming.physical(key, max_length=1024).replace("-", "_"),
-            location=args.location or ctx.region,
+            location=location,
             description=args.description or f"Warehouse dataset {key}",
             default_table_expiration_ms=_ms(args.default_table_expiration_days),
             default_partition_expiration_ms=_ms(args.default_partition_expiration_days),
             default_encryption_configuration=gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(
-                kms_key_name=self._key
+                kms_key_name=kms_key
             )
-            if self._key
+            if kms_key
             else None,
             # Destroying the dataset with its tables in it is refused while the stack asks for deletion protection.
             delete_contents_on_destroy=not ctx.deletion_protection,
@@ -193,7 +214,7 @@ class Warehouse(pulumi.ComponentResource):
         )
 
     def _table(self, dataset_key: str, key: str, args: TableArgs) -> None:
-        ctx, dataset = self._ctx, self.datasets[dataset_key]
+        ctx, dataset, kms_key = self._ctx, self.datasets[dataset_key], self._keys[dataset_key]
         partitioning = args.partitioning
         table = gcp.bigquery.Table(
             f"{self._name}-{dataset_key}-{key}",
@@ -208,8 +229,8 @@ class Warehouse(pulumi.ComponentResource):
             ),
             clusterings=list(args.clustering) or None,
             require_partition_filter=args.require_partition_filter,
-            encryption_configuration=gcp.bigquery.TableEncryptionConfigurationArgs(kms_key_name=self._key)
-            if self._key
+            encryption_configuration=gcp.bigquery.TableEncryptionConfigurationArgs(kms_key_name=kms_key)
+            if kms_key
             else None,
             deletion_protection=ctx.deletion_protection,
             labels=ctx.labels("warehouse"),

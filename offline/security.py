@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline.engine import Recording, Resource
-from policy.rules import PUBLIC_MEMBERS, STATEFUL
+from policy.rules import BUCKET_BINDING, BUCKET_MEMBER, PUBLIC_MEMBERS, RETAINED, STATEFUL
 
 # The provider's type tokens the checks below read (tests/test_plan_security.py checks each against its SDK class).
 ADDRESS = "gcp:compute/address:Address"
@@ -28,6 +28,7 @@ INSTANCE_TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
+BUCKET_GRANTS = frozenset({BUCKET_MEMBER, BUCKET_BINDING})
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 WORKER_DOMAIN = "cloudflare:index/workersCustomDomain:WorkersCustomDomain"
 WORKER_ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
@@ -182,7 +183,10 @@ def _public_grant(r: Resource) -> str | None:
         (str(i[k]) for k in ("name", "service", "bucket", "secretId", "repository", "datasetId", "topic") if k in i),
         r.name,
     )
-    return f"{', '.join(members)} granted {i.get('role') or 'roles in a policy'} on {target}"
+    what = f"{', '.join(members)} granted {i.get('role') or 'roles in a policy'} on {target}"
+    if r.type in BUCKET_GRANTS:  # a public bucket is public everywhere, not only through the CDN in front of it
+        what += " (readable directly from Cloud Storage as well as through Cloud CDN)"
+    return what
 
 
 def _grant(r: Resource) -> str:
@@ -204,7 +208,7 @@ def _unprotected(r: Resource, protect: bool) -> str | None:
     else:
         problems += [f"{key} false" for key in PROTECTION_INPUTS if r.inputs.get(key) is False]
     stateful = r.type in STATEFUL or r.type in DISKS
-    if protect and stateful and not r.protect:
+    if protect and stateful and not r.protect and not (r.type in RETAINED and r.retain_on_delete):
         problems.append("no Pulumi protect")
     return ", ".join(problems) if problems else None
 

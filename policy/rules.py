@@ -23,6 +23,8 @@ SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 REDIS_INSTANCE = "gcp:redis/instance:Instance"
 REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
 BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+BUCKET_BINDING = "gcp:storage/bucketIAMBinding:BucketIAMBinding"
 SECRET = "gcp:secretmanager/secret:Secret"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 DATASET = "gcp:bigquery/dataset:Dataset"
@@ -33,10 +35,16 @@ RUN_INVOKER_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 RUN_INVOKER_BINDING = "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding"
 SERVERLESS_NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
 FIREWALL = "gcp:compute/firewall:Firewall"
+TABLE = "gcp:bigquery/table:Table"
+TOPIC = "gcp:pubsub/topic:Topic"
 
 REQUIRED_LABELS = ("environment", "managed-by", "cost-center", "component")
 PUBLIC_LABEL = ("exposure", "public")  # the label that marks a Cloud Run service as meant for anyone to invoke
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
+CDN_LABEL = ("exposure", "cdn")  # the label that marks the one bucket the load balancer's Cloud CDN serves to anyone
+CDN_READER = "roles/storage.objectViewer"
+CMEK_LABEL = ("component", "encryption")  # the customer-managed keys of a stack with CMEK on
+GOOGLE_MANAGED = ("encryption", "google-managed")  # a data resource deliberately left on Google-managed encryption
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 DEFAULT_COMPUTE_SA = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$")
 
@@ -49,18 +57,25 @@ class PolicyContext:
     protect: bool = False  # stateful resources carry Pulumi's protect option
     public_services: frozenset[str] = frozenset()  # Cloud Run services labelled exposure=public
     load_balanced_services: frozenset[str] = frozenset()  # Cloud Run services behind a serverless NEG
+    cdn_buckets: frozenset[str] = frozenset()  # buckets labelled exposure=cdn
+    cmek: bool = False  # the stack creates customer-managed keys (component=encryption)
 
     @classmethod
     def of(cls, resources: Iterable[tuple[str, Props]], *, deletion_protection: bool, protect: bool) -> PolicyContext:
         """The context of one stack, from its resources (type, props) and its protection settings."""
         public: set[str] = set()
         fronted: set[str] = set()
+        cdn: set[str] = set()
+        cmek = False
         for type_, props in resources:
+            cmek = cmek or (type_ == CRYPTO_KEY and _get(props, "labels", CMEK_LABEL[0]) == CMEK_LABEL[1])
             if type_ == RUN_SERVICE and _get(props, "labels", PUBLIC_LABEL[0]) == PUBLIC_LABEL[1]:
                 public.add(str(props.get("name")))
             if type_ == SERVERLESS_NEG and _get(props, "cloudRun", "service"):
                 fronted.add(str(_get(props, "cloudRun", "service")))
-        return cls(deletion_protection, protect, frozenset(public), frozenset(fronted))
+            if type_ == BUCKET and _is_cdn_bucket(props):
+                cdn.add(str(props.get("name")))
+        return cls(deletion_protection, protect, frozenset(public), frozenset(fronted), frozenset(cdn), cmek)
 
 
 Check = Callable[[str, Props, bool, PolicyContext], list[str]]
@@ -158,6 +173,9 @@ STATEFUL: dict[str, tuple[str, bool] | None] = {
     REPOSITORY: None,
     CRYPTO_KEY: None,  # destroying a key loses everything it encrypted
 }
+# Types kept by `retain_on_delete` instead of `protect`: a key a stack stops needing must leave it without failing
+# every update. The policy engine does not see retainOnDelete; tests/test_encryption.py checks every key carries it.
+RETAINED = frozenset({CRYPTO_KEY})
 
 
 def stateful_protected(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
@@ -169,18 +187,78 @@ def stateful_protected(resource_type: str, props: Props, protect: bool, context:
         unsafe = value is not True if safe else value is True
         if unsafe:
             problems.append(f"the stack asks for deletion protection: set {key}={safe} (got {value})")
-    if context.protect and not protect:
+    if context.protect and not protect and resource_type not in RETAINED:
         problems.append("the stack asks for protect: pass ResourceOptions(protect=True) to this stateful resource")
     return problems
+
+
+# Where each data type names its customer-managed key.
+KEY_PATHS: dict[str, tuple[str, ...]] = {
+    SQL_INSTANCE: ("encryptionKeyName",),
+    REDIS_INSTANCE: ("customerManagedKey",),
+    BUCKET: ("encryption", "defaultKmsKeyName"),
+    REPOSITORY: ("kmsKeyName",),
+    DATASET: ("defaultEncryptionConfiguration", "kmsKeyName"),
+    TABLE: ("encryptionConfiguration", "kmsKeyName"),
+    TOPIC: ("kmsKeyName",),
+}
+
+
+def _secret_keys(props: Props) -> list[Any]:
+    replication = props.get("replication") or {}
+    auto = _get(replication, "auto", "customerManagedEncryption", "kmsKeyName")
+    replicas = _get(replication, "userManaged", "replicas") or []
+    if _get(replication, "auto") is not None:
+        return [auto]
+    return [_get(r, "customerManagedEncryption", "kmsKeyName") for r in replicas] or [None]
+
+
+def cmek_data_encrypted(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
+    """With CMEK on, a data resource without a key is a mistake, not a shorter plan line (a dataset outside the
+    stack's region used to lose its key silently); a deliberate exception says so in a label."""
+    if not context.cmek or _get(props, "labels", GOOGLE_MANAGED[0]) == GOOGLE_MANAGED[1]:
+        return []
+    keys = _secret_keys(props) if resource_type == SECRET else [_get(props, *KEY_PATHS[resource_type])]
+    if all(keys):
+        return []
+    return [
+        "the stack encrypts its data with customer-managed keys (encryption.cmek) but this resource has none: give it "
+        f"the key of its location, or label it {GOOGLE_MANAGED[0]}={GOOGLE_MANAGED[1]} if that is deliberate"
+    ]
+
+
+def _is_cdn_bucket(props: Props) -> bool:
+    return bool(_get(props, "labels", CDN_LABEL[0]) == CDN_LABEL[1])
 
 
 def bucket_access(resource_type: str, props: Props, protect: bool, context: PolicyContext) -> list[str]:
     problems = []
     if props.get("uniformBucketLevelAccess") is not True:
         problems.append("bucket allows per-object ACLs: set uniform_bucket_level_access=True")
-    if props.get("publicAccessPrevention") != "enforced":
-        problems.append("bucket can be made public: set public_access_prevention='enforced'")
+    if props.get("publicAccessPrevention") != "enforced" and not _is_cdn_bucket(props):
+        problems.append(
+            "bucket can be made public: set public_access_prevention='enforced' (only the bucket labelled "
+            "exposure=cdn, which the load balancer's Cloud CDN serves, may be public)"
+        )
     return problems
+
+
+def public_buckets_only_through_cdn(
+    resource_type: str, props: Props, protect: bool, context: PolicyContext
+) -> list[str]:
+    """allUsers / allAuthenticatedUsers may hold only object read, and only on a bucket labelled exposure=cdn."""
+    members = [str(props.get("member"))] if "member" in props else [str(m) for m in props.get("members") or []]
+    public = sorted(PUBLIC_MEMBERS.intersection(members))
+    if not public:
+        return []
+    bucket, role = str(props.get("bucket")), props.get("role")
+    if role != CDN_READER:
+        return [
+            f"{', '.join(public)} granted {role} on bucket {bucket}: the public may only read objects ({CDN_READER})"
+        ]
+    if bucket not in context.cdn_buckets:
+        return [f"{', '.join(public)} may read bucket {bucket}, which is not labelled exposure=cdn"]
+    return []
 
 
 def _invoker_members(resource_type: str, props: Props) -> list[str]:
@@ -320,6 +398,20 @@ RULES: tuple[Rule, ...] = (
         "Buckets use uniform access and prevent public access",
         bucket_access,
         types=frozenset({BUCKET}),
+    ),
+    Rule(
+        "public-buckets-only-through-cdn",
+        "Only the bucket labelled exposure=cdn may be read by allUsers, and only read",
+        public_buckets_only_through_cdn,
+        needs_stack=True,
+        types=frozenset({BUCKET_MEMBER, BUCKET_BINDING}),
+    ),
+    Rule(
+        "cmek-data-encrypted",
+        "With CMEK on, every data resource carries a customer-managed key",
+        cmek_data_encrypted,
+        needs_stack=True,
+        types=frozenset({*KEY_PATHS, SECRET}),
     ),
     Rule(
         "no-public-invoker",

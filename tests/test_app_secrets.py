@@ -143,12 +143,19 @@ def test_rotation_notices_are_kept_and_alerted_on_until_someone_rotates(stack: s
     topic = program.named("app-secrets-rotation")
     (due,) = [s for s in program.of(SUBSCRIPTION) if s.inputs["topic"] == topic.outputs["id"]]
     assert due.inputs["filter"] == f'attributes.eventType = "{ROTATE_EVENT}"'
-    assert int(due.inputs["messageRetentionDuration"].removesuffix("s")) >= 7 * DAY
+    # Kept as long as Pub/Sub allows: a notice that expired would close the alert with nothing rotated.
+    assert int(due.inputs["messageRetentionDuration"].removesuffix("s")) == 31 * DAY
     assert due.inputs["expirationPolicy"] == {"ttl": ""}
     alert = program.named("observability-app-secret-rotation-due")
     condition = alert.inputs["conditions"][0]["conditionThreshold"]
     assert f'resource.label.subscription_id="{due.inputs["name"]}"' in condition["filter"]
     assert "num_undelivered_messages" in condition["filter"]
+    overdue = program.named("observability-app-secret-rotation-overdue")
+    assert overdue.inputs["severity"] == "ERROR"
+    aged = overdue.inputs["conditions"][0]["conditionThreshold"]
+    assert f'resource.label.subscription_id="{due.inputs["name"]}"' in aged["filter"]
+    assert "oldest_unacked_message_age" in aged["filter"]
+    assert aged["thresholdValue"] == 7 * DAY  # well before the notice expires
     assert program.outputs["secret_rotation_topic"] == topic.outputs["id"]
 
 
@@ -226,6 +233,15 @@ def _service(stack: str, name: str, **changes: Any) -> dict[str, Any]:
         (
             {"app_secrets": {"jwt_signing_key": {}, "ga_measurement_id": {"existing": "projects/x/secrets/GA"}}},
             r"app_secrets\.ga_measurement_id\.existing: .*is not a Secret Manager secret",
+        ),
+        (
+            {
+                "app_secrets": {
+                    "jwt_signing_key": {},
+                    "ga_measurement_id": {"existing": "projects/marketing-1/secrets/GA"},
+                }
+            },
+            r"app_secrets\.ga_measurement_id\.existing: projects/marketing-1/secrets/GA is in another project",
         ),
         (
             {"app_secrets": {"JWT": {}}},

@@ -3,15 +3,20 @@ key may be used by its service's Google agent alone, and nothing is created befo
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any
 
 import pulumi
 import pytest
 
 import stack_config
+from components.agents import AGENT_DOMAINS
 from components.encryption import AGENTS, ENCRYPTER_DECRYPTER, kms_location
-from offline.catalog.messaging import AGENT_DOMAINS
-from offline.engine import Recording, Resource
+from offline import mocks
+from offline.catalog import facts_of
+from offline.catalog.facts import Facts
+from offline.engine import Recording, Resource, run_program
 from tests.conftest import STACKS, config_of, program_of, raw_config
 
 KEY = "gcp:kms/cryptoKey:CryptoKey"
@@ -173,6 +178,27 @@ def test_what_takes_a_key_waits_for_its_agents_grant(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", CMEK_STACKS)
+def test_what_takes_a_key_waits_for_its_agents_grant_to_propagate(stack: str) -> None:
+    """IAM changes typically take 2 minutes to propagate: a resource created with its key right after a grant fails."""
+    program = program_of(stack)
+    sleeps = {s.name: s for s in program.of("time:index/sleep:Sleep") if s.name.startswith("encryption-")}
+    grants = list(program.of(KEY_GRANT))
+    assert len(sleeps) == len(grants)
+    for grant in grants:
+        sleep = sleeps[f"{grant.name}-propagation"]
+        assert program.depends_on(sleep, grant)
+        assert int(sleep.inputs["createDuration"].removesuffix("s")) >= 120
+    takers = [
+        (program.named("database-primary"), "encryptionKeyName"),
+        (program.named("redis-instance"), "customerManagedKey"),
+        (program.named("registry-repository"), "kmsKeyName"),
+    ]
+    by_key = {g.inputs["cryptoKeyId"]: sleeps[f"{g.name}-propagation"] for g in grants}
+    for resource, field in takers:
+        assert program.depends_on(resource, by_key[resource.inputs[field]]), resource.name
+
+
+@pytest.mark.parametrize("stack", CMEK_STACKS)
 def test_keys_rotate_as_config_says_and_nothing_can_destroy_them_by_accident(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     args = config.encryption
@@ -180,9 +206,12 @@ def test_keys_rotate_as_config_says_and_nothing_can_destroy_them_by_accident(sta
         assert key.inputs["rotationPeriod"] == f"{args.rotation_days * 86400}s"
         assert key.inputs["destroyScheduledDuration"] == f"{args.destroy_scheduled_days * 86400}s"
         assert key.inputs["purpose"] == "ENCRYPT_DECRYPT"
-        assert key.protect is True  # whatever the stack's own protect: a destroyed key takes its data with it
+        # Whatever the stack's own protect: a key leaving the program is abandoned in KMS, never destroyed (a destroyed
+        # key takes its data with it), and never protected (a protected key the config drops fails every update).
+        assert (key.retain_on_delete, key.protect) == (True, False)
+        assert "destroyScheduledDuration" in key.ignore_changes  # fixed at creation: a change must not replace it
     for ring in program.of(RING):
-        assert ring.protect is True
+        assert (ring.retain_on_delete, ring.protect) == (True, False)
     assert program.outputs["encryption_keys"] == {
         k: v for k, v in program.outputs["encryption_keys"].items() if v in keys(program)
     }
@@ -221,6 +250,15 @@ def test_bad_encryption_config_names_the_key(key: str, value: int, message: str)
         stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
 
 
+def test_with_cmek_a_dual_region_bucket_is_refused_until_its_key_location_is_known() -> None:
+    raw = raw_config("prod")
+    raw["buckets"] = {**raw["buckets"], "media": {"location": "EUR4"}}
+    with pytest.raises(pulumi.RunError, match=r"buckets\.media\.location: EUR4 is a dual-region"):
+        stack_config.parse(raw, stack_file="Pulumi.prod.yaml")
+    raw["encryption"] = {**raw["encryption"], "cmek": False}
+    assert stack_config.parse(raw, stack_file="Pulumi.prod.yaml").buckets["media"].location == "EUR4"
+
+
 def test_a_service_that_keeps_no_data_in_the_stack_gets_no_key() -> None:
     """Every key version is billed, used or not: bro-ai has no warehouse (its event bus and its budget's topic need
     the Pub/Sub key), and without either it has no rotating secret, so no Pub/Sub topic at all."""
@@ -237,3 +275,45 @@ def test_a_service_that_keeps_no_data_in_the_stack_gets_no_key() -> None:
         "secretmanager",
         "artifactregistry",
     }
+
+
+def _identity_without_email(token: str) -> Facts | None:
+    """The provider relays whatever generateServiceIdentity returns, and for some services that is no email."""
+    facts = facts_of(token)
+    if token != IDENTITY or facts is None:
+        return facts
+    return dataclasses.replace(facts, outputs=lambda c, name, i: {"id": f"projects/{c.project}/services/x"})
+
+
+def test_agent_grants_name_the_documented_agent_even_when_the_api_returns_no_email(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mocks, "facts_of", _identity_without_email)
+    program = run_program("prod")
+    members: list[tuple[str, Any]] = [(g.name, g.inputs.get("member")) for g in program.of(KEY_GRANT)]
+    members += [
+        (g.name, g.inputs.get("member"))
+        for g in program.resources
+        if g.custom and g.name.endswith(("-agent-subscriber", "-dead-letter-publisher", "-rotation-publisher"))
+    ]
+    assert len(members) > len(list(program.of(KEY_GRANT)))
+    for name, member in members:
+        assert re.fullmatch(r"serviceAccount:(service|bq)-\d+@[a-z-]+\.iam\.gserviceaccount\.com", str(member)), name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_with_cmek_every_topic_stores_its_messages_in_the_region_of_its_key(stack: str) -> None:
+    """Published through the global endpoint from elsewhere, a message is stored in the region nearest the publisher
+    unless the topic's storage policy names the allowed regions; the key is in the stack's region."""
+    program, config = program_of(stack), config_of(stack)
+    topics = list(program.of(TOPIC))
+    assert topics
+    for topic in topics:
+        policy = topic.inputs.get("messageStoragePolicy")
+        if config.encryption.cmek:
+            assert topic.inputs["kmsKeyName"].split("/")[3] == config.gcp.region
+            assert policy == {"allowedPersistenceRegions": [config.gcp.region]}, topic.name
+            # Not in transit: Secret Manager and Cloud Billing publish from Google's side, not from the region.
+            assert "enforceInTransit" not in policy
+        else:
+            assert policy is None, topic.name

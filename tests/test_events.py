@@ -105,6 +105,23 @@ def test_the_push_account_may_invoke_analytics_and_nothing_else(stack: str) -> N
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_push_and_bigquery_subscriptions_wait_for_their_grants_to_propagate(stack: str) -> None:
+    """Creating a push subscription checks actAs on its account, a BigQuery one that the agent may write the table;
+    IAM changes typically take 2 minutes to propagate, and a create checked before then fails."""
+    program = program_of(stack)
+    checked = [s for s in program.of(SUBSCRIPTION) if "pushConfig" in s.inputs or "bigqueryConfig" in s.inputs]
+    assert checked
+    for sub in checked:
+        (sleep,) = [r for r in program.of("time:index/sleep:Sleep") if r.name == f"{sub.name}-iam-propagation"]
+        assert int(sleep.inputs["createDuration"].removesuffix("s")) >= 120
+        assert program.depends_on(sub, sleep)
+        grants = [g for g in program.children(program.named("events")) if g.name.startswith(f"{sub.name}-")]
+        writers = [g for g in grants if g.name.endswith(("-push-invoker", "-push-act-as", "-table-writer"))]
+        assert writers
+        assert all(program.depends_on(sleep, g) for g in writers)
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_pushes_go_to_the_run_app_url_which_admits_pubsub_whatever_the_ingress(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     assert config.services["analytics"].ingress == "internal"

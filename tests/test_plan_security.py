@@ -84,7 +84,18 @@ def test_grants_to_all_users_are_listed_wherever_the_member_sits() -> None:
     found = listed(run(program), security.PUBLIC_GRANTS)
     assert found == {
         "open": "allUsers granted roles/run.invoker on site",
-        "readers": "allAuthenticatedUsers granted roles/storage.objectViewer on assets",
+        "readers": "allAuthenticatedUsers granted roles/storage.objectViewer on assets (readable directly from Cloud "
+        "Storage as well as through Cloud CDN)",
+    }
+
+
+def test_prod_lists_the_bucket_cloud_cdn_serves_as_readable_by_anyone() -> None:
+    program = program_of("prod")
+    (static,) = [b for b in program.of("gcp:storage/bucket:Bucket") if b.inputs["labels"].get("exposure") == "cdn"]
+    found = security.findings(program, protect=True)[security.PUBLIC_GRANTS]
+    assert {f.resource: f.what for f in found if f.type == "gcp:storage/bucketIAMMember:BucketIAMMember"} == {
+        "lb-static-cdn-reader": f"allUsers granted roles/storage.objectViewer on {static.outputs['name']} (readable "
+        "directly from Cloud Storage as well as through Cloud CDN)"
     }
 
 

@@ -43,16 +43,24 @@ from tests.conftest import ALL_STACKS
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = {"environment": "dev", "managed-by": "pulumi", "cost-center": "platform-dev", "component": "example"}
 REGION = "europe-west1"
+KEY = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k"
 DELETE = object()  # a mutation that removes the input
 
 
 def _compliant() -> None:
     """One of each kind of resource the rules judge, configured as the rules want."""
     protect = pulumi.ResourceOptions(protect=True)
+    gcp.kms.CryptoKey(
+        "cmek-key",
+        key_ring="ring",
+        labels={**LABELS, "component": "encryption"},
+        opts=pulumi.ResourceOptions(protect=True),
+    )
     gcp.sql.DatabaseInstance(
         "sql",
         database_version="POSTGRES_16",
         region=REGION,
+        encryption_key_name=KEY,
         deletion_protection=True,
         settings=gcp.sql.DatabaseInstanceSettingsArgs(
             tier="db-custom-1-3840",
@@ -72,6 +80,7 @@ def _compliant() -> None:
         region=REGION,
         auth_enabled=True,
         transit_encryption_mode="SERVER_AUTHENTICATION",
+        customer_managed_key=KEY,
         deletion_protection=True,
         labels=LABELS,
         opts=protect,
@@ -81,13 +90,33 @@ def _compliant() -> None:
         location="EU",
         uniform_bucket_level_access=True,
         public_access_prevention="enforced",
+        encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=KEY),
         labels=LABELS,
         opts=protect,
+    )
+    gcp.storage.Bucket(
+        "assets",
+        name="acme-dev-static",
+        location="EU",
+        uniform_bucket_level_access=True,
+        public_access_prevention="inherited",  # the one bucket Cloud CDN serves to anyone
+        encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=KEY),
+        labels={**LABELS, "exposure": "cdn"},
+        opts=protect,
+    )
+    gcp.storage.BucketIAMMember(
+        "assets-public", bucket="acme-dev-static", role="roles/storage.objectViewer", member="allUsers"
     )
     gcp.secretmanager.Secret(
         "secret",
         secret_id="db-password",
-        replication=gcp.secretmanager.SecretReplicationArgs(auto=gcp.secretmanager.SecretReplicationAutoArgs()),
+        replication=gcp.secretmanager.SecretReplicationArgs(
+            auto=gcp.secretmanager.SecretReplicationAutoArgs(
+                customer_managed_encryption=gcp.secretmanager.SecretReplicationAutoCustomerManagedEncryptionArgs(
+                    kms_key_name=KEY
+                )
+            )
+        ),
         deletion_protection=True,
         labels=LABELS,
         opts=protect,
@@ -211,6 +240,12 @@ FAILING = [
     Failing("stateful-resources-protected", "secret", (), False),
     Failing("bucket-access", "bucket", ("uniformBucketLevelAccess",), False),
     Failing("bucket-access", "bucket", ("publicAccessPrevention",), "inherited"),
+    Failing("bucket-access", "assets", ("uniformBucketLevelAccess",), False),
+    Failing("public-buckets-only-through-cdn", "assets-public", ("bucket",), "acme-dev-uploads"),
+    Failing("public-buckets-only-through-cdn", "assets-public", ("role",), "roles/storage.objectAdmin"),
+    Failing("cmek-data-encrypted", "sql", ("encryptionKeyName",), DELETE),
+    Failing("cmek-data-encrypted", "bucket", ("encryption",), DELETE),
+    Failing("cmek-data-encrypted", "secret", ("replication", "auto", "customerManagedEncryption"), DELETE),
     Failing("no-public-invoker", "site-public", ("name",), "acme-dev-api"),
     Failing("no-public-invoker", "api", ("invokerIamDisabled",), True),
     Failing("required-labels", "bucket", ("labels", "cost-center"), DELETE),
@@ -250,6 +285,19 @@ def test_every_rule_has_a_failing_example() -> None:
 def test_stateful_protect_is_only_required_where_the_stack_asks_for_it() -> None:
     unprotected = Failing("", "secret", (), False).apply(records(compliant()))
     assert check(unprotected, protect=False) == set()
+
+
+def test_without_cmek_or_with_a_labelled_exception_data_needs_no_key() -> None:
+    assert rules.cmek_data_encrypted(rules.DATASET, {}, False, rules.PolicyContext(cmek=False)) == []
+    deliberate = {"labels": {"encryption": "google-managed"}}
+    assert rules.cmek_data_encrypted(rules.DATASET, deliberate, False, rules.PolicyContext(cmek=True)) == []
+    assert rules.cmek_data_encrypted(rules.DATASET, {}, False, rules.PolicyContext(cmek=True)) != []
+
+
+def test_a_retained_key_needs_no_protect_but_a_protected_stack_s_data_still_does() -> None:
+    context = rules.PolicyContext(protect=True)
+    assert rules.stateful_protected(rules.CRYPTO_KEY, {}, False, context) == []
+    assert rules.stateful_protected(rules.SECRET, {"deletionProtection": True}, False, context) != []
 
 
 def test_ssh_from_iap_is_allowed_but_not_from_the_internet() -> None:
@@ -328,7 +376,8 @@ def test_the_pack_runs_resource_rules_on_preview_props_with_unknowns() -> None:
     policy.validate(args, report)
     assert [m for m, _ in reported] == [
         "bucket allows per-object ACLs: set uniform_bucket_level_access=True",
-        "bucket can be made public: set public_access_prevention='enforced'",
+        "bucket can be made public: set public_access_prevention='enforced' (only the bucket labelled "
+        "exposure=cdn, which the load balancer's Cloud CDN serves, may be public)",
     ]
 
 

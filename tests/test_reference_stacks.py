@@ -149,9 +149,16 @@ def test_dreamango_logs_every_read_and_write_of_the_services_holding_its_data_or
 def test_dreamango_makes_no_data_public(stack: str) -> None:
     program = program_of(stack)
     public = {"allUsers", "allAuthenticatedUsers"}
-    assert not [g for g in program.of("gcp:storage/bucketIAMMember:BucketIAMMember") if g.inputs["member"] in public]
+    # The static bucket (public_through_cdn) holds the frontend's assets, served to anyone through Cloud CDN, which
+    # reads a backend bucket unsigned: allUsers may read it. No other bucket (media holds users' uploads) is public.
+    static = program.named("static-bucket")
+    grants = [g for g in program.of("gcp:storage/bucketIAMMember:BucketIAMMember") if g.inputs["member"] in public]
+    assert [(g.inputs["bucket"], g.inputs["role"]) for g in grants] == [
+        (static.outputs["name"], "roles/storage.objectViewer")
+    ]
     for bucket in program.of(BUCKET):
-        assert bucket.inputs["publicAccessPrevention"] == "enforced", bucket.name
+        expected = "inherited" if bucket.name == static.name else "enforced"
+        assert bucket.inputs["publicAccessPrevention"] == expected, bucket.name
         assert bucket.inputs["uniformBucketLevelAccess"] is True
     settings = program.named("database-primary").inputs["settings"]
     assert settings["ipConfiguration"]["ipv4Enabled"] is False

@@ -55,7 +55,8 @@ def test_secrets_carry_labels_deletion_protection_and_protect_from_config(
 
 def test_generated_credentials_are_protected_in_prod_and_app_secret_values_can_be_replaced() -> None:
     """A generated password's version is its only copy; an app secret's value lives in the stack config, so setting it
-    again replaces the version, and the one it replaces is disabled (restorable), not destroyed."""
+    again replaces the version, and the one it replaces stays enabled (abandoned, not disabled or destroyed): a
+    disabled version cannot be accessed, and revisions pinned to it must still start."""
     program = program_of("prod")
     versions = program.of("gcp:secretmanager/secretVersion:SecretVersion")
     generated = [v for v in versions if not v.name.startswith("app-secrets-")]
@@ -63,7 +64,7 @@ def test_generated_credentials_are_protected_in_prod_and_app_secret_values_can_b
     assert generated
     assert app
     assert all(v.protect for v in generated)
-    assert all(not v.protect and v.inputs["deletionPolicy"] == "DISABLE" for v in app)
+    assert all(not v.protect and v.inputs["deletionPolicy"] == "ABANDON" for v in app)
     assert all("deletionPolicy" not in v.inputs for v in generated)
 
 

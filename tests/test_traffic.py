@@ -297,11 +297,13 @@ def test_resources_wait_for_the_apis_they_call(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", ENABLED)
-def test_static_assets_come_from_a_private_bucket_through_cloud_cdn(stack: str) -> None:
+def test_static_assets_come_from_a_bucket_anyone_may_read_through_cloud_cdn(stack: str) -> None:
     program, config = program_of(stack), config_of(stack)
     cdn = config.load_balancer.cdn
     bucket = program.named("lb-static")
-    assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    # Unsigned cache fills read as allUsers, which public access prevention would refuse.
+    assert bucket.inputs["publicAccessPrevention"] == "inherited"
+    assert bucket.inputs["labels"]["exposure"] == "cdn"
     assert bucket.inputs["versioning"] == {"enabled": True}
     (noncurrent,) = bucket.inputs["lifecycleRules"]
     assert noncurrent["action"] == {"type": "Delete"}
@@ -312,7 +314,7 @@ def test_static_assets_come_from_a_private_bucket_through_cloud_cdn(stack: str) 
     assert bucket.inputs["forceDestroy"] is (not config.protection.deletion_protection)
     (reader,) = [g for g in program.of("gcp:storage/bucketIAMMember:BucketIAMMember") if g.parent == bucket.parent]
     assert reader.inputs["role"] == "roles/storage.objectViewer"
-    assert reader.inputs["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
+    assert reader.inputs["member"] == "allUsers"  # never Cloud CDN's cache-fill agent: none exists without a key
     backend_bucket = program.one("gcp:compute/backendBucket:BackendBucket")
     assert backend_bucket.inputs["enableCdn"] is True
     policy = backend_bucket.inputs["cdnPolicy"]

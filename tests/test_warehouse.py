@@ -15,7 +15,8 @@ import yaml
 import stack_config
 from components.refs import Encryption
 from components.warehouse import Warehouse, WarehouseArgs
-from offline.engine import ROOT, Recording, Resource, run
+from offline.engine import ROOT, Recording, Resource, run, run_program
+from offline.engine import stack_config as stack_values
 from offline.estimate.report import estimate as stack_estimate
 from tests.conftest import STACKS, config_of, context_of, program_of, raw_config
 from tests.docs import code_blocks
@@ -111,12 +112,38 @@ def alone(stack: str, *, deletion_protection: bool = True, encryption: Encryptio
 
 def test_datasets_and_tables_use_the_stacks_bigquery_key_when_it_has_one() -> None:
     key = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/bigquery"
-    recording = alone("prod", encryption=Encryption(keys={"bigquery": key, "pubsub": "other"}))
+    encryption = Encryption(keys={"bigquery": key, "pubsub": "other"}, region="europe-west1")
+    recording = alone("prod", encryption=encryption)
     assert recording.named("warehouse-analytics").inputs["defaultEncryptionConfiguration"] == {"kmsKeyName": key}
     assert recording.named("warehouse-analytics-order_events").inputs["encryptionConfiguration"] == {"kmsKeyName": key}
     plain = alone("prod")
     assert "defaultEncryptionConfiguration" not in plain.named("warehouse-analytics").inputs
     assert "encryptionConfiguration" not in plain.named("warehouse-analytics-order_events").inputs
+
+
+def test_a_dataset_outside_the_stack_region_takes_the_bigquery_key_of_its_own_location() -> None:
+    values, _ = stack_values("prod")
+    warehouse = json.loads(values["platform:warehouse"])
+    warehouse["datasets"]["analytics"]["location"] = "EU"
+    warehouse["datasets"]["regional"] = {"description": "Kept in the stack's region"}
+    program = run_program("prod", config={**values, "platform:warehouse": json.dumps(warehouse)})
+
+    def key_location(resource: Resource, field: str) -> str:
+        key_id = resource.inputs[field]["kmsKeyName"]
+        assert key_id.endswith("/cryptoKeys/bigquery"), key_id
+        return str(key_id.split("/")[3])
+
+    assert dataset(program).inputs["location"] == "EU"
+    assert key_location(dataset(program), "defaultEncryptionConfiguration") == "europe"  # KMS names EU so
+    assert key_location(table(program), "encryptionConfiguration") == "europe"
+    regional = program.named("warehouse-regional")
+    assert key_location(regional, "defaultEncryptionConfiguration") == config_of("prod").gcp.region
+
+
+def test_with_cmek_a_dataset_without_a_key_of_its_location_stops_the_program() -> None:
+    key = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/bigquery"
+    with pytest.raises(Exception, match="no customer-managed bigquery key for europe-west1"):
+        alone("prod", encryption=Encryption(keys={"bigquery@EU": key}, region="europe-west4"))
 
 
 def test_the_warehouse_is_priced_by_storage_and_the_queries_it_scans() -> None:
@@ -154,6 +181,25 @@ def order_events(dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 TABLE_KEY = r"warehouse\.datasets\.analytics\.tables\.order_events"
+
+
+def test_an_hourly_table_must_expire_its_partitions_before_bigquerys_partition_limit() -> None:
+    bad(
+        lambda d: order_events(d).update(partitioning={"granularity": "HOUR", "expiration_days": 730}),
+        rf"{TABLE_KEY}\.partitioning\.expiration_days: an hourly table keeps at most 10000 partitions \(416 days\)",
+    )
+    bad(
+        lambda d: (
+            order_events(d).update(partitioning={"granularity": "HOUR"})
+            or d.pop("default_partition_expiration_days", None)
+        ),
+        rf"{TABLE_KEY}\.partitioning\.expiration_days: .* \(got None\)",
+    )
+    raw = copy.deepcopy(raw_config("dev"))
+    order_events(raw["warehouse"]["datasets"]["analytics"]).update(
+        partitioning={"granularity": "HOUR", "expiration_days": 416}
+    )
+    assert stack_config.parse(raw, stack_file="Pulumi.dev.yaml").warehouse is not None
 
 
 def test_partitioning_on_a_column_that_is_not_a_time_names_the_key() -> None:

@@ -8,7 +8,9 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 
+from components.agents import service_agent
 from components.context import StackContext
 from components.events.config import EventsArgs, SubscriptionArgs, TopicArgs
 from components.events.watch import WatchedSubscription, watch_events
@@ -17,6 +19,7 @@ from components.refs import NO_CMEK, Encryption, ServiceEndpoint, WarehouseTable
 
 API = "pubsub.googleapis.com"
 NEVER = ""  # an expiration policy ttl of "" keeps a subscription however long it stays idle
+IAM_PROPAGATION = "180s"  # IAM changes typically propagate in 2 minutes, sometimes 7 or more
 
 
 def _seconds(value: int) -> str:
@@ -65,9 +68,8 @@ class EventBus(pulumi.ComponentResource):
         self._workloads = dict(workloads or {})
         self._tables = tables
         self._key = encryption.key("pubsub")
-        self.agent = gcp.projects.ServiceIdentity(
-            f"{name}-pubsub-agent", project=ctx.project, service=API, opts=ctx.after(self, API)
-        )
+        self._storage = encryption.topic_storage()
+        self.agent = service_agent(f"{name}-pubsub-agent", API, ctx=ctx, parent=self)
         self.topics: dict[str, gcp.pubsub.Topic] = {}
         self.subscriptions: dict[str, gcp.pubsub.Subscription] = {}
         self.dead_letter_topics: dict[str, gcp.pubsub.Topic] = {}
@@ -156,6 +158,7 @@ class EventBus(pulumi.ComponentResource):
             message_retention_duration=_seconds(retention_hours * 3600) if retention_hours else None,
             schema_settings=schema_settings,
             kms_key_name=self._key,
+            message_storage_policy=self._storage,
             labels=ctx.labels("events"),
             deletion_policy="PREVENT" if ctx.deletion_protection else "DELETE",
             opts=ctx.stateful(self, API),
@@ -172,32 +175,8 @@ class EventBus(pulumi.ComponentResource):
         ref = f"{topic_key}/{key}"
         dead_letter = self._dead_letters(topic_key, key)
         waits_for: list[pulumi.Resource] = [self.grants[f"{ref}/dead-letter-publisher"]]
-        push_config = bigquery_config = None
-        if args.push is not None:
-            push_config, invoker = self._push(topic_key, key, args)
-            waits_for.append(invoker)
-            # Pub/Sub checks that whoever sets a push subscription's OIDC account may act as it.
-            waits_for += ctx.act_as(self, f"{name}-push", self.push_accounts[ref].name)
-        if args.bigquery is not None:
-            table = self._tables[args.bigquery.table]
-            writer = gcp.bigquery.IamMember(
-                f"{name}-table-writer",
-                project=table.project,
-                dataset_id=table.dataset_id,
-                table_id=table.table_id,
-                role="roles/bigquery.dataEditor",
-                member=self.agent.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.grants[f"{ref}/table-writer"] = writer
-            waits_for.append(writer)  # creating a BigQuery subscription checks that it may write the table
-            bigquery_config = gcp.pubsub.SubscriptionBigqueryConfigArgs(
-                table=table.path,
-                use_table_schema=args.bigquery.schema_from == "table",
-                use_topic_schema=args.bigquery.schema_from == "topic",
-                write_metadata=args.bigquery.write_metadata,
-                drop_unknown_fields=args.bigquery.drop_unknown_fields,
-            )
+        push_config = self._push_delivery(topic_key, key, args, waits_for) if args.push is not None else None
+        bigquery_config = self._bigquery_delivery(ref, name, args, waits_for) if args.bigquery is not None else None
         subscription = gcp.pubsub.Subscription(
             name,
             name=ctx.naming.physical(topic_key, key),
@@ -220,7 +199,58 @@ class EventBus(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(ctx.stateful(self, API), pulumi.ResourceOptions(depends_on=waits_for)),
         )
         self.subscriptions[ref] = subscription
-        # The agent acknowledges a message on the source subscription when it moves it to the dead-letter topic.
+        self._subscribers(ref, name, subscription, args)
+
+    def _push_delivery(
+        self, topic_key: str, key: str, args: SubscriptionArgs, waits_for: list[pulumi.Resource]
+    ) -> gcp.pubsub.SubscriptionPushConfigArgs:
+        """The push config; the subscription waits for the invoker grant and the deployer's right to act as the
+        push account (Pub/Sub checks that whoever sets a push subscription's OIDC account may act as it)."""
+        name, ref = f"{self._name}-{topic_key}-{key}", f"{topic_key}/{key}"
+        push_config, invoker = self._push(topic_key, key, args)
+        grants: list[pulumi.Resource] = [invoker, *self._ctx.act_as(self, f"{name}-push", self.push_accounts[ref].name)]
+        waits_for += [*grants, self._settled(name, grants, self.push_accounts[ref].email)]
+        return push_config
+
+    def _bigquery_delivery(
+        self, ref: str, name: str, args: SubscriptionArgs, waits_for: list[pulumi.Resource]
+    ) -> gcp.pubsub.SubscriptionBigqueryConfigArgs:
+        """The BigQuery config, and the agent's right to write the one table (creating a BigQuery subscription checks
+        that it may), which the subscription waits for."""
+        assert args.bigquery is not None
+        table = self._tables[args.bigquery.table]
+        writer = gcp.bigquery.IamMember(
+            f"{name}-table-writer",
+            project=table.project,
+            dataset_id=table.dataset_id,
+            table_id=table.table_id,
+            role="roles/bigquery.dataEditor",
+            member=self.agent.member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.grants[f"{ref}/table-writer"] = writer
+        waits_for += [writer, self._settled(name, [writer], table.path)]
+        return gcp.pubsub.SubscriptionBigqueryConfigArgs(
+            table=table.path,
+            use_table_schema=args.bigquery.schema_from == "table",
+            use_topic_schema=args.bigquery.schema_from == "topic",
+            write_metadata=args.bigquery.write_metadata,
+            drop_unknown_fields=args.bigquery.drop_unknown_fields,
+        )
+
+    def _settled(self, name: str, grants: list[pulumi.Resource], grantee: pulumi.Input[str]) -> time.Sleep:
+        """A wait after the grants a subscription's create checks, so that they have propagated by then; it waits
+        again only when what was granted changes (`grantee`)."""
+        return time.Sleep(
+            f"{name}-iam-propagation",
+            create_duration=IAM_PROPAGATION,
+            triggers={"grantee": grantee},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
+
+    def _subscribers(self, ref: str, name: str, subscription: gcp.pubsub.Subscription, args: SubscriptionArgs) -> None:
+        """The agent acknowledges a message on the source subscription when it moves it to the dead-letter topic; a
+        pull subscription's service reads it."""
         self.grants[f"{ref}/agent-subscriber"] = gcp.pubsub.SubscriptionIAMMember(
             f"{name}-agent-subscriber",
             subscription=subscription.name,

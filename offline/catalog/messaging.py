@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pulumi_gcp as gcp
 
+from components.agents import AGENT_DOMAINS
 from offline.catalog.common import duration, grant, to_member
 from offline.catalog.facts import API_CALL, Facts, Inputs, MockContext, named, token_of
 from offline.estimate.pricing import HOURS, Context, Usage
@@ -129,15 +130,6 @@ def _topic(i: Inputs) -> str:
 
 # The agents (service identities) of the services the stacks use, by API: `service-NUMBER@<domain>` (Pub/Sub's
 # forwards dead letters; with CMEK each uses its service's key).
-AGENT_DOMAINS = {
-    "pubsub.googleapis.com": "gcp-sa-pubsub.iam.gserviceaccount.com",
-    "sqladmin.googleapis.com": "gcp-sa-cloud-sql.iam.gserviceaccount.com",
-    "redis.googleapis.com": "cloud-redis.iam.gserviceaccount.com",
-    "artifactregistry.googleapis.com": "gcp-sa-artifactregistry.iam.gserviceaccount.com",
-    "secretmanager.googleapis.com": "gcp-sa-secretmanager.iam.gserviceaccount.com",
-}
-
-
 def _service_identity(c: MockContext, name: str, i: Inputs) -> Inputs:
     service = str(i.get("service"))
     domain = AGENT_DOMAINS.get(service, f"gcp-sa-{service.split('.')[0]}.iam.gserviceaccount.com")
