@@ -124,6 +124,7 @@ for key in config.service_order():
         ctx=ctx,
         network=network.ref,
         regions=other_regions,
+        unprotected_regions=config.serving.retiring(),
         upstreams={callee: service_name(ctx.naming, callee) for callee in config.upstreams(key)},
         project_number=project_number,
         image_repository=registry.url,
@@ -288,7 +289,9 @@ if config.load_balancer.enabled:
         # The physical name, not the service's output: a serverless NEG may name a service before it exists, so
         # the load balancer chain is built while images build and services deploy.
         backends={
-            key: ServerlessBackend(cloud_run_service_name=services[key].physical_name, regions=config.serving_regions())
+            key: ServerlessBackend(
+                cloud_run_service_name=services[key].physical_name, regions=config.load_balanced_regions()
+            )
             for key in config.load_balancer.services
         },
         security_policy=armor.self_link,

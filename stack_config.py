@@ -837,12 +837,18 @@ class StackConfig(Model):
                 database_region=self.gcp.region,
                 dr_replica_regions=[r.region for r in self.database.replicas.values() if r.disaster_recovery],
                 redis_export_hours=self.backup.exports.interval_hours,
+                cloud_run=bool(self.services),
+                uses_redis=any(s.redis for s in self.services.values()),
             ),
         }
 
     def upstreams(self, name: str) -> list[str]:
         """The services `name` calls: those whose invokers list it."""
         return sorted(callee for callee, service in self.services.items() if name in service.invokers)
+
+    def load_balanced_regions(self) -> list[str]:
+        """The serving regions with a serverless NEG behind the load balancer: all but those being retired."""
+        return [region for region in self.serving_regions() if region not in self.serving.retiring()]
 
     def serving_regions(self) -> list[str]:
         """Every region the services run in, the stack's first."""

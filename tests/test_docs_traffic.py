@@ -32,10 +32,8 @@ def test_the_documented_serving_example_is_prods() -> None:
 
 
 def test_retiring_a_region_takes_its_negs_out_before_its_services_go() -> None:
-    """A deleted Cloud Run service is not reported unhealthy to the load balancer: the procedure removes the region's
-    NEGs from the backend services first, and only then the region from config."""
+    """A deleted Cloud Run service is not reported unhealthy to the load balancer: the procedure takes the region out
+    of rotation (and its services' deletion protection off) first, and only then removes it from config."""
     text = " ".join((ROOT / "docs" / "traffic.md").read_text().split())
     procedure = text[text.index("**To retire a region**") :]
-    assert procedure.index("gcloud compute backend-services remove-backend") < procedure.index(
-        "remove the region from `serving.regions`"
-    )
+    assert procedure.index("retiring: true") < procedure.index("Then remove the region from `serving.regions`")

@@ -7,6 +7,7 @@ in one region, and the recovery objectives say what losing it costs. Also every 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pulumi
@@ -14,7 +15,8 @@ import pytest
 
 import stack_config
 from components.serving import region_loss_objectives
-from offline.engine import ROOT, Recording, Resource
+from offline.engine import ROOT, Recording, Resource, run_program
+from offline.engine import stack_config as stack_values
 from offline.estimate.report import estimate
 from tests.conftest import STACKS, config_of, program_of, raw_config
 
@@ -113,8 +115,8 @@ def test_every_container_has_a_readiness_probe_on_its_health_path(program: Recor
             assert probe["timeoutSeconds"] < probe["periodSeconds"]
             assert probe["failureThreshold"] >= 1
             assert probe["successThreshold"] >= 1
-            # Readiness probes are a Preview feature: the API takes them only at a launch stage that admits one.
-            assert copy_.inputs["launchStage"] == "BETA"
+            # Readiness probes are GA and the API reads the launch stage back as GA: BETA would differ on each refresh.
+            assert copy_.inputs["launchStage"] == "GA"
 
 
 def test_prod_keeps_a_warm_instance_of_every_service_in_each_region() -> None:
@@ -349,3 +351,44 @@ def test_an_upstream_url_name_taken_by_a_secret_is_refused() -> None:
         raw["services"]["api"]["secrets"]["AUTH_SERVICE_URL"] = "auth_url"
 
     assert _error(taken).startswith("services.api.secrets.AUTH_SERVICE_URL: AUTH_SERVICE_URL carries the URL of auth")
+
+
+def test_a_retiring_region_leaves_the_load_balancer_and_its_services_lose_their_deletion_protection() -> None:
+    """The first of the two `pulumi up`s that retire a region: its NEGs leave the backend services while its copies
+    keep running, now deletable (in a protected stack, deleting a Cloud Run service with deletion protection fails);
+    the stack's own region keeps its protection."""
+    values, _ = stack_values("prod")
+    serving = json.loads(values["platform:serving"])
+    serving["regions"]["europe-west4"]["retiring"] = True
+    program = run_program("prod", config={**values, "platform:serving": json.dumps(serving)})
+    assert {n.inputs["region"] for n in program.of(NEG)} == {"europe-west1"}
+    for key in config_of("prod").services:
+        regional = copies(program, key)
+        assert regional["europe-west4"].inputs["deletionProtection"] is False, key
+        assert regional["europe-west1"].inputs["deletionProtection"] is True, key
+    before = program_of("prod")
+    assert {n.inputs["region"] for n in before.of(NEG)} == {"europe-west1", "europe-west4"}
+    assert all(c.inputs["deletionProtection"] is True for c in before.of(SERVICE))
+
+
+def test_a_stack_whose_workloads_run_on_gke_claims_no_computed_region_loss_rto() -> None:
+    """bro-ai's regional cluster goes with its region: rebuilding it elsewhere is not a figure this program computes,
+    so the output says so instead of counting a Cloud Run redeploy."""
+    objectives = program_of("bro-ai").outputs["recovery_objectives"]
+    assert objectives["region_loss_rto_minutes"] is None
+    assert "GKE" in objectives["region_loss_rto_basis"]
+    assert objectives["rto_minutes"] == 240  # the config's target, shown beside it
+
+
+def test_the_region_loss_rto_counts_a_new_redis_and_names_what_it_leaves_out() -> None:
+    objectives = program_of("prod").outputs["recovery_objectives"]
+    without = region_loss_objectives(
+        serving_regions=["europe-west1", "europe-west4"],
+        database_region="europe-west1",
+        dr_replica_regions=["europe-west4"],
+        redis_export_hours=24,
+    )
+    assert objectives["region_loss_rto_minutes"] == without["region_loss_rto_minutes"] + 10  # auth and orders use Redis
+    assert "Memorystore" in objectives["region_loss_rto_basis"]
+    assert "repository" in objectives["region_loss_rto_basis"]
+    assert "event bus" in objectives["region_loss_rto_basis"]

@@ -3,7 +3,7 @@ and traffic managed by config, plus the Cloud Run Job that runs its database mig
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import urlparse
 
 import pulumi
@@ -23,9 +23,10 @@ from components.observability.signals import Watched
 from components.refs import BucketBinding, DatabaseBinding, NetworkRef, RedisBinding, SecretBinding
 
 IAM_PROPAGATION = "180s"  # typically 2 minutes, per Google; the first create of a service or a grant waits this long
-# Readiness probes are a Preview feature of Cloud Run, which the API takes only from a resource whose launch stage
-# admits Preview features; Cloud Run service health (cross-region failover) aggregates them per region.
-LAUNCH_STAGE = "BETA"
+# Readiness probes, which Cloud Run service health (cross-region failover) aggregates per region, are GA: the API reads
+# a service without Preview features back as GA, so asking for BETA would differ on every refresh (and every drift
+# check would fail).
+LAUNCH_STAGE = "GA"
 
 
 def service_name(naming: Naming, key: str) -> str:
@@ -46,7 +47,7 @@ class CloudRunService(pulumi.ComponentResource):
     migrations run once, in the stack's region). `upstreams` are the services this one calls (key -> Cloud Run name):
     each copy gets `<KEY>_SERVICE_URL`, the deterministic URL of the callee's copy in its own region
     (`https://NAME-PROJECT_NUMBER.REGION.run.app`, from `project_number`), so a region's gateway calls its own
-    region's backends.
+    region's backends. The copies in `unprotected_regions` (regions being retired) have no deletion protection.
     """
 
     url: pulumi.Output[str]
@@ -71,6 +72,7 @@ class CloudRunService(pulumi.ComponentResource):
         regions: Mapping[str, pulumi.Input[str]] | None = None,
         upstreams: Mapping[str, str] | None = None,
         project_number: pulumi.Input[str] | None = None,
+        unprotected_regions: Collection[str] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:components:CloudRunService", name, None, ctx.component(opts))
@@ -87,6 +89,7 @@ class CloudRunService(pulumi.ComponentResource):
         self._envs = self._base_envs(database, redis, secrets or {}, buckets or {})
         self._upstreams = dict(upstreams or {})
         self._project_number = project_number
+        self._unprotected = frozenset(unprotected_regions)  # regions being retired: their copies may be deleted
         self._deploy(network.serverless_subnet_id, regions or {}, invokers or {})
         self.job = self._job(args.migrations) if args.migrations else None
 
@@ -307,7 +310,7 @@ class CloudRunService(pulumi.ComponentResource):
             description=f"The {self._name} service",
             ingress=INGRESS[args.ingress],
             launch_stage=LAUNCH_STAGE,
-            deletion_protection=ctx.deletion_protection,
+            deletion_protection=ctx.deletion_protection and region not in self._unprotected,
             # The guardrails allow an allUsers invoker only on a service that says it is public.
             labels={**ctx.labels(self._name), **({"exposure": "public"} if args.public else {})},
             template=run.ServiceTemplateArgs(
