@@ -210,6 +210,20 @@ def test_lifecycle_classes_must_get_colder_over_time() -> None:
     )
 
 
+def test_no_storage_class_move_is_planned_at_or_after_the_deletion_it_would_lose_to() -> None:
+    """Where a SetStorageClass and a Delete rule match an object together, Cloud Storage deletes: dev deletes exports
+    at 30 days, so its bucket carries no move to Nearline at 30 (which could never happen)."""
+    from components.backup.component import _lifecycle
+
+    rules = _lifecycle(BackupArgs.model_validate(raw_config("dev")["backup"]).lifecycle)
+    moves = [r.condition.age for r in rules if r.action.type == "SetStorageClass"]  # type: ignore[union-attr]
+    (delete,) = [r.condition.age for r in rules if r.action.type == "Delete"]  # type: ignore[union-attr]
+    assert delete == 30
+    assert moves == []
+    prod = _lifecycle(BackupArgs.model_validate(raw_config("prod")["backup"]).lifecycle)
+    assert [r.condition.age for r in prod if r.action.type == "SetStorageClass"] == [30, 90, 365]  # type: ignore[union-attr]
+
+
 # Scheduled export workflows --------------------------------------------------------------------------------------
 
 

@@ -352,6 +352,8 @@ def _lifecycle(args: LifecycleArgs) -> list[gcp.storage.BucketLifecycleRuleArgs]
             condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=age, matches_storage_classes=[current]),
         )
         for to, current, age in steps
+        # Where a move and the deletion fall due together, Cloud Storage deletes: a move at or after it never happens.
+        if args.delete_after_days is None or age < args.delete_after_days
     ]
     if args.delete_after_days is not None:
         # Every object, and any version left from when the bucket kept them, once it is that old.
