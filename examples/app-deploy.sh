@@ -69,6 +69,9 @@ start_candidate() {
   echo "Starting $name in $region on $image without traffic"
   gcloud run deploy "$name" "${where[@]}" --image "$image" --no-traffic --tag candidate
   described="$(gcloud run services describe "$name" "${where[@]}" --format json)"
+  # What serves there now (the entry with the highest percent): the revision that region goes back to if need be.
+  previous[$region]="$(jq -er '[.status.traffic[] | select(.revisionName != null)] | max_by(.percent // 0)
+    | .revisionName' <<<"$described")"
   revision="$(jq -er '.status.traffic[] | select(.tag == "candidate") | .revisionName' <<<"$described")"
   ready="$(gcloud run revisions describe "$revision" "${where[@]}" --format json |
     jq -r '[.status.conditions[]? | select(.type == "Ready")][0].status // "Unknown"')"
@@ -96,6 +99,7 @@ start_candidate() {
 phase="" # candidates: no traffic has moved; traffic: the regions before $at serve the new image
 done_regions=()
 at=""
+declare -A previous=() # region: the revision it served before this deploy
 explain() {
   local status=$?
   ((status == 0)) && return
@@ -107,8 +111,12 @@ explain() {
       ;;
     traffic)
       echo "$service serves $image in ${done_regions[*]:-no region}, but traffic did not move in $at (nor in the" \
-        "regions after it): run the same deploy again to finish (a fresh candidate of the same digest starts in" \
-        "every region), or roll back with .github/workflows/rollback.yml." >&2
+        "regions after it): run the same deploy again to finish (a fresh candidate starts in every region), or put" \
+        "back the regions that moved:" >&2
+      for region in "${done_regions[@]}"; do
+        echo "  gcloud run services update-traffic $name --project $project --region $region" \
+          "--to-revisions ${previous[$region]}=100" >&2
+      done
       ;;
   esac
 }

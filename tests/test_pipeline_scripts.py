@@ -822,6 +822,13 @@ def test_the_app_deploy_fails_and_says_where_traffic_moved_when_a_region_refuses
         result.stderr
     )
     assert "run the same deploy again to finish" in result.stderr
+    # Undoing it means the regions that moved, each back to what it served (not rollback.yml without a revision, which
+    # would take the region that did not move one revision further back).
+    assert (
+        f"  gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} "
+        "--to-revisions acme-staging-orders-00001=100\n"
+    ) in result.stderr
+    assert "--region europe-west4 --to-revisions" not in result.stderr
 
 
 def test_the_app_deploy_stops_before_migrating_when_the_tag_is_not_in_the_registry(tmp_path: Path) -> None:
