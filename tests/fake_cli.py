@@ -6,10 +6,19 @@ PATH by the tests. Each behaves as the real one does for the calls the scripts m
   PATH. `pulumi preview --expect-no-changes` exits 255 with "no changes were expected but changes were proposed".
   `pulumi preview --json` prints nothing but the JSON digest, which leaves policy violations out: only the
   human-readable preview names them. `--target` and `--exclude` cannot be combined.
+- Cloud Run services and revisions are regional: `gcloud run services|revisions|deploy` calls need `--region` and see
+  only that region's services (a service of the same name in another region is another service). The world's
+  `services` and `revisions` are in its `region` (europe-west1 unless it says), those of other regions under
+  `regions: {REGION: {services, revisions}}`.
 - `gcloud run services describe --format json` prints the Cloud Run Admin API v1 Service (metadata.annotations with
   `run.googleapis.com/ingress`, spec.traffic, status.conditions, status.latestCreatedRevisionName,
   status.latestReadyRevisionName, status.traffic where a 0 % entry has no `percent`), and exits 1 for an unknown one.
   `gcloud run revisions list/describe --format json` print revisions with their own status.conditions.
+  `gcloud run services update-traffic` (`--to-revisions REV=100`, `--to-tags TAG=100`, `--to-latest`) moves the
+  service's traffic in the world, keeping its tags, and exits 1 for an unknown service, revision or tag, or for a
+  region listed in `update_traffic_fails`.
+  `gcloud artifacts docker images describe IMAGE --format 'value(image_summary.digest)'` prints the digest the world's
+  `images` gives the reference, and exits 1 for an image that does not exist.
   `gcloud run jobs execute` exits 1 for a job that does not exist (when the world lists `jobs`).
   `gcloud auth print-identity-token` prints a token only when the credentials can mint one (`identity_token`).
 - `gcloud sql instances clone` gives the clone its source's deletion protection, and `delete` refuses a protected
@@ -130,24 +139,81 @@ def pulumi(args: list[str]) -> int:
     return _fail(f"fake pulumi: unexpected call {args}", 127)
 
 
-def _revisions(world: dict[str, Any], service: str) -> list[dict[str, Any]]:
-    revisions: list[dict[str, Any]] = world.get("revisions", {}).get(service, [])
+def _region(world: dict[str, Any], region: str) -> dict[str, Any]:
+    """The services and revisions of one region (empty where the world has none)."""
+    if region == world.get("region", "europe-west1"):
+        return world
+    found: dict[str, Any] = world.get("regions", {}).get(region, {})
+    return found
+
+
+def _revisions(world: dict[str, Any], region: str, service: str) -> list[dict[str, Any]]:
+    revisions: list[dict[str, Any]] = _region(world, region).get("revisions", {}).get(service, [])
     return revisions
+
+
+def _update_traffic(world: dict[str, Any], region: str, args: list[str]) -> int:
+    """`gcloud run services update-traffic NAME --region R (--to-revisions REV=100 | --to-tags TAG=100 | --to-latest)`:
+    all traffic to one revision; tagged entries keep their tags (at 0 %, their percent omitted)."""
+    name = _positional(args, 3)
+    service = _region(world, region).get("services", {}).get(name)
+    if service is None:
+        return _fail(f"ERROR: (gcloud.run.services.update-traffic) Cannot find service [{name}]", 1)
+    if region in world.get("update_traffic_fails", []):
+        return _fail("ERROR: (gcloud.run.services.update-traffic) HTTPError 503: The service is unavailable.", 1)
+    traffic = service["status"].get("traffic", [])
+    tags = [{k: v for k, v in t.items() if k != "percent"} for t in traffic if t.get("tag")]
+    if "--to-latest" in args:
+        latest = service["status"]["latestReadyRevisionName"]
+        service["spec"]["traffic"] = [{"latestRevision": True, "percent": 100}]
+        service["status"]["traffic"] = [*tags, {"latestRevision": True, "percent": 100, "revisionName": latest}]
+        _save(world)
+        return 0
+    to_revisions, to_tags = _option(args, "--to-revisions"), _option(args, "--to-tags")
+    target, percent = (to_revisions or to_tags or "=").split("=", 1)
+    if percent != "100":
+        return _fail(f"fake gcloud: unexpected call {args}", 127)
+    if to_tags is not None:
+        tagged = [t["revisionName"] for t in tags if t["tag"] == target]
+        if not tagged:
+            return _fail(f"ERROR: (gcloud.run.services.update-traffic) Tag [{target}] does not exist.", 1)
+        target = tagged[0]
+    elif target not in {r["metadata"]["name"] for r in _revisions(world, region, name)}:
+        return _fail(f"ERROR: (gcloud.run.services.update-traffic) Revision [{target}] does not exist.", 1)
+    service["spec"]["traffic"] = [
+        *[{k: v for k, v in t.items() if k != "url"} for t in tags if t["revisionName"] != target],
+        {"revisionName": target, "percent": 100},
+    ]
+    service["status"]["traffic"] = [
+        *[t for t in tags if t["revisionName"] != target],
+        {
+            "revisionName": target,
+            "percent": 100,
+            **{k: v for t in tags if t["revisionName"] == target for k, v in t.items()},
+        },
+    ]
+    _save(world)
+    return 0
 
 
 def gcloud(args: list[str]) -> int:
     world = _world()
     words = " ".join(args[:3])
+    region = _option(args, "--region")
+    if (words.startswith(("run services", "run revisions")) or words.startswith("run deploy")) and region is None:
+        return _fail(f"ERROR: (gcloud.{'.'.join(args[:3])}) Missing required argument [--region]", 1)
     if words == "run services describe":
         name = _positional(args, 3)
-        service = world.get("services", {}).get(name)
+        service = _region(world, region or "").get("services", {}).get(name)
         if service is None:
             return _fail(f"ERROR: (gcloud.run.services.describe) Cannot find service [{name}]", 1)
         print(json.dumps(service, indent=2))
         return 0
+    if words == "run services update-traffic":
+        return _update_traffic(world, region or "", args)
     if words == "run revisions list":
         revisions = sorted(
-            _revisions(world, _option(args, "--service") or ""),
+            _revisions(world, region or "", _option(args, "--service") or ""),
             key=lambda r: r["metadata"]["creationTimestamp"],
             reverse=(_option(args, "--sort-by") or "").startswith("~"),
         )
@@ -155,12 +221,19 @@ def gcloud(args: list[str]) -> int:
         return 0
     if words == "run revisions describe":
         name = _positional(args, 3)
-        for revisions in world.get("revisions", {}).values():
+        for revisions in _region(world, region or "").get("revisions", {}).values():
             for revision in revisions:
                 if revision["metadata"]["name"] == name:
                     print(json.dumps(revision, indent=2))
                     return 0
         return _fail(f"ERROR: (gcloud.run.revisions.describe) Cannot find revision [{name}]", 1)
+    if words == "artifacts docker images" and args[3:4] == ["describe"]:
+        reference = _positional(args, 4)
+        digest = world.get("images", {}).get(reference)
+        if digest is None:
+            return _fail(f"ERROR: (gcloud.artifacts.docker.images.describe) Image not found: {reference}", 1)
+        print(digest if "value(image_summary.digest)" in args else json.dumps({"image_summary": {"digest": digest}}))
+        return 0
     if args[:2] == ["auth", "print-identity-token"]:
         if not world.get("identity_token"):
             return _fail("ERROR: (gcloud.auth.print-identity-token) No identity token can be obtained", 1)
@@ -216,11 +289,9 @@ def gcloud(args: list[str]) -> int:
         print("fake-password")
         return 0
     known = (
-        "run services update-traffic",
         "run jobs execute",
         "run jobs update",
         "run deploy",
-        "artifacts docker images",
         "storage buckets add-iam-policy-binding",
         "storage buckets remove-iam-policy-binding",
         "sql databases create",
@@ -238,7 +309,8 @@ def _status(world: dict[str, Any], url: str, authorized: bool) -> int:
     host = urlparse(url).hostname or ""
     if not host.endswith(".run.app"):
         return 200  # a load balancer or edge domain
-    for name, service in world.get("services", {}).items():
+    regional = [world.get("services", {}), *[r.get("services", {}) for r in world.get("regions", {}).values()]]
+    for name, service in [item for services in regional for item in services.items()]:
         base = urlparse(service["status"]["url"]).hostname or ""
         if host == base or host.endswith(f"---{base}"):
             if service["metadata"]["annotations"].get("run.googleapis.com/ingress") != "all":

@@ -71,6 +71,21 @@ def revision(name: str, created: str, *, ready: str) -> dict[str, Any]:
     }
 
 
+def in_region(world: dict[str, Any], region: str, code: str) -> dict[str, Any]:
+    """The copy in `region` of a world's services and revisions (its `regions` entry): the same service names, its own
+    run.app hosts (`-CODE.a.run.app`), and revision names of its own where Cloud Run picks them (`NAME-CODE-00001`;
+    a name set by config, `revision:`, is the same in every region)."""
+    copied = json.dumps({"services": world["services"], "revisions": world.get("revisions", {})})
+    return {region: json.loads(copied.replace("-ew.a.run.app", f"-{code}.a.run.app").replace("-0000", f"-{code}-0000"))}
+
+
+def two_regions(world: dict[str, Any]) -> dict[str, Any]:
+    """A world serving from europe-west1 (the stack's region) and europe-west4, as staging and prod do."""
+    world["outputs"]["serving_regions"] = ["europe-west1", "europe-west4"]
+    world["regions"] = in_region(world, "europe-west4", "ez4")
+    return world
+
+
 def run(
     tmp_path: Path,
     script: str,
@@ -193,7 +208,9 @@ def test_smoke_test_fails_when_an_internal_service_latest_revision_is_not_ready(
     )
     result, _, _ = run(tmp_path, SMOKE, "prod", world=world)
     assert result.returncode == 1
-    assert "orders (acme-prod-orders): its latest revision acme-prod-orders-00003-new is not Ready" in result.stdout
+    assert "orders (acme-prod-orders in europe-west1): its latest revision acme-prod-orders-00003-new is not Ready" in (
+        result.stdout
+    )
 
 
 def test_smoke_test_fails_when_the_latest_revision_does_not_serve_its_share(tmp_path: Path) -> None:
@@ -226,6 +243,71 @@ def test_smoke_test_accepts_a_candidate_revision_that_is_meant_to_serve_nothing(
     )
     result, _, _ = run(tmp_path, SMOKE, "prod", world=world)
     assert result.returncode == 0, result.stdout
+
+
+def test_smoke_test_checks_every_service_in_every_serving_region(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, SMOKE, "prod", world=two_regions(prod_like()))
+    assert result.returncode == 0, result.stdout + result.stderr
+    described = [(c.split()[4], c.split()[8]) for c in calls if c.startswith("gcloud run services describe")]
+    assert described == [
+        (name, region)
+        for name in ("acme-prod-web", "acme-prod-api", "acme-prod-orders")
+        for region in ("europe-west1", "europe-west4")
+    ]
+    assert "Smoke test of prod passed (7 checks)." in result.stdout
+
+
+def test_smoke_test_fails_when_the_second_regions_internal_service_is_unhealthy(tmp_path: Path) -> None:
+    # The load balancer's domain answers from the healthy region: only the API check sees europe-west4's copy.
+    world = two_regions(prod_like())
+    world["regions"]["europe-west4"]["services"]["acme-prod-orders"] = service(
+        "acme-prod-orders",
+        ingress="internal",
+        latest="acme-prod-orders-ez4-00003",
+        ready_revision="acme-prod-orders-ez4-2",
+    )
+    result, _, _ = run(tmp_path, SMOKE, "prod", world=world)
+    assert result.returncode == 1
+    assert "orders (acme-prod-orders in europe-west4): its latest revision acme-prod-orders-ez4-00003 is not Ready" in (
+        result.stdout
+    )
+
+
+def test_smoke_test_fails_when_a_serving_region_has_no_copy_of_a_service(tmp_path: Path) -> None:
+    world = two_regions(prod_like())
+    del world["regions"]["europe-west4"]["services"]["acme-prod-api"]
+    result, _, _ = run(tmp_path, SMOKE, "prod", world=world)
+    assert result.returncode == 1
+    assert "api: gcloud run services describe acme-prod-api in europe-west4 failed" in result.stdout
+
+
+def test_smoke_test_calls_each_regions_public_url(tmp_path: Path) -> None:
+    world = two_regions(
+        {
+            "config": CONFIG,
+            "outputs": {"service_names": {"web": "acme-dev-web"}},
+            "services": {"acme-dev-web": service("acme-dev-web", ingress="all")},
+            "public": ["acme-dev-web"],
+            "unhealthy": ["acme-dev-web-abc123-ez4"],
+        }
+    )
+    result, calls, _ = run(tmp_path, SMOKE, "dev", world=world)
+    assert result.returncode == 1
+    assert [c.split()[-1] for c in calls if c.startswith("curl")] == [
+        "https://acme-dev-web-abc123-ew.a.run.app/health",
+        "https://acme-dev-web-abc123-ez4.a.run.app/health",
+    ]
+    assert "web at https://acme-dev-web-abc123-ez4.a.run.app/health is not healthy" in result.stdout
+
+
+def test_smoke_test_of_a_stack_without_serving_regions_checks_its_config_region(tmp_path: Path) -> None:
+    # Older state has no serving_regions output: the stack's own region (platform:gcp.region) is the one checked.
+    world = prod_like()
+    assert "serving_regions" not in world["outputs"]
+    result, calls, _ = run(tmp_path, SMOKE, "prod", world=world)
+    assert result.returncode == 0, result.stdout
+    assert {c.split()[8] for c in calls if c.startswith("gcloud run services describe")} == {"europe-west1"}
+    assert "Smoke test of prod passed (4 checks)." in result.stdout
 
 
 def test_smoke_test_fails_when_pulumi_cannot_read_the_outputs(tmp_path: Path) -> None:
@@ -503,6 +585,7 @@ def rollback_world() -> dict[str, Any]:
                 traffic=[
                     {"revisionName": f"{name}-00004", "tag": "candidate", "url": "https://candidate---x"},
                     {"revisionName": f"{name}-00003", "percent": 100},
+                    {"revisionName": f"{name}-00001", "tag": "blue", "url": "https://blue---x"},
                 ],
             )
         },
@@ -534,11 +617,78 @@ def test_rollback_refuses_a_named_revision_that_is_not_ready(tmp_path: Path) -> 
 
 
 def test_rollback_to_a_traffic_tag(tmp_path: Path) -> None:
-    result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "blue", world=rollback_world())
+    result, calls, world = run(tmp_path, ROLLBACK, "prod", "orders", "blue", world=rollback_world())
     assert result.returncode == 0, result.stderr
     assert [c for c in calls if "update-traffic" in c] == [
         f"gcloud run services update-traffic acme-prod-orders {WHERE} --to-tags blue=100"
     ]
+    assert serving(world, "europe-west1", "acme-prod-orders") == ["acme-prod-orders-00001"]
+
+
+def test_rollback_refuses_a_tag_the_service_does_not_have(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "green", world=rollback_world())
+    assert result.returncode == 1
+    assert "acme-prod-orders in europe-west1 has no revision or traffic tag 'green'" in result.stderr
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def serving(world: dict[str, Any], region: str, name: str) -> list[str]:
+    """The revisions a service's copy in `region` sends traffic to, as the world holds it after the calls."""
+    where = world if region == "europe-west1" else world["regions"][region]
+    return [t["revisionName"] for t in where["services"][name]["status"]["traffic"] if t.get("percent")]
+
+
+def test_rollback_rolls_back_every_serving_region_to_its_own_previous_revision(tmp_path: Path) -> None:
+    # Each region's copy names its revisions itself: europe-west4's previous revision is its own 00001.
+    result, calls, world = run(tmp_path, ROLLBACK, "prod", "orders", "", world=two_regions(rollback_world()))
+    assert result.returncode == 0, result.stderr
+    assert [c for c in calls if "update-traffic" in c] == [
+        f"gcloud run services update-traffic acme-prod-orders {WHERE} --to-revisions acme-prod-orders-00001=100",
+        "gcloud run services update-traffic acme-prod-orders --project acme-platform-prod --region europe-west4"
+        " --to-revisions acme-prod-orders-ez4-00001=100",
+    ]
+    assert serving(world, "europe-west1", "acme-prod-orders") == ["acme-prod-orders-00001"]
+    assert serving(world, "europe-west4", "acme-prod-orders") == ["acme-prod-orders-ez4-00001"]
+
+
+def test_rollback_to_a_tag_moves_every_region_to_the_revision_the_tag_names_there(tmp_path: Path) -> None:
+    result, _, world = run(tmp_path, ROLLBACK, "prod", "orders", "blue", world=two_regions(rollback_world()))
+    assert result.returncode == 0, result.stderr
+    assert serving(world, "europe-west1", "acme-prod-orders") == ["acme-prod-orders-00001"]
+    assert serving(world, "europe-west4", "acme-prod-orders") == ["acme-prod-orders-ez4-00001"]
+
+
+def test_rollback_moves_no_traffic_when_a_region_has_no_such_revision(tmp_path: Path) -> None:
+    # A Cloud Run-picked revision name exists in one region only: refused before any region changes.
+    world = two_regions(rollback_world())
+    result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "acme-prod-orders-00001", world=world)
+    assert result.returncode == 1
+    assert "acme-prod-orders in europe-west4 has no revision or traffic tag 'acme-prod-orders-00001'" in result.stderr
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def test_rollback_refuses_a_tag_whose_revision_is_not_ready_in_a_region(tmp_path: Path) -> None:
+    world = two_regions(rollback_world())
+    world["regions"]["europe-west4"]["revisions"]["acme-prod-orders"][0] = revision(
+        "acme-prod-orders-ez4-00001", "2026-11-01T10:00:00Z", ready="False"
+    )
+    result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "blue", world=world)
+    assert result.returncode == 1
+    assert "revision acme-prod-orders-ez4-00001 (tag blue) is not Ready in europe-west4" in result.stderr
+    assert not [c for c in calls if "update-traffic" in c]
+
+
+def test_rollback_finishes_the_other_regions_when_one_fails_and_says_how_to_finish(tmp_path: Path) -> None:
+    world = {**two_regions(rollback_world()), "update_traffic_fails": ["europe-west1"]}
+    result, _, world = run(tmp_path, ROLLBACK, "prod", "orders", "", world=world)
+    assert result.returncode == 1
+    assert serving(world, "europe-west1", "acme-prod-orders") == ["acme-prod-orders-00003"]
+    assert serving(world, "europe-west4", "acme-prod-orders") == ["acme-prod-orders-ez4-00001"]
+    assert (
+        f"  gcloud run services update-traffic acme-prod-orders {WHERE} --to-revisions acme-prod-orders-00001=100\n"
+        in result.stderr
+    )
+    assert "rolled back in 1 of 2 regions" in result.stderr
 
 
 def test_rollback_fails_when_the_service_is_not_in_the_stack(tmp_path: Path) -> None:
@@ -551,19 +701,26 @@ def test_rollback_fails_when_the_service_is_not_in_the_stack(tmp_path: Path) -> 
 
 APP_DEPLOY = str(ROOT / "examples" / "app-deploy.sh")
 STAGING_WHERE = "--project acme-platform-staging --region europe-west1"
+STAGING_WEST4 = "--project acme-platform-staging --region europe-west4"
+REPOSITORY = "europe-west1-docker.pkg.dev/acme-platform-staging/apps"
+DIGEST = "sha256:" + "4f" * 32
 
 
 def app_world(ingress: str = "internal") -> dict[str, Any]:
     """Staging's app-owned services right after `gcloud run deploy --no-traffic --tag candidate`: the candidate revision
-    00002 serves nothing, at its tag URL `https://candidate---HOST` (a run.app host, as Cloud Run names it)."""
+    00002 serves nothing, at its tag URL `https://candidate---HOST` (a run.app host, as Cloud Run names it). The
+    registry holds the release `1.2.3` of each image, at DIGEST."""
     names = ("acme-staging-orders", "acme-staging-analytics")
     return {
         "config": {
+            "platform:gcp.project": "acme-platform-staging",
+            "platform:gcp.region": "europe-west1",
             "platform:services.orders.deploy_mode": "app",
             "platform:services.analytics.deploy_mode": "app",
         },
+        "images": {f"{REPOSITORY}/{image}:1.2.3": DIGEST for image in ("orders", "analytics")},
         "outputs": {
-            "image_repository": "europe-west1-docker.pkg.dev/acme-platform-staging/apps",
+            "image_repository": REPOSITORY,
             "service_names": {
                 "api": "acme-staging-api",
                 "orders": "acme-staging-orders",
@@ -576,6 +733,7 @@ def app_world(ingress: str = "internal") -> dict[str, Any]:
             name: service(
                 name,
                 ingress=ingress,
+                latest=f"{name}-00002",
                 traffic=[
                     {
                         "revisionName": f"{name}-00002",
@@ -602,7 +760,7 @@ def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp
     # so the candidate is checked through the Cloud Run API (its revision's own Ready condition), never with curl.
     result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=app_world())
     assert result.returncode == 0, result.stderr
-    image = "europe-west1-docker.pkg.dev/acme-platform-staging/apps/orders:1.2.3"
+    image = f"{REPOSITORY}/orders@{DIGEST}"  # the release's tag, resolved once
     steps = [c for c in calls if not c.startswith(("pulumi", "gcloud artifacts"))]
     assert steps == [
         f"gcloud run jobs update acme-staging-orders-migrate {STAGING_WHERE} --image {image}",
@@ -612,6 +770,72 @@ def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp
         f"gcloud run revisions describe acme-staging-orders-00002 {STAGING_WHERE} --format json",
         f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} --to-latest",
     ]
+
+
+def test_the_app_deploy_starts_every_regions_copy_on_the_same_digest_before_moving_traffic(tmp_path: Path) -> None:
+    # The migrations job lives in the stack's region and runs once; each region's copy gets the digest the tag named
+    # when the deploy began, and traffic moves only once every region's candidate is Ready.
+    result, calls, world = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=two_regions(app_world()))
+    assert result.returncode == 0, result.stderr
+    image = f"{REPOSITORY}/orders@{DIGEST}"
+    assert [c for c in calls if c.startswith("gcloud artifacts")] == [
+        f"gcloud artifacts docker images describe {REPOSITORY}/orders:1.2.3 --format value(image_summary.digest)"
+    ]
+    steps = [c for c in calls if not c.startswith(("pulumi", "gcloud artifacts"))]
+    assert steps == [
+        f"gcloud run jobs update acme-staging-orders-migrate {STAGING_WHERE} --image {image}",
+        f"gcloud run jobs execute acme-staging-orders-migrate {STAGING_WHERE} --wait",
+        f"gcloud run deploy acme-staging-orders {STAGING_WHERE} --image {image} --no-traffic --tag candidate",
+        f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
+        f"gcloud run revisions describe acme-staging-orders-00002 {STAGING_WHERE} --format json",
+        f"gcloud run deploy acme-staging-orders {STAGING_WEST4} --image {image} --no-traffic --tag candidate",
+        f"gcloud run services describe acme-staging-orders {STAGING_WEST4} --format json",
+        f"gcloud run revisions describe acme-staging-orders-ez4-00002 {STAGING_WEST4} --format json",
+        f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} --to-latest",
+        f"gcloud run services update-traffic acme-staging-orders {STAGING_WEST4} --to-latest",
+    ]
+    assert serving(world, "europe-west1", "acme-staging-orders") == ["acme-staging-orders-00002"]
+    assert serving(world, "europe-west4", "acme-staging-orders") == ["acme-staging-orders-ez4-00002"]
+
+
+def test_the_app_deploy_moves_no_traffic_when_the_second_regions_candidate_is_not_ready(tmp_path: Path) -> None:
+    world = two_regions(app_world())
+    world["regions"]["europe-west4"]["revisions"]["acme-staging-orders"][1] = revision(
+        "acme-staging-orders-ez4-00002", "2026-11-22T10:00:00Z", ready="False"
+    )
+    result, calls, world = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 1
+    assert "candidate revision acme-staging-orders-ez4-00002 is not Ready in europe-west4" in result.stderr
+    assert "No region's traffic has moved" in result.stderr
+    assert "a Ready candidate at 0 % waits in: europe-west1" in result.stderr
+    assert not [c for c in calls if "update-traffic" in c]
+    assert serving(world, "europe-west1", "acme-staging-orders") == ["acme-staging-orders-00001"]
+
+
+def test_the_app_deploy_fails_and_says_where_traffic_moved_when_a_region_refuses_it(tmp_path: Path) -> None:
+    world = {**two_regions(app_world()), "update_traffic_fails": ["europe-west4"]}
+    result, _, world = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 1
+    assert serving(world, "europe-west1", "acme-staging-orders") == ["acme-staging-orders-00002"]
+    assert serving(world, "europe-west4", "acme-staging-orders") == ["acme-staging-orders-ez4-00001"]
+    assert f"orders serves {REPOSITORY}/orders@{DIGEST} in europe-west1, but traffic did not move in europe-west4" in (
+        result.stderr
+    )
+    assert "run the same deploy again to finish" in result.stderr
+    # Undoing it means the regions that moved, each back to what it served (not rollback.yml without a revision, which
+    # would take the region that did not move one revision further back).
+    assert (
+        f"  gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} "
+        "--to-revisions acme-staging-orders-00001=100\n"
+    ) in result.stderr
+    assert "--region europe-west4 --to-revisions" not in result.stderr
+
+
+def test_the_app_deploy_stops_before_migrating_when_the_tag_is_not_in_the_registry(tmp_path: Path) -> None:
+    result, calls, _ = run(tmp_path, APP_DEPLOY, "staging", "orders", "9.9.9", world=two_regions(app_world()))
+    assert result.returncode == 1
+    assert "Image not found" in result.stderr
+    assert not [c for c in calls if c.startswith("gcloud run")]
 
 
 def test_the_app_deploy_keeps_traffic_when_the_candidate_revision_is_not_ready(tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Smoke test of one stack after a deploy or a rollback, in two parts:
-#   1. every Cloud Run service (the stack output service_names), through the Cloud Run API: the service is Ready, its
-#      latest revision is Ready (latestReadyRevisionName == latestCreatedRevisionName), and that revision serves the
-#      share of traffic the service's spec gives it;
-#   2. GET /health on what the runner can reach from the internet: services with ingress `all` (their URL), and the
-#      load balancer's domains (the output load_balancer_domains). Services with ingress `internal` or
+#   1. every Cloud Run service (the stack output service_names) in every serving region (the output serving_regions;
+#      `platform:gcp.region` alone for a stack that does not export it yet), through the Cloud Run API: each region's
+#      copy is a service of its own, which must be Ready, with its latest revision Ready (latestReadyRevisionName ==
+#      latestCreatedRevisionName) and serving the share of traffic that copy's spec gives it;
+#   2. GET /health on what the runner can reach from the internet: services with ingress `all` (each region's URL),
+#      and the load balancer's domains (the output load_balancer_domains). Services with ingress `internal` or
 #      `internal-and-lb` refuse internet requests at their run.app URL, so part 1 is all the runner can check of them.
+#      The load balancer answers from the nearest healthy region, so part 1 is also what checks the other regions.
 # A load balancer domain is retried for up to SMOKE_LB_WAIT seconds (15 minutes): on a first deploy, or after its
 # certificate or forwarding rule changes, the load balancer serves the domain only once the certificate is provisioned.
 # A failing `pulumi stack output` fails the test; only an output the stack does not export counts as nothing to check.
@@ -27,8 +29,10 @@ fail() {
 
 outputs="$(pulumi stack output --json --stack "$stack")" || fail "could not read the outputs of stack $stack"
 project="$(pulumi config get --stack "$stack" --path platform:gcp.project)" || fail "no platform:gcp.project"
-region="$(pulumi config get --stack "$stack" --path platform:gcp.region)" || fail "no platform:gcp.region"
-where=(--project "$project" --region "$region")
+mapfile -t regions < <(jq -r '.serving_regions // [] | .[]' <<<"$outputs")
+if ((${#regions[@]} == 0)); then # a stack whose state predates the output serves from its own region only
+  regions=("$(pulumi config get --stack "$stack" --path platform:gcp.region)") || fail "no platform:gcp.region"
+fi
 lb_wait="${SMOKE_LB_WAIT:-900}"
 lb_delay="${SMOKE_LB_DELAY:-15}"
 wait_for="" # seconds get() keeps retrying for (load balancer domains); empty: SMOKE_TRIES times
@@ -48,16 +52,16 @@ unhealthy='
     else empty end'
 
 check_service() {
-  local key="$1" name="$2" described problem=""
+  local key="$1" name="$2" region="$3" described problem=""
   for ((try = 1; try <= tries; try++)); do
-    described="$(gcloud run services describe "$name" "${where[@]}" --format json </dev/null)" ||
-      fail "$key: gcloud run services describe $name failed"
+    described="$(gcloud run services describe "$name" --project "$project" --region "$region" --format json \
+      </dev/null)" || fail "$key: gcloud run services describe $name in $region failed"
     problem="$(jq -r "$unhealthy" <<<"$described")"
     [[ -z "$problem" ]] && break
     ((try < tries)) && sleep "$delay"
   done
-  [[ -z "$problem" ]] || fail "$key ($name): $problem"
-  echo "$key ($name): latest revision Ready and serving its share"
+  [[ -z "$problem" ]] || fail "$key ($name in $region): $problem"
+  echo "$key ($name in $region): latest revision Ready and serving its share"
   if [[ "$(jq -r '.metadata.annotations["run.googleapis.com/ingress"] // ""' <<<"$described")" == "all" ]]; then
     get "$key" "$(jq -r '.status.url' <<<"$described")$health"
   fi
@@ -78,8 +82,10 @@ get() {
 
 checked=0
 while IFS=$'\t' read -r key name; do
-  check_service "$key" "$name"
-  checked=$((checked + 1))
+  for region in "${regions[@]}"; do
+    check_service "$key" "$name" "$region"
+    checked=$((checked + 1))
+  done
 done < <(jq -r '.service_names // {} | to_entries[] | [.key, .value] | @tsv' <<<"$outputs")
 
 wait_for="$lb_wait" # a new load balancer serves its domains only once their certificates are provisioned
