@@ -16,7 +16,7 @@ of any pull request.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import pulumi
 import pulumi_gcp as gcp
@@ -390,6 +390,20 @@ def _refresh_reads(stack: str, args: StackArgs, member: pulumi.Output[str], opts
         )
 
 
+# A stack's secrets key, deployer and previewer.
+StackAccess = tuple[gcp.kms.CryptoKey, gcp.serviceaccount.Account, gcp.serviceaccount.Account]
+
+
+class _Grant(NamedTuple):
+    """What one of a stack's identities does and may touch."""
+
+    command: str  # the pulumi command it runs
+    roles: tuple[str, ...]  # on the stack's project
+    key_role: str  # on the stack's secrets key
+    write_kinds: tuple[str, ...]  # the state it writes (state_paths)
+    environment: str  # the GitHub environment its jobs run in
+
+
 def stack_access(
     stack: str,
     args: StackArgs,
@@ -400,8 +414,18 @@ def stack_access(
     pools: dict[str, gcp.iam.WorkloadIdentityPool],
     labels: dict[str, str],
     opts: pulumi.ResourceOptions,
-) -> tuple[gcp.kms.CryptoKey, gcp.serviceaccount.Account, gcp.serviceaccount.Account]:
+) -> StackAccess:
     """The stack's secrets key, and its deployer and previewer with exactly the access each needs."""
+    _stack_project_apis(stack, args, opts)
+    key = _secrets_key(stack, key_ring, labels, opts)
+    accounts = {
+        kind: _identity(stack, kind, grant, args, config=config, bucket=bucket, key=key, pools=pools, opts=opts)
+        for kind, grant in _grants(stack, args).items()
+    }
+    return key, accounts["deployer"], accounts["previewer"]
+
+
+def _stack_project_apis(stack: str, args: StackArgs, opts: pulumi.ResourceOptions) -> None:
     for api in STACK_PROJECT_APIS:
         gcp.projects.Service(
             f"{stack}-api-{api.split('.')[0]}",
@@ -410,7 +434,12 @@ def stack_access(
             disable_on_destroy=False,
             opts=opts,
         )
-    key = gcp.kms.CryptoKey(
+
+
+def _secrets_key(
+    stack: str, key_ring: gcp.kms.KeyRing, labels: dict[str, str], opts: pulumi.ResourceOptions
+) -> gcp.kms.CryptoKey:
+    return gcp.kms.CryptoKey(
         f"{stack}-secrets",
         name=f"{stack}-stack-secrets",
         key_ring=key_ring.id,
@@ -418,10 +447,11 @@ def stack_access(
         labels={**labels, "stack": stack},
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
     )
-    accounts = {}
-    # kind: (command, project roles, key role, state it writes, the environment its jobs run in)
-    grants = {
-        "deployer": (
+
+
+def _grants(stack: str, args: StackArgs) -> dict[str, _Grant]:
+    return {
+        "deployer": _Grant(
             "up",
             deployer_roles(args),
             "roles/cloudkms.cryptoKeyEncrypterDecrypter",
@@ -430,7 +460,7 @@ def stack_access(
         ),
         # `pulumi preview` (with --refresh) takes no lock and writes no state in the self-managed backend: the previewer
         # only reads.
-        "previewer": (
+        "previewer": _Grant(
             "preview",
             previewer_roles(args),
             "roles/cloudkms.cryptoKeyDecrypter",
@@ -438,64 +468,105 @@ def stack_access(
             readonly_environment(stack),
         ),
     }
-    for kind, (command, roles, key_role, write_kinds, environment) in grants.items():
-        account = gcp.serviceaccount.Account(
-            f"{stack}-{kind}",
-            account_id=f"{stack}-{kind}",
-            display_name=f"{stack} {kind} (GitHub Actions)",
-            description=f"Runs pulumi {command} for stack {stack} from GitHub Actions",
-            project=config.project,
-            opts=opts,
-        )
-        _project_roles(stack, kind, args, roles, account.member, opts)
-        if kind == "deployer":
-            _deployer_extras(stack, args, account.member, opts)
-        else:
-            _refresh_reads(stack, args, account.member, opts)
+
+
+def _identity(
+    stack: str,
+    kind: str,
+    grant: _Grant,
+    args: StackArgs,
+    *,
+    config: BootstrapConfig,
+    bucket: gcp.storage.Bucket,
+    key: gcp.kms.CryptoKey,
+    pools: dict[str, gcp.iam.WorkloadIdentityPool],
+    opts: pulumi.ResourceOptions,
+) -> gcp.serviceaccount.Account:
+    """One of the stack's service accounts, with its roles, its state, its key and the workflows that may use it."""
+    account = gcp.serviceaccount.Account(
+        f"{stack}-{kind}",
+        account_id=f"{stack}-{kind}",
+        display_name=f"{stack} {kind} (GitHub Actions)",
+        description=f"Runs pulumi {grant.command} for stack {stack} from GitHub Actions",
+        project=config.project,
+        opts=opts,
+    )
+    _project_roles(stack, kind, args, grant.roles, account.member, opts)
+    if kind == "deployer":
+        _deployer_extras(stack, args, account.member, opts)
+    else:
+        _refresh_reads(stack, args, account.member, opts)
+    _state_access(stack, kind, grant.write_kinds, account, config=config, bucket=bucket, opts=opts)
+    gcp.kms.CryptoKeyIAMMember(
+        f"{stack}-{kind}-secrets", crypto_key_id=key.id, role=grant.key_role, member=account.member, opts=opts
+    )
+    _github_trust(stack, kind, grant.environment, args, account, config=config, pools=pools, opts=opts)
+    return account
+
+
+def _state_access(
+    stack: str,
+    kind: str,
+    write_kinds: tuple[str, ...],
+    account: gcp.serviceaccount.Account,
+    *,
+    config: BootstrapConfig,
+    bucket: gcp.storage.Bucket,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Reads of the stack's state (and the backend's metadata), and writes of the kinds of state it changes."""
+    gcp.storage.BucketIAMMember(
+        f"{stack}-{kind}-state-read",
+        bucket=bucket.name,
+        role="roles/storage.objectViewer",
+        member=account.member,
+        condition=_state_condition(
+            config.state_bucket,
+            stack,
+            tuple(dict.fromkeys(("stacks", *write_kinds))),
+            title=f"{stack}-state-read",
+            extra=(BACKEND_META,),
+        ),
+        opts=opts,
+    )
+    if write_kinds:
         gcp.storage.BucketIAMMember(
-            f"{stack}-{kind}-state-read",
+            f"{stack}-{kind}-state-write",
             bucket=bucket.name,
-            role="roles/storage.objectViewer",
+            role="roles/storage.objectUser",
             member=account.member,
-            condition=_state_condition(
-                config.state_bucket,
-                stack,
-                tuple(dict.fromkeys(("stacks", *write_kinds))),
-                title=f"{stack}-state-read",
-                extra=(BACKEND_META,),
-            ),
+            condition=_state_condition(config.state_bucket, stack, write_kinds, title=f"{stack}-state-only"),
             opts=opts,
         )
-        if write_kinds:
-            gcp.storage.BucketIAMMember(
-                f"{stack}-{kind}-state-write",
-                bucket=bucket.name,
-                role="roles/storage.objectUser",
-                member=account.member,
-                condition=_state_condition(config.state_bucket, stack, write_kinds, title=f"{stack}-state-only"),
-                opts=opts,
-            )
-        gcp.kms.CryptoKeyIAMMember(
-            f"{stack}-{kind}-secrets", crypto_key_id=key.id, role=key_role, member=account.member, opts=opts
-        )
-        # Jobs in the environment, on main: deploys and rollbacks (the stack's), drift checks (its read-only one).
+
+
+def _github_trust(
+    stack: str,
+    kind: str,
+    environment: str,
+    args: StackArgs,
+    account: gcp.serviceaccount.Account,
+    *,
+    config: BootstrapConfig,
+    pools: dict[str, gcp.iam.WorkloadIdentityPool],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    # Jobs in the environment, on main: deploys and rollbacks (the stack's), drift checks (its read-only one).
+    gcp.serviceaccount.IAMMember(
+        f"{stack}-{kind}-github",
+        service_account_id=account.name,
+        role="roles/iam.workloadIdentityUser",
+        member=principal_set(pools["environments"], "environment", environment),
+        opts=opts,
+    )
+    if kind == "previewer" and args.pull_request_previews:
         gcp.serviceaccount.IAMMember(
-            f"{stack}-{kind}-github",
+            f"{stack}-{kind}-pull-requests",
             service_account_id=account.name,
             role="roles/iam.workloadIdentityUser",
-            member=principal_set(pools["environments"], "environment", environment),
+            member=principal_set(pools["repository"], "repository_id", config.github.repository_id),
             opts=opts,
         )
-        if kind == "previewer" and args.pull_request_previews:
-            gcp.serviceaccount.IAMMember(
-                f"{stack}-{kind}-pull-requests",
-                service_account_id=account.name,
-                role="roles/iam.workloadIdentityUser",
-                member=principal_set(pools["repository"], "repository_id", config.github.repository_id),
-                opts=opts,
-            )
-        accounts[kind] = account
-    return key, accounts["deployer"], accounts["previewer"]
 
 
 def main() -> None:
@@ -506,16 +577,39 @@ def main() -> None:
         "cost-center": config.cost_center,
         "component": "bootstrap",
     }
+    provider = _provider(config)
+    opts = pulumi.ResourceOptions(provider=provider, depends_on=_admin_apis(provider))
+    stateful = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
+
+    bucket = _state_bucket(config, labels, stateful)
+    key_ring = gcp.kms.KeyRing(
+        "secrets", name="pulumi-secrets", location=config.location, project=config.project, opts=stateful
+    )
+
+    trusted = pools(config, opts)
+    access = {
+        stack: stack_access(
+            stack, args, config=config, bucket=bucket, key_ring=key_ring, pools=trusted, labels=labels, opts=opts
+        )
+        for stack, args in config.stacks.items()
+    }
+    _export_outputs(config, bucket, trusted, access)
+
+
+def _provider(config: BootstrapConfig) -> gcp.Provider:
     # Every call is billed to, and checked against, the admin project: with a person's credentials some APIs (Cloud
     # Billing) refuse calls that name no quota project, and the provider does not take the one in their ADC.
-    provider = gcp.Provider(
+    return gcp.Provider(
         "gcp",
         project=config.project,
         region=config.location,
         billing_project=config.project,
         user_project_override=True,
     )
-    apis = [
+
+
+def _admin_apis(provider: gcp.Provider) -> list[gcp.projects.Service]:
+    return [
         gcp.projects.Service(
             f"api-{api.split('.')[0]}",
             service=api,
@@ -524,10 +618,10 @@ def main() -> None:
         )
         for api in ADMIN_APIS
     ]
-    opts = pulumi.ResourceOptions(provider=provider, depends_on=apis)
-    stateful = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
 
-    bucket = gcp.storage.Bucket(
+
+def _state_bucket(config: BootstrapConfig, labels: dict[str, str], opts: pulumi.ResourceOptions) -> gcp.storage.Bucket:
+    return gcp.storage.Bucket(
         "state",
         name=config.state_bucket,
         location=config.location,
@@ -544,20 +638,16 @@ def main() -> None:
             )
         ],
         labels=labels,
-        opts=stateful,
-    )
-    key_ring = gcp.kms.KeyRing(
-        "secrets", name="pulumi-secrets", location=config.location, project=config.project, opts=stateful
+        opts=opts,
     )
 
-    trusted = pools(config, opts)
-    access = {
-        stack: stack_access(
-            stack, args, config=config, bucket=bucket, key_ring=key_ring, pools=trusted, labels=labels, opts=opts
-        )
-        for stack, args in config.stacks.items()
-    }
 
+def _export_outputs(
+    config: BootstrapConfig,
+    bucket: gcp.storage.Bucket,
+    trusted: dict[str, gcp.iam.WorkloadIdentityPool],
+    access: dict[str, StackAccess],
+) -> None:
     providers = {k: p.name.apply(lambda name: f"{name}/providers/github") for k, p in trusted.items()}
     pulumi.export("state_backend_url", pulumi.Output.concat("gs://", bucket.name))
     pulumi.export("secrets_providers", {s: pulumi.Output.concat("gcpkms://", k.id) for s, (k, _, _) in access.items()})

@@ -77,15 +77,31 @@ class BinaryAuthorization(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:components:BinaryAuthorization", name, None, ctx.component(opts))
         self._name = name
+        self.key_ring, self.key = self._signing_key(ctx, args)
+        version = gcp.kms.get_kms_crypto_key_version_output(
+            crypto_key=self.key.id, version=1, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        self.note = self._note(ctx)
+        self.attestor_resource = self._attestor(ctx, version)
+        self._grants(ctx, args)
+        self.policy = self._policy(ctx, args)
+        self.attestor = self.attestor_resource.id
+        self.key_version = version.name
+        self.register_outputs({"attestor": self.attestor, "key_version": self.key_version})
+
+    def _signing_key(
+        self, ctx: StackContext, args: BinaryAuthorizationArgs
+    ) -> tuple[gcp.kms.KeyRing, gcp.kms.CryptoKey]:
+        """The attestor's key ring and asymmetric signing key."""
         kms = ctx.after(self, "cloudkms.googleapis.com")
-        self.key_ring = gcp.kms.KeyRing(
-            f"{name}-keyring", name=ctx.naming.physical("binauthz"), location=ctx.region, opts=kms
+        key_ring = gcp.kms.KeyRing(
+            f"{self._name}-keyring", name=ctx.naming.physical("binauthz"), location=ctx.region, opts=kms
         )
         # Losing the key invalidates every attestation: it is protected like data.
-        self.key = gcp.kms.CryptoKey(
-            f"{name}-signing-key",
+        key = gcp.kms.CryptoKey(
+            f"{self._name}-signing-key",
             name="attestor",
-            key_ring=self.key_ring.id,
+            key_ring=key_ring.id,
             purpose="ASYMMETRIC_SIGN",
             version_template=gcp.kms.CryptoKeyVersionTemplateArgs(
                 algorithm=SIGNING_ALGORITHM, protection_level=args.key_protection
@@ -93,11 +109,11 @@ class BinaryAuthorization(pulumi.ComponentResource):
             labels=ctx.labels("binauthz"),
             opts=ctx.stateful(self, "cloudkms.googleapis.com"),
         )
-        version = gcp.kms.get_kms_crypto_key_version_output(
-            crypto_key=self.key.id, version=1, opts=pulumi.InvokeOutputOptions(parent=self)
-        )
-        self.note = gcp.containeranalysis.Note(
-            f"{name}-note",
+        return key_ring, key
+
+    def _note(self, ctx: StackContext) -> gcp.containeranalysis.Note:
+        return gcp.containeranalysis.Note(
+            f"{self._name}-note",
             name=ctx.naming.physical("attestor-note"),
             attestation_authority=gcp.containeranalysis.NoteAttestationAuthorityArgs(
                 hint=gcp.containeranalysis.NoteAttestationAuthorityHintArgs(
@@ -106,8 +122,13 @@ class BinaryAuthorization(pulumi.ComponentResource):
             ),
             opts=ctx.after(self, "containeranalysis.googleapis.com"),
         )
-        self.attestor_resource = gcp.binaryauthorization.Attestor(
-            f"{name}-attestor",
+
+    def _attestor(
+        self, ctx: StackContext, version: pulumi.Output[gcp.kms.GetKMSCryptoKeyVersionResult]
+    ) -> gcp.binaryauthorization.Attestor:
+        """The attestor on the note, verifying with the public key of the signing key's first version."""
+        return gcp.binaryauthorization.Attestor(
+            f"{self._name}-attestor",
             name=ctx.naming.physical("attestor"),
             description="Signs images the stack's CI built; the policy requires it where it enforces",
             attestation_authority_note=gcp.binaryauthorization.AttestorAttestationAuthorityNoteArgs(
@@ -124,11 +145,6 @@ class BinaryAuthorization(pulumi.ComponentResource):
             ),
             opts=ctx.after(self, "binaryauthorization.googleapis.com"),
         )
-        self._grants(ctx, args)
-        self.policy = self._policy(ctx, args)
-        self.attestor = self.attestor_resource.id
-        self.key_version = version.name
-        self.register_outputs({"attestor": self.attestor, "key_version": self.key_version})
 
     def _grants(self, ctx: StackContext, args: BinaryAuthorizationArgs) -> None:
         """Binary Authorization reads the note's attestations; each signer signs with the key, attaches to the note

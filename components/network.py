@@ -133,26 +133,50 @@ class Network(pulumi.ComponentResource):
         super().__init__("platform:components:Network", name, None, ctx.component(opts))
         self._ctx = ctx
         self._name = name
-        self._naming = naming = ctx.naming
-        region = ctx.region
+        self._naming = ctx.naming
         # In a protected stack the whole network is: replacing the VPC, a subnet or the peering would take every
         # service and the database with it.
         compute = ctx.stateful(self, "compute.googleapis.com")
-        self._child = child = pulumi.ResourceOptions(parent=self, protect=ctx.protect)
+        self._child = pulumi.ResourceOptions(parent=self, protect=ctx.protect)
 
-        self.vpc = gcp.compute.Network(
-            f"{name}-vpc",
-            name=naming.physical("vpc"),
+        self.vpc = self._vpc(args, compute)
+        self.subnet_regions = {key: subnet.region or ctx.region for key, subnet in args.subnets.items()}
+        self.subnets = self._subnets(args)
+        self.serverless_subnet = self.subnets[args.serverless_subnet]
+        self.firewalls = self._firewalls(args)
+        self.nat_addresses = self._nats(args, compute)
+        self.psa_range, self.psa_connection = self._private_services(args)
+
+        self.network_id = self.vpc.id
+        self.self_link = self.vpc.self_link
+        self.subnet_self_links = {key: s.self_link for key, s in self.subnets.items()}
+        self.nat_ips = pulumi.Output.all(*(a.address for a in self.nat_addresses.values()))
+        self.ref = self._ref()
+        self.register_outputs(
+            {
+                "network_id": self.network_id,
+                "self_link": self.self_link,
+                "subnets": self.subnet_self_links,
+                "psa_range": self.psa_range.name,
+                "nat_ips": self.nat_ips,
+            }
+        )
+
+    def _vpc(self, args: NetworkArgs, compute: pulumi.ResourceOptions) -> gcp.compute.Network:
+        return gcp.compute.Network(
+            f"{self._name}-vpc",
+            name=self._naming.physical("vpc"),
             auto_create_subnetworks=False,
             routing_mode=args.routing_mode,
             description="Platform VPC: custom-mode subnets, default-deny ingress",
             opts=compute,
         )
-        self.subnet_regions = {key: subnet.region or region for key, subnet in args.subnets.items()}
-        self.subnets = {
+
+    def _subnets(self, args: NetworkArgs) -> dict[str, gcp.compute.Subnetwork]:
+        return {
             key: gcp.compute.Subnetwork(
-                f"{name}-{key}",
-                name=naming.physical(key),
+                f"{self._name}-{key}",
+                name=self._naming.physical(key),
                 network=self.vpc.id,
                 region=self.subnet_regions[key],
                 ip_cidr_range=subnet.cidr,
@@ -162,41 +186,18 @@ class Network(pulumi.ComponentResource):
                     gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name=range_name, ip_cidr_range=cidr)
                     for range_name, cidr in subnet.secondary_ranges.items()
                 ],
-                opts=child,
+                opts=self._child,
             )
             for key, subnet in args.subnets.items()
         }
-        self.serverless_subnet = self.subnets[args.serverless_subnet]
-        self.firewalls = self._firewalls(args)
-        # Cloud NAT is regional: a router and a gateway in each region that has subnets, the stack's own first (its
-        # names unchanged), the others named after their region.
-        regions = [region, *sorted({r for r in self.subnet_regions.values() if r != region})]
-        self.nat_addresses: dict[str, gcp.compute.Address] = {}
-        for nat_region in regions:
-            self.nat_addresses |= self._nat(
-                args, nat_region, compute, suffix="" if nat_region == region else nat_region
-            )
-        self.psa_range, self.psa_connection = self._private_services(args)
 
-        self.network_id = self.vpc.id
-        self.self_link = self.vpc.self_link
-        self.subnet_self_links = {key: s.self_link for key, s in self.subnets.items()}
-        self.nat_ips = pulumi.Output.all(*(a.address for a in self.nat_addresses.values()))
-        self.ref = NetworkRef(
+    def _ref(self) -> NetworkRef:
+        return NetworkRef(
             network_id=self.vpc.id,
             serverless_subnet_id=self.serverless_subnet.id,
             private_services_network=pulumi.Output.all(self.vpc.id, self.psa_connection.id).apply(lambda v: v[0]),
             private_services_range=self.psa_range.name,
             subnet_ids={key: s.id for key, s in self.subnets.items()},
-        )
-        self.register_outputs(
-            {
-                "network_id": self.network_id,
-                "self_link": self.self_link,
-                "subnets": self.subnet_self_links,
-                "psa_range": self.psa_range.name,
-                "nat_ips": self.nat_ips,
-            }
         )
 
     def _rule(self, key: str, **kwargs: Any) -> gcp.compute.Firewall:
@@ -245,6 +246,16 @@ class Network(pulumi.ComponentResource):
                     target_service_accounts=rule.target_service_accounts or None,
                 )
         return rules
+
+    def _nats(self, args: NetworkArgs, compute: pulumi.ResourceOptions) -> dict[str, gcp.compute.Address]:
+        """Cloud NAT is regional: a router and a gateway in each region that has subnets, the stack's own first (its
+        names unchanged), the others named after their region."""
+        region = self._ctx.region
+        regions = [region, *sorted({r for r in self.subnet_regions.values() if r != region})]
+        addresses: dict[str, gcp.compute.Address] = {}
+        for nat_region in regions:
+            addresses |= self._nat(args, nat_region, compute, suffix="" if nat_region == region else nat_region)
+        return addresses
 
     def _nat(
         self, args: NetworkArgs, region: str, compute: pulumi.ResourceOptions, *, suffix: str

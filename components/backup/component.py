@@ -162,6 +162,15 @@ class Backup(pulumi.ComponentResource):
         database: DatabaseExportTarget | None,
         redis: RedisExportTarget | None,
     ) -> None:
+        self._invoker()
+        timeout = args.timeout_minutes * 60
+        if database is not None:
+            self._database_export(args, database, timeout)
+        if redis is not None:
+            self._redis_export(args, redis, timeout)
+
+    def _invoker(self) -> None:
+        """The account the scheduler jobs start the workflows with."""
         self.invoker = gcp.serviceaccount.Account(
             f"{self._name}-export-invoker",
             account_id=self._naming.physical("export-invoker", max_length=30),
@@ -177,58 +186,62 @@ class Backup(pulumi.ComponentResource):
         )
         # Cloud Scheduler checks actAs on the account its jobs call with; Workflows on the one a workflow runs as.
         self.invoker_act_as = self._ctx.act_as(self, f"{self._name}-export-invoker", self.invoker.name)
-        timeout = args.timeout_minutes * 60
+
+    def _database_export(self, args: ExportsArgs, database: DatabaseExportTarget, timeout: int) -> None:
+        """The Cloud SQL instance's export, and the instance's right to write it into the bucket."""
         bucket = self.bucket.name
-        if database is not None:
-            databases = sorted(database.databases)
-            self._export(
-                "database",
-                args,
-                source=pulumi.Output.all(bucket, database.instance).apply(
-                    lambda v: to_yaml(database_workflow(self._project, v[0], v[1], databases, timeout))
-                ),
-                # Cloud SQL honours IAM conditions on the instance's resource name: export this instance only.
-                condition=pulumi.Output.from_input(database.instance).apply(
-                    lambda i: (
-                        f"resource.name == 'projects/{self._project}/instances/{i}'"
-                        " && resource.type == 'sqladmin.googleapis.com/Instance'"
-                    )
-                ),
-                description=f"Export databases {', '.join(databases)} of the Cloud SQL instance to the backup bucket",
-            )
-            gcp.storage.BucketIAMMember(
-                f"{self._name}-database-writer",
-                bucket=bucket,
-                role=CLOUDSQL_WRITER_ROLE,
-                member=pulumi.Output.concat("serviceAccount:", database.service_account_email),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-        if redis is not None:
-            self._export(
-                "redis",
-                args,
-                source=pulumi.Output.all(bucket, redis.instance).apply(
-                    lambda v: to_yaml(redis_workflow(self._project, redis.region, v[0], v[1], timeout))
-                ),
-                condition=None,
-                description="Export the Memorystore instance to the backup bucket",
-            )
-            writer = gcp.projects.IAMCustomRole(
-                f"{self._name}-redis-writer-role",
-                role_id=self._naming.physical("export", "redis", "writer").replace("-", "_"),
-                title="Backup writer (Memorystore export)",
-                description="What Memorystore's service identity needs on the backup bucket to write an export",
-                permissions=list(REDIS_WRITER_PERMISSIONS),
-                project=self._project,
-                opts=self._ctx.after(self, "iam.googleapis.com"),
-            )
-            gcp.storage.BucketIAMMember(
-                f"{self._name}-redis-writer",
-                bucket=bucket,
-                role=writer.name,
-                member=redis.persistence_identity,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        databases = sorted(database.databases)
+        self._export(
+            "database",
+            args,
+            source=pulumi.Output.all(bucket, database.instance).apply(
+                lambda v: to_yaml(database_workflow(self._project, v[0], v[1], databases, timeout))
+            ),
+            # Cloud SQL honours IAM conditions on the instance's resource name: export this instance only.
+            condition=pulumi.Output.from_input(database.instance).apply(
+                lambda i: (
+                    f"resource.name == 'projects/{self._project}/instances/{i}'"
+                    " && resource.type == 'sqladmin.googleapis.com/Instance'"
+                )
+            ),
+            description=f"Export databases {', '.join(databases)} of the Cloud SQL instance to the backup bucket",
+        )
+        gcp.storage.BucketIAMMember(
+            f"{self._name}-database-writer",
+            bucket=bucket,
+            role=CLOUDSQL_WRITER_ROLE,
+            member=pulumi.Output.concat("serviceAccount:", database.service_account_email),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _redis_export(self, args: ExportsArgs, redis: RedisExportTarget, timeout: int) -> None:
+        """The Memorystore instance's export, and its service identity's right to write it into the bucket."""
+        bucket = self.bucket.name
+        self._export(
+            "redis",
+            args,
+            source=pulumi.Output.all(bucket, redis.instance).apply(
+                lambda v: to_yaml(redis_workflow(self._project, redis.region, v[0], v[1], timeout))
+            ),
+            condition=None,
+            description="Export the Memorystore instance to the backup bucket",
+        )
+        writer = gcp.projects.IAMCustomRole(
+            f"{self._name}-redis-writer-role",
+            role_id=self._naming.physical("export", "redis", "writer").replace("-", "_"),
+            title="Backup writer (Memorystore export)",
+            description="What Memorystore's service identity needs on the backup bucket to write an export",
+            permissions=list(REDIS_WRITER_PERMISSIONS),
+            project=self._project,
+            opts=self._ctx.after(self, "iam.googleapis.com"),
+        )
+        gcp.storage.BucketIAMMember(
+            f"{self._name}-redis-writer",
+            bucket=bucket,
+            role=writer.name,
+            member=redis.persistence_identity,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _export(
         self,
@@ -252,7 +265,23 @@ class Backup(pulumi.ComponentResource):
         self.exporters[kind] = account
         grants = self._grant_exporter(kind, account, condition)
         act_as = self._ctx.act_as(self, f"{self._name}-{kind}-exporter", account.name)
-        workflow = gcp.workflows.Workflow(
+        self.workflows[kind] = self._workflow(
+            kind, physical, account, source=source, description=description, depends_on=[*grants, *act_as]
+        )
+        self.jobs[kind] = self._schedule(kind, physical, args, self.workflows[kind])
+
+    def _workflow(
+        self,
+        kind: str,
+        physical: str,
+        account: gcp.serviceaccount.Account,
+        *,
+        source: pulumi.Input[str],
+        description: str,
+        depends_on: list[pulumi.Resource],
+    ) -> gcp.workflows.Workflow:
+        """Created once its account may export and the deployer may act as it."""
+        return gcp.workflows.Workflow(
             f"{self._name}-{kind}-workflow",
             name=physical,
             region=self._region,
@@ -262,13 +291,17 @@ class Backup(pulumi.ComponentResource):
             deletion_protection=False,  # it holds no data; the definition is in this program
             labels=self._labels,
             opts=pulumi.ResourceOptions.merge(
-                self._ctx.after(self, "workflows.googleapis.com"), pulumi.ResourceOptions(depends_on=[*grants, *act_as])
+                self._ctx.after(self, "workflows.googleapis.com"), pulumi.ResourceOptions(depends_on=depends_on)
             ),
         )
-        self.workflows[kind] = workflow
+
+    def _schedule(
+        self, kind: str, physical: str, args: ExportsArgs, workflow: gcp.workflows.Workflow
+    ) -> gcp.cloudscheduler.Job:
+        """The job that starts the workflow as the invoker, on the export schedule."""
         # The job calls the Workflow Executions API, a service of its own.
         scheduler = self._ctx.after(self, "cloudscheduler.googleapis.com", "workflowexecutions.googleapis.com")
-        self.jobs[kind] = gcp.cloudscheduler.Job(
+        return gcp.cloudscheduler.Job(
             f"{self._name}-export-{kind}",
             name=physical,
             region=self._region,
