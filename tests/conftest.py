@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
+import pulumi
 import pytest
 
 import stack_config
@@ -69,3 +71,16 @@ def config(stack: str) -> stack_config.StackConfig:
 @pytest.fixture
 def programs() -> Callable[[str], Recording]:
     return program_of
+
+
+def config_error(stack: str, mutate: Callable[[dict[str, Any]], object]) -> str:
+    """The one-line message a stack's config, changed by `mutate`, is refused with (the whole line, which starts by
+    naming the stack file)."""
+    raw = copy.deepcopy(raw_config(stack))
+    mutate(raw)
+    with pytest.raises(pulumi.RunError) as err:
+        stack_config.parse(raw, stack_file=f"Pulumi.{stack}.yaml")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"invalid stack config in Pulumi.{stack}.yaml: ")
+    return message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -15,18 +14,11 @@ import stack_config
 from components import config_types
 from offline.engine import ROOT, Recording, run_program
 from offline.engine import stack_config as stack_values
-from tests.conftest import ALL_STACKS, raw_config
+from tests.conftest import ALL_STACKS, config_error, raw_config
 
 
 def _error(mutate: Any, stack: str = "dev") -> str:
-    raw = copy.deepcopy(raw_config(stack))
-    mutate(raw)
-    with pytest.raises(pulumi.RunError) as err:
-        stack_config.parse(raw, stack_file=f"Pulumi.{stack}.yaml")
-    message = str(err.value)
-    assert "\n" not in message
-    assert message.startswith(f"invalid stack config in Pulumi.{stack}.yaml: ")
-    return message
+    return config_error(stack, mutate)
 
 
 @pytest.mark.parametrize("stack", ALL_STACKS)

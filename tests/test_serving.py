@@ -6,19 +6,16 @@ in one region, and the recovery objectives say what losing it costs. Also every 
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
-import pulumi
 import pytest
 
-import stack_config
 from components.serving import region_loss_objectives
 from offline.engine import ROOT, Recording, Resource, run_program
 from offline.engine import stack_config as stack_values
 from offline.estimate.report import estimate
-from tests.conftest import STACKS, config_of, program_of, raw_config
+from tests.conftest import STACKS, config_error, config_of, program_of
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
@@ -264,13 +261,7 @@ def test_a_service_in_two_regions_has_half_its_requests_priced_in_each() -> None
 
 
 def _error(mutate: Any, stack: str = "prod") -> str:
-    raw = copy.deepcopy(raw_config(stack))
-    mutate(raw)
-    with pytest.raises(pulumi.RunError) as err:
-        stack_config.parse(raw, stack_file=f"Pulumi.{stack}.yaml")
-    message = str(err.value)
-    assert "\n" not in message
-    return message.removeprefix(f"invalid stack config in Pulumi.{stack}.yaml: ")
+    return config_error(stack, mutate).removeprefix(f"invalid stack config in Pulumi.{stack}.yaml: ")
 
 
 def _serving(raw: dict[str, Any]) -> dict[str, Any]:
