@@ -27,7 +27,7 @@ from components.binauthz import BinaryAuthorizationArgs
 from components.buckets import Access, BucketArgs
 from components.budget import BudgetArgs
 from components.cloud_armor import MAX_SUBEXPRESSIONS, AdminAllowList
-from components.cloud_run import RESERVED_ENV, ServiceArgs, ServiceName
+from components.cloud_run import RESERVED_ENV, ServiceArgs, ServiceName, service_name
 from components.cloud_run.config import EnvName
 from components.cloud_run.template import upstream_env
 from components.config_types import (
@@ -975,9 +975,34 @@ def parse(raw: dict[str, Any], *, stack_file: str) -> StackConfig:
     Secret keys are skipped: they are read as Pulumi secrets where they are used, never as plain data.
     """
     try:
-        return StackConfig.model_validate({k: v for k, v in raw.items() if not is_secret_key(k)})
+        config = StackConfig.model_validate({k: v for k, v in raw.items() if not is_secret_key(k)})
     except ValidationError as err:
         raise pulumi.RunError(describe(err, stack_file=stack_file)) from None
+    _check_tag_urls(config, stack_file=stack_file)
+    return config
+
+
+# Cloud Run puts a traffic tag and the service name in one DNS label of the tag's URL (`TAG---NAME-...run.app`), and
+# refuses the pair when it is longer than 46 characters. App deploys (examples/app-deploy.sh) add `candidate` and
+# `previous`.
+MAX_TAG_AND_NAME = 46
+APP_DEPLOY_TAGS = ("candidate", "previous")
+
+
+def _check_tag_urls(config: StackConfig, *, stack_file: str) -> None:
+    """Each service's Cloud Run name with each traffic tag it will carry fits Cloud Run's 46 characters."""
+    environment = stack_file.removeprefix("Pulumi.").removesuffix(".yaml")
+    naming = config.naming(environment)
+    for key, service in config.services.items():
+        name = service_name(naming, key)
+        tags = [t.tag for t in service.traffic if t.tag] + list(APP_DEPLOY_TAGS if service.deploy_mode == "app" else ())
+        for tag in tags:
+            if len(tag) + len(name) > MAX_TAG_AND_NAME:
+                raise pulumi.RunError(
+                    f"invalid stack config in {stack_file}: services.{key}: the traffic tag '{tag}' and the Cloud Run "
+                    f"name {name} make {len(tag) + len(name)} characters, above Cloud Run's {MAX_TAG_AND_NAME} for a "
+                    "tag URL; shorten the service key (or the tag)"
+                )
 
 
 def _config_keys() -> set[str]:

@@ -73,6 +73,7 @@ start_candidate() {
   previous[$region]="$(jq -er '[.status.traffic[] | select(.revisionName != null)] | max_by(.percent // 0)
     | .revisionName' <<<"$described")"
   revision="$(jq -er '.status.traffic[] | select(.tag == "candidate") | .revisionName' <<<"$described")"
+  candidates[$region]="$revision"
   ready="$(gcloud run revisions describe "$revision" "${where[@]}" --format json |
     jq -r '[.status.conditions[]? | select(.type == "Ready")][0].status // "Unknown"')"
   if [[ "$ready" != "True" ]]; then
@@ -99,7 +100,8 @@ start_candidate() {
 phase="" # candidates: no traffic has moved; traffic: the regions before $at serve the new image
 done_regions=()
 at=""
-declare -A previous=() # region: the revision it served before this deploy
+declare -A previous=()   # region: the revision it served before this deploy
+declare -A candidates=() # region: the candidate revision checked there
 explain() {
   local status=$?
   ((status == 0)) && return
@@ -131,7 +133,10 @@ done
 phase=traffic
 done_regions=()
 for at in "${regions[@]}"; do
-  gcloud run services update-traffic "$name" --project "$project" --region "$at" --to-latest
+  # The checked revision, not LATEST (a revision created since the check would take traffic unchecked); the one it
+  # replaces is tagged `previous`, which rollback.sh goes back to when given no target.
+  gcloud run services update-traffic "$name" --project "$project" --region "$at" \
+    --to-revisions "${candidates[$at]}=100" --update-tags "previous=${previous[$at]}"
   done_regions+=("$at")
 done
 echo "$name in $stack serves $image in ${regions[*]}"

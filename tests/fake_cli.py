@@ -153,8 +153,9 @@ def _revisions(world: dict[str, Any], region: str, service: str) -> list[dict[st
 
 
 def _update_traffic(world: dict[str, Any], region: str, args: list[str]) -> int:
-    """`gcloud run services update-traffic NAME --region R (--to-revisions REV=100 | --to-tags TAG=100 | --to-latest)`:
-    all traffic to one revision; tagged entries keep their tags (at 0 %, their percent omitted)."""
+    """`gcloud run services update-traffic NAME --region R (--to-revisions REV=100 | --to-tags TAG=100 | --to-latest)
+    [--update-tags TAG=REV]`: all traffic to one revision; tagged entries keep their tags (at 0 %, their percent
+    omitted); an updated tag moves to the revision it names, which must exist."""
     name = _positional(args, 3)
     service = _region(world, region).get("services", {}).get(name)
     if service is None:
@@ -192,6 +193,24 @@ def _update_traffic(world: dict[str, Any], region: str, args: list[str]) -> int:
             **{k: v for t in tags if t["revisionName"] == target for k, v in t.items()},
         },
     ]
+    return _update_tags(world, region, name, service, _option(args, "--update-tags"))
+
+
+def _update_tags(world: dict[str, Any], region: str, name: str, service: dict[str, Any], update: str | None) -> int:
+    """`--update-tags TAG=REV,...`: each tag leaves the entry that had it and names its revision, at 0 %."""
+    for pair in filter(None, (update or "").split(",")):
+        tag, revision = pair.split("=", 1)
+        if revision not in {r["metadata"]["name"] for r in _revisions(world, region, name)}:
+            return _fail(f"ERROR: (gcloud.run.services.update-traffic) Revision [{revision}] does not exist.", 1)
+        kept = []
+        for entry in service["status"]["traffic"]:
+            if entry.get("tag") == tag:
+                entry = {k: v for k, v in entry.items() if k not in ("tag", "url")}
+                if not entry.get("percent"):
+                    continue  # a 0 % entry existed only for its tag
+            kept.append(entry)
+        kept.append({"revisionName": revision, "tag": tag, "url": f"https://{tag}---{name}-{region}.a.run.app"})
+        service["status"]["traffic"] = kept
     _save(world)
     return 0
 
@@ -285,6 +304,9 @@ def gcloud(args: list[str]) -> int:
             return _fail("ERROR: (gcloud.storage.ls) One or more URLs matched no objects.", 1)
         print("\n".join(found))
         return 0
+    tag = _option(args, "--tag")
+    if args[:2] == ["run", "deploy"] and tag is not None and len(tag) + len(_positional(args, 2)) > 46:
+        return _fail("ERROR: (gcloud.run.deploy) Combined traffic tag and service name cannot exceed 46 characters.", 1)
     if args[:3] == ["secrets", "versions", "access"]:
         print("fake-password")
         return 0

@@ -798,3 +798,22 @@ def test_the_plan_shows_each_service_image_scaling_ingress_egress_and_secrets_by
     assert "VPC egress PRIVATE_RANGES_ONLY" in line
     assert "secrets DB_PASSWORD, REDIS_AUTH" in line
     assert "secrets DB_PASSWORD, REDIS_AUTH" in describe(bound.one(JOB))
+
+
+def test_an_app_deployed_service_whose_name_leaves_no_room_for_its_deploy_tags_is_refused() -> None:
+    """Cloud Run refuses a traffic tag whose tag and service name pass 46 characters; an app deploy tags `candidate`
+    and `previous`, so acme-staging-<key> must leave 9 characters for them."""
+    raw = raw_config("staging")
+    key = "orders-fulfilment-events"  # acme-staging-orders-fulfilment-events: 37 + 9 = 46, allowed
+    raw["services"][key] = {**raw["services"]["analytics"], "deploy_mode": "app"}
+    raw["estimates"]["route_share"][key] = 0
+    stack_config.parse(copy.deepcopy(raw), stack_file="Pulumi.staging.yaml")
+    raw["services"][key + "x"] = raw["services"].pop(key)
+    raw["estimates"]["route_share"][key + "x"] = raw["estimates"]["route_share"].pop(key)
+    with pytest.raises(pulumi.RunError) as err:
+        stack_config.parse(raw, stack_file="Pulumi.staging.yaml")
+    assert str(err.value) == (
+        "invalid stack config in Pulumi.staging.yaml: services.orders-fulfilment-eventsx: the traffic tag 'candidate'"
+        " and the Cloud Run name acme-staging-orders-fulfilment-eventsx make 47 characters, above Cloud Run's 46 for a"
+        " tag URL; shorten the service key (or the tag)"
+    )

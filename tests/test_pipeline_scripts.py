@@ -609,6 +609,26 @@ def test_rollback_leaves_the_revision_serving_most_traffic_for_the_newest_older_
     ]
 
 
+def test_rollback_goes_back_to_the_revision_the_last_app_deploy_replaced_not_an_abandoned_candidate(
+    tmp_path: Path,
+) -> None:
+    """A deploy whose check failed left 00004 Ready at 0 %; the next deploy moved 00005 in and tagged 00003, which it
+    replaced, `previous`. The newest Ready revision older than 00005 is the abandoned 00004, which never served."""
+    world = rollback_world()
+    name = "acme-prod-orders"
+    world["services"][name]["status"]["traffic"] = [
+        {"revisionName": f"{name}-00005", "percent": 100},
+        {"revisionName": f"{name}-00003", "tag": "previous", "url": "https://previous---x"},
+    ]
+    world["revisions"][name].append(revision(f"{name}-00005", "2026-11-05T10:00:00Z", ready="True"))
+    result, calls, world = run(tmp_path, ROLLBACK, "prod", "orders", "", world=world)
+    assert result.returncode == 0, result.stderr
+    assert [c for c in calls if "update-traffic" in c] == [
+        f"gcloud run services update-traffic {name} {WHERE} --to-tags previous=100"
+    ]
+    assert serving(world, "europe-west1", name) == [f"{name}-00003"]
+
+
 def test_rollback_refuses_a_named_revision_that_is_not_ready(tmp_path: Path) -> None:
     result, calls, _ = run(tmp_path, ROLLBACK, "prod", "orders", "acme-prod-orders-00002", world=rollback_world())
     assert result.returncode == 1
@@ -768,7 +788,8 @@ def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp
         f"gcloud run deploy acme-staging-orders {STAGING_WHERE} --image {image} --no-traffic --tag candidate",
         f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
         f"gcloud run revisions describe acme-staging-orders-00002 {STAGING_WHERE} --format json",
-        f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} --to-latest",
+        f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE}"
+        " --to-revisions acme-staging-orders-00002=100 --update-tags previous=acme-staging-orders-00001",
     ]
 
 
@@ -791,8 +812,10 @@ def test_the_app_deploy_starts_every_regions_copy_on_the_same_digest_before_movi
         f"gcloud run deploy acme-staging-orders {STAGING_WEST4} --image {image} --no-traffic --tag candidate",
         f"gcloud run services describe acme-staging-orders {STAGING_WEST4} --format json",
         f"gcloud run revisions describe acme-staging-orders-ez4-00002 {STAGING_WEST4} --format json",
-        f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE} --to-latest",
-        f"gcloud run services update-traffic acme-staging-orders {STAGING_WEST4} --to-latest",
+        f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE}"
+        " --to-revisions acme-staging-orders-00002=100 --update-tags previous=acme-staging-orders-00001",
+        f"gcloud run services update-traffic acme-staging-orders {STAGING_WEST4}"
+        " --to-revisions acme-staging-orders-ez4-00002=100 --update-tags previous=acme-staging-orders-ez4-00001",
     ]
     assert serving(world, "europe-west1", "acme-staging-orders") == ["acme-staging-orders-00002"]
     assert serving(world, "europe-west4", "acme-staging-orders") == ["acme-staging-orders-ez4-00002"]

@@ -2,8 +2,11 @@
 # Sends all of a service's traffic back to an earlier revision in every region it serves from, without running Pulumi.
 # The regions are the stack output serving_regions (`platform:gcp.region` alone for a stack that does not export it);
 # each region's copy is a service of its own, with its own revisions, so each is rolled back on its own terms:
-#   - no target given: the newest Ready revision older than the one serving now in that region (the traffic entry with
-#     the highest percent: a tagged 0 % entry may come first), which is the revision the last deploy replaced there;
+#   - no target given: the revision tagged `previous` there, which an app deploy (examples/app-deploy.sh) tags as the
+#     one it replaced, when it is Ready and not the one serving; otherwise the newest Ready revision older than the one
+#     serving now in that region (the traffic entry with the highest percent: a tagged 0 % entry may come first). The
+#     tag matters: a deploy whose candidate failed leaves a Ready revision that never served, which the newest-older
+#     rule would pick;
 #   - a traffic tag: the revision the tag names in that region;
 #   - a revision name: that revision, which must exist in every region (Cloud Run names revisions per region, so only
 #     names set by config, `revision:`, are the same everywhere; otherwise give a tag or nothing).
@@ -51,6 +54,12 @@ resolve() {
     serving="$(jq -r '[.status.traffic[]? | select(.revisionName != null)] | max_by(.percent // 0)
       | .revisionName // empty' <<<"$described")"
     [[ -n "$serving" ]] || fail "$name in $region serves no revision"
+    revision="$(jq -r '[.status.traffic[]? | select(.tag == "previous")][0].revisionName // empty' <<<"$described")"
+    if [[ -n "$revision" && "$revision" != "$serving" ]] &&
+      [[ "$(gcloud run revisions describe "$revision" "${where[@]}" --format json | jq -r "$ready")" == "true" ]]; then
+      echo "--to-tags previous=100"
+      return
+    fi
     revision="$(gcloud run revisions list --service "$name" "${where[@]}" --sort-by '~metadata.creationTimestamp' \
       --format json | jq -r --arg serving "$serving" "
         [.[] | {name: .metadata.name, ready: ($ready)}] as \$revisions
