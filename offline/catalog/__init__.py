@@ -17,7 +17,6 @@ from offline.catalog import (
     compute,
     data,
     edge,
-    kubernetes,
     messaging,
     network,
     operations,
@@ -26,12 +25,15 @@ from offline.catalog import (
 )
 from offline.catalog.facts import Facts
 
-# The areas of the stacks' types, in the order the architecture picture lists a component's parts (its load balancer
-# before the bucket it serves). A new module must be listed here or in LATER.
-AREAS = (network, data, compute, kubernetes, traffic, edge, common, messaging, operations, security)
-# Areas of types only the bootstrap program registers (never drawn). Their SDK modules (IAM federation, billing) take
-# time to import, which every stack's plan would pay for nothing: they load when a type is first missing.
-LATER = ("offline.catalog.delivery",)
+# The areas of the stacks' types. A new module must be listed here or in LATER.
+AREAS = (network, data, compute, traffic, edge, common, messaging, operations, security)
+# Areas whose SDK modules take time to import, which most plans would pay for nothing: they load when a type is first
+# missing. Kubernetes (pulumi_kubernetes, GKE) is registered only by a stack with platform:gke; delivery's types (IAM
+# federation, billing) only by the bootstrap program.
+LATER = ("offline.catalog.kubernetes", "offline.catalog.delivery")
+# The order the architecture picture lists a component's parts in (its load balancer before the bucket it serves),
+# whichever areas have loaded.
+ORDER = ("network", "data", "compute", "kubernetes", "traffic", "edge", "common", "messaging", "operations", "security")
 
 
 def index(records: Iterable[Facts]) -> dict[str, Facts]:
@@ -47,6 +49,22 @@ def index(records: Iterable[Facts]) -> dict[str, Facts]:
 FACTS = index(record for area in AREAS for record in area.RECORDS)
 _pending = list(LATER)
 _loading = threading.Lock()  # the mock engine registers resources from several threads
+_RANK: dict[str, tuple[int, int]] = {}
+
+
+def _rank(module: str, records: Iterable[Facts]) -> None:
+    area = module.rsplit(".", 1)[-1]
+    position = ORDER.index(area) if area in ORDER else len(ORDER)
+    _RANK.update({record.token: (position, i) for i, record in enumerate(records)})
+
+
+for _area in AREAS:
+    _rank(_area.__name__, _area.RECORDS)
+
+
+def rank_of(token: str) -> tuple[int, int]:
+    """Where a type's record sits in the catalog's order (its area in ORDER, then its place in the area)."""
+    return _RANK.get(token, (len(ORDER) + 1, 0))
 
 
 def facts_of(token: str) -> Facts | None:
@@ -58,8 +76,18 @@ def facts_of(token: str) -> Facts | None:
     return FACTS.get(token)
 
 
+def load_all() -> None:
+    """Load the LATER areas now (for what reads every record, such as the audit of free reasons)."""
+    if _pending:
+        _load_later()
+
+
 def _load_later() -> None:
     with _loading:
-        later = [record for name in _pending for record in importlib.import_module(name).RECORDS]
-        FACTS.update(index([*FACTS.values(), *later]))
+        if not _pending:  # another thread loaded them meanwhile
+            return
+        modules = {name: importlib.import_module(name).RECORDS for name in _pending}
+        FACTS.update(index([*FACTS.values(), *(record for records in modules.values() for record in records)]))
+        for name, records in modules.items():
+            _rank(name, records)
         _pending.clear()

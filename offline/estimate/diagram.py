@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pulumi_gcp as gcp
 
-from offline.catalog import FACTS
+from offline.catalog import facts_of, rank_of
 from offline.catalog.facts import token_of
 from offline.engine import ROOT, Recording, Resource
 
@@ -27,10 +27,6 @@ CLOUD_RUN_SERVICE = token_of(gcp.cloudrunv2.Service)
 SERVERLESS_NEG = token_of(gcp.compute.RegionNetworkEndpointGroup)
 API = token_of(gcp.projects.Service)
 MONITORED = (CLOUD_RUN_SERVICE, token_of(gcp.sql.DatabaseInstance), token_of(gcp.redis.Instance))
-LABELS = {token: facts.label for token, facts in FACTS.items() if facts.label}
-# A component lists its parts in the order of the facts records (offline.catalog.AREAS), not of registration (which
-# varies between runs as outputs resolve).
-RANK = {token: rank for rank, token in enumerate(LABELS)}
 
 
 @dataclass(frozen=True)
@@ -131,7 +127,10 @@ def _title(component: Resource) -> str:
 
 
 def _details(customs: list[Resource]) -> tuple[str, ...]:
-    labels = sorted((RANK[r.type], LABELS[r.type](r.inputs)) for r in customs if r.type in LABELS)
+    # A component lists its parts in the order of the facts records (offline.catalog.ORDER), not of registration
+    # (which varies between runs as outputs resolve).
+    labelled = [(r, facts_of(r.type)) for r in customs]
+    labels = sorted((rank_of(r.type), f.label(r.inputs)) for r, f in labelled if f is not None and f.label)
     counted: dict[str, int] = {}
     for _, label in labels:
         counted[label] = counted.get(label, 0) + 1
