@@ -10,7 +10,7 @@ from components.argocd import ArgoCd
 from components.audit_logs import AuditLogs
 from components.backup import Backup, DatabaseExportTarget, RedisExportTarget
 from components.binauthz import BinaryAuthorization
-from components.buckets import ACCESS, AppBucket
+from components.buckets import ACCESS, Access, AppBucket
 from components.budget import Budget
 from components.cloud_armor import SecurityPolicy, accepted_tokens
 from components.cloud_run import CloudRunService, service_name
@@ -101,6 +101,27 @@ app_secrets = AppSecrets(
 for unused in config.unused_app_secrets():
     pulumi.log.warn(f"app_secrets.{unused} is named by no service (services.<name>.secrets); remove it or use it")
 
+
+# What a workload (a Cloud Run service or a GKE workload) names of the data tier, as the references it is given.
+def database_binding(name: str | None) -> DatabaseBinding | None:
+    if name is None:
+        return None
+    return DatabaseBinding(
+        connection_name=database.connection_name,
+        database=name,
+        user=database.users[name],
+        password_secret_id=database.password_secret_ids[name],
+    )
+
+
+def redis_binding(uses: bool) -> RedisBinding | None:
+    return RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id) if uses else None
+
+
+def bucket_bindings(access: dict[str, Access]) -> dict[str, BucketBinding]:
+    return {key: BucketBinding(buckets[key].name, ACCESS[role]) for key, role in access.items()}
+
+
 # Services: callers first, since a service's invoker bindings name its callers' service accounts. Each runs in the
 # stack's region and in every other serving region, on that region's serverless subnet; a caller reaches the copy of
 # each service it calls in its own region, at its deterministic URL (known before the callee exists).
@@ -129,19 +150,10 @@ for key in config.service_order():
         project_number=project_number,
         image_repository=registry.url,
         invokers={caller: services[caller].service_account_email for caller in service.invokers},
-        database=DatabaseBinding(
-            connection_name=database.connection_name,
-            database=service.database,
-            user=database.users[service.database],
-            password_secret_id=database.password_secret_ids[service.database],
-        )
-        if service.database
-        else None,
-        redis=RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
-        if service.redis
-        else None,
+        database=database_binding(service.database),
+        redis=redis_binding(service.redis),
         secrets={env: app_secrets.bindings[secret] for env, secret in service.secrets.items()},
-        buckets={key: BucketBinding(buckets[key].name, ACCESS[access]) for key, access in service.buckets.items()},
+        buckets=bucket_bindings(service.buckets),
     )
 
 # The warehouse events land in
@@ -181,18 +193,9 @@ if config.gke:
             workload,
             ctx=ctx,
             workload_pool=cluster.workload_pool,
-            database=DatabaseBinding(
-                connection_name=database.connection_name,
-                database=workload.database,
-                user=database.users[workload.database],
-                password_secret_id=database.password_secret_ids[workload.database],
-            )
-            if workload.database
-            else None,
-            redis=RedisBinding(host=redis.host, port=redis.port, auth_secret_id=redis.auth_secret.id)
-            if workload.redis
-            else None,
-            buckets={key: BucketBinding(buckets[key].name, ACCESS[access]) for key, access in workload.buckets.items()},
+            database=database_binding(workload.database),
+            redis=redis_binding(workload.redis),
+            buckets=bucket_bindings(workload.buckets),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
         for key, workload in gke.workloads.items()
