@@ -133,10 +133,18 @@ done
 phase=traffic
 done_regions=()
 for at in "${regions[@]}"; do
-  # The checked revision, not LATEST (a revision created since the check would take traffic unchecked); the one it
-  # replaces is tagged `previous`, which rollback.sh goes back to when given no target.
+  # Traffic follows LATEST, so a later revision (a `pulumi up` of the template, the region-loss runbook's repointing)
+  # takes it, where traffic pinned to a revision would keep every later one at 0 %. LATEST must be the checked
+  # candidate: a revision created since the check would otherwise take traffic unchecked. The revision it replaces is
+  # tagged `previous`, which rollback.sh goes back to when given no target.
+  latest="$(gcloud run services describe "$name" --project "$project" --region "$at" --format json |
+    jq -r '.status.latestCreatedRevisionName')"
+  if [[ "$latest" != "${candidates[$at]}" ]]; then
+    echo "$latest was created in $at after the candidate ${candidates[$at]} was checked; run the deploy again" >&2
+    exit 1
+  fi
   gcloud run services update-traffic "$name" --project "$project" --region "$at" \
-    --to-revisions "${candidates[$at]}=100" --update-tags "previous=${previous[$at]}"
+    --to-latest --update-tags "previous=${previous[$at]}"
   done_regions+=("$at")
 done
 echo "$name in $stack serves $image in ${regions[*]}"

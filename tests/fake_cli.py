@@ -168,8 +168,7 @@ def _update_traffic(world: dict[str, Any], region: str, args: list[str]) -> int:
         latest = service["status"]["latestReadyRevisionName"]
         service["spec"]["traffic"] = [{"latestRevision": True, "percent": 100}]
         service["status"]["traffic"] = [*tags, {"latestRevision": True, "percent": 100, "revisionName": latest}]
-        _save(world)
-        return 0
+        return _update_tags(world, region, name, service, _option(args, "--update-tags"))
     to_revisions, to_tags = _option(args, "--to-revisions"), _option(args, "--to-tags")
     target, percent = (to_revisions or to_tags or "=").split("=", 1)
     if percent != "100":

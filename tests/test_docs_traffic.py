@@ -37,3 +37,7 @@ def test_retiring_a_region_takes_its_negs_out_before_its_services_go() -> None:
     text = " ".join((ROOT / "docs" / "traffic.md").read_text().split())
     procedure = text[text.index("**To retire a region**") :]
     assert procedure.index("retiring: true") < procedure.index("Then remove the region from `serving.regions`")
+    # The subnet goes last, hours after the services: Direct VPC egress releases its addresses late.
+    assert procedure.index("Then remove the region from `serving.regions`") < procedure.index(
+        "At least two hours later, remove its subnet"
+    )

@@ -788,8 +788,9 @@ def test_the_app_deploy_migrates_the_owning_service_and_checks_the_candidate(tmp
         f"gcloud run deploy acme-staging-orders {STAGING_WHERE} --image {image} --no-traffic --tag candidate",
         f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
         f"gcloud run revisions describe acme-staging-orders-00002 {STAGING_WHERE} --format json",
+        f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
         f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE}"
-        " --to-revisions acme-staging-orders-00002=100 --update-tags previous=acme-staging-orders-00001",
+        " --to-latest --update-tags previous=acme-staging-orders-00001",
     ]
 
 
@@ -812,13 +813,28 @@ def test_the_app_deploy_starts_every_regions_copy_on_the_same_digest_before_movi
         f"gcloud run deploy acme-staging-orders {STAGING_WEST4} --image {image} --no-traffic --tag candidate",
         f"gcloud run services describe acme-staging-orders {STAGING_WEST4} --format json",
         f"gcloud run revisions describe acme-staging-orders-ez4-00002 {STAGING_WEST4} --format json",
+        f"gcloud run services describe acme-staging-orders {STAGING_WHERE} --format json",
         f"gcloud run services update-traffic acme-staging-orders {STAGING_WHERE}"
-        " --to-revisions acme-staging-orders-00002=100 --update-tags previous=acme-staging-orders-00001",
+        " --to-latest --update-tags previous=acme-staging-orders-00001",
+        f"gcloud run services describe acme-staging-orders {STAGING_WEST4} --format json",
         f"gcloud run services update-traffic acme-staging-orders {STAGING_WEST4}"
-        " --to-revisions acme-staging-orders-ez4-00002=100 --update-tags previous=acme-staging-orders-ez4-00001",
+        " --to-latest --update-tags previous=acme-staging-orders-ez4-00001",
     ]
     assert serving(world, "europe-west1", "acme-staging-orders") == ["acme-staging-orders-00002"]
     assert serving(world, "europe-west4", "acme-staging-orders") == ["acme-staging-orders-ez4-00002"]
+
+
+def test_the_app_deploy_moves_traffic_to_latest_only_while_latest_is_the_checked_candidate(tmp_path: Path) -> None:
+    """Traffic follows LATEST (a pinned split would keep every later revision at 0 %), so a revision created after the
+    candidate was checked stops the deploy before any traffic moves."""
+    world = app_world()
+    name = "acme-staging-orders"
+    world["services"][name]["status"]["latestCreatedRevisionName"] = f"{name}-00003"
+    result, calls, world = run(tmp_path, APP_DEPLOY, "staging", "orders", "1.2.3", world=world)
+    assert result.returncode == 1
+    assert f"{name}-00003 was created in europe-west1 after the candidate {name}-00002 was checked" in result.stderr
+    assert [c for c in calls if "update-traffic" in c] == []
+    assert serving(world, "europe-west1", name) == [f"{name}-00001"]
 
 
 def test_the_app_deploy_moves_no_traffic_when_the_second_regions_candidate_is_not_ready(tmp_path: Path) -> None:
