@@ -833,7 +833,7 @@ class StackConfig(Model):
                 rpo_target_minutes=self.backup.rpo_target_minutes,
             ),
             **region_loss_objectives(
-                serving_regions=self.serving_regions(),
+                serving_regions=self.load_balanced_regions(),  # a region being retired takes over nothing
                 database_region=self.gcp.region,
                 dr_replica_regions=[r.region for r in self.database.replicas.values() if r.disaster_recovery],
                 redis_export_hours=self.backup.exports.interval_hours,

@@ -107,6 +107,8 @@ EXTERNAL_GATEWAY_CLASSES = frozenset(
         "gke-l7-regional-external-managed",
         "gke-l7-gxlb",
         "gke-l7-global-external-managed-mc",
+        "gke-l7-regional-external-managed-mc",
+        "gke-l7-gxlb-mc",
     }
 )
 INTERNAL_LB_ANNOTATION = "networking.gke.io/load-balancer-type"

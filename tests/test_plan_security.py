@@ -187,12 +187,13 @@ def test_kubernetes_objects_that_make_an_external_load_balancer_are_public_endpo
     def program() -> None:
         gateway("tools", "gke-l7-global-external-managed")
         gateway("inside", "gke-l7-rilb")
+        gateway("fleet", "gke-l7-gxlb-mc")
         service("open-lb", {})
         service("internal-lb", {"networking.gke.io/load-balancer-type": "Internal"})
         k8s.networking.v1.Ingress("web", metadata=k8s.meta.v1.ObjectMetaArgs(name="web"))
 
     found = listed(run(program), security.PUBLIC_ENDPOINTS)
-    assert set(found) == {"tools", "open-lb", "web"}
+    assert set(found) == {"tools", "fleet", "open-lb", "web"}
     assert "external Application Load Balancer" in found["tools"]
 
 

@@ -383,3 +383,11 @@ def test_the_region_loss_rto_counts_a_new_redis_and_names_what_it_leaves_out() -
     assert "Memorystore" in objectives["region_loss_rto_basis"]
     assert "repository" in objectives["region_loss_rto_basis"]
     assert "event bus" in objectives["region_loss_rto_basis"]
+
+
+def test_a_retiring_region_is_not_counted_as_the_one_that_takes_over() -> None:
+    raw = copy.deepcopy(raw_config("prod"))
+    raw["serving"]["regions"]["europe-west4"]["retiring"] = True
+    objectives = stack_config.parse(raw, stack_file="Pulumi.prod.yaml").recovery_objectives()
+    assert objectives["serving_regions"] == ["europe-west1"]
+    assert "deployed in the replica's region" in objectives["region_loss_rto_basis"]  # a redeploy, not a takeover
