@@ -6,16 +6,18 @@ in one region, and the recovery objectives say what losing it costs. Also every 
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import pytest
 
+import stack_config
 from components.serving import region_loss_objectives
 from offline.engine import ROOT, Recording, Resource, run_program
 from offline.engine import stack_config as stack_values
 from offline.estimate.report import estimate
-from tests.conftest import STACKS, config_error, config_of, program_of
+from tests.conftest import STACKS, config_error, config_of, program_of, raw_config
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
